@@ -1,0 +1,1 @@
+//! PBFT consensus core (being written).
