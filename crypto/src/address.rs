@@ -71,8 +71,7 @@ impl FromStr for Address {
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let hrp = Hrp::parse_unchecked(ADDRESS_PREFIX);
-        bech32::encode_lower_to_fmt::<Bech32m, _>(f, hrp, self.0.as_bytes())
-            .map_err(|_| fmt::Error)
+        bech32::encode_lower_to_fmt::<Bech32m, _>(f, hrp, self.0.as_bytes()).map_err(|_| fmt::Error)
     }
 }
 

@@ -221,7 +221,10 @@ mod tests {
         bytes[0] = 4;
         assert_eq!(
             Sample::from_bytes(&bytes),
-            Err(DecodeError::UnknownVersion { found: 4, expected: 3 })
+            Err(DecodeError::UnknownVersion {
+                found: 4,
+                expected: 3
+            })
         );
         assert_eq!(Sample::from_bytes(&[]), Err(DecodeError::Empty));
         let mut trailing = value.to_bytes();
@@ -234,7 +237,10 @@ mod tests {
         let overlong = [0x81u8, 0x00];
         let result: Result<u64, _> = decode(&overlong, 16);
         assert!(
-            matches!(result, Err(DecodeError::NonCanonical) | Err(DecodeError::Malformed(_))),
+            matches!(
+                result,
+                Err(DecodeError::NonCanonical) | Err(DecodeError::Malformed(_))
+            ),
             "{result:?}"
         );
     }

@@ -230,7 +230,10 @@ mod tests {
         write(&path, &key(), Overwrite::Refuse).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let err = read(&path).unwrap_err();
-        assert!(matches!(err, KeyFileError::InsecurePermissions { mode: 0o644, .. }));
+        assert!(matches!(
+            err,
+            KeyFileError::InsecurePermissions { mode: 0o644, .. }
+        ));
         assert!(err.to_string().contains("chmod 600"));
     }
 

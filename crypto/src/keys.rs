@@ -236,8 +236,7 @@ pub(crate) fn fixed_bytes<'de, D: Deserializer<'de>, const N: usize>(
                 write!(f, "{} as {N} bytes", self.0)
             }
             fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
-                v.try_into()
-                    .map_err(|_| E::invalid_length(v.len(), &self))
+                v.try_into().map_err(|_| E::invalid_length(v.len(), &self))
             }
         }
         deserializer.deserialize_bytes(V::<N>(what))
@@ -322,9 +321,9 @@ mod tests {
             0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
         ];
         let mut carry = 0u16;
-        for i in 0..32 {
-            let v = sig.0[32 + i] as u16 + l[i] as u16 + carry;
-            sig.0[32 + i] = v as u8;
+        for (s_byte, l_byte) in sig.0[32..].iter_mut().zip(l) {
+            let v = *s_byte as u16 + l_byte as u16 + carry;
+            *s_byte = v as u8;
             carry = v >> 8;
         }
         assert_eq!(

@@ -24,8 +24,8 @@ mod address;
 mod batch;
 mod digest;
 pub mod encoding;
-mod keys;
 pub mod keyfile;
+mod keys;
 
 pub use address::{Address, AddressError, ADDRESS_PREFIX};
 pub use batch::{verify_batch, BatchError, BatchItem};

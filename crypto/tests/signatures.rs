@@ -71,14 +71,25 @@ fn batch_with_a_signature_for_another_purpose_fails_on_that_item() {
         .iter()
         .enumerate()
         .map(|(i, k)| {
-            let domain = if i == 5 { Domain::Consensus } else { Domain::Transfer };
+            let domain = if i == 5 {
+                Domain::Consensus
+            } else {
+                Domain::Transfer
+            };
             k.sign(domain, msg)
         })
         .collect();
     let items: Vec<BatchItem> = (0..8)
-        .map(|i| BatchItem { signer: &publics[i], message: msg, signature: &sigs[i] })
+        .map(|i| BatchItem {
+            signer: &publics[i],
+            message: msg,
+            signature: &sigs[i],
+        })
         .collect();
-    assert_eq!(verify_batch(Domain::Transfer, &items).unwrap_err().bad, vec![5]);
+    assert_eq!(
+        verify_batch(Domain::Transfer, &items).unwrap_err().bad,
+        vec![5]
+    );
     assert!(verify_batch(Domain::Transfer, &[]).is_ok());
 }
 
@@ -89,8 +100,19 @@ fn swapped_signers_are_caught() {
     let sa = a.sign(Domain::Transfer, b"x");
     let sb = b.sign(Domain::Transfer, b"x");
     let items = [
-        BatchItem { signer: &pa, message: b"x", signature: &sb },
-        BatchItem { signer: &pb, message: b"x", signature: &sa },
+        BatchItem {
+            signer: &pa,
+            message: b"x",
+            signature: &sb,
+        },
+        BatchItem {
+            signer: &pb,
+            message: b"x",
+            signature: &sa,
+        },
     ];
-    assert_eq!(verify_batch(Domain::Transfer, &items).unwrap_err().bad, vec![0, 1]);
+    assert_eq!(
+        verify_batch(Domain::Transfer, &items).unwrap_err().bad,
+        vec![0, 1]
+    );
 }
