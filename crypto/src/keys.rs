@@ -5,6 +5,7 @@
 //! never verify as a [`Domain::Consensus`] message, whatever the message bytes are.
 
 use crate::Digest;
+use curve25519_dalek::edwards::EdwardsPoint;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -99,7 +100,8 @@ impl fmt::Debug for SecretKey {
     }
 }
 
-/// An ed25519 public key that passed strict checks: a valid point, not of small order.
+/// An ed25519 public key that passed strict checks: a canonically encoded point, not of small
+/// order.
 ///
 /// Displayed as its [`crate::Address`]; ordered and hashed by its bytes.
 #[derive(Clone, Copy)]
@@ -116,8 +118,12 @@ impl PublicKey {
         }
     }
 
-    /// Parses 32 bytes, refusing invalid points and small-order ("weak") keys.
+    /// Parses 32 bytes, refusing invalid or non-canonically encoded points and small-order
+    /// ("weak") keys.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<PublicKey, CryptoError> {
+        if crate::batch::canonical_point(bytes).is_none() {
+            return Err(CryptoError::InvalidPublicKey);
+        }
         let key = VerifyingKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
         if key.is_weak() {
             return Err(CryptoError::WeakPublicKey);
@@ -140,22 +146,24 @@ impl PublicKey {
         Digest::of(&self.bytes)
     }
 
-    /// Strict verification (RFC 8032 with small-order and non-canonical encodings refused) of
-    /// a signature over `message` for `domain`.
+    /// Strict verification of a signature over `message` for `domain`: canonical encodings, no
+    /// small-order points, and the cofactored equation that [`crate::verify_batch`] checks too,
+    /// so a signature gets the same verdict alone and in any batch (see the `batch` module doc).
     pub fn verify(
         &self,
         domain: Domain,
         message: &[u8],
         signature: &Signature,
     ) -> Result<(), CryptoError> {
-        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        self.key
-            .verify_strict(&domain.tagged(message), &sig)
-            .map_err(|_| CryptoError::BadSignature)
+        if crate::batch::verify_one(domain, self, message, signature) {
+            Ok(())
+        } else {
+            Err(CryptoError::BadSignature)
+        }
     }
 
-    pub(crate) fn verifying_key(&self) -> &VerifyingKey {
-        &self.key
+    pub(crate) fn point(&self) -> EdwardsPoint {
+        self.key.to_edwards()
     }
 }
 

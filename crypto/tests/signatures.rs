@@ -116,3 +116,59 @@ fn swapped_signers_are_caught() {
         vec![0, 1]
     );
 }
+
+/// A signature whose `R` carries a torsion component (R = rB + T, T of order 8) satisfies the
+/// cofactored equation but not the cofactorless one. Implementations that use one equation alone
+/// and the other in batches disagree on it, which would let a crafted transfer split replicas.
+/// Ours must give one verdict, alone and in any batch.
+#[test]
+fn mixed_order_signature_gets_the_same_verdict_alone_and_in_batches() {
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    use curve25519_dalek::edwards::EdwardsPoint;
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::{Digest as _, Sha512};
+
+    let a = Scalar::from(0x1234_5678_9abc_u64);
+    let public_point = EdwardsPoint::mul_base(&a);
+    let signer = bftledger_crypto::PublicKey::from_bytes(&public_point.compress().to_bytes())
+        .expect("a multiple of the base point is a valid key");
+    let message = b"crafted transfer";
+    let mut tagged = Domain::Transfer.tag().to_vec();
+    tagged.extend_from_slice(message);
+    let r = Scalar::from(0x42_u64);
+    let r_point = EdwardsPoint::mul_base(&r) + EIGHT_TORSION[1];
+    let r_bytes = r_point.compress().to_bytes();
+    let mut h = Sha512::new();
+    h.update(r_bytes);
+    h.update(public_point.compress().to_bytes());
+    h.update(&tagged);
+    let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+    let s = r + k * a;
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(&r_bytes);
+    sig[32..].copy_from_slice(&s.to_bytes());
+    let crafted = Signature(sig);
+
+    let alone = signer.verify(Domain::Transfer, message, &crafted).is_ok();
+    let honest_keys: Vec<SecretKey> = (10..16).map(key).collect();
+    let honest_publics: Vec<_> = honest_keys.iter().map(|k| k.public()).collect();
+    let honest_sigs: Vec<Signature> = honest_keys
+        .iter()
+        .map(|k| k.sign(Domain::Transfer, message))
+        .collect();
+    let mut items: Vec<BatchItem> = (0..honest_keys.len())
+        .map(|i| BatchItem { signer: &honest_publics[i], message, signature: &honest_sigs[i] })
+        .collect();
+    items.insert(3, BatchItem { signer: &signer, message, signature: &crafted });
+    let in_batch = verify_batch(Domain::Transfer, &items);
+    let in_batch_ok = match &in_batch {
+        Ok(()) => true,
+        Err(e) => {
+            assert_eq!(e.bad, vec![3], "only the crafted item may be blamed");
+            false
+        }
+    };
+    assert_eq!(alone, in_batch_ok, "single and batch verification disagree");
+    // Our semantics are the cofactored equation (as ZIP-215), so it is accepted.
+    assert!(alone);
+}

@@ -1,1 +1,53 @@
-//! Ledger (being written).
+//! The bftledger ledger: what consensus orders, this crate executes and keeps.
+//!
+//! It knows nothing of PBFT beyond "a committed batch at a sequence number, with its certificate"
+//! (kept as opaque bytes), and does not depend on the consensus crate.
+//!
+//! * [`transfer`]: [`Transfer`], [`SignedTransfer`], stateless checks, [`verify_signatures`],
+//!   decoding request payloads ([`decode_and_check_batch`]).
+//! * [`genesis`]: the [`Genesis`] file (TOML), validated; its hash identifies the chain.
+//! * [`state`]: [`State::apply`] executes a batch deterministically into [`Receipt`]s and
+//!   maintains the [`State::state_root`] (construction documented there); total supply asserted.
+//! * [`block`]: [`Block`] (hash excludes the commit certificate), [`CertifiedBlock`].
+//! * [`store`]: [`Store`] on RocksDB: one atomic synced write per block, crash recovery, queries,
+//!   a column family reserved for the consensus layer.
+//! * [`snapshot`]: [`Snapshot`] export/import verified against a state root (state transfer).
+//!
+//! How the node drives it, per committed batch (sequence number `seq`):
+//!
+//! ```no_run
+//! # use bftledger_ledger::*;
+//! # fn run(genesis: Genesis, payloads: Vec<Vec<u8>>, seq: u64, view: u64,
+//! #        digest: bftledger_crypto::Digest, cert: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
+//! let mut store = Store::open_or_create(std::path::Path::new("data/ledger"), &genesis)?;
+//! // Before preparing a proposed batch (consensus `Application::validate_batch`):
+//! let transfers = decode_and_check_batch(&payloads, &genesis.chain_id)?;
+//! // When the batch commits (signatures were checked above, on 2f+1 replicas):
+//! assert_eq!(seq, store.latest_height() + 1);
+//! let block = store.commit_batch(BatchInput { view, batch_digest: digest, transfers,
+//!                                             certificate: cert }, Signatures::AlreadyVerified)?;
+//! // Tell consensus: Input::Executed { seq, state_root: block.state_root }
+//! # Ok(()) }
+//! ```
+
+pub mod block;
+pub mod error;
+pub mod genesis;
+pub mod snapshot;
+pub mod state;
+pub mod store;
+pub mod transfer;
+
+pub use block::{Block, CertifiedBlock, MAX_BLOCK_TRANSFERS, MAX_CERTIFICATE_BYTES};
+pub use error::{
+    GenesisError, InvalidPayloads, PayloadError, RejectReason, SnapshotError, StoreError,
+    TransferError,
+};
+pub use genesis::{Genesis, InitialBalance, Validator};
+pub use snapshot::Snapshot;
+pub use state::{state_root_of, Account, Receipt, Signatures, State};
+pub use store::{BatchInput, ConsensusEntry, ConsensusOp, Store, TransferRecord, TransferStatus};
+pub use transfer::{
+    decode_and_check_batch, decode_batch, decode_payload, verify_signatures, SignedTransfer,
+    Transfer, MAX_CHAIN_ID_BYTES, MAX_MEMO_BYTES,
+};

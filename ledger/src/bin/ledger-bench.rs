@@ -1,0 +1,233 @@
+//! Execution throughput of the ledger, printed as JSON (a benchmark, not a test).
+//!
+//! ```text
+//! cargo run --release -p bftledger-ledger --bin ledger-bench -- [--accounts N] [--blocks B] [--block-transfers T]
+//! ```
+//!
+//! Measures, excluding signature checks (transfers carry dummy signatures and are applied with
+//! `Signatures::AlreadyVerified`, as consensus verifies them before a batch commits):
+//! * `in_memory`: `State::apply` of blocks of T transfers, including the per-block state root;
+//! * `rocksdb`: `Store::commit_batch` of the same blocks: execution, block encoding and hashing,
+//!   transfer ids and index, changed accounts, and one synced RocksDB write batch per block;
+//! * for reference, `State::apply` with batch signature verification (`Signatures::Verify`) on
+//!   the first 10 blocks, and the disk's write+fsync latency for a block-sized file.
+
+use bftledger_crypto::{Digest, PublicKey, SecretKey, Signature};
+use bftledger_ledger::{
+    BatchInput, Genesis, InitialBalance, Signatures, SignedTransfer, State, Store, Transfer,
+    Validator,
+};
+use std::time::Instant;
+
+struct Args {
+    accounts: usize,
+    blocks: usize,
+    block_transfers: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        accounts: 10_000,
+        blocks: 200,
+        block_transfers: 1_000,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        let value: usize = value
+            .parse()
+            .map_err(|_| format!("{flag}: not a number: {value}"))?;
+        match flag.as_str() {
+            "--accounts" => args.accounts = value.clamp(2, 100_000),
+            "--blocks" => args.blocks = value.max(1),
+            "--block-transfers" => args.block_transfers = value.clamp(1, 8_192),
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    Ok(args)
+}
+
+fn genesis(keys: &[PublicKey]) -> Genesis {
+    let genesis = Genesis {
+        chain_id: "bench".into(),
+        validators: (0..4u8)
+            .map(|i| Validator {
+                public_key: SecretKey::from_bytes(&[200 + i; 32]).public(),
+                addresses: vec![],
+            })
+            .collect(),
+        balances: keys
+            .iter()
+            .map(|k| InitialBalance {
+                account: *k,
+                amount: 1_000_000_000,
+            })
+            .collect(),
+    };
+    genesis.validate().expect("bench genesis is valid");
+    genesis
+}
+
+/// Deterministic random transfers (xorshift), each the sender's next nonce.
+fn blocks(keys: &[PublicKey], args: &Args) -> Vec<Vec<SignedTransfer>> {
+    let mut nonces = vec![0u64; keys.len()];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    (0..args.blocks)
+        .map(|_| {
+            (0..args.block_transfers)
+                .map(|_| {
+                    let from = (next() % keys.len() as u64) as usize;
+                    let to = (from + 1 + (next() % (keys.len() as u64 - 1)) as usize) % keys.len();
+                    nonces[from] += 1;
+                    SignedTransfer {
+                        transfer: Transfer {
+                            chain_id: "bench".into(),
+                            from: keys[from],
+                            to: keys[to],
+                            amount: 1 + next() % 100,
+                            nonce: nonces[from],
+                            memo: None,
+                        },
+                        signature: Signature([0; 64]),
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Signs up to 10 blocks for real and applies them with `Signatures::Verify`, for reference:
+/// (blocks, transfers/s).
+fn with_signatures(
+    genesis: &Genesis,
+    secrets: &[SecretKey],
+    blocks: &[Vec<SignedTransfer>],
+) -> (usize, u64) {
+    let by_key: std::collections::HashMap<[u8; 32], &SecretKey> = secrets
+        .iter()
+        .map(|s| (*s.public().as_bytes(), s))
+        .collect();
+    let signed: Vec<Vec<SignedTransfer>> = blocks
+        .iter()
+        .map(|b| {
+            b.iter()
+                .map(|t| t.transfer.clone().sign(by_key[t.transfer.from.as_bytes()]))
+                .collect()
+        })
+        .collect();
+    let mut state = State::from_genesis(genesis);
+    let started = Instant::now();
+    for (i, block) in signed.iter().enumerate() {
+        let receipts = state.apply(i as u64 + 1, block, Signatures::Verify);
+        assert!(receipts.iter().all(|r| r.is_applied()));
+    }
+    let count = signed.iter().map(Vec::len).sum();
+    (
+        signed.len(),
+        per_second(count, started.elapsed().as_secs_f64()),
+    )
+}
+
+/// Mean time to write `bytes` to a file and fsync it, in ms: the floor of a synced block write.
+fn fsync_probe_ms(dir: &std::path::Path, bytes: usize) -> f64 {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let data = vec![0x5au8; bytes];
+    let rounds = 20;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let mut file = std::fs::File::create(&path).expect("probe file");
+        file.write_all(&data).expect("probe write");
+        file.sync_all().expect("probe fsync");
+    }
+    started.elapsed().as_secs_f64() * 1e3 / f64::from(rounds)
+}
+
+fn per_second(count: usize, seconds: f64) -> u64 {
+    (count as f64 / seconds) as u64
+}
+
+fn main() {
+    let args = parse_args().unwrap_or_else(|e| {
+        eprintln!("ledger-bench: {e}");
+        std::process::exit(2)
+    });
+    let secrets: Vec<SecretKey> = (0..args.accounts)
+        .map(|i| {
+            let mut seed = [7u8; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            SecretKey::from_bytes(&seed)
+        })
+        .collect();
+    let keys: Vec<PublicKey> = secrets.iter().map(SecretKey::public).collect();
+    let genesis = genesis(&keys);
+    let blocks = blocks(&keys, &args);
+    let total = args.blocks * args.block_transfers;
+
+    let verified = with_signatures(&genesis, &secrets, &blocks[..blocks.len().min(10)]);
+
+    let mut state = State::from_genesis(&genesis);
+    let started = Instant::now();
+    for (i, block) in blocks.iter().enumerate() {
+        let receipts = state.apply(i as u64 + 1, block, Signatures::AlreadyVerified);
+        assert!(receipts.iter().all(|r| r.is_applied()));
+    }
+    let in_memory_s = started.elapsed().as_secs_f64();
+
+    let dir = std::env::temp_dir().join(format!("bftledger-ledger-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut store = Store::create(&dir, &genesis).expect("create the bench store");
+    let started = Instant::now();
+    let mut slowest_ms = 0f64;
+    for (i, block) in blocks.into_iter().enumerate() {
+        let t = Instant::now();
+        let input = BatchInput {
+            view: 0,
+            batch_digest: Digest::of(&(i as u64).to_be_bytes()),
+            transfers: block,
+            certificate: vec![0; 300],
+        };
+        store
+            .commit_batch(input, Signatures::AlreadyVerified)
+            .expect("commit");
+        slowest_ms = slowest_ms.max(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let rocksdb_s = started.elapsed().as_secs_f64();
+    assert_eq!(store.state_root(), state.state_root());
+    drop(store);
+    let fsync_ms = fsync_probe_ms(&dir, 200 * args.block_transfers);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let report = serde_json::json!({
+        "benchmark": "ledger execution (signature checks excluded)",
+        "accounts": args.accounts,
+        "blocks": args.blocks,
+        "block_transfers": args.block_transfers,
+        "in_memory": {
+            "seconds": in_memory_s,
+            "transfers_per_s": per_second(total, in_memory_s),
+        },
+        "in_memory_with_batch_signature_verification": {
+            "blocks": verified.0,
+            "transfers_per_s": verified.1,
+        },
+        "rocksdb": {
+            "seconds": rocksdb_s,
+            "transfers_per_s": per_second(total, rocksdb_s),
+            "blocks_per_s": per_second(args.blocks, rocksdb_s),
+            "mean_block_ms": rocksdb_s * 1e3 / args.blocks as f64,
+            "max_block_ms": slowest_ms,
+            "synced_write_per_block": true,
+        },
+        "disk": {
+            "mean_ms_to_write_and_fsync_a_block_sized_file": fsync_ms,
+        },
+    });
+    println!("{report:#}");
+}

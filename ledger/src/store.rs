@@ -1,0 +1,664 @@
+//! The ledger's RocksDB store: blocks with their commit certificates, a transfer index, the
+//! accounts, metadata, and a column family reserved for the consensus layer's durable state.
+//!
+//! # Layout
+//!
+//! | column family | key | value |
+//! |---|---|---|
+//! | `blocks`    | height (u64 big-endian) | [`CertifiedBlock`] |
+//! | `transfers` | transfer id (32 bytes) | `IndexEntry { height, position, receipt }` |
+//! | `accounts`  | public key (32 bytes) | [`Account`] |
+//! | `meta`      | `"genesis"`, `"tip"` | genesis hash; `Tip { height, base_height, block_hash, state_root }` |
+//! | `consensus` | opaque | opaque ([`Store::consensus_put_batch`]) |
+//!
+//! Every value is a [`Versioned`] encoding. Each block — block and certificate, index entries,
+//! changed accounts, new tip — is written in **one `WriteBatch` with `sync = true`**, so after a
+//! crash the database holds exactly the blocks whose write completed. [`Store::open`] checks
+//! that: the tip names the last stored block, its hash and state root match, no later block
+//! exists, and the state root recomputed from the accounts equals the tip's (also the supply).
+//!
+//! The transfer index keeps, for an id, the block where it was *applied* if it ever was, else
+//! the first block where it was rejected (a replay of an applied transfer never hides it).
+
+use crate::block::{Block, CertifiedBlock, MAX_BLOCK_TRANSFERS, MAX_CERTIFICATE_BYTES};
+use crate::error::{RejectReason, SnapshotError, StoreError};
+use crate::genesis::Genesis;
+use crate::snapshot::Snapshot;
+use crate::state::{Account, Receipt, Signatures, State};
+use crate::transfer::SignedTransfer;
+use bftledger_crypto::encoding::Versioned;
+use bftledger_crypto::{Digest, PublicKey};
+use rocksdb::{IteratorMode, WriteBatch, DB};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+mod rocks;
+use rocks::{
+    cf, corrupt, decode_stored, load_state, open_db, staging_path, sync_writes, CF_ACCOUNTS,
+    CF_BLOCKS, CF_CONSENSUS, CF_META, CF_TRANSFERS, KEY_GENESIS, KEY_TIP,
+};
+
+/// Largest key or value the consensus layer may store, in bytes.
+pub const MAX_CONSENSUS_VALUE_BYTES: usize = 16 << 20;
+
+/// The last block written, and the state after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Tip {
+    height: u64,
+    /// Height of the state the store started from (0 = genesis, else an imported snapshot):
+    /// blocks `base_height + 1 ..= height` are stored.
+    base_height: u64,
+    block_hash: Digest,
+    state_root: Digest,
+}
+
+impl Versioned for Tip {
+    const VERSION: u8 = 1;
+    const MAX_BYTES: usize = 128;
+}
+
+/// Where a transfer ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct IndexEntry {
+    height: u64,
+    position: u32,
+    receipt: Receipt,
+}
+
+impl Versioned for IndexEntry {
+    const VERSION: u8 = 1;
+    const MAX_BYTES: usize = 64;
+}
+
+/// A transfer's status as the API reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransferStatus {
+    /// Known to the node (submitted, not yet committed); the store never reports this: the
+    /// node does, from its pending requests.
+    Pending,
+    /// In a block and applied.
+    Committed,
+    /// In a block and rejected, with the reason.
+    Rejected(RejectReason),
+}
+
+/// A committed transfer with its proof: its block's height, hash and commit certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransferRecord {
+    /// The signed transfer.
+    pub transfer: SignedTransfer,
+    /// Height of its block.
+    pub height: u64,
+    /// Position in the block.
+    pub position: u32,
+    /// Its receipt.
+    pub receipt: Receipt,
+    /// Hash of its block.
+    pub block_hash: Digest,
+    /// The consensus batch digest the certificate covers.
+    pub batch_digest: Digest,
+    /// The block's commit certificate (opaque bytes; the consensus crate decodes them).
+    pub certificate: Vec<u8>,
+}
+
+impl TransferRecord {
+    /// Committed or rejected.
+    pub fn status(&self) -> TransferStatus {
+        match self.receipt {
+            Receipt::Applied => TransferStatus::Committed,
+            Receipt::Rejected(reason) => TransferStatus::Rejected(reason),
+        }
+    }
+}
+
+/// A committed batch to execute (the block's height is the store's next height).
+#[derive(Debug, Clone)]
+pub struct BatchInput {
+    /// The consensus view it committed in.
+    pub view: u64,
+    /// The consensus digest of the batch.
+    pub batch_digest: Digest,
+    /// Its transfers, in order (empty for a null batch).
+    pub transfers: Vec<SignedTransfer>,
+    /// Its commit certificate, opaque, at most [`MAX_CERTIFICATE_BYTES`].
+    pub certificate: Vec<u8>,
+}
+
+/// A (key, value) pair of the consensus layer's durable state.
+pub type ConsensusEntry = (Vec<u8>, Vec<u8>);
+
+/// One write of the consensus layer's durable state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsensusOp {
+    /// Set `key` to `value`.
+    Put {
+        /// Key.
+        key: Vec<u8>,
+        /// Value.
+        value: Vec<u8>,
+    },
+    /// Remove `key`.
+    Delete {
+        /// Key.
+        key: Vec<u8>,
+    },
+}
+
+/// The ledger database. One per process (RocksDB locks the directory).
+pub struct Store {
+    db: DB,
+    path: PathBuf,
+    genesis_hash: Digest,
+    state: State,
+    tip: Tip,
+    poisoned: bool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("tip", &self.tip)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Creates a new database at `path` holding the genesis state.
+    ///
+    /// The database is built in a sibling directory `<path>.creating` and renamed into place
+    /// once the genesis state is durable, so a crash during creation never leaves a half-made
+    /// database at `path` (a leftover `.creating` directory is discarded by the next attempt).
+    /// `path` must not exist or be an empty directory (its parent directories are created).
+    pub fn create(path: &Path, genesis: &Genesis) -> Result<Store, StoreError> {
+        if path.join("CURRENT").exists() {
+            return Err(StoreError::AlreadyExists {
+                path: path.to_owned(),
+            });
+        }
+        let staging = staging_path(path);
+        let io = |source| StoreError::Io {
+            path: staging.clone(),
+            source,
+        };
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(io)?;
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        {
+            let db = open_db(&staging, true)?;
+            let state = State::from_genesis(genesis);
+            let tip = Tip {
+                height: 0,
+                base_height: 0,
+                block_hash: genesis.hash(),
+                state_root: state.state_root(),
+            };
+            let mut batch = WriteBatch::default();
+            let accounts = cf(&db, CF_ACCOUNTS);
+            for (key, account) in state.accounts() {
+                batch.put_cf(accounts, key, account.to_bytes());
+            }
+            let meta = cf(&db, CF_META);
+            batch.put_cf(meta, KEY_GENESIS, genesis.hash().as_bytes());
+            batch.put_cf(meta, KEY_TIP, tip.to_bytes());
+            db.write_opt(batch, &sync_writes())?;
+        }
+        if let Err(source) = std::fs::rename(&staging, path) {
+            let _ = std::fs::remove_dir_all(&staging); // best effort: the next attempt also cleans up
+            return Err(StoreError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            // Make the rename itself durable.
+            std::fs::File::open(parent)
+                .and_then(|dir| dir.sync_all())
+                .map_err(|source| StoreError::Io {
+                    path: parent.to_owned(),
+                    source,
+                })?;
+        }
+        Store::open(path, genesis)
+    }
+
+    /// Opens an existing database for `genesis`, checking its consistency (see the module docs).
+    pub fn open(path: &Path, genesis: &Genesis) -> Result<Store, StoreError> {
+        if !path.join("CURRENT").exists() {
+            return Err(StoreError::Missing {
+                path: path.to_owned(),
+            });
+        }
+        let db = open_db(path, false)?;
+        let genesis_hash = genesis.hash();
+        let meta = cf(&db, CF_META);
+        let stored = db
+            .get_cf(meta, KEY_GENESIS)?
+            .ok_or_else(|| corrupt("no genesis hash"))?;
+        let stored = Digest(
+            stored
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt("genesis hash is not 32 bytes"))?,
+        );
+        if stored != genesis_hash {
+            return Err(StoreError::GenesisMismatch {
+                stored,
+                given: genesis_hash,
+            });
+        }
+        let tip: Tip = decode_stored(
+            &db.get_cf(meta, KEY_TIP)?.ok_or_else(|| corrupt("no tip"))?,
+            "tip",
+        )?;
+        let state = load_state(&db, genesis, tip.height)?;
+        let store = Store {
+            db,
+            path: path.to_owned(),
+            genesis_hash,
+            state,
+            tip,
+            poisoned: false,
+        };
+        store.check_consistency()?;
+        Ok(store)
+    }
+
+    /// Opens the database at `path`, creating it from `genesis` if there is none.
+    pub fn open_or_create(path: &Path, genesis: &Genesis) -> Result<Store, StoreError> {
+        match Store::open(path, genesis) {
+            Err(StoreError::Missing { .. }) => Store::create(path, genesis),
+            other => other,
+        }
+    }
+
+    /// Checks what [`Store::open`] promises; cheap enough to run at every open (one pass over
+    /// the accounts, one block read).
+    fn check_consistency(&self) -> Result<(), StoreError> {
+        let tip = self.tip;
+        if self.state.state_root() != tip.state_root {
+            return Err(corrupt(format!(
+                "accounts have state root {}, the tip says {}",
+                self.state.state_root(),
+                tip.state_root
+            )));
+        }
+        if self.state.computed_supply() != u128::from(self.state.supply()) {
+            return Err(corrupt(format!(
+                "accounts sum to {}, the genesis supply is {}",
+                self.state.computed_supply(),
+                self.state.supply()
+            )));
+        }
+        if tip.height > tip.base_height {
+            let last = self
+                .block(tip.height)?
+                .ok_or_else(|| corrupt(format!("tip block {} is missing", tip.height)))?;
+            if last.block.hash() != tip.block_hash || last.block.state_root != tip.state_root {
+                return Err(corrupt(format!(
+                    "tip block {} does not match the tip",
+                    tip.height
+                )));
+            }
+        }
+        if self.block(tip.height + 1)?.is_some() {
+            return Err(corrupt(format!(
+                "a block exists beyond the tip {}",
+                tip.height
+            )));
+        }
+        Ok(())
+    }
+
+    /// The directory of the database.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The chain's genesis hash.
+    pub fn genesis_hash(&self) -> Digest {
+        self.genesis_hash
+    }
+
+    /// Height of the last block written (0 = genesis).
+    pub fn latest_height(&self) -> u64 {
+        self.tip.height
+    }
+
+    /// Hash of the last block written (the genesis hash at height 0).
+    pub fn latest_block_hash(&self) -> Digest {
+        self.tip.block_hash
+    }
+
+    /// The state root after the last block.
+    pub fn state_root(&self) -> Digest {
+        self.tip.state_root
+    }
+
+    /// The current state (in memory; equal to the accounts on disk).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// An account's record (the default record for an unknown account); its next nonce is
+    /// `account.next_nonce()`.
+    pub fn account(&self, key: &PublicKey) -> Account {
+        self.state.account(key)
+    }
+
+    /// The block at `height` with its certificate, if stored.
+    pub fn block(&self, height: u64) -> Result<Option<CertifiedBlock>, StoreError> {
+        self.db
+            .get_cf(cf(&self.db, CF_BLOCKS), height.to_be_bytes())?
+            .map(|bytes| decode_stored(&bytes, "block"))
+            .transpose()
+    }
+
+    /// The transfer with this id, with its receipt and proof, if it is in a block.
+    pub fn transfer(&self, id: &Digest) -> Result<Option<TransferRecord>, StoreError> {
+        let Some(bytes) = self.db.get_cf(cf(&self.db, CF_TRANSFERS), id.as_bytes())? else {
+            return Ok(None);
+        };
+        let entry: IndexEntry = decode_stored(&bytes, "transfer index entry")?;
+        let certified = self
+            .block(entry.height)?
+            .ok_or_else(|| corrupt(format!("indexed block {} is missing", entry.height)))?;
+        let transfer = certified
+            .block
+            .transfers
+            .get(entry.position as usize)
+            .cloned()
+            .ok_or_else(|| corrupt("index points past the block's transfers"))?;
+        Ok(Some(TransferRecord {
+            transfer,
+            height: entry.height,
+            position: entry.position,
+            receipt: entry.receipt,
+            block_hash: certified.block.hash(),
+            batch_digest: certified.block.batch_digest,
+            certificate: certified.certificate,
+        }))
+    }
+
+    /// Executes a committed batch as the next block and writes it (one atomic synced write).
+    /// Returns the block; its `state_root` is what consensus checkpoints.
+    pub fn commit_batch(
+        &mut self,
+        input: BatchInput,
+        signatures: Signatures,
+    ) -> Result<Block, StoreError> {
+        self.check_writable(input.transfers.len(), input.certificate.len())?;
+        let height = self.tip.height + 1;
+        let receipts = self.state.apply(height, &input.transfers, signatures);
+        let block = Block {
+            height,
+            view: input.view,
+            batch_digest: input.batch_digest,
+            prev_hash: self.tip.block_hash,
+            transfers: input.transfers,
+            receipts,
+            state_root: self.state.state_root(),
+        };
+        self.write_block(&block, &input.certificate)?;
+        Ok(block)
+    }
+
+    /// Writes a block produced elsewhere (state transfer by blocks): re-executes its transfers
+    /// (verifying their signatures) and accepts it only if the receipts and state root match.
+    /// On a mismatch nothing changes.
+    pub fn commit_block(&mut self, block: &Block, certificate: &[u8]) -> Result<(), StoreError> {
+        self.check_writable(block.transfers.len(), certificate.len())?;
+        let expected = self.tip.height + 1;
+        if block.height != expected {
+            return Err(StoreError::WrongHeight {
+                expected,
+                got: block.height,
+            });
+        }
+        let mismatch = |what| StoreError::BlockMismatch {
+            height: block.height,
+            what,
+        };
+        if block.prev_hash != self.tip.block_hash {
+            return Err(mismatch("prev_hash"));
+        }
+        if block.receipts.len() != block.transfers.len() {
+            return Err(mismatch("receipt count"));
+        }
+        let receipts = self
+            .state
+            .apply(block.height, &block.transfers, Signatures::Verify);
+        let what = if receipts != block.receipts {
+            Some("receipts")
+        } else if self.state.state_root() != block.state_root {
+            Some("state_root")
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            self.state.revert(&block.transfers, &receipts);
+            return Err(mismatch(what));
+        }
+        self.write_block(block, certificate)
+    }
+
+    fn check_writable(&self, transfers: usize, certificate_bytes: usize) -> Result<(), StoreError> {
+        if self.poisoned {
+            return Err(StoreError::Poisoned);
+        }
+        if transfers > MAX_BLOCK_TRANSFERS {
+            return Err(StoreError::TooLarge {
+                what: "batch (transfers)",
+                len: transfers,
+                max: MAX_BLOCK_TRANSFERS,
+            });
+        }
+        if certificate_bytes > MAX_CERTIFICATE_BYTES {
+            return Err(StoreError::TooLarge {
+                what: "certificate (bytes)",
+                len: certificate_bytes,
+                max: MAX_CERTIFICATE_BYTES,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes `block` (already applied to `self.state`) in one synced batch. On failure the
+    /// store is poisoned: memory is ahead of the disk, and only a reopen recovers.
+    fn write_block(&mut self, block: &Block, certificate: &[u8]) -> Result<(), StoreError> {
+        let tip = Tip {
+            height: block.height,
+            base_height: self.tip.base_height,
+            block_hash: block.hash(),
+            state_root: block.state_root,
+        };
+        let result = self
+            .block_batch(block, certificate, &tip)
+            .and_then(|batch| {
+                self.db.write_opt(batch, &sync_writes())?;
+                Ok(())
+            });
+        match result {
+            Ok(()) => {
+                self.tip = tip;
+                Ok(())
+            }
+            Err(e) => {
+                self.poisoned = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn block_batch(
+        &mut self,
+        block: &Block,
+        certificate: &[u8],
+        tip: &Tip,
+    ) -> Result<WriteBatch, StoreError> {
+        let mut batch = WriteBatch::default();
+        let certified = CertifiedBlock {
+            block: block.clone(),
+            certificate: certificate.to_vec(),
+        };
+        batch.put_cf(
+            cf(&self.db, CF_BLOCKS),
+            block.height.to_be_bytes(),
+            certified.to_bytes(),
+        );
+        let index = cf(&self.db, CF_TRANSFERS);
+        let mut seen = HashSet::with_capacity(block.transfers.len());
+        let mut entries = Vec::with_capacity(block.transfers.len());
+        for (position, (transfer, receipt)) in
+            block.transfers.iter().zip(&block.receipts).enumerate()
+        {
+            let id = transfer.id();
+            let first_in_block = seen.insert(id);
+            // An applied transfer always owns its id (a nonce applies once, so at most one block
+            // applies a given id). A rejected one is indexed only if the id is not known yet.
+            let index_it = receipt.is_applied()
+                || (first_in_block && self.db.get_pinned_cf(index, id.as_bytes())?.is_none());
+            if index_it {
+                let entry = IndexEntry {
+                    height: block.height,
+                    position: position as u32,
+                    receipt: *receipt,
+                };
+                entries.push((id, entry));
+            }
+        }
+        // Key order makes the memtable inserts cheaper; the sort is stable, so for a repeated id
+        // the later entry (the applied one) is written last and wins.
+        entries.sort_by_key(|e| e.0);
+        for (id, entry) in entries {
+            batch.put_cf(index, id.as_bytes(), entry.to_bytes());
+        }
+        let accounts = cf(&self.db, CF_ACCOUNTS);
+        for (key, account) in self.state.take_changed() {
+            if account.is_empty() {
+                batch.delete_cf(accounts, key);
+            } else {
+                batch.put_cf(accounts, key, account.to_bytes());
+            }
+        }
+        batch.put_cf(cf(&self.db, CF_META), KEY_TIP, tip.to_bytes());
+        Ok(batch)
+    }
+
+    /// The snapshot of the state at `height` (at most the latest height, at least the height the
+    /// store started from): the current accounts with the later blocks reverted.
+    pub fn export_snapshot(&self, height: u64) -> Result<Snapshot, StoreError> {
+        let unavailable = SnapshotError::Unavailable {
+            height,
+            latest: self.tip.height,
+        };
+        if height > self.tip.height || height < self.tip.base_height {
+            return Err(unavailable.into());
+        }
+        if height == self.tip.height {
+            return Ok(Snapshot::of_state(
+                &self.state,
+                self.genesis_hash,
+                self.tip.block_hash,
+            ));
+        }
+        let mut state = self.state.clone();
+        let mut block_hash = self.tip.block_hash;
+        for h in (height + 1..=self.tip.height).rev() {
+            let certified = self
+                .block(h)?
+                .ok_or_else(|| corrupt(format!("block {h} is missing")))?;
+            state.revert(&certified.block.transfers, &certified.block.receipts);
+            block_hash = certified.block.prev_hash;
+        }
+        state.take_changed();
+        Ok(Snapshot::of_state(&state, self.genesis_hash, block_hash))
+    }
+
+    /// Replaces the state with a verified snapshot (state transfer): `expected_root` is the
+    /// root of the stable checkpoint at `snapshot.height`, which must be beyond the latest height.
+    /// Blocks up to the snapshot's height are not fetched; later blocks follow on it.
+    pub fn import_snapshot(
+        &mut self,
+        snapshot: &Snapshot,
+        genesis: &Genesis,
+        expected_root: Digest,
+    ) -> Result<(), StoreError> {
+        if self.poisoned {
+            return Err(StoreError::Poisoned);
+        }
+        if snapshot.height <= self.tip.height {
+            return Err(StoreError::WrongHeight {
+                expected: self.tip.height + 1,
+                got: snapshot.height,
+            });
+        }
+        let state = snapshot.verify(genesis, snapshot.height, expected_root)?;
+        let tip = Tip {
+            height: snapshot.height,
+            base_height: snapshot.height,
+            block_hash: snapshot.block_hash,
+            state_root: state.state_root(),
+        };
+        let mut batch = WriteBatch::default();
+        let accounts = cf(&self.db, CF_ACCOUNTS);
+        batch.delete_range_cf(accounts, &[0u8; 32][..], &[0xffu8; 33][..]);
+        for (key, account) in state.accounts() {
+            batch.put_cf(accounts, key, account.to_bytes());
+        }
+        batch.put_cf(cf(&self.db, CF_META), KEY_TIP, tip.to_bytes());
+        self.db.write_opt(batch, &sync_writes())?;
+        self.state = state;
+        self.tip = tip;
+        Ok(())
+    }
+
+    /// Applies the consensus layer's writes in one atomic, synced batch (durable on return).
+    pub fn consensus_put_batch(
+        &self,
+        ops: impl IntoIterator<Item = ConsensusOp>,
+    ) -> Result<(), StoreError> {
+        let column = cf(&self.db, CF_CONSENSUS);
+        let mut batch = WriteBatch::default();
+        for op in ops {
+            match op {
+                ConsensusOp::Put { key, value } => {
+                    for (what, len) in [
+                        ("consensus key", key.len()),
+                        ("consensus value", value.len()),
+                    ] {
+                        if len > MAX_CONSENSUS_VALUE_BYTES {
+                            return Err(StoreError::TooLarge {
+                                what,
+                                len,
+                                max: MAX_CONSENSUS_VALUE_BYTES,
+                            });
+                        }
+                    }
+                    batch.put_cf(column, key, value);
+                }
+                ConsensusOp::Delete { key } => batch.delete_cf(column, key),
+            }
+        }
+        self.db.write_opt(batch, &sync_writes())?;
+        Ok(())
+    }
+
+    /// Every (key, value) of the consensus layer, in key order (for `Replica::recover`).
+    pub fn consensus_entries(&self) -> Result<Vec<ConsensusEntry>, StoreError> {
+        self.db
+            .iterator_cf(cf(&self.db, CF_CONSENSUS), IteratorMode::Start)
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((k.into_vec(), v.into_vec()))
+            })
+            .collect()
+    }
+}
