@@ -4,9 +4,10 @@
 #   ./scripts/test.sh
 #
 # Stages: install missing packages -> cargo fmt --check -> cargo clippy -D warnings ->
-# cargo test (unit, property, integration, end-to-end) -> a bounded simulator run (safety
-# under Byzantine faults, plus the weak-quorum mutant that must be caught) -> the CI subset of
-# the TLA+ models (tla/check.sh). Heavy suites have their own commands (see README.md).
+# cargo test (unit, property, integration) -> a bounded simulator run (safety and liveness
+# under Byzantine faults, plus the weak-quorum mutant that must be caught) -> the end-to-end
+# testnet test (real processes, kill -9, restart) -> the CI subset of the TLA+ models.
+# Heavy suites have their own commands (see README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,14 +30,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 stage "cargo test"
 cargo test --workspace --locked
 
-if [ -f testnet/src/bin/bftledger-sim.rs ]; then
-  stage "simulator: bounded safety run and the weak-quorum mutant"
-  scripts/sim-ci.sh
-fi
+stage "simulator: bounded Byzantine runs and the weak-quorum mutant"
+scripts/sim-ci.sh
 
-if [ -x tla/check.sh ]; then
-  stage "TLA+ models (CI subset)"
-  tla/check.sh
-fi
+stage "end-to-end: a real 4-node testnet on loopback (testnet/e2e.sh)"
+BFTLEDGER_BIN="$CARGO_TARGET_DIR/debug/bftledger" testnet/e2e.sh
+
+stage "TLA+ models (CI subset, both checkers)"
+tla/check.sh
 
 stage "all checks passed"

@@ -39,11 +39,17 @@
 (*      Timeouts are nondeterministic: any replica may start a view change *)
 (*      at any time, which subsumes the f+1 "join a higher view" rule.     *)
 (*      A backup adopts NEW-VIEW(v) only after sending VIEW-CHANGE(v).     *)
+(*      Replica::on_new_view also adopts it straight from a lower view; in *)
+(*      the model that replica first sends VIEW-CHANGE(v), which only adds *)
+(*      a message others may use, so those behaviours are covered.         *)
 (*  S6. A correct primary assigns sequence numbers consecutively and       *)
 (*      proposes each request at most once per view.                       *)
 (*  S7. Signatures and digests are perfect (no collisions, no forgery).    *)
 (*  S8. The constant Mutation selects a deliberately broken protocol for   *)
-(*      the negative models; "none" is the real protocol.                  *)
+(*      the negative models; "none" is the real protocol.  "quorum_2f":    *)
+(*      quorums of 2f; "vc_ignores_prepared": the O-set ignores prepared   *)
+(*      certificates; "no_request_check": backups accept a PRE-PREPARE     *)
+(*      without checking that a client signed the request.                 *)
 (***************************************************************************)
 EXTENDS Naturals, FiniteSets
 
@@ -70,7 +76,7 @@ Seqs == 1..MaxSeq
 Views == 0..MaxView
 NullDigest == "null"                  \* the null request that fills O-set gaps
 Digests == Values \cup {NullDigest}
-Mutations == {"none", "quorum_2f", "vc_ignores_prepared"}
+Mutations == {"none", "quorum_2f", "vc_ignores_prepared", "no_request_check"}
 
 ASSUME
     /\ N \in 1..20 /\ F \in 0..6 /\ N >= 3 * F + 1
@@ -83,7 +89,7 @@ ASSUME
 \* Implemented by: consensus/src/quorum.rs  quorum_size / Quorum::strong
 Quorum == IF Mutation = "quorum_2f" THEN 2 * F ELSE 2 * F + 1
 
-\* Implemented by: primary(v) = v mod n in consensus/src
+\* Implemented by: consensus/src/config.rs  Config::primary
 Primary(v) == v % N
 
 (***************************************************************************)
@@ -101,12 +107,19 @@ NewViewMsg(v, O) == [type |-> "NewView", v |-> v, O |-> O]
 
 CertType == [v: Views, n: Seqs, d: Digests]
 PrePrepareType == [type: {"PrePrepare"}, v: Views, n: Seqs, d: Digests]
-MsgType ==
-    PrePrepareType
-    \cup [type: {"Prepare"}, v: Views, n: Seqs, d: Digests, r: Replicas]
-    \cup [type: {"Commit"}, v: Views, n: Seqs, d: Digests, r: Replicas]
-    \cup [type: {"ViewChange"}, v: Views, P: SUBSET CertType, r: Replicas]
-    \cup [type: {"NewView"}, v: Views, O: SUBSET PrePrepareType]
+PrepareType == [type: {"Prepare"}, v: Views, n: Seqs, d: Digests, r: Replicas]
+CommitType == [type: {"Commit"}, v: Views, n: Seqs, d: Digests, r: Replicas]
+ViewChangeType == [type: {"ViewChange"}, v: Views, P: SUBSET CertType, r: Replicas]
+NewViewType == [type: {"NewView"}, v: Views, O: SUBSET PrePrepareType]
+
+\* m is a well-formed message (checked field by field, so that neither
+\* checker has to enumerate the message space).
+IsMessage(m) ==
+    \/ m \in PrePrepareType
+    \/ m \in PrepareType
+    \/ m \in CommitType
+    \/ m \in ViewChangeType
+    \/ m \in NewViewType
 
 (***************************************************************************)
 (* What signed messages exist: those correct replicas sent, plus anything  *)
@@ -126,6 +139,8 @@ CommitSigners(v, n, d) ==
 \* A prepared certificate for <<v, n, d>> exists: a PRE-PREPARE from the
 \* primary of v and 2f matching PREPAREs from distinct backups, 2f+1
 \* signatures in all.  Anyone holding the messages can show it.
+\* Implemented by: consensus/src/quorum.rs  Quorum::prepares_needed
+\*   (checked in Replica::on_prepare and validate_view_change)
 PreparedCertificate(v, n, d) ==
     /\ PrePrepareSigned(v, n, d)
     /\ Cardinality(PrepareSigners(v, n, d)) >= Quorum - 1
@@ -164,7 +179,7 @@ AcceptPrePrepare(i, v, n, d) ==
     /\ view[i] = v
     /\ status[i] = "normal"
     /\ PrePrepareSigned(v, n, d)
-    /\ d \in Requests
+    /\ (d \in Requests \/ Mutation = "no_request_check")
     /\ \A dd \in Digests : PrepareMsg(v, n, dd, i) \notin msgs
     /\ msgs' = msgs \cup {PrepareMsg(v, n, d, i)}
     /\ UNCHANGED <<view, status>>
@@ -186,9 +201,14 @@ SendCommit(i, v, n, d) ==
 (***************************************************************************)
 (* View change (paper 4.4).                                                *)
 (***************************************************************************)
-\* The prepared certificates of correct replica i: prepared = sent COMMIT.
+\* The prepared certificates of correct replica i, the one of the highest
+\* view for each sequence number; kept across views (prepared = sent
+\* COMMIT, S1).
+\* Implemented by: consensus/src/log.rs  Log::record_prepared, Log::prepared
 PreparedAt(i) ==
-    {Cert(m.v, m.n, m.d) : m \in {m \in msgs : m.type = "Commit" /\ m.r = i}}
+    LET mine == {m \in msgs : m.type = "Commit" /\ m.r = i}
+    IN  {Cert(m.v, m.n, m.d) :
+            m \in {m \in mine : \A m2 \in mine : m2.n = m.n => m2.v <= m.v}}
 
 \* Replica i times out in its view and multicasts VIEW-CHANGE(view+1, P, i).
 \* Implemented by: consensus/src/view_change.rs  Replica::start_view_change
@@ -200,7 +220,8 @@ StartViewChange(i) ==
     /\ status' = [status EXCEPT ![i] = "view-change"]
 
 \* Prepared certificates that exist for views below nv: what a Byzantine
-\* replica can put in its VIEW-CHANGE for nv.
+\* replica can put in its VIEW-CHANGE for nv; anything else fails
+\* consensus/src/view_change.rs  validate_view_change.
 ExistingCerts(nv) ==
     {c \in [v: 0..(nv - 1), n: Seqs, d: Digests] : PreparedCertificate(c.v, c.n, c.d)}
 

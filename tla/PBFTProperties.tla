@@ -10,7 +10,7 @@ EXTENDS PBFT
 TypeOK ==
     /\ view \in [Correct -> Views]
     /\ status \in [Correct -> {"normal", "view-change"}]
-    /\ msgs \subseteq MsgType
+    /\ \A m \in msgs : IsMessage(m)
     /\ \A m \in msgs :
         IF m.type \in {"PrePrepare", "NewView"}
         THEN Primary(m.v) \in Correct
@@ -39,14 +39,20 @@ PreparedUnique ==
 
 \* No equivocation: a correct replica never signs two different
 \* PRE-PREPARE, PREPARE or COMMIT messages for the same view and sequence
-\* number, nor two VIEW-CHANGE or NEW-VIEW messages for the same view.
+\* number, nor two different VIEW-CHANGE or NEW-VIEW messages for one view.
+SameSlot(m1, m2) == m1.v = m2.v /\ m1.n = m2.n
 NoEquivocation ==
     \A m1, m2 \in msgs :
-        (/\ m1.type = m2.type
-         /\ m1.v = m2.v
-         /\ m1.type \in {"PrePrepare", "Prepare", "Commit"} => m1.n = m2.n
-         /\ m1.type # "PrePrepare" /\ m1.type # "NewView" => m1.r = m2.r)
-        => m1 = m2
+        /\ ((m1.type = "PrePrepare" /\ m2.type = "PrePrepare" /\ SameSlot(m1, m2))
+                => m1 = m2)
+        /\ ((m1.type \in {"Prepare", "Commit"} /\ m2.type = m1.type
+                /\ m1.r = m2.r /\ SameSlot(m1, m2))
+                => m1 = m2)
+        /\ ((m1.type = "ViewChange" /\ m2.type = "ViewChange"
+                /\ m1.r = m2.r /\ m1.v = m2.v)
+                => m1 = m2)
+        /\ ((m1.type = "NewView" /\ m2.type = "NewView" /\ m1.v = m2.v)
+                => m1 = m2)
 
 \* View-change safety: once a request is committed at (v, n), every correct
 \* replica that pre-prepares, prepares or commits at n in a later view does

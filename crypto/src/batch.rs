@@ -90,8 +90,7 @@ pub(crate) fn verify_one(
     let Some(eq) = Equation::new(domain, signer, message, signature) else {
         return false;
     };
-    let sb_minus_ka =
-        EdwardsPoint::vartime_double_scalar_mul_basepoint(&eq.k, &-eq.a, &eq.s);
+    let sb_minus_ka = EdwardsPoint::vartime_double_scalar_mul_basepoint(&eq.k, &-eq.a, &eq.s);
     (sb_minus_ka - eq.r).mul_by_cofactor().is_identity()
 }
 

@@ -157,9 +157,20 @@ fn mixed_order_signature_gets_the_same_verdict_alone_and_in_batches() {
         .map(|k| k.sign(Domain::Transfer, message))
         .collect();
     let mut items: Vec<BatchItem> = (0..honest_keys.len())
-        .map(|i| BatchItem { signer: &honest_publics[i], message, signature: &honest_sigs[i] })
+        .map(|i| BatchItem {
+            signer: &honest_publics[i],
+            message,
+            signature: &honest_sigs[i],
+        })
         .collect();
-    items.insert(3, BatchItem { signer: &signer, message, signature: &crafted });
+    items.insert(
+        3,
+        BatchItem {
+            signer: &signer,
+            message,
+            signature: &crafted,
+        },
+    );
     let in_batch = verify_batch(Domain::Transfer, &items);
     let in_batch_ok = match &in_batch {
         Ok(()) => true,

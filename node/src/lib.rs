@@ -1,1 +1,30 @@
-//! Node (being written).
+//! The bftledger validator node and its command-line tool.
+//!
+//! All IO of bftledger lives here. A running node ([`commands`] `node`) is:
+//!
+//! ```text
+//!   HTTP API (api) ──transfers──▶ mempool ──┐
+//!   p2p (libp2p) ──consensus frames────────▶ driver ──▶ Replica::step ──▶ Output
+//!   ticker ──Tick──────────────────────────▶   │   persist (RocksDB consensus CF, synced)
+//!                                              │ → send (p2p) → execute (ledger) → Input::Executed
+//!   sync (state transfer) ◀── fetch_state ─────┘
+//! ```
+//!
+//! The command-line client commands (`transfer`, `balance`, `tx`, `block`, `status`) talk to a
+//! node over the same HTTP API ([`commands::client`]).
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod driver;
+pub mod error;
+pub mod logging;
+pub mod mempool;
+pub mod metrics;
+pub mod p2p;
+pub mod proof;
+pub mod shared;
+pub mod sync;
+pub mod wire;

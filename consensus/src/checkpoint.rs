@@ -1,0 +1,361 @@
+//! Checkpoints, stable checkpoints, watermarks and log garbage collection (§4.3), and the state
+//! transfer trigger.
+
+use crate::durable;
+use crate::error::Rejection;
+use crate::interface::{Application, Event, FetchState, Output, Target};
+use crate::message::{Checkpoint, CheckpointProof, Message};
+use crate::replica::Replica;
+use crate::{ReplicaId, SeqNum};
+use bftledger_crypto::{Digest, Signature};
+
+impl<A: Application> Replica<A> {
+    /// The application executed `seq` with resulting `state_root`: remembered durably, and at
+    /// every K-th seq a checkpoint is signed and multicast (§4.3).
+    pub(crate) fn on_executed(&mut self, seq: SeqNum, state_root: Digest, out: &mut Output) {
+        if seq > self.last_executed || seq <= self.last_reported {
+            let last_executed = self.last_executed;
+            out.reject(None, Rejection::UnexpectedExecuted { seq, last_executed });
+            return;
+        }
+        self.last_reported = seq;
+        out.push_persist(durable::put_executed(seq, state_root));
+        if seq.is_multiple_of(self.config.checkpoint_interval) && seq > self.stable.seq {
+            self.send_checkpoint(seq, state_root, out);
+        }
+        self.resolve_lagging(out, false);
+    }
+
+    /// §4.3: sign CHECKPOINT(n, d, i) for state root d after executing n (a multiple of K),
+    /// record it durably and multicast it.
+    pub fn send_checkpoint(&mut self, seq: SeqNum, state_root: Digest, out: &mut Output) {
+        self.own_checkpoints.insert(seq, state_root);
+        out.push_persist(durable::put_checkpoint(seq, state_root));
+        let checkpoint = Checkpoint { seq, state_root };
+        let signed = self.send(Target::All, Message::Checkpoint(checkpoint), out);
+        self.checkpoint_votes
+            .entry(seq)
+            .or_default()
+            .insert(self.id, state_root, signed.signature);
+        self.check_stable(seq, out);
+    }
+
+    /// §4.3: a replica accepts CHECKPOINT(n, d, j) for a multiple of K above its low watermark.
+    /// Inside the window one vote per peer per seq is kept; beyond the high watermark only each
+    /// peer's highest (so a lagging replica can still learn of a stable checkpoint far ahead,
+    /// with bounded memory). 2f+1 matching votes make the checkpoint stable.
+    pub fn on_checkpoint(
+        &mut self,
+        from: ReplicaId,
+        checkpoint: Checkpoint,
+        signature: Signature,
+        out: &mut Output,
+    ) {
+        let Checkpoint { seq, state_root } = checkpoint;
+        let low = self.window_low();
+        if !seq.is_multiple_of(self.config.checkpoint_interval) || seq == 0 {
+            out.reject(Some(from), Rejection::BadCheckpointSeq { seq, low });
+            return;
+        }
+        if seq <= self.stable.seq || seq < low {
+            return; // stale (retransmitted proofs of a checkpoint we already have): not a fault
+        }
+        let high = self.high_watermark();
+        if seq > high && !self.keep_only_latest_beyond_window(from, seq, high) {
+            return;
+        }
+        let votes = self.checkpoint_votes.entry(seq).or_default();
+        if !votes.insert(from, state_root, signature) {
+            if votes.iter().any(|(r, d)| r == from && *d != state_root) {
+                out.reject(Some(from), Rejection::Equivocation { from, seq });
+            }
+            return;
+        }
+        self.check_stable(seq, out);
+    }
+
+    /// Beyond the window, `from` keeps one vote: its highest. Returns false if `seq` is not
+    /// higher than what `from` already has there.
+    fn keep_only_latest_beyond_window(
+        &mut self,
+        from: ReplicaId,
+        seq: SeqNum,
+        high: SeqNum,
+    ) -> bool {
+        let older: Vec<SeqNum> = self
+            .checkpoint_votes
+            .range(high + 1..)
+            .filter(|(_, votes)| votes.contains(from))
+            .map(|(s, _)| *s)
+            .collect();
+        if older.iter().any(|s| *s >= seq) {
+            return false;
+        }
+        for s in older {
+            if let Some(votes) = self.checkpoint_votes.get_mut(&s) {
+                votes.remove(from);
+                if votes.is_empty() {
+                    self.checkpoint_votes.remove(&s);
+                }
+            }
+        }
+        true
+    }
+
+    /// 2f+1 matching checkpoint votes for `seq` form a stable-checkpoint proof: adopt it if the
+    /// replica executed that far, otherwise ask the driver for state transfer.
+    fn check_stable(&mut self, seq: SeqNum, out: &mut Output) {
+        let (strong, weak) = (self.quorum.strong(), self.quorum.weak());
+        let Some(votes) = self.checkpoint_votes.get(&seq) else {
+            return;
+        };
+        if seq <= self.stable.seq {
+            return;
+        }
+        let Some((root, count)) = votes
+            .iter()
+            .map(|(_, d)| (*d, votes.count(d)))
+            .max_by_key(|(_, count)| *count)
+        else {
+            return;
+        };
+        let mut signatures = votes.signers(&root);
+        signatures.truncate(strong);
+        let proof = CheckpointProof {
+            seq,
+            state_root: root,
+            signatures,
+        };
+        if count >= strong {
+            self.adopt_stable_proof(proof, false, out);
+        } else if count >= weak && seq > self.last_executed {
+            // TOCS'02 §6.2: f+1 matching checkpoints already vouch for the state (one of the
+            // signers is correct), enough to fetch it; stability still needs 2f+1.
+            self.want_state(proof, false, out);
+        }
+    }
+
+    /// A fetch overtaken by execution: its proof (if 2f+1) still makes the checkpoint stable.
+    pub(crate) fn adopt_stable_proof_if_strong(
+        &mut self,
+        proof: CheckpointProof,
+        out: &mut Output,
+    ) {
+        if self.is_strong(&proof) {
+            self.adopt_stable_proof(proof, false, out);
+        }
+    }
+
+    /// Whether a proof has 2f+1 signatures (stable) rather than only f+1 (enough to fetch).
+    pub(crate) fn is_strong(&self, proof: &CheckpointProof) -> bool {
+        proof.seq == 0 || proof.signatures.len() >= self.quorum.strong()
+    }
+
+    /// A verified stable-checkpoint proof (2f+1; from checkpoint votes, a view-change or a
+    /// new-view): stable now if executed that far, else fetch its state.
+    ///
+    /// With `fetch_now` (entering a view whose O-set starts at this checkpoint: the old view's
+    /// slots are gone, so waiting cannot help) a fetch is requested at once.
+    pub(crate) fn adopt_stable_proof(
+        &mut self,
+        proof: CheckpointProof,
+        fetch_now: bool,
+        out: &mut Output,
+    ) {
+        if proof.seq <= self.stable.seq {
+            return;
+        }
+        if proof.seq <= self.last_reported {
+            self.make_stable(proof, out);
+        } else if proof.seq <= self.last_executed {
+            // Handed out but not yet confirmed by the application: a stable checkpoint made
+            // durable now would survive a crash the application's execution might not.
+            if self
+                .lagging
+                .as_ref()
+                .is_none_or(|(l, _)| l.seq <= proof.seq)
+            {
+                self.lagging = Some((proof, self.timers.now));
+            }
+        } else {
+            self.want_state(proof, fetch_now, out);
+        }
+    }
+
+    /// A checkpoint (2f+1 or f+1 signatures) beyond `last_executed`: fetch it now if it is
+    /// beyond the window (or `fetch_now`); inside the window the missing commits usually arrive
+    /// soon (checkpoints of faster replicas overtake them), so give retransmission one period.
+    fn want_state(&mut self, proof: CheckpointProof, fetch_now: bool, out: &mut Output) {
+        if fetch_now || proof.seq > self.high_watermark() {
+            self.request_fetch(proof, out);
+        } else if self.lagging.as_ref().is_none_or(|(l, _)| {
+            l.seq < proof.seq || (l.seq == proof.seq && l.signatures.len() < proof.signatures.len())
+        }) {
+            self.lagging = Some((proof, self.timers.now));
+        }
+    }
+
+    /// Called after execution, execution reports and retransmission: a lagging proof becomes
+    /// stable once the application reported executing it (if it has 2f+1 signatures), or (after a retransmission period without catching
+    /// up) triggers a fetch.
+    pub(crate) fn resolve_lagging(&mut self, out: &mut Output, allow_fetch: bool) {
+        let Some((proof, since)) = self.lagging.take() else {
+            return;
+        };
+        if proof.seq <= self.stable.seq {
+            return;
+        }
+        if proof.seq <= self.last_reported {
+            if self.is_strong(&proof) {
+                self.make_stable(proof, out);
+            }
+        } else if proof.seq <= self.last_executed {
+            if self.is_strong(&proof) {
+                self.lagging = Some((proof, since)); // wait for the application's report
+            }
+        } else if allow_fetch && self.timers.now >= since + self.config.retransmit_ticks {
+            self.request_fetch(proof, out);
+        } else {
+            self.lagging = Some((proof, since));
+        }
+    }
+
+    /// Asks the driver to fetch the state of `proof` (once per higher checkpoint; repeated by
+    /// retransmission while it is outstanding).
+    fn request_fetch(&mut self, proof: CheckpointProof, out: &mut Output) {
+        if let Some(fetch) = &self.fetch {
+            // The same checkpoint with a stronger (2f+1) proof goes through again: it moves the
+            // window, so the log below it must be collected.
+            let stronger =
+                fetch.seq == proof.seq && fetch.signatures.len() < proof.signatures.len();
+            if fetch.seq >= proof.seq && !stronger {
+                return;
+            }
+        }
+        out.set_fetch_state(FetchState {
+            seq: proof.seq,
+            state_root: proof.state_root,
+            proof: proof.clone(),
+        });
+        let seq = proof.seq;
+        if self.is_strong(&proof) && self.floor.as_ref().is_none_or(|f| f.seq < seq) {
+            self.floor = Some(proof.clone());
+        }
+        self.fetch = Some(proof);
+        if self.lagging.as_ref().is_some_and(|(l, _)| l.seq <= seq) {
+            self.lagging = None;
+        }
+        // Everything at or below the fetched checkpoint is replaced by its state. Own votes
+        // stay (durably) until the checkpoint is stable, so a crash meanwhile cannot make this
+        // replica sign something different for those seqs.
+        for s in self.log.collect_garbage(seq) {
+            out.push_persist(durable::delete_prepared(s));
+        }
+        // Votes for `seq` itself are kept: with this replica's own checkpoint after the
+        // transfer they may complete the 2f+1 proof.
+        self.checkpoint_votes = self.checkpoint_votes.split_off(&seq);
+        self.last_assigned = self.last_assigned.max(seq);
+    }
+
+    /// Re-emits the outstanding fetch request (retransmission rule).
+    pub(crate) fn repeat_fetch(&self, out: &mut Output) {
+        if let Some(proof) = &self.fetch {
+            out.set_fetch_state(FetchState {
+                seq: proof.seq,
+                state_root: proof.state_root,
+                proof: proof.clone(),
+            });
+        }
+    }
+
+    /// §4.3: the checkpoint becomes stable: the low watermark moves to it, and log entries,
+    /// certificates, votes and own checkpoints at or below it are discarded (durably too).
+    pub(crate) fn make_stable(&mut self, proof: CheckpointProof, out: &mut Output) {
+        let seq = proof.seq;
+        if seq <= self.stable.seq {
+            return;
+        }
+        assert!(
+            seq <= self.last_reported,
+            "stable checkpoint {seq} beyond what the application reported executed ({})",
+            self.last_reported
+        );
+        out.push_persist(durable::put_stable(&proof));
+        out.push_event(Event::StableCheckpoint {
+            seq,
+            state_root: proof.state_root,
+        });
+        self.stable = proof;
+        for s in self.log.collect_garbage(seq) {
+            out.push_persist(durable::delete_prepared(s));
+        }
+        let dropped_votes: Vec<_> = self
+            .own_votes
+            .range(..(seq + 1, 0, durable::VoteKind::PrePrepare))
+            .map(|(k, _)| *k)
+            .collect();
+        for (s, view, kind) in dropped_votes {
+            self.own_votes.remove(&(s, view, kind));
+            out.push_persist(durable::delete_vote(s, view, kind));
+        }
+        let dropped_checkpoints: Vec<SeqNum> =
+            self.own_checkpoints.range(..seq).map(|(s, _)| *s).collect();
+        for s in dropped_checkpoints {
+            self.own_checkpoints.remove(&s);
+            out.push_persist(durable::delete_checkpoint(s));
+        }
+        self.checkpoint_votes = self.checkpoint_votes.split_off(&(seq + 1));
+        let kept = self.durable_batches.split_off(&(seq + 1));
+        for (s, digests) in std::mem::replace(&mut self.durable_batches, kept) {
+            for d in digests {
+                out.push_persist(durable::delete_batch(s, &d));
+            }
+        }
+        if self.fetch.as_ref().is_some_and(|f| f.seq <= seq) {
+            self.fetch = None;
+        }
+        if self.floor.as_ref().is_some_and(|f| f.seq <= seq) {
+            self.floor = None;
+        }
+        if self.lagging.as_ref().is_some_and(|(l, _)| l.seq <= seq) {
+            self.lagging = None;
+        }
+        self.last_assigned = self.last_assigned.max(seq);
+    }
+
+    /// The driver installed the state of the checkpoint it was asked to fetch: execution
+    /// resumes after it.
+    pub(crate) fn on_state_transferred(
+        &mut self,
+        seq: SeqNum,
+        state_root: Digest,
+        out: &mut Output,
+    ) {
+        let matches = self
+            .fetch
+            .as_ref()
+            .is_some_and(|f| f.seq == seq && f.state_root == state_root);
+        if !matches || seq <= self.last_executed {
+            out.reject(None, Rejection::UnexpectedStateTransfer { seq });
+            return;
+        }
+        let Some(proof) = self.fetch.take() else {
+            return;
+        };
+        self.last_executed = seq;
+        self.last_reported = seq;
+        out.push_persist(durable::put_executed(seq, state_root));
+        out.push_event(Event::StateTransferred { seq });
+        // Which pending requests the transferred state executed is unknown here: forget them
+        // rather than risk ordering one twice (clients re-submit what is still missing).
+        self.requests.forget_pending();
+        if self.is_strong(&proof) {
+            self.make_stable(proof, out);
+        } else {
+            // Fetched on f+1 signatures: this replica now holds the state too and says so, which
+            // may complete the 2f+1 proof.
+            self.send_checkpoint(seq, state_root, out);
+        }
+        self.execute_committed(out);
+    }
+}

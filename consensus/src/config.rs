@@ -1,0 +1,232 @@
+//! Limits and timeouts of a replica, checked once by [`Config::validate`].
+//!
+//! Every queue, log and message the core keeps is bounded by a field here (TigerBeetle style:
+//! units last in names). The defaults of [`Config::new`] suit a small LAN cluster driven by a
+//! 10 ms tick.
+
+use crate::{ReplicaId, SeqNum, View};
+use bftledger_crypto::PublicKey;
+use serde::{Deserialize, Serialize};
+
+/// Configuration shared by all replicas of one cluster (it must be identical everywhere).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// The validators; `ReplicaId` i is `validators[i]`. n = len, n = 3f+1 (extra replicas
+    /// beyond 3f+1 are allowed and f = (n-1)/3).
+    pub validators: Vec<PublicKey>,
+    /// K: a checkpoint is taken every K sequence numbers (§4.3).
+    pub checkpoint_interval: SeqNum,
+    /// L: the high watermark is low + L; a multiple of K (§4.3).
+    pub watermark_window: SeqNum,
+    /// Largest number of requests in one batch.
+    pub max_batch_requests: usize,
+    /// Largest sum of request payload sizes in one batch, in bytes.
+    pub max_batch_bytes: usize,
+    /// The primary proposes a partial batch once its oldest pending request waited this long.
+    pub batch_delay_ticks: u64,
+    /// Base view-change timeout; doubled per consecutive failed view change (§4.4).
+    pub view_change_timeout_ticks: u64,
+    /// Cap on the doubled view-change timeout.
+    pub view_change_timeout_max_ticks: u64,
+    /// Own messages that may have been lost are re-sent every this many ticks.
+    pub retransmit_ticks: u64,
+    /// Requests a replica keeps waiting to be ordered (beyond: rejected).
+    pub max_pending_requests: usize,
+    /// Largest single request payload in bytes.
+    pub max_request_bytes: usize,
+    /// Largest encoded [`crate::SignedMessage`] in bytes (enforced by decode).
+    pub max_message_bytes: usize,
+    /// How many views ahead of the current one view-change messages are kept (per peer: one
+    /// per view), bounding what a flooding peer can make us store.
+    pub max_future_views: View,
+    /// Digests of executed requests remembered for duplicate suppression.
+    pub executed_requests_remembered: usize,
+    /// Test-only and deliberately unsafe: replaces the 2f+1 quorum of the replica (prepare,
+    /// commit, checkpoint, view change). `None` in every real configuration; set by
+    /// [`Config::mutant_weak_quorum`] for the simulator's negative test.
+    #[doc(hidden)]
+    #[serde(default)]
+    pub mutant_quorum: Option<usize>,
+}
+
+/// A [`Config`] that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Fewer than 4 validators cannot tolerate a fault (n >= 3f+1 with f >= 1).
+    #[error("{n} validators: at least 4 are needed (n = 3f+1, f >= 1)")]
+    TooFewValidators {
+        /// Validators given.
+        n: usize,
+    },
+    /// The same key appears twice.
+    #[error("validator {second} repeats the key of validator {first}")]
+    DuplicateValidator {
+        /// First index with the key.
+        first: ReplicaId,
+        /// Second index with the key.
+        second: ReplicaId,
+    },
+    /// A limit that must be positive is zero.
+    #[error("{field} must be greater than zero")]
+    Zero {
+        /// The field name.
+        field: &'static str,
+    },
+    /// L is not a positive multiple of K.
+    #[error("watermark_window ({window}) must be a multiple of checkpoint_interval ({interval}) and at least twice it")]
+    WindowNotMultiple {
+        /// L.
+        window: SeqNum,
+        /// K.
+        interval: SeqNum,
+    },
+    /// A full batch would not fit in a message.
+    #[error("max_message_bytes ({message}) must exceed max_batch_bytes ({batch}) plus framing")]
+    MessageTooSmall {
+        /// max_message_bytes.
+        message: usize,
+        /// max_batch_bytes.
+        batch: usize,
+    },
+    /// The cap is below the base timeout.
+    #[error("view_change_timeout_max_ticks ({max}) is below view_change_timeout_ticks ({base})")]
+    TimeoutCapTooSmall {
+        /// Base.
+        base: u64,
+        /// Cap.
+        max: u64,
+    },
+    /// The mutant quorum override is outside [1, 2f+1].
+    #[error("mutant_quorum {quorum} outside [1, {max}]")]
+    MutantQuorum {
+        /// The override.
+        quorum: usize,
+        /// 2f+1.
+        max: usize,
+    },
+    /// A request cannot be larger than a batch.
+    #[error("max_request_bytes ({request}) exceeds max_batch_bytes ({batch})")]
+    RequestLargerThanBatch {
+        /// max_request_bytes.
+        request: usize,
+        /// max_batch_bytes.
+        batch: usize,
+    },
+}
+
+/// Per-request framing allowance when checking that a full batch fits in a message.
+const FRAMING_BYTES_PER_REQUEST: usize = 10;
+/// Allowance for the non-batch part of a pre-prepare message.
+const FRAMING_BYTES_FIXED: usize = 256;
+
+impl Config {
+    /// A configuration with defaults suited to a LAN cluster and a 10 ms tick.
+    pub fn new(validators: Vec<PublicKey>) -> Config {
+        Config {
+            validators,
+            checkpoint_interval: 16,
+            watermark_window: 64,
+            max_batch_requests: 1024,
+            max_batch_bytes: 1 << 20,
+            batch_delay_ticks: 1,
+            view_change_timeout_ticks: 200,
+            view_change_timeout_max_ticks: 200 * 64,
+            retransmit_ticks: 50,
+            max_pending_requests: 65_536,
+            max_request_bytes: 64 * 1024,
+            max_message_bytes: 16 << 20,
+            max_future_views: 16,
+            executed_requests_remembered: 1 << 18,
+            mutant_quorum: None,
+        }
+    }
+
+    /// Deliberately unsafe, simulator only: the quorum becomes 2f instead of 2f+1, so two
+    /// quorums may share only a faulty replica. The simulator must catch the resulting
+    /// disagreement.
+    #[doc(hidden)]
+    pub fn mutant_weak_quorum(mut self) -> Config {
+        self.mutant_quorum = Some(2 * self.f());
+        self
+    }
+
+    /// Number of replicas.
+    pub fn n(&self) -> usize {
+        self.validators.len()
+    }
+
+    /// Faults tolerated: f = (n-1)/3.
+    pub fn f(&self) -> usize {
+        self.n().saturating_sub(1) / 3
+    }
+
+    /// The primary of `view`: v mod n (§4.1).
+    pub fn primary(&self, view: View) -> ReplicaId {
+        (view % self.n() as u64) as ReplicaId
+    }
+
+    /// Checks every limit; a replica refuses to start with an invalid config.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let n = self.n();
+        if n < 4 {
+            return Err(ConfigError::TooFewValidators { n });
+        }
+        for (i, key) in self.validators.iter().enumerate() {
+            if let Some(first) = self.validators[..i].iter().position(|k| k == key) {
+                return Err(ConfigError::DuplicateValidator {
+                    first: first as ReplicaId,
+                    second: i as ReplicaId,
+                });
+            }
+        }
+        let positive: [(&'static str, u64); 11] = [
+            ("checkpoint_interval", self.checkpoint_interval),
+            ("watermark_window", self.watermark_window),
+            ("max_batch_requests", self.max_batch_requests as u64),
+            ("max_batch_bytes", self.max_batch_bytes as u64),
+            ("view_change_timeout_ticks", self.view_change_timeout_ticks),
+            ("retransmit_ticks", self.retransmit_ticks),
+            ("max_pending_requests", self.max_pending_requests as u64),
+            ("max_request_bytes", self.max_request_bytes as u64),
+            ("max_message_bytes", self.max_message_bytes as u64),
+            ("max_future_views", self.max_future_views),
+            (
+                "executed_requests_remembered",
+                self.executed_requests_remembered as u64,
+            ),
+        ];
+        if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Zero { field });
+        }
+        let (window, interval) = (self.watermark_window, self.checkpoint_interval);
+        if !window.is_multiple_of(interval) || window < 2 * interval {
+            return Err(ConfigError::WindowNotMultiple { window, interval });
+        }
+        let framing = FRAMING_BYTES_FIXED + self.max_batch_requests * FRAMING_BYTES_PER_REQUEST;
+        if self.max_message_bytes < self.max_batch_bytes.saturating_add(framing) {
+            return Err(ConfigError::MessageTooSmall {
+                message: self.max_message_bytes,
+                batch: self.max_batch_bytes,
+            });
+        }
+        if self.view_change_timeout_max_ticks < self.view_change_timeout_ticks {
+            return Err(ConfigError::TimeoutCapTooSmall {
+                base: self.view_change_timeout_ticks,
+                max: self.view_change_timeout_max_ticks,
+            });
+        }
+        if let Some(quorum) = self.mutant_quorum {
+            let max = 2 * self.f() + 1;
+            if quorum == 0 || quorum > max {
+                return Err(ConfigError::MutantQuorum { quorum, max });
+            }
+        }
+        if self.max_request_bytes > self.max_batch_bytes {
+            return Err(ConfigError::RequestLargerThanBatch {
+                request: self.max_request_bytes,
+                batch: self.max_batch_bytes,
+            });
+        }
+        Ok(())
+    }
+}

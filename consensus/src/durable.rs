@@ -1,0 +1,466 @@
+//! What survives a crash, as keys and values of an ordered key-value store, and how
+//! [`crate::Replica::recover`] reads it back.
+//!
+//! Key layout (one-byte prefix, big-endian numbers so keys sort by seq):
+//!
+//! | key | value | written when |
+//! |---|---|---|
+//! | `V` | `(view, Option<target view>)` | the view or view-change status changes |
+//! | `S` | `CheckpointProof` | a checkpoint becomes stable |
+//! | `E` | `(seq, state_root)` | the application reports an execution |
+//! | `W` | `(ViewChange, Signature)` | this replica signs a view-change |
+//! | `O` seq view kind | `Digest` | this replica signs a pre-prepare / prepare / commit |
+//! | `C` seq | `Digest` | this replica signs a checkpoint |
+//! | `P` seq | `PreparedCertificate` | this replica's slot for seq becomes prepared |
+//! | `B` seq digest | `(view, primary signature, batch)` | this replica pre-prepares / prepares a batch |
+//!
+//! Own votes (`O`) let a restarted replica re-send the *same* vote and refuse to sign a
+//! different digest for a (view, seq) it already voted on. Batches (`B`) are durable with the
+//! vote that accepts them: a digest that reaches a prepared certificate (and so possibly every
+//! later O-set) must never be left without its batch by crashes of correct replicas. Entries at or below the stable
+//! checkpoint, and votes of views below the current one, are deleted.
+
+use crate::config::Config;
+use crate::interface::{Application, Output, PersistOp};
+use crate::message::{
+    decode_durable, Batch, CheckpointProof, Commit, Message, PrePrepare, Prepare,
+    PreparedCertificate, Request, SignedMessage, ViewChange,
+};
+use crate::replica::{Replica, Status};
+use crate::{ReplicaId, SeqNum, View};
+use bftledger_crypto::encoding::{encode, DecodeError};
+use bftledger_crypto::SecretKey;
+use bftledger_crypto::{Digest, Signature};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+const VIEW: u8 = b'V';
+const STABLE: u8 = b'S';
+const EXECUTED: u8 = b'E';
+const VIEW_CHANGE: u8 = b'W';
+const VOTE: u8 = b'O';
+const CHECKPOINT: u8 = b'C';
+const PREPARED: u8 = b'P';
+const BATCH: u8 = b'B';
+
+/// Largest durable value accepted on recovery.
+const MAX_VALUE_BYTES: usize = 64 << 20;
+
+/// Which normal-case message a vote was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum VoteKind {
+    /// Pre-prepare (primary).
+    PrePrepare = 0,
+    /// Prepare (backup).
+    Prepare = 1,
+    /// Commit.
+    Commit = 2,
+}
+
+impl VoteKind {
+    fn from_byte(b: u8) -> Option<VoteKind> {
+        match b {
+            0 => Some(VoteKind::PrePrepare),
+            1 => Some(VoteKind::Prepare),
+            2 => Some(VoteKind::Commit),
+            _ => None,
+        }
+    }
+}
+
+/// Why durable state could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecoverError {
+    /// A key this version does not write.
+    #[error("unknown durable key {key:02x?}")]
+    UnknownKey {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// A value does not decode.
+    #[error("durable value under key {key:02x?} does not decode: {error}")]
+    Value {
+        /// The key.
+        key: Vec<u8>,
+        /// Why.
+        error: DecodeError,
+    },
+    /// The configuration is invalid.
+    #[error("invalid config: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// Stored state contradicts itself (e.g. signed by another replica id).
+    #[error("inconsistent durable state: {0}")]
+    Inconsistent(&'static str),
+}
+
+/// Everything read back from the durable store.
+#[derive(Debug, Clone, Default)]
+pub struct DurableState {
+    /// View and view-change target.
+    pub view: Option<(View, Option<View>)>,
+    /// Stable checkpoint.
+    pub stable: Option<CheckpointProof>,
+    /// Last execution the application reported.
+    pub executed: Option<(SeqNum, Digest)>,
+    /// Own latest view-change.
+    pub view_change: Option<(ViewChange, Signature)>,
+    /// Own votes.
+    pub votes: BTreeMap<(SeqNum, View, VoteKind), Digest>,
+    /// Own checkpoints.
+    pub checkpoints: BTreeMap<SeqNum, Digest>,
+    /// Prepared certificates.
+    pub prepared: BTreeMap<SeqNum, PreparedCertificate>,
+    /// Batches this replica voted for: (seq, digest) -> (view, primary's pre-prepare signature,
+    /// batch).
+    pub batches: BTreeMap<(SeqNum, Digest), (View, Signature, Batch)>,
+}
+
+/// Key of an own vote.
+pub fn vote_key(seq: SeqNum, view: View, kind: VoteKind) -> Vec<u8> {
+    let mut key = vec![VOTE];
+    key.extend_from_slice(&seq.to_be_bytes());
+    key.extend_from_slice(&view.to_be_bytes());
+    key.push(kind as u8);
+    key
+}
+
+fn seq_key(prefix: u8, seq: SeqNum) -> Vec<u8> {
+    let mut key = vec![prefix];
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// Put of the view status.
+pub fn put_view(view: View, target: Option<View>) -> PersistOp {
+    put(vec![VIEW], &(view, target))
+}
+
+/// Put of the stable checkpoint.
+pub fn put_stable(proof: &CheckpointProof) -> PersistOp {
+    put(vec![STABLE], proof)
+}
+
+/// Put of the last execution.
+pub fn put_executed(seq: SeqNum, root: Digest) -> PersistOp {
+    put(vec![EXECUTED], &(seq, root))
+}
+
+/// Put of the own view-change.
+pub fn put_view_change(vc: &ViewChange, signature: &Signature) -> PersistOp {
+    put(vec![VIEW_CHANGE], &(vc, signature))
+}
+
+/// Put of an own vote.
+pub fn put_vote(seq: SeqNum, view: View, kind: VoteKind, digest: Digest) -> PersistOp {
+    put(vote_key(seq, view, kind), &digest)
+}
+
+/// Put of an own checkpoint.
+pub fn put_checkpoint(seq: SeqNum, root: Digest) -> PersistOp {
+    put(seq_key(CHECKPOINT, seq), &root)
+}
+
+/// Put of a prepared certificate.
+pub fn put_prepared(cert: &PreparedCertificate) -> PersistOp {
+    put(seq_key(PREPARED, cert.pre_prepare.seq), cert)
+}
+
+fn batch_key(seq: SeqNum, digest: &Digest) -> Vec<u8> {
+    let mut key = seq_key(BATCH, seq);
+    key.extend_from_slice(&digest.0);
+    key
+}
+
+/// Put of a batch this replica votes for, with the pre-prepare that carried it.
+pub fn put_batch(
+    seq: SeqNum,
+    digest: &Digest,
+    view: View,
+    primary_signature: &Signature,
+    batch: &Batch,
+) -> PersistOp {
+    put(batch_key(seq, digest), &(view, primary_signature, batch))
+}
+
+/// Delete of a durable batch.
+pub fn delete_batch(seq: SeqNum, digest: &Digest) -> PersistOp {
+    PersistOp::Delete {
+        key: batch_key(seq, digest),
+    }
+}
+
+/// Delete of an own checkpoint.
+pub fn delete_checkpoint(seq: SeqNum) -> PersistOp {
+    PersistOp::Delete {
+        key: seq_key(CHECKPOINT, seq),
+    }
+}
+
+/// Delete of a prepared certificate.
+pub fn delete_prepared(seq: SeqNum) -> PersistOp {
+    PersistOp::Delete {
+        key: seq_key(PREPARED, seq),
+    }
+}
+
+/// Delete of an own vote.
+pub fn delete_vote(seq: SeqNum, view: View, kind: VoteKind) -> PersistOp {
+    PersistOp::Delete {
+        key: vote_key(seq, view, kind),
+    }
+}
+
+fn put<T: Serialize + ?Sized>(key: Vec<u8>, value: &T) -> PersistOp {
+    PersistOp::Put {
+        key,
+        value: encode(value),
+    }
+}
+
+fn value<T: Serialize + serde::de::DeserializeOwned>(
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<T, RecoverError> {
+    decode_durable(bytes, MAX_VALUE_BYTES).map_err(|error| RecoverError::Value {
+        key: key.to_vec(),
+        error,
+    })
+}
+
+fn be_u64(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// Parses the durable entries (any order).
+pub fn read(
+    entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+) -> Result<DurableState, RecoverError> {
+    let mut state = DurableState::default();
+    for (key, bytes) in entries {
+        let unknown = || RecoverError::UnknownKey { key: key.clone() };
+        match (key.first().copied(), key.len()) {
+            (Some(VIEW), 1) => state.view = Some(value(&key, &bytes)?),
+            (Some(STABLE), 1) => state.stable = Some(value(&key, &bytes)?),
+            (Some(EXECUTED), 1) => state.executed = Some(value(&key, &bytes)?),
+            (Some(VIEW_CHANGE), 1) => state.view_change = Some(value(&key, &bytes)?),
+            (Some(VOTE), 18) => {
+                let seq = be_u64(&key[1..9]).ok_or_else(unknown)?;
+                let view = be_u64(&key[9..17]).ok_or_else(unknown)?;
+                let kind = VoteKind::from_byte(key[17]).ok_or_else(unknown)?;
+                state.votes.insert((seq, view, kind), value(&key, &bytes)?);
+            }
+            (Some(CHECKPOINT), 9) => {
+                let seq = be_u64(&key[1..9]).ok_or_else(unknown)?;
+                state.checkpoints.insert(seq, value(&key, &bytes)?);
+            }
+            (Some(BATCH), 41) => {
+                let seq = be_u64(&key[1..9]).ok_or_else(unknown)?;
+                let mut digest = Digest::ZERO;
+                digest.0.copy_from_slice(&key[9..41]);
+                state.batches.insert((seq, digest), value(&key, &bytes)?);
+            }
+            (Some(PREPARED), 9) => {
+                let seq = be_u64(&key[1..9]).ok_or_else(unknown)?;
+                state.prepared.insert(seq, value(&key, &bytes)?);
+            }
+            _ => return Err(unknown()),
+        }
+    }
+    Ok(state)
+}
+
+/// Applies persist ops to an in-memory ordered map (tests and the simulator's "disk").
+pub fn apply(store: &mut BTreeMap<Vec<u8>, Vec<u8>>, ops: &[PersistOp]) {
+    for op in ops {
+        match op {
+            PersistOp::Put { key, value } => {
+                store.insert(key.clone(), value.clone());
+            }
+            PersistOp::Delete { key } => {
+                store.remove(key);
+            }
+        }
+    }
+}
+
+impl<A: Application> Replica<A> {
+    /// Rebuilds a replica after a crash from the durable entries its outputs persisted.
+    ///
+    /// The replica comes back in the view (or view change) it was in, with its stable
+    /// checkpoint, prepared certificates, own votes and own checkpoints; it re-sends the same
+    /// votes and never signs a different digest for a (view, seq) it voted on. Batches are not
+    /// durable: those it needs come back through retransmission, view change or state transfer.
+    /// The driver must skip [`crate::CommittedBatch`]es at or below the application's height and
+    /// still report [`crate::Input::Executed`] for each (with its state root at that height).
+    pub fn recover(
+        config: Config,
+        id: ReplicaId,
+        key: SecretKey,
+        app: A,
+        durable: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<Replica<A>, RecoverError> {
+        config.validate()?;
+        let state = read(durable)?;
+        let mut replica = Replica::new(config, id, key, app);
+        replica.restore(state)?;
+        replica.check_invariants();
+        Ok(replica)
+    }
+
+    fn restore(&mut self, state: DurableState) -> Result<(), RecoverError> {
+        if let Some((view, target)) = state.view {
+            self.view = view;
+            self.status = match target {
+                Some(target) if target > view => Status::ViewChanging { target },
+                Some(_) => return Err(RecoverError::Inconsistent("view-change target <= view")),
+                None => Status::Normal,
+            };
+        }
+        if let Some(stable) = state.stable {
+            if stable
+                .verify_with(&self.config.validators, &self.quorum)
+                .is_err()
+            {
+                return Err(RecoverError::Inconsistent(
+                    "stable checkpoint proof invalid",
+                ));
+            }
+            self.stable = stable;
+        }
+        let executed = state.executed.map_or(0, |(seq, _)| seq);
+        self.last_executed = executed.max(self.stable.seq);
+        self.last_reported = self.last_executed;
+        self.own_votes = state
+            .votes
+            .into_iter()
+            .filter(|((seq, view, _), _)| *seq > self.stable.seq && *view >= self.view)
+            .collect();
+        self.own_checkpoints = state
+            .checkpoints
+            .into_iter()
+            .filter(|(seq, _)| *seq > self.stable.seq)
+            .collect();
+        for (seq, digest) in state.batches.keys() {
+            self.durable_batches
+                .entry(*seq)
+                .or_default()
+                .insert(*digest);
+        }
+        for (seq, cert) in state.prepared {
+            if seq > self.stable.seq && seq <= self.stable.seq + self.config.watermark_window {
+                let key = (seq, cert.pre_prepare.digest);
+                let batch = state.batches.get(&key).map(|(_, _, b)| b.clone());
+                self.log.record_prepared(cert, batch);
+            }
+        }
+        self.restore_slots(&state.batches);
+        self.last_assigned = self
+            .own_votes
+            .keys()
+            .filter(|(_, view, kind)| *view == self.view && *kind == VoteKind::PrePrepare)
+            .map(|(seq, _, _)| *seq)
+            .max()
+            .unwrap_or(0)
+            .max(self.last_executed);
+        if let (Status::ViewChanging { target }, Some((vc, signature))) =
+            (self.status, state.view_change)
+        {
+            if vc.new_view != target {
+                return Err(RecoverError::Inconsistent(
+                    "own view-change is not for the target",
+                ));
+            }
+            let message = SignedMessage {
+                from: self.id,
+                message: Message::ViewChange {
+                    view_change: vc.clone(),
+                    batches: Vec::new(),
+                },
+                signature,
+            };
+            self.store_view_change(self.id, vc, signature, Vec::new());
+            self.own_view_changes.insert(target, message);
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the current view's slots this replica voted on from the durable batches, own
+    /// votes and prepared certificates, so that retransmission and execution resume where they
+    /// were (signatures of own votes are recomputed: ed25519 is deterministic).
+    fn restore_slots(&mut self, batches: &BTreeMap<(SeqNum, Digest), (View, Signature, Batch)>) {
+        let (low, high) = (self.stable.seq, self.high_watermark());
+        let view = self.view;
+        for (&(seq, digest), (batch_view, signature, batch)) in batches {
+            let voted = |kind| self.own_votes.get(&(seq, view, kind)) == Some(&digest);
+            let accepted = voted(VoteKind::PrePrepare) || voted(VoteKind::Prepare);
+            if *batch_view != view || seq <= low || seq > high || !accepted {
+                continue;
+            }
+            let (prepared, commit) = (voted(VoteKind::Prepare), voted(VoteKind::Commit));
+            let digests: Vec<Digest> = batch.iter().map(Request::digest).collect();
+            self.requests.mark_in_log(&digests);
+            let cert_prepares = self
+                .log
+                .prepared()
+                .find(|(c, _)| c.pre_prepare.seq == seq && c.pre_prepare.view == view)
+                .filter(|(c, _)| c.pre_prepare.digest == digest)
+                .map(|(c, _)| c.prepares.clone());
+            let prepare_sig = prepared.then(|| {
+                self.sign(Message::Prepare(Prepare { view, seq, digest }))
+                    .signature
+            });
+            let commit_sig = commit.then(|| {
+                self.sign(Message::Commit(Commit { view, seq, digest }))
+                    .signature
+            });
+            let id = self.id;
+            let slot = self.log.slot_mut(seq, view);
+            slot.pre_prepare = Some((PrePrepare { view, seq, digest }, *signature));
+            slot.batch = Some(batch.clone());
+            slot.request_digests = digests;
+            if let Some(sig) = prepare_sig {
+                slot.prepares.insert(id, digest, sig);
+            }
+            if let Some(prepares) = cert_prepares {
+                for (r, sig) in prepares {
+                    slot.prepares.insert(r, digest, sig);
+                }
+                slot.prepared = true;
+                if let Some(sig) = commit_sig {
+                    slot.commits.insert(id, digest, sig);
+                }
+            }
+        }
+    }
+
+    /// Makes a batch this replica votes for durable (once per (seq, digest)), dropping other
+    /// durable batches of that seq except the one of its prepared certificate.
+    pub(crate) fn persist_batch(&mut self, seq: SeqNum, view: View, out: &mut Output) {
+        let Some(slot) = self.log.slot(seq).filter(|s| s.view == view) else {
+            return;
+        };
+        let (Some((pre_prepare, signature)), Some(batch)) = (slot.pre_prepare, &slot.batch) else {
+            return;
+        };
+        let digest = pre_prepare.digest;
+        let known = self.durable_batches.entry(seq).or_default();
+        if !known.insert(digest) {
+            return;
+        }
+        out.push_persist(put_batch(seq, &digest, view, &signature, batch));
+        let certified = self
+            .log
+            .prepared()
+            .find(|(c, _)| c.pre_prepare.seq == seq)
+            .map(|(c, _)| c.pre_prepare.digest);
+        let stale: Vec<Digest> = known
+            .iter()
+            .filter(|d| **d != digest && Some(**d) != certified)
+            .copied()
+            .collect();
+        for d in stale {
+            known.remove(&d);
+            out.push_persist(delete_batch(seq, &d));
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Typed reasons for refusing input. A bad message from outside is a [`Rejection`] (counted and
+//! reported as an event, never a panic); a broken internal invariant is a panic.
+
+use crate::message::CertificateError;
+use crate::{ReplicaId, SeqNum, View};
+use bftledger_crypto::encoding::DecodeError;
+use bftledger_crypto::Digest;
+
+/// Why an input was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The sender id is not a validator.
+    #[error("sender {from} is not a validator")]
+    UnknownSender {
+        /// Claimed sender.
+        from: ReplicaId,
+    },
+    /// The message claims to be from this replica.
+    #[error("message claims to come from this replica ({from})")]
+    FromSelf {
+        /// Claimed sender.
+        from: ReplicaId,
+    },
+    /// The signature does not verify.
+    #[error("bad signature from {from}")]
+    BadSignature {
+        /// Claimed sender.
+        from: ReplicaId,
+    },
+    /// A pre-prepare (or new-view) not sent by the primary of its view.
+    #[error("{from} is not the primary of view {view}")]
+    NotPrimary {
+        /// Sender.
+        from: ReplicaId,
+        /// View of the message.
+        view: View,
+    },
+    /// A prepare from the primary of its view (§4.2: the pre-prepare is the primary's vote).
+    #[error("{from} is the primary of view {view} and cannot send prepares")]
+    PrepareFromPrimary {
+        /// Sender.
+        from: ReplicaId,
+        /// View.
+        view: View,
+    },
+    /// A normal-case message for a view other than the current one.
+    #[error("message for view {view}, current view is {current}")]
+    WrongView {
+        /// View of the message.
+        view: View,
+        /// Our view.
+        current: View,
+    },
+    /// A normal-case message while this replica is changing view.
+    #[error("view change to {target} in progress")]
+    ViewChanging {
+        /// View being changed to.
+        target: View,
+    },
+    /// Sequence number outside (low, high] (§4.2 watermarks).
+    #[error("seq {seq} outside the window ({low}, {high}]")]
+    OutsideWindow {
+        /// Message seq.
+        seq: SeqNum,
+        /// Low watermark.
+        low: SeqNum,
+        /// High watermark.
+        high: SeqNum,
+    },
+    /// Batch and digest do not match.
+    #[error("seq {seq}: batch digest {actual} does not match {expected}")]
+    DigestMismatch {
+        /// Seq.
+        seq: SeqNum,
+        /// Digest in the signed message.
+        expected: Digest,
+        /// Digest of the batch carried.
+        actual: Digest,
+    },
+    /// A second, different pre-prepare for a (view, seq) already pre-prepared (§4.2).
+    #[error("conflicting pre-prepare for view {view} seq {seq}")]
+    ConflictingPrePrepare {
+        /// View.
+        view: View,
+        /// Seq.
+        seq: SeqNum,
+    },
+    /// The application refused the batch (a client signature does not check out).
+    #[error("seq {seq}: invalid batch, bad requests at {bad:?}")]
+    InvalidBatch {
+        /// Seq.
+        seq: SeqNum,
+        /// Positions of the bad requests.
+        bad: Vec<usize>,
+    },
+    /// The batch contains the same request twice, or one already ordered.
+    #[error("seq {seq}: request at {index} is a duplicate")]
+    DuplicateRequestInBatch {
+        /// Seq.
+        seq: SeqNum,
+        /// Position of the duplicate.
+        index: usize,
+    },
+    /// The batch breaks `max_batch_requests` / `max_batch_bytes` / `max_request_bytes`.
+    #[error("seq {seq}: batch of {requests} requests / {bytes} bytes exceeds the limits")]
+    BatchTooLarge {
+        /// Seq.
+        seq: SeqNum,
+        /// Requests.
+        requests: usize,
+        /// Payload bytes.
+        bytes: usize,
+    },
+    /// A client request larger than `max_request_bytes`.
+    #[error("request of {bytes} bytes exceeds {max_bytes}")]
+    RequestTooLarge {
+        /// Size.
+        bytes: usize,
+        /// Limit.
+        max_bytes: usize,
+    },
+    /// `max_pending_requests` reached.
+    #[error("{max} requests already pending")]
+    PendingFull {
+        /// Limit.
+        max: usize,
+    },
+    /// A request already pending or ordered.
+    #[error("request {digest} already pending or ordered")]
+    DuplicateRequest {
+        /// Request digest.
+        digest: Digest,
+    },
+    /// Signing this would contradict a vote this replica made (and persisted) before.
+    #[error("view {view} seq {seq}: would contradict own earlier vote")]
+    OwnVoteConflict {
+        /// View.
+        view: View,
+        /// Seq.
+        seq: SeqNum,
+    },
+    /// A second, different vote from the same replica for the same (view, seq) or checkpoint.
+    #[error("{from} already voted differently for seq {seq}")]
+    Equivocation {
+        /// Sender.
+        from: ReplicaId,
+        /// Seq.
+        seq: SeqNum,
+    },
+    /// A checkpoint for a seq that is not a multiple of K or at/below the low watermark.
+    #[error("checkpoint seq {seq} is not a multiple of K or not above {low}")]
+    BadCheckpointSeq {
+        /// Seq.
+        seq: SeqNum,
+        /// Low watermark.
+        low: SeqNum,
+    },
+    /// A view-change or new-view for a view we are past or too far ahead.
+    #[error("view {view} not in ({current}, {current} + max_future_views]")]
+    ViewOutOfRange {
+        /// Message view.
+        view: View,
+        /// Our view.
+        current: View,
+    },
+    /// A malformed view-change message (§4.4).
+    #[error("invalid view-change: {0}")]
+    InvalidViewChange(ViewChangeFault),
+    /// A new-view that does not validate (§4.4).
+    #[error("invalid new-view: {0}")]
+    InvalidNewView(NewViewFault),
+    /// The driver reported an execution the replica did not hand out.
+    #[error("executed report for seq {seq}, last handed out {last_executed}")]
+    UnexpectedExecuted {
+        /// Reported seq.
+        seq: SeqNum,
+        /// Last seq handed out.
+        last_executed: SeqNum,
+    },
+    /// The driver reported a state transfer that matches no requested fetch.
+    #[error("state transfer to seq {seq} matches no requested fetch")]
+    UnexpectedStateTransfer {
+        /// Reported seq.
+        seq: SeqNum,
+    },
+    /// Bytes that do not decode.
+    #[error("undecodable message: {0}")]
+    Decode(DecodeError),
+}
+
+impl Rejection {
+    /// Stable short name for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rejection::UnknownSender { .. } => "unknown_sender",
+            Rejection::FromSelf { .. } => "from_self",
+            Rejection::BadSignature { .. } => "bad_signature",
+            Rejection::NotPrimary { .. } => "not_primary",
+            Rejection::PrepareFromPrimary { .. } => "prepare_from_primary",
+            Rejection::WrongView { .. } => "wrong_view",
+            Rejection::ViewChanging { .. } => "view_changing",
+            Rejection::OutsideWindow { .. } => "outside_window",
+            Rejection::DigestMismatch { .. } => "digest_mismatch",
+            Rejection::ConflictingPrePrepare { .. } => "conflicting_pre_prepare",
+            Rejection::InvalidBatch { .. } => "invalid_batch",
+            Rejection::DuplicateRequestInBatch { .. } => "duplicate_request_in_batch",
+            Rejection::BatchTooLarge { .. } => "batch_too_large",
+            Rejection::RequestTooLarge { .. } => "request_too_large",
+            Rejection::PendingFull { .. } => "pending_full",
+            Rejection::DuplicateRequest { .. } => "duplicate_request",
+            Rejection::OwnVoteConflict { .. } => "own_vote_conflict",
+            Rejection::Equivocation { .. } => "equivocation",
+            Rejection::BadCheckpointSeq { .. } => "bad_checkpoint_seq",
+            Rejection::ViewOutOfRange { .. } => "view_out_of_range",
+            Rejection::InvalidViewChange(_) => "invalid_view_change",
+            Rejection::InvalidNewView(_) => "invalid_new_view",
+            Rejection::UnexpectedExecuted { .. } => "unexpected_executed",
+            Rejection::UnexpectedStateTransfer { .. } => "unexpected_state_transfer",
+            Rejection::Decode(_) => "decode",
+        }
+    }
+}
+
+/// What is wrong with a view-change message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ViewChangeFault {
+    /// The stable checkpoint proof does not verify.
+    #[error("stable checkpoint proof: {0}")]
+    StableProof(CertificateError),
+    /// A prepared certificate does not verify.
+    #[error("prepared certificate for seq {seq}: {error}")]
+    PreparedCertificate {
+        /// Seq.
+        seq: SeqNum,
+        /// Why.
+        error: CertificateError,
+    },
+    /// A prepared certificate outside (stable, stable + L], or two for one seq.
+    #[error("prepared certificate for seq {seq} outside the window or repeated")]
+    PreparedSeq {
+        /// Seq.
+        seq: SeqNum,
+    },
+    /// A prepared certificate not from an earlier view.
+    #[error("prepared certificate of view {view} is not below the new view {new_view}")]
+    PreparedView {
+        /// View of the certificate.
+        view: View,
+        /// The new view.
+        new_view: View,
+    },
+    /// An attached batch matches no prepared certificate.
+    #[error("attached batch {digest} matches no prepared certificate")]
+    StrayBatch {
+        /// Digest of the attachment.
+        digest: Digest,
+    },
+}
+
+/// What is wrong with a new-view message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NewViewFault {
+    /// Fewer than 2f+1 view changes from distinct replicas.
+    #[error("{have} view changes from distinct replicas, {need} needed")]
+    TooFewViewChanges {
+        /// Distinct senders.
+        have: usize,
+        /// Needed.
+        need: usize,
+    },
+    /// An embedded view change for another view.
+    #[error("embedded view change from {from} is for view {view}")]
+    ViewChangeForOtherView {
+        /// Sender.
+        from: ReplicaId,
+        /// Its view.
+        view: View,
+    },
+    /// An embedded view change is signed badly.
+    #[error("embedded view change from {from} has a bad signature")]
+    ViewChangeSignature {
+        /// Sender.
+        from: ReplicaId,
+    },
+    /// An embedded view change is malformed.
+    #[error("embedded view change from {from}: {fault}")]
+    ViewChange {
+        /// Sender.
+        from: ReplicaId,
+        /// Fault.
+        fault: ViewChangeFault,
+    },
+    /// The O-set differs from the one recomputed from V.
+    #[error("O-set does not match the one computed from the view changes (first difference at seq {seq})")]
+    OSetMismatch {
+        /// First seq that differs.
+        seq: SeqNum,
+    },
+    /// An O-set pre-prepare signature does not verify.
+    #[error("O-set pre-prepare for seq {seq} has a bad signature")]
+    PrePrepareSignature {
+        /// Seq.
+        seq: SeqNum,
+    },
+    /// An attached batch matches no O-set entry.
+    #[error("attached batch {digest} matches no O-set entry")]
+    StrayBatch {
+        /// Digest.
+        digest: Digest,
+    },
+}

@@ -1,0 +1,250 @@
+//! `check_invariants()`: what must hold after every step. Called by the tests and the simulator
+//! after each `step`; a violation is a bug in the core and panics with the values involved.
+
+use crate::interface::Application;
+use crate::message::batch_digest_of_request_digests;
+use crate::replica::{Replica, Status};
+use std::collections::BTreeMap;
+
+impl<A: Application> Replica<A> {
+    /// Panics (with the offending values) if an internal invariant is broken.
+    pub fn check_invariants(&self) {
+        self.check_watermarks();
+        self.check_log();
+        self.check_own_votes();
+        self.check_bounds();
+    }
+
+    fn check_watermarks(&self) {
+        let (low, k) = (self.stable.seq, self.config.checkpoint_interval);
+        assert!(
+            low <= self.last_reported,
+            "replica {}: low watermark {low} > last execution the application reported {}",
+            self.id,
+            self.last_reported
+        );
+        assert!(
+            low.is_multiple_of(k),
+            "replica {}: stable checkpoint {low} not a multiple of K={k}",
+            self.id
+        );
+        assert!(
+            self.last_reported <= self.last_executed,
+            "replica {}: application reported {} beyond handed out {}",
+            self.id,
+            self.last_reported,
+            self.last_executed
+        );
+        if let Some(floor) = &self.floor {
+            assert!(
+                floor.seq > low && self.is_strong(floor),
+                "replica {}: window floor {} not a 2f+1 proof above stable {low}",
+                self.id,
+                floor.seq
+            );
+        }
+        if let Some(fetch) = &self.fetch {
+            assert!(
+                fetch.seq > self.last_executed,
+                "replica {}: fetching {} but executed {}",
+                self.id,
+                fetch.seq,
+                self.last_executed
+            );
+        }
+        if let Some((lagging, _)) = &self.lagging {
+            assert!(
+                lagging.seq > self.last_reported && lagging.seq > low,
+                "replica {}: lagging proof {} not beyond executed {} / stable {low}",
+                self.id,
+                lagging.seq,
+                self.last_executed
+            );
+        }
+        if let Status::ViewChanging { target } = self.status {
+            assert!(
+                target > self.view,
+                "replica {}: target {target} <= view {}",
+                self.id,
+                self.view
+            );
+        }
+        if self.status == Status::Normal && self.is_primary() {
+            // Above the window only after a restart (own pre-prepares of a window a 2f+1 fetch
+            // had moved) or a state transfer; never above what it signed or executed.
+            let own_top = self.own_votes.keys().map(|k| k.0).max().unwrap_or(0);
+            let top = self.high_watermark().max(self.last_executed).max(own_top);
+            assert!(
+                self.last_assigned >= low && self.last_assigned <= top,
+                "replica {}: last assigned {} outside [{low}, {top}]",
+                self.id,
+                self.last_assigned
+            );
+        }
+    }
+
+    fn check_log(&self) {
+        let (low, high) = (self.window_low(), self.high_watermark());
+        if let Some((first, last)) = self.log.seq_range() {
+            assert!(
+                first > low && last <= high,
+                "replica {}: log holds seqs [{first}, {last}] outside ({low}, {high}]",
+                self.id
+            );
+        }
+        for (seq, slot) in self.log.slots() {
+            assert!(
+                slot.view <= self.view,
+                "replica {}: slot {seq} of view {} beyond view {}",
+                self.id,
+                slot.view,
+                self.view
+            );
+            if let (Some(digest), Some(_)) = (slot.digest(), &slot.batch) {
+                let actual = batch_digest_of_request_digests(&slot.request_digests);
+                assert_eq!(
+                    actual, digest,
+                    "replica {}: slot {seq} batch/digest mismatch",
+                    self.id
+                );
+            }
+            if slot.committed {
+                assert!(
+                    slot.prepared,
+                    "replica {}: slot {seq} committed, not prepared",
+                    self.id
+                );
+            }
+            if slot.prepared {
+                let d = slot.digest();
+                assert!(
+                    d.is_some(),
+                    "replica {}: slot {seq} prepared without pre-prepare",
+                    self.id
+                );
+            }
+        }
+        for (cert, _) in self.log.prepared() {
+            assert!(
+                cert.pre_prepare.view <= self.view,
+                "replica {}: prepared certificate of future view {}",
+                self.id,
+                cert.pre_prepare.view
+            );
+        }
+    }
+
+    /// No two different digests signed for the same (view, seq) by this replica, and every
+    /// vote counted in the log matches the recorded (durable) one.
+    fn check_own_votes(&self) {
+        let mut by_slot: BTreeMap<(u64, u64), crate::Digest> = BTreeMap::new();
+        for (&(seq, view, kind), digest) in &self.own_votes {
+            if let Some(other) = by_slot.insert((seq, view), *digest) {
+                assert_eq!(
+                    other, *digest,
+                    "replica {}: signed two digests for view {view} seq {seq} ({kind:?})",
+                    self.id
+                );
+            }
+        }
+        for (seq, slot) in self.log.slots() {
+            for (r, d) in slot.prepares.iter().chain(slot.commits.iter()) {
+                if r == self.id {
+                    assert_eq!(
+                        by_slot.get(&(seq, slot.view)),
+                        Some(d),
+                        "replica {}: own vote for seq {seq} view {} not recorded",
+                        self.id,
+                        slot.view
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_bounds(&self) {
+        let c = &self.config;
+        let (pending, queue, executed) = self.requests.sizes();
+        assert!(
+            pending <= c.max_pending_requests,
+            "replica {}: {pending} pending",
+            self.id
+        );
+        assert!(
+            queue <= 2 * c.max_pending_requests + 1,
+            "replica {}: queue {queue}",
+            self.id
+        );
+        assert!(
+            executed <= c.executed_requests_remembered,
+            "replica {}: {executed} executed digests remembered",
+            self.id
+        );
+        let window_slots = c.watermark_window as usize;
+        assert!(
+            self.log.len() <= window_slots,
+            "replica {}: {} log slots",
+            self.id,
+            self.log.len()
+        );
+        for (view, per_view) in &self.view_changes {
+            assert!(
+                *view > self.view && *view <= self.current_target() + c.max_future_views,
+                "replica {}: view-changes kept for view {view} (current {})",
+                self.id,
+                self.view
+            );
+            assert!(
+                per_view.len() <= c.n(),
+                "replica {}: {} view changes",
+                self.id,
+                per_view.len()
+            );
+        }
+        let vc_views = self.view_changes.len() as u64;
+        assert!(
+            vc_views <= c.max_future_views + 1,
+            "replica {}: {vc_views} views of view-changes",
+            self.id
+        );
+        let checkpoint_keys = self.checkpoint_votes.len();
+        let bound = (c.watermark_window / c.checkpoint_interval) as usize + c.n() + 1;
+        assert!(
+            checkpoint_keys <= bound,
+            "replica {}: checkpoint votes for {checkpoint_keys} seqs (bound {bound})",
+            self.id
+        );
+        if let Some((&first, _)) = self.checkpoint_votes.iter().next() {
+            assert!(
+                first > self.stable.seq,
+                "replica {}: checkpoint votes at {first}",
+                self.id
+            );
+        }
+        if let Some(first) = self.own_votes.keys().next() {
+            // Votes above the window can remain from a window that a 2f+1 fetch had moved (kept
+            // until the checkpoint is stable): at most two windows, three kinds, two views.
+            let bound = 12 * c.watermark_window as usize;
+            assert!(
+                first.0 > self.stable.seq && self.own_votes.len() <= bound,
+                "replica {}: {} own votes from seq {} (stable {}, bound {bound})",
+                self.id,
+                self.own_votes.len(),
+                first.0,
+                self.stable.seq
+            );
+            let old = self.own_votes.keys().find(|k| k.1 < self.view);
+            assert!(
+                old.is_none(),
+                "replica {}: own vote of an old view kept: {old:?} (view {})",
+                self.id,
+                self.view
+            );
+        }
+        assert!(
+            self.peer_views.len() <= c.n(),
+            "replica {}: peer views",
+            self.id
+        );
+    }
+}

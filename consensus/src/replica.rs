@@ -1,0 +1,473 @@
+//! The replica: its state, construction, recovery, status getters and [`Replica::step`], which
+//! only dispatches to the handlers of `normal_case`, `checkpoint` and `view_change`.
+
+use crate::config::Config;
+use crate::durable::{self, VoteKind};
+use crate::error::Rejection;
+use crate::interface::{Application, Input, Output, Target};
+use crate::log::Log;
+use crate::message::{
+    Batch, CheckpointProof, Message, Request, SignedMessage, SignedViewChange, ViewChange,
+};
+use crate::quorum::{Quorum, VoteSet};
+use crate::requests::{AddError, RequestPool};
+use crate::timer::Timers;
+use crate::{ReplicaId, SeqNum, View};
+use bftledger_crypto::{Digest, SecretKey};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Normal operation or changing view (§4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Normal operation in the current view.
+    Normal,
+    /// Sent VIEW-CHANGE for `target`; waiting for its NEW-VIEW.
+    ViewChanging {
+        /// The view being changed to.
+        target: View,
+    },
+}
+
+/// A view-change message received (or sent), with the batches attached to it.
+#[derive(Debug, Clone)]
+pub(crate) struct ReceivedViewChange {
+    pub signed: SignedViewChange,
+    pub batches: Vec<Batch>,
+}
+
+/// One PBFT replica as a deterministic state machine (see the crate docs for the driver loop).
+pub struct Replica<A: Application> {
+    pub(crate) config: Config,
+    pub(crate) quorum: Quorum,
+    pub(crate) id: ReplicaId,
+    pub(crate) key: SecretKey,
+    pub(crate) app: A,
+    /// The last view entered (normal operation happened or happens in it).
+    pub(crate) view: View,
+    pub(crate) status: Status,
+    pub(crate) log: Log,
+    /// Primary: the last seq assigned in this view.
+    pub(crate) last_assigned: SeqNum,
+    /// Last seq handed out for execution.
+    pub(crate) last_executed: SeqNum,
+    /// Last seq whose execution the application reported.
+    pub(crate) last_reported: SeqNum,
+    pub(crate) stable: CheckpointProof,
+    /// A stable checkpoint beyond `last_executed` whose state the driver is fetching.
+    pub(crate) fetch: Option<CheckpointProof>,
+    /// A stable-checkpoint proof inside the window but beyond `last_executed`, and the tick it
+    /// was learnt: adopted once executed, fetched if execution does not catch up in time.
+    pub(crate) lagging: Option<(CheckpointProof, u64)>,
+    /// The highest 2f+1 checkpoint proof fetched (or being fetched) above the stable one: the
+    /// window's floor, and the checkpoint a view-change reports, until it becomes stable.
+    pub(crate) floor: Option<CheckpointProof>,
+    /// Own checkpoints (seq -> state root) above the stable one.
+    pub(crate) own_checkpoints: BTreeMap<SeqNum, Digest>,
+    /// Checkpoint votes by seq (in the window, plus each peer's latest beyond it).
+    pub(crate) checkpoint_votes: BTreeMap<SeqNum, VoteSet<Digest>>,
+    pub(crate) requests: RequestPool,
+    /// View changes by target view, one per sender.
+    pub(crate) view_changes: BTreeMap<View, BTreeMap<ReplicaId, ReceivedViewChange>>,
+    /// Own view-changes for views in (view, target], the latest `max_future_views` of them
+    /// (retransmitted while changing view, so peers left behind at a lower target can still
+    /// gather 2f+1 for it).
+    pub(crate) own_view_changes: BTreeMap<View, SignedMessage>,
+    /// The new-view that installed the current view, if this replica sent it.
+    pub(crate) own_new_view: Option<SignedMessage>,
+    /// Highest view each peer was seen in (authenticated normal-case messages).
+    pub(crate) peer_views: BTreeMap<ReplicaId, View>,
+    /// Own signed votes: (seq, view, kind) -> digest. Persisted before sending.
+    pub(crate) own_votes: BTreeMap<(SeqNum, View, VoteKind), Digest>,
+    /// Batches made durable (seq -> digests), so they can be deleted at garbage collection.
+    pub(crate) durable_batches: BTreeMap<SeqNum, BTreeSet<Digest>>,
+    pub(crate) timers: Timers,
+    /// Per peer: certificate relays still allowed in this retransmission period.
+    pub(crate) relay_budget: Vec<usize>,
+    pub(crate) rejections: BTreeMap<&'static str, u64>,
+}
+
+impl<A: Application> Replica<A> {
+    /// A fresh replica at view 0, nothing executed.
+    ///
+    /// # Panics
+    /// If `config` is invalid, `id` is not a validator or `key` is not `validators[id]`'s key:
+    /// the driver must check these at start-up (see [`Config::validate`]).
+    pub fn new(config: Config, id: ReplicaId, key: SecretKey, app: A) -> Replica<A> {
+        if let Err(e) = config.validate() {
+            panic!("invalid consensus config: {e}");
+        }
+        assert!(
+            (id as usize) < config.n(),
+            "replica id {id} is not a validator (n = {})",
+            config.n()
+        );
+        assert!(
+            config.validators[id as usize] == key.public(),
+            "the secret key is not validator {id}'s key"
+        );
+        Replica {
+            quorum: Quorum::from_config(&config),
+            config,
+            id,
+            key,
+            app,
+            view: 0,
+            status: Status::Normal,
+            log: Log::default(),
+            last_assigned: 0,
+            last_executed: 0,
+            last_reported: 0,
+            stable: CheckpointProof::genesis(),
+            fetch: None,
+            lagging: None,
+            floor: None,
+            own_checkpoints: BTreeMap::new(),
+            checkpoint_votes: BTreeMap::new(),
+            requests: RequestPool::default(),
+            view_changes: BTreeMap::new(),
+            own_view_changes: BTreeMap::new(),
+            own_new_view: None,
+            peer_views: BTreeMap::new(),
+            own_votes: BTreeMap::new(),
+            durable_batches: BTreeMap::new(),
+            timers: Timers::default(),
+            relay_budget: Vec::new(),
+            rejections: BTreeMap::new(),
+        }
+    }
+
+    /// Feeds one input; returns what to persist, then send, execute and fetch.
+    pub fn step(&mut self, input: Input) -> Output {
+        let mut out = Output::default();
+        match input {
+            Input::Message(message) => self.on_message(message, &mut out),
+            Input::ClientRequests(requests) => self.on_client_requests(requests, &mut out),
+            Input::Tick => self.on_tick(&mut out),
+            Input::Executed { seq, state_root } => self.on_executed(seq, state_root, &mut out),
+            Input::StateTransferred { seq, state_root } => {
+                self.on_state_transferred(seq, state_root, &mut out)
+            }
+        }
+        self.propose_ready(&mut out);
+        self.update_request_timer();
+        self.count_rejections(&out);
+        out
+    }
+
+    /// Authenticates a peer message, then hands it to its handler.
+    fn on_message(&mut self, signed: SignedMessage, out: &mut Output) {
+        let from = signed.from;
+        if let Err(reason) = self.authenticate(&signed) {
+            out.reject(Some(from), reason);
+            return;
+        }
+        let SignedMessage {
+            message, signature, ..
+        } = signed;
+        match message {
+            Message::PrePrepare { pre_prepare, batch } => {
+                self.on_pre_prepare(from, pre_prepare, batch, signature, out)
+            }
+            Message::Prepare(prepare) => self.on_prepare(from, prepare, signature, out),
+            Message::Commit(commit) => self.on_commit(from, commit, signature, out),
+            Message::Checkpoint(checkpoint) => self.on_checkpoint(from, checkpoint, signature, out),
+            Message::ViewChange {
+                view_change,
+                batches,
+            } => self.on_view_change(from, view_change, batches, signature, out),
+            Message::NewView { new_view, batches } => {
+                self.on_new_view(from, new_view, batches, signature, out)
+            }
+        }
+    }
+
+    /// Sender is a validator other than us and the signature is valid (checked once here).
+    fn authenticate(&self, signed: &SignedMessage) -> Result<(), Rejection> {
+        let from = signed.from;
+        if from as usize >= self.config.n() {
+            return Err(Rejection::UnknownSender { from });
+        }
+        // Own pre-prepares come back relayed by peers when this replica (a restarted primary)
+        // lacks their batch; anything else claiming to be from us is refused.
+        let relayed_own = matches!(signed.message, Message::PrePrepare { .. });
+        if from == self.id && !relayed_own {
+            return Err(Rejection::FromSelf { from });
+        }
+        signed
+            .verify(&self.config.validators)
+            .map_err(|_| Rejection::BadSignature { from })
+    }
+
+    /// Client requests: checked for size and duplicates, kept pending (§4.4 timer), and
+    /// queued for proposal at the primary.
+    fn on_client_requests(&mut self, requests: Vec<Request>, out: &mut Output) {
+        let is_primary = self.is_primary() && self.status == Status::Normal;
+        for request in requests {
+            let bytes = request.payload.len();
+            if bytes > self.config.max_request_bytes {
+                let max_bytes = self.config.max_request_bytes;
+                out.reject(None, Rejection::RequestTooLarge { bytes, max_bytes });
+                continue;
+            }
+            let digest = request.digest();
+            match self.requests.add(
+                digest,
+                request,
+                self.config.max_pending_requests,
+                is_primary,
+            ) {
+                Ok(()) => {}
+                Err(AddError::Duplicate) => {
+                    out.reject(None, Rejection::DuplicateRequest { digest })
+                }
+                Err(AddError::Full) => out.reject(
+                    None,
+                    Rejection::PendingFull {
+                        max: self.config.max_pending_requests,
+                    },
+                ),
+            }
+        }
+        if is_primary && self.timers.batch_deadline.is_none() && self.requests.has_queued() {
+            self.timers.batch_deadline = Some(self.timers.now + self.config.batch_delay_ticks);
+        }
+    }
+
+    /// Logical time: fires the view-change timer, the batch timer and retransmission.
+    fn on_tick(&mut self, out: &mut Output) {
+        self.timers.now += 1;
+        self.log.now = self.timers.now;
+        if self.timers.view_change_expired() {
+            self.timers.stop_view_change_timer();
+            let next = self.current_target() + 1;
+            self.start_view_change(next, out);
+        }
+        if self.timers.take_retransmit(self.config.retransmit_ticks) {
+            self.retransmit(out);
+        }
+    }
+
+    /// The view-change timer runs while a known request is unexecuted (§4.4), and restarts
+    /// whenever execution makes progress.
+    fn update_request_timer(&mut self) {
+        if self.status != Status::Normal {
+            return;
+        }
+        let waiting = self.requests.pending_len() > 0
+            || self
+                .log
+                .slots()
+                .any(|(seq, slot)| seq > self.last_executed && slot.pre_prepare.is_some());
+        if waiting {
+            self.timers.ensure_view_change_timer(
+                self.config.view_change_timeout_ticks,
+                self.config.view_change_timeout_max_ticks,
+            );
+        } else {
+            self.timers.stop_view_change_timer();
+        }
+    }
+
+    fn count_rejections(&mut self, out: &Output) {
+        for event in out.events() {
+            if let crate::interface::Event::Rejected { reason, .. } = event {
+                *self.rejections.entry(reason.kind()).or_insert(0) += 1;
+            }
+        }
+    }
+
+    // ----- helpers shared by the handlers -----
+
+    /// Signs `message` as this replica.
+    pub(crate) fn sign(&self, message: Message) -> SignedMessage {
+        SignedMessage::sign(self.id, message, &self.key)
+    }
+
+    /// Signs and queues `message` for `to`.
+    pub(crate) fn send(&self, to: Target, message: Message, out: &mut Output) -> SignedMessage {
+        let signed = self.sign(message);
+        out.push_send(to, signed.clone());
+        signed
+    }
+
+    /// Records (and persists) an own vote, unless it would contradict an earlier one.
+    /// Returns false on a conflict: the caller must not send.
+    pub(crate) fn record_own_vote(
+        &mut self,
+        seq: SeqNum,
+        view: View,
+        kind: VoteKind,
+        digest: Digest,
+        out: &mut Output,
+    ) -> bool {
+        match self.own_votes.get(&(seq, view, kind)) {
+            Some(d) if *d == digest => true,
+            Some(_) => {
+                out.reject(None, Rejection::OwnVoteConflict { view, seq });
+                false
+            }
+            None => {
+                self.own_votes.insert((seq, view, kind), digest);
+                out.push_persist(durable::put_vote(seq, view, kind, digest));
+                true
+            }
+        }
+    }
+
+    /// Stores a verified view-change (one per sender per view).
+    pub(crate) fn store_view_change(
+        &mut self,
+        from: ReplicaId,
+        view_change: ViewChange,
+        signature: bftledger_crypto::Signature,
+        batches: Vec<Batch>,
+    ) -> bool {
+        let per_view = self.view_changes.entry(view_change.new_view).or_default();
+        if per_view.contains_key(&from) {
+            return false;
+        }
+        per_view.insert(
+            from,
+            ReceivedViewChange {
+                signed: SignedViewChange {
+                    from,
+                    view_change,
+                    signature,
+                },
+                batches,
+            },
+        );
+        true
+    }
+
+    /// The view this replica is in or moving to.
+    pub(crate) fn current_target(&self) -> View {
+        match self.status {
+            Status::Normal => self.view,
+            Status::ViewChanging { target } => target,
+        }
+    }
+
+    /// Low watermark h: the stable checkpoint's seq (§4.3).
+    pub fn low_watermark(&self) -> SeqNum {
+        self.stable.seq
+    }
+
+    /// The bottom of the acceptance window: the stable checkpoint, or the highest 2f+1
+    /// checkpoint fetched since, if higher (messages below it are useless: its state replaces
+    /// them).
+    pub(crate) fn window_low(&self) -> SeqNum {
+        // Only a 2f+1 proof moves the window: a fetch on f+1 signatures may never become
+        // stable, and prepared certificates above stable + L could not be carried in a
+        // view-change.
+        self.floor
+            .as_ref()
+            .map_or(self.stable.seq, |f| f.seq.max(self.stable.seq))
+    }
+
+    /// High watermark H = base + L, where base is the stable checkpoint or the checkpoint being
+    /// fetched, whichever is higher (§4.3).
+    pub fn high_watermark(&self) -> SeqNum {
+        self.window_low() + self.config.watermark_window
+    }
+
+    /// Whether `seq` is in (low, high] (§4.2: h < n <= H).
+    pub(crate) fn in_window(&self, seq: SeqNum) -> Result<(), Rejection> {
+        let (low, high) = (self.window_low(), self.high_watermark());
+        if seq <= low || seq > high {
+            return Err(Rejection::OutsideWindow { seq, low, high });
+        }
+        Ok(())
+    }
+
+    // ----- status getters -----
+
+    /// This replica's id.
+    pub fn id(&self) -> ReplicaId {
+        self.id
+    }
+
+    /// The current view (the last one entered).
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// Primary of the current view.
+    pub fn primary(&self) -> ReplicaId {
+        self.config.primary(self.view)
+    }
+
+    /// Whether this replica is the primary of the current view.
+    pub fn is_primary(&self) -> bool {
+        self.primary() == self.id
+    }
+
+    /// Last seq handed out for execution.
+    pub fn last_executed(&self) -> SeqNum {
+        self.last_executed
+    }
+
+    /// The stable checkpoint and its proof.
+    pub fn stable_checkpoint(&self) -> &CheckpointProof {
+        &self.stable
+    }
+
+    /// Whether a view change is in progress.
+    pub fn is_view_changing(&self) -> bool {
+        self.status != Status::Normal
+    }
+
+    /// Normal or view changing (with the target).
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The application callback.
+    pub fn app(&self) -> &A {
+        &self.app
+    }
+
+    /// Client requests waiting to be ordered.
+    pub fn pending_requests(&self) -> usize {
+        self.requests.pending_len()
+    }
+
+    /// Rejected inputs so far, by [`Rejection::kind`].
+    pub fn rejection_counts(&self) -> &BTreeMap<&'static str, u64> {
+        &self.rejections
+    }
+
+    /// Logical time (ticks seen).
+    pub fn now_ticks(&self) -> u64 {
+        self.timers.now
+    }
+
+    /// Log slots held (bounded by the watermark window).
+    pub fn log_len(&self) -> usize {
+        self.log.len()
+    }
+}
+
+impl<A: Application> std::fmt::Debug for Replica<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("id", &self.id)
+            .field("view", &self.view)
+            .field("status", &self.status)
+            .field("last_executed", &self.last_executed)
+            .field("stable", &self.stable.seq)
+            .field("log_len", &self.log.len())
+            .field(
+                "own_checkpoints",
+                &self.own_checkpoints.keys().collect::<Vec<_>>(),
+            )
+            .field("fetch", &self.fetch.as_ref().map(|f| f.seq))
+            .field("lagging", &self.lagging.as_ref().map(|l| l.0.seq))
+            .finish()
+    }
+}

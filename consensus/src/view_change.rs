@@ -1,0 +1,569 @@
+//! View changes (§4.4): VIEW-CHANGE with the stable checkpoint proof and prepared
+//! certificates, NEW-VIEW with its O-set built by the new primary and recomputed by every
+//! backup, timers with backoff (see `timer.rs`) and the f+1 "join a higher view" rule.
+
+use crate::durable::{self, VoteKind};
+use crate::error::{NewViewFault, Rejection, ViewChangeFault};
+use crate::interface::{Application, Event, Output, Target};
+use crate::message::{
+    batch_digest, null_digest, signing_bytes, Batch, CheckpointProof, Message, NewView, PrePrepare,
+    Request, SignedBody, SignedPrePrepare, SignedViewChange, ViewChange,
+};
+use crate::quorum::Quorum;
+use crate::replica::{Replica, Status};
+use crate::{ReplicaId, SeqNum, View};
+use bftledger_crypto::{Digest, Domain, PublicKey, Signature};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// The O-set of a new view (§4.4) and the checkpoint it starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OSet {
+    /// min-s: the highest stable checkpoint among the view changes.
+    pub min_s: SeqNum,
+    /// max-s: the highest seq of any prepared certificate (min-s if none).
+    pub max_s: SeqNum,
+    /// The proof of the checkpoint at min-s.
+    pub stable: CheckpointProof,
+    /// One pre-prepare for each seq in (min-s, max-s], ascending.
+    pub pre_prepares: Vec<PrePrepare>,
+}
+
+/// §4.4: the O-set the primary of `view` computes from the view-change messages V.
+/// min-s is the latest stable checkpoint in V and max-s the highest seq in a prepared
+/// certificate of V. For every n in (min-s, max-s]: if some certificate in V prepared n, the
+/// pre-prepare carries the digest of the certificate with the highest view; otherwise it carries
+/// the null batch. Certificates at or below min-s are ignored. Deterministic: every backup
+/// recomputes it and must get the same result.
+pub fn compute_o_set(view: View, view_changes: &[&ViewChange]) -> OSet {
+    let stable = view_changes
+        .iter()
+        .map(|vc| &vc.stable)
+        .fold(None::<&CheckpointProof>, |best, s| match best {
+            Some(b) if b.seq >= s.seq => Some(b),
+            _ => Some(s),
+        })
+        .cloned()
+        .unwrap_or_else(CheckpointProof::genesis);
+    let min_s = stable.seq;
+    let mut best: std::collections::BTreeMap<SeqNum, (View, Digest)> = Default::default();
+    for cert in view_changes.iter().flat_map(|vc| vc.prepared.iter()) {
+        let pp = cert.pre_prepare;
+        if pp.seq <= min_s {
+            continue;
+        }
+        let entry = best.entry(pp.seq).or_insert((pp.view, pp.digest));
+        if pp.view > entry.0 {
+            *entry = (pp.view, pp.digest);
+        }
+    }
+    let max_s = best.keys().next_back().copied().unwrap_or(min_s).max(min_s);
+    let null = null_digest();
+    let pre_prepares = (min_s + 1..=max_s)
+        .map(|seq| PrePrepare {
+            view,
+            seq,
+            digest: best.get(&seq).map_or(null, |(_, d)| *d),
+        })
+        .collect();
+    OSet {
+        min_s,
+        max_s,
+        stable,
+        pre_prepares,
+    }
+}
+
+/// §4.4: a view-change message is well-formed if its checkpoint proof holds, and every prepared
+/// certificate verifies, is for a seq in (stable, stable + L] (one per seq) and a view below the
+/// new view. Attached batches must each match a certificate.
+pub fn validate_view_change(
+    validators: &[PublicKey],
+    quorum: &Quorum,
+    window: SeqNum,
+    view_change: &ViewChange,
+    batches: &[Batch],
+) -> Result<(), ViewChangeFault> {
+    let stable = &view_change.stable;
+    stable
+        .verify_with(validators, quorum)
+        .map_err(ViewChangeFault::StableProof)?;
+    let mut seqs = BTreeSet::new();
+    for cert in &view_change.prepared {
+        let PrePrepare { view, seq, .. } = cert.pre_prepare;
+        if seq <= stable.seq || seq > stable.seq + window || !seqs.insert(seq) {
+            return Err(ViewChangeFault::PreparedSeq { seq });
+        }
+        if view >= view_change.new_view {
+            let new_view = view_change.new_view;
+            return Err(ViewChangeFault::PreparedView { view, new_view });
+        }
+        cert.verify_with(validators, quorum)
+            .map_err(|error| ViewChangeFault::PreparedCertificate { seq, error })?;
+    }
+    for batch in batches {
+        let digest = batch_digest(batch);
+        if !view_change
+            .prepared
+            .iter()
+            .any(|c| c.pre_prepare.digest == digest)
+        {
+            return Err(ViewChangeFault::StrayBatch { digest });
+        }
+    }
+    Ok(())
+}
+
+impl<A: Application> Replica<A> {
+    /// §4.4: move to view `target`: stop normal operation, record the new status durably, and
+    /// multicast VIEW-CHANGE(target, stable checkpoint proof, P-set) (also durable, so a
+    /// restarted replica re-sends the same one). The timer for `target` is started with the
+    /// doubled timeout of a failed view.
+    pub fn start_view_change(&mut self, target: View, out: &mut Output) {
+        if target <= self.current_target() {
+            return;
+        }
+        self.status = Status::ViewChanging { target };
+        out.push_persist(durable::put_view(self.view, Some(target)));
+        // A 2f+1 checkpoint fetched beyond the stable one is reported instead (its window holds
+        // this replica's prepared certificates).
+        let stable = match &self.floor {
+            Some(f) if f.seq > self.stable.seq => f.clone(),
+            _ => self.stable.clone(),
+        };
+        let low = stable.seq;
+        let high = low + self.config.watermark_window;
+        let mut prepared = Vec::new();
+        let mut batches = Vec::new();
+        for (cert, batch) in self.log.prepared() {
+            let seq = cert.pre_prepare.seq;
+            if seq > low && seq <= high {
+                prepared.push(cert.clone());
+                if let Some(b) = batch {
+                    if !batches.iter().any(|x: &Batch| Arc::ptr_eq(x, b)) {
+                        batches.push(b.clone());
+                    }
+                }
+            }
+        }
+        let view_change = ViewChange {
+            new_view: target,
+            stable,
+            prepared,
+        };
+        let signed = self.sign(Message::ViewChange {
+            view_change: view_change.clone(),
+            batches: batches.clone(),
+        });
+        out.push_persist(durable::put_view_change(&view_change, &signed.signature));
+        out.push_send(Target::All, signed.clone());
+        self.view_changes.retain(|v, _| *v >= target);
+        self.store_view_change(self.id, view_change, signed.signature, batches);
+        self.own_view_changes.insert(target, signed);
+        while self.own_view_changes.len() as u64 > self.config.max_future_views {
+            self.own_view_changes.pop_first();
+        }
+        // TOCS'02 §4.5.2 liveness rule: the timer for `target` starts only once 2f+1
+        // view-changes for it are in (see `start_view_change_timer_if_quorum`); until then the
+        // replica waits at `target`, re-sending its view-change.
+        self.timers.stop_view_change_timer();
+        self.timers.failed_views = self.timers.failed_views.saturating_add(1);
+        out.push_event(Event::ViewChangeStarted { view: target });
+        self.start_view_change_timer_if_quorum();
+        self.try_send_new_view(target, out);
+    }
+
+    /// TOCS'02 §4.5.2: a replica that sent VIEW-CHANGE for v starts its timer when it has
+    /// 2f+1 view-changes for v (its own included), with the timeout doubled per failed view;
+    /// if no valid NEW-VIEW arrives in time it moves on to v+1.
+    pub(crate) fn start_view_change_timer_if_quorum(&mut self) {
+        let Status::ViewChanging { target } = self.status else {
+            return;
+        };
+        let have = self.view_changes.get(&target).map_or(0, |m| m.len());
+        if have >= self.quorum.strong() && self.timers.view_change_deadline.is_none() {
+            let shift_back = self.timers.failed_views.saturating_sub(1);
+            let saved = std::mem::replace(&mut self.timers.failed_views, shift_back);
+            self.timers.restart_view_change_timer(
+                self.config.view_change_timeout_ticks,
+                self.config.view_change_timeout_max_ticks,
+            );
+            self.timers.failed_views = saved;
+        }
+    }
+
+    /// §4.4: a replica accepts VIEW-CHANGE(v, ...) from j for a view above its own (and at most
+    /// `max_future_views` beyond the view it is in or changing to), if it is well-formed ([`validate_view_change`]); one per sender
+    /// per view is kept. A stale view-change for the current view, received by its primary, is
+    /// answered with the new-view (the sender missed it).
+    pub fn on_view_change(
+        &mut self,
+        from: ReplicaId,
+        view_change: ViewChange,
+        batches: Vec<Batch>,
+        signature: Signature,
+        out: &mut Output,
+    ) {
+        let v = view_change.new_view;
+        if v <= self.view {
+            match &self.own_new_view {
+                Some(nv) if v == self.view && self.status == Status::Normal => {
+                    out.push_send(Target::One(from), nv.clone());
+                }
+                _ => out.reject(
+                    Some(from),
+                    Rejection::ViewOutOfRange {
+                        view: v,
+                        current: self.view,
+                    },
+                ),
+            }
+            return;
+        }
+        if v > self.current_target() + self.config.max_future_views {
+            // Not stored (bounded memory), but it still counts for the f+1 join rule, so a
+            // replica left many views behind can catch up.
+            let current = self.view;
+            out.reject(Some(from), Rejection::ViewOutOfRange { view: v, current });
+            self.note_peer_view(from, v, out);
+            return;
+        }
+        let (validators, window) = (&self.config.validators, self.config.watermark_window);
+        if let Err(fault) =
+            validate_view_change(validators, &self.quorum, window, &view_change, &batches)
+        {
+            out.reject(Some(from), Rejection::InvalidViewChange(fault));
+            return;
+        }
+        let stable = view_change.stable.clone();
+        if !self.store_view_change(from, view_change, signature, batches) {
+            return;
+        }
+        self.adopt_stable_proof(stable, false, out);
+        self.note_peer_view(from, v, out);
+        self.start_view_change_timer_if_quorum();
+        self.try_send_new_view(v, out);
+    }
+
+    /// §4.4 (liveness): a replica that learns that f+1 replicas are in views above its own joins
+    /// the smallest of those views (at least one correct replica is there). Views come from
+    /// authenticated view-change and normal-case messages; one entry per peer.
+    pub(crate) fn note_peer_view(&mut self, from: ReplicaId, view: View, out: &mut Output) {
+        let current = self.current_target();
+        if view <= current {
+            return;
+        }
+        let entry = self.peer_views.entry(from).or_insert(view);
+        *entry = (*entry).max(view);
+        let mut higher: Vec<View> = self
+            .peer_views
+            .values()
+            .copied()
+            .filter(|v| *v > current)
+            .collect();
+        if higher.len() < self.quorum.weak() {
+            return;
+        }
+        higher.sort_unstable_by(|a, b| b.cmp(a));
+        let join = higher[self.quorum.weak() - 1];
+        self.start_view_change(join, out);
+    }
+
+    fn try_send_new_view(&mut self, view: View, out: &mut Output) {
+        let ready = self.config.primary(view) == self.id
+            && self.status == (Status::ViewChanging { target: view })
+            && self
+                .view_changes
+                .get(&view)
+                .is_some_and(|vcs| vcs.len() >= self.quorum.strong());
+        if ready {
+            self.send_new_view(view, out);
+        }
+    }
+
+    /// §4.4: the new primary, holding 2f+1 view changes for `view` (its own included), computes
+    /// the O-set, signs a pre-prepare for each entry (recorded durably as own votes), multicasts
+    /// NEW-VIEW(view, V, O) with the batches it has, and enters the view.
+    pub fn send_new_view(&mut self, view: View, out: &mut Output) {
+        let Some(received) = self.view_changes.get(&view) else {
+            return;
+        };
+        let mut chosen: Vec<SignedViewChange> = Vec::new();
+        if let Some(own) = received.get(&self.id) {
+            chosen.push(own.signed.clone());
+        }
+        for (from, vc) in received {
+            if *from != self.id && chosen.len() < self.quorum.strong() {
+                chosen.push(vc.signed.clone());
+            }
+        }
+        let mut known: HashMap<Digest, Batch> = HashMap::new();
+        for b in received.values().flat_map(|r| r.batches.iter()) {
+            known.entry(batch_digest(b)).or_insert_with(|| b.clone());
+        }
+        let vcs: Vec<&ViewChange> = chosen.iter().map(|s| &s.view_change).collect();
+        let o_set = compute_o_set(view, &vcs);
+        let mut pre_prepares = Vec::with_capacity(o_set.pre_prepares.len());
+        let mut batches: Vec<Batch> = Vec::new();
+        let null = null_digest();
+        let low = self.window_low();
+        for pp in &o_set.pre_prepares {
+            // Entries at or below our own stable checkpoint are signed (backups need them) but
+            // not recorded: we never act on those seqs again.
+            let record = pp.seq > low;
+            if record && !self.record_own_vote(pp.seq, view, VoteKind::PrePrepare, pp.digest, out) {
+                return;
+            }
+            let bytes = signing_bytes(self.id, SignedBody::PrePrepare(pp));
+            let signature = self.key.sign(Domain::Consensus, &bytes);
+            pre_prepares.push(SignedPrePrepare {
+                pre_prepare: *pp,
+                signature,
+            });
+            if pp.digest == null {
+                continue;
+            }
+            let batch = known
+                .get(&pp.digest)
+                .cloned()
+                .or_else(|| self.log.find_batch(pp.seq, &pp.digest));
+            if let Some(b) = batch {
+                if !batches.iter().any(|x| Arc::ptr_eq(x, &b)) {
+                    known.insert(pp.digest, b.clone());
+                    batches.push(b);
+                }
+            }
+        }
+        let new_view = NewView {
+            view,
+            view_changes: chosen,
+            pre_prepares: pre_prepares.clone(),
+        };
+        let message = Message::NewView {
+            new_view,
+            batches: batches.clone(),
+        };
+        let signed = self.send(Target::All, message, out);
+        self.own_new_view = Some(signed);
+        out.push_event(Event::NewViewSent { view });
+        self.enter_view(view, o_set, pre_prepares, batches, out);
+    }
+
+    /// §4.4: a backup accepts NEW-VIEW(v, V, O) from primary(v) if v is above its view and not
+    /// below the view it is changing to, V holds 2f+1 valid view changes for v from distinct
+    /// replicas, O equals the O-set it recomputes from V, and every pre-prepare in O is signed
+    /// by primary(v). It then enters v and multicasts a prepare for each entry of O.
+    pub fn on_new_view(
+        &mut self,
+        from: ReplicaId,
+        new_view: NewView,
+        batches: Vec<Batch>,
+        _signature: Signature,
+        out: &mut Output,
+    ) {
+        let view = new_view.view;
+        if from != self.config.primary(view) {
+            out.reject(Some(from), Rejection::NotPrimary { from, view });
+            return;
+        }
+        if view == self.view && self.status == Status::Normal {
+            return; // a retransmitted new-view of the view we are in
+        }
+        if view <= self.view || view < self.current_target() {
+            let current = self.view;
+            out.reject(Some(from), Rejection::ViewOutOfRange { view, current });
+            return;
+        }
+        match self.validate_new_view(&new_view, &batches) {
+            Ok(o_set) => self.enter_view(view, o_set, new_view.pre_prepares, batches, out),
+            Err(fault) => out.reject(Some(from), Rejection::InvalidNewView(fault)),
+        }
+    }
+
+    /// The full check of [`Replica::on_new_view`]; returns the recomputed O-set.
+    pub fn validate_new_view(
+        &self,
+        new_view: &NewView,
+        batches: &[Batch],
+    ) -> Result<OSet, NewViewFault> {
+        let view = new_view.view;
+        let validators = &self.config.validators;
+        let senders: BTreeSet<ReplicaId> = new_view.view_changes.iter().map(|s| s.from).collect();
+        let need = self.quorum.strong();
+        if senders.len() < need || senders.len() != new_view.view_changes.len() {
+            return Err(NewViewFault::TooFewViewChanges {
+                have: senders.len(),
+                need,
+            });
+        }
+        for svc in &new_view.view_changes {
+            self.check_embedded_view_change(view, svc)?;
+        }
+        let vcs: Vec<&ViewChange> = new_view
+            .view_changes
+            .iter()
+            .map(|s| &s.view_change)
+            .collect();
+        let o_set = compute_o_set(view, &vcs);
+        let given: Vec<PrePrepare> = new_view
+            .pre_prepares
+            .iter()
+            .map(|s| s.pre_prepare)
+            .collect();
+        if given != o_set.pre_prepares {
+            let seq = first_difference(&given, &o_set.pre_prepares, o_set.min_s);
+            return Err(NewViewFault::OSetMismatch { seq });
+        }
+        let primary = self.config.primary(view);
+        let key = &validators[primary as usize];
+        for spp in &new_view.pre_prepares {
+            let bytes = signing_bytes(primary, SignedBody::PrePrepare(&spp.pre_prepare));
+            key.verify(Domain::Consensus, &bytes, &spp.signature)
+                .map_err(|_| NewViewFault::PrePrepareSignature {
+                    seq: spp.pre_prepare.seq,
+                })?;
+        }
+        for batch in batches {
+            let digest = batch_digest(batch);
+            if !o_set.pre_prepares.iter().any(|pp| pp.digest == digest) {
+                return Err(NewViewFault::StrayBatch { digest });
+            }
+        }
+        Ok(o_set)
+    }
+
+    /// One embedded view change: for `view`, validly signed, well-formed. One already received
+    /// and verified directly is not verified again.
+    fn check_embedded_view_change(
+        &self,
+        view: View,
+        svc: &SignedViewChange,
+    ) -> Result<(), NewViewFault> {
+        let from = svc.from;
+        if svc.view_change.new_view != view {
+            let other = svc.view_change.new_view;
+            return Err(NewViewFault::ViewChangeForOtherView { from, view: other });
+        }
+        let already_verified = self
+            .view_changes
+            .get(&view)
+            .and_then(|m| m.get(&from))
+            .is_some_and(|r| r.signed == *svc);
+        if already_verified {
+            return Ok(());
+        }
+        let validators = &self.config.validators;
+        let key = validators
+            .get(from as usize)
+            .ok_or(NewViewFault::ViewChangeSignature { from })?;
+        let bytes = signing_bytes(from, SignedBody::ViewChange(&svc.view_change));
+        key.verify(Domain::Consensus, &bytes, &svc.signature)
+            .map_err(|_| NewViewFault::ViewChangeSignature { from })?;
+        let window = self.config.watermark_window;
+        validate_view_change(validators, &self.quorum, window, &svc.view_change, &[])
+            .map_err(|fault| NewViewFault::ViewChange { from, fault })
+    }
+
+    /// Enters `view` with the O-set: adopts its checkpoint, installs its pre-prepares (batches
+    /// from the new-view, the log, or empty for null), and as a backup prepares each of them.
+    fn enter_view(
+        &mut self,
+        view: View,
+        o_set: OSet,
+        pre_prepares: Vec<SignedPrePrepare>,
+        batches: Vec<Batch>,
+        out: &mut Output,
+    ) {
+        let null = null_digest();
+        let mut by_digest: HashMap<Digest, Batch> =
+            batches.into_iter().map(|b| (batch_digest(&b), b)).collect();
+        for spp in &pre_prepares {
+            let pp = spp.pre_prepare;
+            if pp.digest != null && !by_digest.contains_key(&pp.digest) {
+                if let Some(b) = self.log.find_batch(pp.seq, &pp.digest) {
+                    by_digest.insert(pp.digest, b);
+                }
+            }
+        }
+        self.view = view;
+        self.status = Status::Normal;
+        out.push_persist(durable::put_view(view, None));
+        self.own_view_changes.retain(|v, _| *v > view);
+        if self.config.primary(view) != self.id {
+            self.own_new_view = None;
+        }
+        self.view_changes.retain(|v, _| *v > view);
+        self.peer_views.retain(|_, v| *v > view);
+        self.drop_votes_below(view, out);
+        self.timers.stop_view_change_timer();
+        self.adopt_stable_proof(o_set.stable.clone(), true, out);
+        self.log.clear_slots();
+        let empty: Batch = Arc::from(Vec::<Request>::new());
+        let mut in_log: Vec<Digest> = Vec::new();
+        let mut installed = Vec::new();
+        for spp in pre_prepares {
+            let pp = spp.pre_prepare;
+            if self.in_window(pp.seq).is_err() {
+                continue;
+            }
+            let batch = if pp.digest == null {
+                Some(empty.clone())
+            } else {
+                by_digest.get(&pp.digest).cloned()
+            };
+            let digests: Vec<Digest> = batch
+                .as_ref()
+                .map(|b| b.iter().map(Request::digest).collect())
+                .unwrap_or_default();
+            in_log.extend_from_slice(&digests);
+            let slot = self.log.slot_mut(pp.seq, view);
+            slot.pre_prepare = Some((pp, spp.signature));
+            slot.batch = batch;
+            slot.request_digests = digests;
+            installed.push((pp.seq, pp.digest));
+        }
+        let is_primary = self.is_primary();
+        self.requests.reset_for_view(&in_log, is_primary);
+        self.last_assigned = o_set.max_s.max(self.stable.seq);
+        if let Some(fetch) = &self.fetch {
+            self.last_assigned = self.last_assigned.max(fetch.seq);
+        }
+        out.push_event(Event::ViewEntered {
+            view,
+            primary: self.config.primary(view),
+        });
+        for (seq, digest) in installed {
+            if is_primary {
+                self.persist_batch(seq, view, out);
+            } else {
+                self.send_prepare(seq, digest, out);
+            }
+            self.check_prepared(seq, out);
+        }
+    }
+
+    /// Own votes of views below `view` can never be needed again (a replica never returns to
+    /// an older view): drop them, durably.
+    fn drop_votes_below(&mut self, view: View, out: &mut Output) {
+        let old: Vec<(SeqNum, View, VoteKind)> = self
+            .own_votes
+            .keys()
+            .filter(|(_, v, _)| *v < view)
+            .copied()
+            .collect();
+        for key in old {
+            self.own_votes.remove(&key);
+            out.push_persist(durable::delete_vote(key.0, key.1, key.2));
+        }
+    }
+}
+
+fn first_difference(given: &[PrePrepare], expected: &[PrePrepare], min_s: SeqNum) -> SeqNum {
+    given
+        .iter()
+        .zip(expected)
+        .position(|(a, b)| a != b)
+        .unwrap_or(given.len().min(expected.len()))
+        .saturating_add(1) as SeqNum
+        + min_s
+}

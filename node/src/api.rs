@@ -1,0 +1,499 @@
+//! The HTTP JSON API (axum), documented by `node/openapi.yaml`.
+//!
+//! * Loopback by default (`api.listen` in the config).
+//! * Every error is `{"error": {"code", "message"}}` with a stable snake_case `code` and a 4xx/5xx
+//!   status; malformed requests change nothing.
+//! * Bodies are limited to `api.max_body_bytes` (413 `payload_too_large`); batches to
+//!   `api.max_batch_transfers`; every request to `api.request_timeout_ms` (503 `timeout`).
+//! * The router is built from [`ROUTES`], and a test checks that `openapi.yaml` documents exactly
+//!   those (method, path) pairs, so the document cannot drift from the code.
+
+pub mod types;
+
+#[cfg(test)]
+mod tests;
+
+use crate::mempool::{AdmitError, Origin};
+use crate::shared::Shared;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
+use axum::{Json, Router};
+use bftledger_crypto::{Address, Digest};
+use bftledger_ledger::{Receipt, RejectReason, SignedTransfer, TransferStatus};
+use std::sync::Arc;
+use std::time::Duration;
+use types::*;
+
+/// The OpenAPI document served at `GET /openapi.yaml`.
+pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
+
+/// Every (method, path) the API serves; the router is built from this list.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/transfers"),
+    ("POST", "/v1/transfers/batch"),
+    ("GET", "/v1/transfers/{id}"),
+    ("GET", "/v1/accounts/{address}"),
+    ("GET", "/v1/blocks/{height}"),
+    ("GET", "/v1/status"),
+    ("GET", "/v1/genesis"),
+    ("GET", "/metrics"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", "/openapi.yaml"),
+];
+
+fn handler(method: &str, path: &str) -> MethodRouter<Arc<Shared>> {
+    match (method, path) {
+        ("POST", "/v1/transfers") => post(submit_transfer),
+        ("POST", "/v1/transfers/batch") => post(submit_batch),
+        ("GET", "/v1/transfers/{id}") => get(get_transfer),
+        ("GET", "/v1/accounts/{address}") => get(get_account),
+        ("GET", "/v1/blocks/{height}") => get(get_block),
+        ("GET", "/v1/status") => get(get_status),
+        ("GET", "/v1/genesis") => get(get_genesis),
+        ("GET", "/metrics") => get(get_metrics),
+        ("GET", "/health/live") => get(health_live),
+        ("GET", "/health/ready") => get(health_ready),
+        ("GET", "/openapi.yaml") => get(get_openapi),
+        other => panic!("ROUTES lists {other:?} but no handler exists for it"),
+    }
+}
+
+/// The API router for a node.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let timeout = Duration::from_millis(shared.api.request_timeout_ms);
+    let mut router = Router::new();
+    for (method, path) in ROUTES {
+        router = router.route(path, handler(method, path));
+    }
+    router
+        .fallback(not_found_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(shared.api.max_body_bytes))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            with_timeout(req, next, timeout)
+        }))
+        .with_state(shared)
+}
+
+async fn with_timeout(req: Request, next: Next, timeout: Duration) -> Response {
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the request took longer than {} ms", timeout.as_millis()),
+        )
+        .into_response(),
+    }
+}
+
+/// An API error: status, stable code, message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    fn internal(message: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%message, "API internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            message.to_string(),
+        )
+    }
+
+    fn detail(&self) -> ErrorDetail {
+        ErrorDetail {
+            code: self.code.into(),
+            message: self.message.clone(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.detail(),
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        let status = r.status();
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+            _ => "bad_json",
+        };
+        ApiError::new(status, code, r.body_text())
+    }
+}
+
+impl From<AdmitError> for ApiError {
+    fn from(e: AdmitError) -> ApiError {
+        let status = match e {
+            AdmitError::Invalid(_) => StatusCode::BAD_REQUEST,
+            AdmitError::Duplicate(_) => StatusCode::CONFLICT,
+            AdmitError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn not_found_route() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        "no such route; see GET /openapi.yaml",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method; see GET /openapi.yaml",
+    )
+}
+
+/// Admits transfers into the mempool after refusing ones already in a block.
+fn admit(shared: &Shared, transfers: Vec<SignedTransfer>) -> Vec<Result<Digest, ApiError>> {
+    let mut results: Vec<Option<Result<Digest, ApiError>>> = Vec::with_capacity(transfers.len());
+    let mut fresh = Vec::new();
+    {
+        let store = shared.store.read().expect("store lock poisoned");
+        for t in transfers {
+            let id = t.id();
+            match store.transfer(&id) {
+                // The core never orders the same request twice, so resubmitting an executed
+                // transfer (applied or rejected) could only leave it pending forever.
+                Ok(Some(record)) => {
+                    let (code, what) = match record.receipt {
+                        Receipt::Applied => ("already_committed", receipt_text(&record.receipt)),
+                        Receipt::Rejected(_) => ("already_rejected", receipt_text(&record.receipt)),
+                    };
+                    results.push(Some(Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        code,
+                        format!(
+                            "transfer {id} was already executed at height {} ({what}); \
+                             sign a new transfer instead",
+                            record.height
+                        ),
+                    ))));
+                }
+                Ok(None) => {
+                    results.push(None);
+                    fresh.push(t);
+                }
+                Err(e) => results.push(Some(Err(ApiError::internal(e)))),
+            }
+        }
+    }
+    let admitted = shared
+        .mempool
+        .lock()
+        .expect("mempool lock poisoned")
+        .admit(fresh, Origin::Client);
+    let mut admitted = admitted.into_iter();
+    let results: Vec<Result<Digest, ApiError>> = results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                admitted
+                    .next()
+                    .expect("one verdict per fresh transfer")
+                    .map_err(ApiError::from)
+            })
+        })
+        .collect();
+    for r in &results {
+        match r {
+            Ok(_) => {}
+            Err(e) => shared.metrics.reject_transfer(e.code),
+        }
+    }
+    if results.iter().any(Result::is_ok) {
+        let size = shared.mempool.lock().expect("mempool lock poisoned").len();
+        shared.metrics.mempool_size.set(size as i64);
+        shared.transfers_arrived.notify_one();
+    }
+    results
+}
+
+async fn submit_transfer(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Json<SignedTransfer>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<SubmitResponse>)> {
+    let Json(transfer) = body?;
+    let id = admit(&shared, vec![transfer]).pop().expect("one result")?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SubmitResponse {
+            id,
+            status: "pending".into(),
+        }),
+    ))
+}
+
+async fn submit_batch(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Json<BatchSubmitRequest>, JsonRejection>,
+) -> ApiResult<Json<BatchSubmitResponse>> {
+    let Json(batch) = body?;
+    let max = shared.api.max_batch_transfers;
+    if batch.transfers.is_empty() || batch.transfers.len() > max {
+        return Err(ApiError::bad_request(
+            "bad_batch_size",
+            format!(
+                "a batch holds 1..={max} transfers; this one has {}",
+                batch.transfers.len()
+            ),
+        ));
+    }
+    let ids: Vec<Digest> = batch.transfers.iter().map(SignedTransfer::id).collect();
+    let results: Vec<BatchItemResult> = admit(&shared, batch.transfers)
+        .into_iter()
+        .zip(ids)
+        .map(|(r, id)| BatchItemResult {
+            id,
+            error: r.err().map(|e| e.detail()),
+        })
+        .collect();
+    Ok(Json(BatchSubmitResponse {
+        accepted: results.iter().filter(|r| r.error.is_none()).count(),
+        results,
+    }))
+}
+
+fn parse_digest(text: &str) -> ApiResult<Digest> {
+    Digest::from_hex(text)
+        .map_err(|_| ApiError::bad_request("bad_id", format!("{text:?} is not 64 hex characters")))
+}
+
+/// A stable snake_case code for an execution-time rejection (metric labels).
+pub fn reject_code(reason: &RejectReason) -> &'static str {
+    match reason {
+        RejectReason::Invalid(e) => crate::mempool::transfer_error_code(e),
+        RejectReason::NonceReplayed { .. } => "nonce_replayed",
+        RejectReason::NonceGap { .. } => "nonce_gap",
+        RejectReason::InsufficientFunds { .. } => "insufficient_funds",
+        RejectReason::RecipientOverflow { .. } => "recipient_overflow",
+    }
+}
+
+/// Readable receipt text.
+pub fn receipt_text(receipt: &Receipt) -> String {
+    match receipt {
+        Receipt::Applied => "applied".into(),
+        Receipt::Rejected(reason) => format!("rejected: {reason}"),
+    }
+}
+
+async fn get_transfer(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TransferResponse>> {
+    let id = parse_digest(&id)?;
+    let record = shared
+        .store
+        .read()
+        .expect("store lock poisoned")
+        .transfer(&id)
+        .map_err(ApiError::internal)?;
+    if let Some(r) = record {
+        let status = match r.status() {
+            TransferStatus::Committed => "committed",
+            TransferStatus::Rejected(_) => "rejected",
+            TransferStatus::Pending => "pending",
+        };
+        return Ok(Json(TransferResponse {
+            id,
+            status: status.into(),
+            committed: Some(CommittedTransfer {
+                receipt_text: receipt_text(&r.receipt),
+                transfer: r.transfer,
+                height: r.height,
+                position: r.position,
+                receipt: r.receipt,
+                block_hash: r.block_hash,
+                batch_digest: r.batch_digest,
+                certificate: hex::encode(&r.certificate),
+            }),
+        }));
+    }
+    if shared
+        .mempool
+        .lock()
+        .expect("mempool lock poisoned")
+        .is_in_flight(&id)
+    {
+        return Ok(Json(TransferResponse {
+            id,
+            status: "pending".into(),
+            committed: None,
+        }));
+    }
+    Err(ApiError::not_found(format!(
+        "transfer {id} is neither pending at this node nor in a block"
+    )))
+}
+
+async fn get_account(
+    State(shared): State<Arc<Shared>>,
+    Path(address): Path<String>,
+) -> ApiResult<Json<AccountResponse>> {
+    let parsed: Address = address.parse().map_err(|e| {
+        ApiError::bad_request("bad_address", format!("{address:?} is not an address: {e}"))
+    })?;
+    let store = shared.store.read().expect("store lock poisoned");
+    let account = store.account(&parsed.public_key());
+    if account.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "account {parsed} has no balance and has never sent a transfer"
+        )));
+    }
+    Ok(Json(AccountResponse {
+        address: parsed.to_string(),
+        balance: account.balance,
+        nonce: account.nonce,
+        next_nonce: account.nonce.saturating_add(1),
+        height: store.latest_height(),
+    }))
+}
+
+async fn get_block(
+    State(shared): State<Arc<Shared>>,
+    Path(height): Path<String>,
+) -> ApiResult<Json<BlockResponse>> {
+    let h: u64 = height.parse().map_err(|_| {
+        ApiError::bad_request("bad_height", format!("{height:?} is not a block height"))
+    })?;
+    let store = shared.store.read().expect("store lock poisoned");
+    let block = store.block(h).map_err(ApiError::internal)?;
+    let Some(certified) = block else {
+        return Err(ApiError::not_found(format!(
+            "no block at height {h} here (latest is {})",
+            store.latest_height()
+        )));
+    };
+    Ok(Json(BlockResponse {
+        hash: certified.block.hash(),
+        block: certified.block,
+        certificate: hex::encode(&certified.certificate),
+    }))
+}
+
+/// The status document (also used by the driver's logs).
+pub fn status(shared: &Shared) -> StatusResponse {
+    let (height, state_root) = {
+        let store = shared.store.read().expect("store lock poisoned");
+        (store.latest_height(), store.state_root())
+    };
+    let mempool_size = shared.mempool.lock().expect("mempool lock poisoned").len();
+    let ready = shared.is_ready();
+    let live = shared.live.read().expect("live lock poisoned").clone();
+    StatusResponse {
+        chain_id: shared.genesis.chain_id.clone(),
+        genesis_hash: shared.genesis_hash,
+        validator: Address::from(shared.validator).to_string(),
+        replica_id: shared.replica_id,
+        height,
+        state_root,
+        view: live.view,
+        primary: live.primary,
+        view_changing: live.view_changing,
+        stable_checkpoint: live.stable_checkpoint,
+        peers: live
+            .peers
+            .iter()
+            .map(|p| Address::from(*p).to_string())
+            .collect(),
+        validators: shared.genesis.validators.len(),
+        mempool_size,
+        catching_up: live.catching_up,
+        ready,
+    }
+}
+
+async fn get_status(State(shared): State<Arc<Shared>>) -> Json<StatusResponse> {
+    Json(status(&shared))
+}
+
+async fn get_genesis(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/toml")],
+        shared.genesis.to_toml(),
+    )
+        .into_response()
+}
+
+async fn get_metrics(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        shared.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn health_live() -> Json<HealthResponse> {
+    Json(HealthResponse {
+        status: "ok".into(),
+    })
+}
+
+async fn health_ready(State(shared): State<Arc<Shared>>) -> Response {
+    if shared.is_ready() {
+        return Json(HealthResponse {
+            status: "ok".into(),
+        })
+        .into_response();
+    }
+    let live = shared.live.read().expect("live lock poisoned").clone();
+    let why = if live.catching_up {
+        "catching up from peers".to_string()
+    } else {
+        format!(
+            "connected to {} of the {} other validators a quorum needs",
+            live.peers.len(),
+            shared.quorum() - 1
+        )
+    };
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why).into_response()
+}
+
+async fn get_openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI_YAML).into_response()
+}

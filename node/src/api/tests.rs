@@ -1,0 +1,360 @@
+//! API tests: the OpenAPI document matches the router, and malformed requests get 4xx JSON
+//! errors with stable codes and change nothing.
+
+use super::types::ErrorBody;
+use super::*;
+use crate::config::NodeConfig;
+use crate::mempool::{Mempool, MempoolLimits};
+use crate::metrics::Metrics;
+use crate::shared::Live;
+use axum::body::Body;
+use axum::http::Request as HttpRequest;
+use bftledger_crypto::SecretKey;
+use bftledger_ledger::{Genesis, InitialBalance, Store, Transfer, Validator};
+use std::collections::BTreeSet;
+use std::sync::{Mutex, RwLock};
+use tower::ServiceExt;
+
+const CHAIN: &str = "api-test";
+
+fn key(n: u8) -> SecretKey {
+    SecretKey::from_bytes(&[n; 32])
+}
+
+fn shared(max_body_bytes: usize) -> (tempfile::TempDir, Arc<Shared>) {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = Genesis {
+        chain_id: CHAIN.into(),
+        validators: (1..=4)
+            .map(|i| Validator {
+                public_key: key(i).public(),
+                addresses: vec![],
+            })
+            .collect(),
+        balances: vec![InitialBalance {
+            account: key(10).public(),
+            amount: 1_000,
+        }],
+    };
+    let store = Store::open_or_create(&dir.path().join("ledger"), &genesis).unwrap();
+    let mut api = NodeConfig::local_default(1, 2).api;
+    api.max_body_bytes = max_body_bytes;
+    let shared = Arc::new(Shared {
+        genesis_hash: genesis.hash(),
+        validator: key(1).public(),
+        replica_id: 0,
+        mempool: Mutex::new(Mempool::new(
+            CHAIN,
+            MempoolLimits {
+                max_transfers: 100,
+                max_seen_ids: 100,
+                nonce_gap_hold: std::time::Duration::from_millis(500),
+            },
+        )),
+        genesis,
+        store: RwLock::new(store),
+        transfers_arrived: tokio::sync::Notify::new(),
+        metrics: Metrics::new(),
+        live: RwLock::new(Live::default()),
+        api,
+        syncing: Default::default(),
+    });
+    (dir, shared)
+}
+
+fn transfer(nonce: u64) -> SignedTransfer {
+    Transfer {
+        chain_id: CHAIN.into(),
+        from: key(10).public(),
+        to: key(11).public(),
+        amount: 5,
+        nonce,
+        memo: None,
+    }
+    .sign(&key(10))
+}
+
+async fn call(
+    shared: &Arc<Shared>,
+    method: &str,
+    path: &str,
+    body: Option<(&str, Vec<u8>)>,
+) -> (StatusCode, Vec<u8>) {
+    let mut builder = HttpRequest::builder().method(method).uri(path);
+    let body = match body {
+        Some((content_type, bytes)) => {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+            Body::from(bytes)
+        }
+        None => Body::empty(),
+    };
+    let response = router(shared.clone())
+        .oneshot(builder.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, bytes.to_vec())
+}
+
+fn error_code(body: &[u8]) -> String {
+    serde_json::from_slice::<ErrorBody>(body)
+        .unwrap_or_else(|e| panic!("not a JSON error ({e}): {}", String::from_utf8_lossy(body)))
+        .error
+        .code
+}
+
+fn json(value: serde_json::Value) -> Option<(&'static str, Vec<u8>)> {
+    Some(("application/json", value.to_string().into_bytes()))
+}
+
+/// (method, path) pairs documented in openapi.yaml: a path is a line `  /...:`, its methods
+/// the `    get:` / `    post:` lines under it.
+fn documented_routes() -> BTreeSet<(String, String)> {
+    let mut routes = BTreeSet::new();
+    let mut current: Option<String> = None;
+    let mut in_paths = false;
+    for line in OPENAPI_YAML.lines() {
+        if !line.starts_with(' ') {
+            in_paths = line == "paths:";
+            current = None;
+            continue;
+        }
+        if !in_paths {
+            continue;
+        }
+        if let Some(path) = line.strip_prefix("  /").and_then(|l| l.strip_suffix(':')) {
+            current = Some(format!("/{path}"));
+        } else if let (Some(path), Some(method)) = (
+            &current,
+            line.strip_prefix("    ").and_then(|l| l.strip_suffix(':')),
+        ) {
+            if ["get", "post", "put", "delete", "patch"].contains(&method) {
+                routes.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn openapi_documents_exactly_the_served_routes() {
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(ROUTES.len(), served.len(), "ROUTES has a duplicate");
+    assert_eq!(documented_routes(), served);
+}
+
+#[tokio::test]
+async fn every_listed_route_is_routed() {
+    let (_dir, shared) = shared(1 << 20);
+    for (method, path) in ROUTES {
+        let path = path
+            .replace("{id}", &"0".repeat(64))
+            .replace("{address}", "x")
+            .replace("{height}", "1");
+        let (status, body) = call(&shared, method, &path, None).await;
+        if !status.is_success() {
+            let code = error_code(&body);
+            assert!(
+                code != "route_not_found" && code != "method_not_allowed",
+                "{method} {path}: {code}"
+            );
+        }
+    }
+    let (status, body) = call(&shared, "GET", "/nope", None).await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (StatusCode::NOT_FOUND, "route_not_found")
+    );
+    let (status, body) = call(&shared, "DELETE", "/v1/status", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error_code(&body), "method_not_allowed");
+}
+
+#[tokio::test]
+async fn malformed_submissions_get_4xx_json_errors_and_change_nothing() {
+    let (_dir, shared) = shared(4096);
+    let good = serde_json::to_value(transfer(1)).unwrap();
+    let mut wrong_type = good.clone();
+    wrong_type["transfer"]["amount"] = serde_json::json!("five");
+    let mut bad_address = good.clone();
+    bad_address["transfer"]["to"] = serde_json::json!("bft1notanaddress");
+    let mut forged = good.clone();
+    forged["signature"] = serde_json::to_value(transfer(2).signature).unwrap();
+    let mut zero = transfer(1).transfer;
+    zero.amount = 0;
+    let zero = serde_json::to_value(zero.sign(&key(10))).unwrap();
+    type Case<'a> = (&'a str, Option<(&'a str, Vec<u8>)>, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "bad json",
+            Some(("application/json", b"{not json".to_vec())),
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
+        (
+            "wrong types",
+            json(wrong_type),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "bad address",
+            json(bad_address),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "missing fields",
+            json(serde_json::json!({"transfer": {}})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "no content type",
+            Some(("text/plain", good.to_string().into_bytes())),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "oversized",
+            Some(("application/json", vec![b' '; 5000])),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            "bad signature",
+            json(forged),
+            StatusCode::BAD_REQUEST,
+            "bad_signature",
+        ),
+        (
+            "zero amount",
+            json(zero),
+            StatusCode::BAD_REQUEST,
+            "zero_amount",
+        ),
+    ];
+    for (name, body, status, code) in cases {
+        let (got, response) = call(&shared, "POST", "/v1/transfers", body).await;
+        assert_eq!(
+            got,
+            status,
+            "{name}: {}",
+            String::from_utf8_lossy(&response)
+        );
+        assert_eq!(error_code(&response), code, "{name}");
+    }
+    assert!(shared.mempool.lock().unwrap().is_empty());
+    let (status, body) = call(
+        &shared,
+        "POST",
+        "/v1/transfers/batch",
+        json(serde_json::json!({"transfers": []})),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (StatusCode::BAD_REQUEST, "bad_batch_size")
+    );
+    assert!(shared.mempool.lock().unwrap().is_empty());
+    assert!(shared.metrics.render().contains("reason=\"bad_signature\""));
+}
+
+#[tokio::test]
+async fn malformed_queries_get_4xx_json_errors() {
+    let (_dir, shared) = shared(4096);
+    let unknown = Address::from(key(99).public());
+    for (path, status, code) in [
+        (
+            "/v1/transfers/xyz".to_string(),
+            StatusCode::BAD_REQUEST,
+            "bad_id",
+        ),
+        (
+            format!("/v1/transfers/{}", "ab".repeat(32)),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/v1/accounts/bft1nope".to_string(),
+            StatusCode::BAD_REQUEST,
+            "bad_address",
+        ),
+        (
+            format!("/v1/accounts/{unknown}"),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/v1/blocks/-1".to_string(),
+            StatusCode::BAD_REQUEST,
+            "bad_height",
+        ),
+        (
+            "/v1/blocks/7".to_string(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/health/ready".to_string(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+        ),
+    ] {
+        let (got, body) = call(&shared, "GET", &path, None).await;
+        assert_eq!((got, error_code(&body).as_str()), (status, code), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_valid_transfer_is_accepted_once_and_reported_pending() {
+    let (_dir, shared) = shared(4096);
+    let body = serde_json::to_value(transfer(1)).unwrap();
+    let (status, response) = call(&shared, "POST", "/v1/transfers", json(body.clone())).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let submitted: SubmitResponse = serde_json::from_slice(&response).unwrap();
+    assert_eq!(submitted.id, transfer(1).id());
+    let (status, response) = call(&shared, "POST", "/v1/transfers", json(body)).await;
+    assert_eq!(
+        (status, error_code(&response).as_str()),
+        (StatusCode::CONFLICT, "duplicate")
+    );
+    let (status, response) = call(
+        &shared,
+        "GET",
+        &format!("/v1/transfers/{}", submitted.id),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let r: TransferResponse = serde_json::from_slice(&response).unwrap();
+    assert_eq!(r.status, "pending");
+    let batch = serde_json::json!({"transfers": [transfer(2), transfer(2), transfer(3)]});
+    let (status, response) = call(&shared, "POST", "/v1/transfers/batch", json(batch)).await;
+    assert_eq!(status, StatusCode::OK);
+    let r: BatchSubmitResponse = serde_json::from_slice(&response).unwrap();
+    assert_eq!(r.accepted, 2);
+    assert_eq!(r.results[1].error.as_ref().unwrap().code, "duplicate");
+    assert_eq!(shared.mempool.lock().unwrap().len(), 3);
+    let (status, response) = call(
+        &shared,
+        "GET",
+        &format!("/v1/accounts/{}", Address::from(key(10).public())),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let a: AccountResponse = serde_json::from_slice(&response).unwrap();
+    assert_eq!((a.balance, a.next_nonce), (1_000, 1));
+    let (status, response) = call(&shared, "GET", "/metrics", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(response)
+        .unwrap()
+        .contains("bftledger_mempool_size 3"));
+}

@@ -1,0 +1,162 @@
+//! JSON bodies of the HTTP API, shared by the server ([`crate::api`]) and the CLI client
+//! ([`crate::commands::client`]). `node/openapi.yaml` documents the same shapes.
+//!
+//! Keys and accounts are addresses (`bft1...`), digests and signatures hex, amounts u64 minor
+//! units.
+
+use bftledger_crypto::Digest;
+use bftledger_ledger::{Block, Receipt, SignedTransfer};
+use serde::{Deserialize, Serialize};
+
+/// Every error: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// An error's stable code and readable message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorDetail {
+    /// Stable snake_case code; scripts match on it.
+    pub code: String,
+    /// One readable sentence.
+    pub message: String,
+}
+
+/// `POST /v1/transfers` answer (202).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SubmitResponse {
+    /// The transfer id.
+    pub id: Digest,
+    /// Always `pending` on acceptance.
+    pub status: String,
+}
+
+/// `POST /v1/transfers/batch` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSubmitRequest {
+    /// The transfers, at most `api.max_batch_transfers`.
+    pub transfers: Vec<SignedTransfer>,
+}
+
+/// `POST /v1/transfers/batch` answer: one result per transfer, in order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BatchSubmitResponse {
+    /// Transfers accepted.
+    pub accepted: usize,
+    /// Per transfer.
+    pub results: Vec<BatchItemResult>,
+}
+
+/// One transfer of a batch submission.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BatchItemResult {
+    /// Its id.
+    pub id: Digest,
+    /// The error when not accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+/// `GET /v1/transfers/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TransferResponse {
+    /// The transfer id.
+    pub id: Digest,
+    /// `pending`, `committed` (applied) or `rejected` (in a block, not applied).
+    pub status: String,
+    /// Where it was committed, with the proof; absent while pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<CommittedTransfer>,
+}
+
+/// A transfer in a block, with its proof.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommittedTransfer {
+    /// The signed transfer.
+    pub transfer: SignedTransfer,
+    /// Block height (= consensus sequence number).
+    pub height: u64,
+    /// Position in the block.
+    pub position: u32,
+    /// The receipt.
+    pub receipt: Receipt,
+    /// Readable receipt: `applied` or the rejection reason.
+    pub receipt_text: String,
+    /// Hash of the block.
+    pub block_hash: Digest,
+    /// Consensus digest of the batch the certificate covers.
+    pub batch_digest: Digest,
+    /// The commit certificate (hex of its canonical encoding).
+    pub certificate: String,
+}
+
+/// `GET /v1/accounts/{address}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccountResponse {
+    /// The account (`bft1...`).
+    pub address: String,
+    /// Balance in minor units.
+    pub balance: u64,
+    /// Last used nonce (0 if none).
+    pub nonce: u64,
+    /// The nonce its next transfer must carry.
+    pub next_nonce: u64,
+    /// Height at which this was read.
+    pub height: u64,
+}
+
+/// `GET /v1/blocks/{height}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BlockResponse {
+    /// Hash of the block (excludes the certificate).
+    pub hash: Digest,
+    /// The block.
+    pub block: Block,
+    /// The commit certificate (hex of its canonical encoding).
+    pub certificate: String,
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StatusResponse {
+    /// Chain id from the genesis.
+    pub chain_id: String,
+    /// Genesis hash.
+    pub genesis_hash: Digest,
+    /// This validator's address.
+    pub validator: String,
+    /// This validator's replica id.
+    pub replica_id: u32,
+    /// Height of the last executed block.
+    pub height: u64,
+    /// State root after it.
+    pub state_root: Digest,
+    /// Current view.
+    pub view: u64,
+    /// Replica id of the view's primary.
+    pub primary: u32,
+    /// Whether a view change is under way.
+    pub view_changing: bool,
+    /// Last stable checkpoint (sequence number).
+    pub stable_checkpoint: u64,
+    /// Connected validators (addresses).
+    pub peers: Vec<String>,
+    /// Number of validators in the genesis.
+    pub validators: usize,
+    /// Transfers waiting in the mempool.
+    pub mempool_size: usize,
+    /// Whether the node is catching up from peers.
+    pub catching_up: bool,
+    /// Ready: connected to a quorum (with itself) and not catching up.
+    pub ready: bool,
+}
+
+/// `GET /health/live` and `/health/ready`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HealthResponse {
+    /// `ok`, or why not.
+    pub status: String,
+}

@@ -1,0 +1,527 @@
+//! `bftledger bench`: an open-loop load generator against a running network.
+//!
+//! 1. **Fund**: `--accounts` fresh accounts receive funds from the funder keys (by default the
+//!    local testnet's demo accounts) and the generator waits until every funding transfer has
+//!    committed.
+//! 2. **Pre-sign** `rate × duration` transfers, so signing costs nothing during the run. Account
+//!    `j` sends its k-th transfer (nonce k) to account `j + 1`; account `j` always submits to node
+//!    `j mod nodes`, so one account's transfers reach the network in nonce order.
+//! 3. **Offer load open-loop**: every `--tick-ms` the transfers due by then are submitted in one
+//!    batch request per node, whether or not earlier ones have committed (in-flight requests are
+//!    bounded by `--max-in-flight`; when the bound is hit the generator falls behind and says so).
+//! 4. **Track every transfer** by reading each new block from the first node, and record
+//!    submit-to-commit latency in an HDR histogram.
+//!
+//! It prints a progress line per second and, last, one JSON object. Whatever it could not measure
+//! (transfers refused by the API, rejected at execution, not committed before the drain timeout)
+//! is counted and reported, never dropped from the figures silently.
+
+use super::client::{Client, ClientError};
+use super::Output;
+use crate::api::types::{
+    AccountResponse, BatchSubmitRequest, BatchSubmitResponse, BlockResponse, StatusResponse,
+};
+use crate::cli::GlobalArgs;
+use crate::error::{CliError, CliResult};
+use bftledger_crypto::{Address, Digest, SecretKey};
+use bftledger_ledger::{Receipt, SignedTransfer, Transfer};
+use clap::Args;
+use hdrhistogram::Histogram;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// Largest number of transfers sent in one batch request.
+const MAX_TRANSFERS_PER_REQUEST: usize = 1000;
+/// How often the commit tracker asks for the chain height, in milliseconds.
+const TRACK_POLL_MS: u64 = 5;
+
+/// `bench` arguments.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Offered load in transfers per second.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
+    /// How long to offer load, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Number of sending accounts (created and funded first).
+    #[arg(long, default_value_t = 1000)]
+    pub accounts: usize,
+    /// Comma-separated API URLs to submit to (default: the local testnet's four nodes).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:26700,http://127.0.0.1:26701,http://127.0.0.1:26702,http://127.0.0.1:26703"
+    )]
+    pub nodes: Vec<String>,
+    /// Directory of funded key files (`*.key`) that pay for the bench accounts.
+    #[arg(long, default_value = "testnet/.data/accounts")]
+    pub funders: PathBuf,
+    /// Submission interval in milliseconds (one batch request per node per tick).
+    #[arg(long, default_value_t = 10)]
+    pub tick_ms: u64,
+    /// Bound on concurrent submit requests.
+    #[arg(long, default_value_t = 64)]
+    pub max_in_flight: usize,
+    /// After the load stops, wait at most this long for outstanding transfers, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub drain_s: u64,
+}
+
+/// Runs `bench`.
+pub fn run(args: &BenchArgs, global: &GlobalArgs, out: &Output) -> CliResult {
+    check(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CliError::failure)?;
+    runtime.block_on(bench(args, global, out))
+}
+
+fn check(args: &BenchArgs) -> CliResult {
+    if args.rate == 0 || args.duration == 0 || args.accounts == 0 || args.nodes.is_empty() {
+        return Err(CliError::usage(
+            "--rate, --duration, --accounts and --nodes must all be greater than zero",
+        ));
+    }
+    if args.tick_ms == 0 || args.max_in_flight == 0 {
+        return Err(CliError::usage(
+            "--tick-ms and --max-in-flight must be greater than zero",
+        ));
+    }
+    Ok(())
+}
+
+async fn bench(args: &BenchArgs, global: &GlobalArgs, out: &Output) -> CliResult {
+    let clients: Vec<Arc<Client>> = args
+        .nodes
+        .iter()
+        .map(|url| Client::new(url, global.timeout_ms).map(Arc::new))
+        .collect::<CliResult<_>>()?;
+    let status: StatusResponse = clients[0].get("/v1/status").await?;
+    let total = (args.rate * args.duration) as usize;
+    let per_account = total.div_ceil(args.accounts) as u64;
+    let accounts: Vec<SecretKey> = (0..args.accounts).map(|_| SecretKey::generate()).collect();
+
+    eprintln!(
+        "bench: funding {} accounts on chain {} ...",
+        args.accounts, status.chain_id
+    );
+    fund(
+        &clients[0],
+        &status.chain_id,
+        &args.funders,
+        &accounts,
+        per_account + 1,
+    )
+    .await?;
+
+    eprintln!("bench: pre-signing {total} transfers ...");
+    let plan = presign(&status.chain_id, &accounts, total);
+    let tracker = Arc::new(Mutex::new(Tracker::new(total)));
+    let start_height = clients[0].get::<StatusResponse>("/v1/status").await?.height;
+
+    eprintln!(
+        "bench: offering {} transfers/s for {} s to {} node(s)",
+        args.rate,
+        args.duration,
+        clients.len()
+    );
+    let started = Instant::now();
+    let track = tokio::spawn(track_commits(
+        clients[0].clone(),
+        tracker.clone(),
+        start_height,
+    ));
+    let progress = tokio::spawn(print_progress(tracker.clone(), started));
+    let lag = offer_load(args, &clients, plan, tracker.clone(), started).await;
+    let load_end = Instant::now();
+
+    let drain_deadline = load_end + Duration::from_secs(args.drain_s);
+    while Instant::now() < drain_deadline && tracker.lock().expect("tracker lock").outstanding() > 0
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    track.abort();
+    progress.abort();
+    let report = tracker
+        .lock()
+        .expect("tracker lock")
+        .report(args, started, load_end, lag);
+    out.emit(report.to_string(), report);
+    Ok(())
+}
+
+/// Funds every account with `amount` from the funder keys and waits until all funding
+/// transfers have committed.
+async fn fund(
+    client: &Client,
+    chain_id: &str,
+    funders_dir: &PathBuf,
+    accounts: &[SecretKey],
+    amount: u64,
+) -> CliResult {
+    let funders = read_funders(funders_dir)?;
+    let mut transfers = Vec::with_capacity(accounts.len());
+    let mut nonces: Vec<u64> = Vec::with_capacity(funders.len());
+    for funder in &funders {
+        let address = Address::from(funder.public());
+        let account: AccountResponse = client.get(&format!("/v1/accounts/{address}")).await?;
+        nonces.push(account.next_nonce);
+    }
+    for (i, account) in accounts.iter().enumerate() {
+        let f = i % funders.len();
+        let transfer = Transfer {
+            chain_id: chain_id.to_string(),
+            from: funders[f].public(),
+            to: account.public(),
+            amount,
+            nonce: nonces[f],
+            memo: None,
+        };
+        nonces[f] += 1;
+        transfers.push(transfer.sign(&funders[f]));
+    }
+    let ids: Vec<Digest> = transfers.iter().map(SignedTransfer::id).collect();
+    for chunk in transfers.chunks(MAX_TRANSFERS_PER_REQUEST) {
+        let response: BatchSubmitResponse = client
+            .post(
+                "/v1/transfers/batch",
+                &BatchSubmitRequest {
+                    transfers: chunk.to_vec(),
+                },
+            )
+            .await?;
+        if let Some(bad) = response.results.iter().find_map(|r| r.error.as_ref()) {
+            return Err(CliError::failure(format!(
+                "a funding transfer was refused ({}): {}",
+                bad.code, bad.message
+            )));
+        }
+    }
+    // The last transfer of each funder commits after all earlier ones (nonce order).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for id in ids.iter().rev().take(funders.len()) {
+        loop {
+            let r: Result<crate::api::types::TransferResponse, _> =
+                client.get(&format!("/v1/transfers/{id}")).await;
+            match r {
+                Ok(r) if r.status == "committed" => break,
+                Ok(r) if r.committed.is_some() => {
+                    return Err(CliError::failure(format!(
+                        "funding transfer {id} was rejected: {}",
+                        r.committed.map(|c| c.receipt_text).unwrap_or_default()
+                    )))
+                }
+                Ok(_) | Err(ClientError::Api { status: 404, .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if Instant::now() > deadline {
+                return Err(CliError::failure(
+                    "funding transfers did not commit within 60 s; is the network healthy?",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+fn read_funders(dir: &PathBuf) -> CliResult<Vec<SecretKey>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        CliError::usage(format!(
+            "--funders {}: {e} (point it at a directory of funded key files)",
+            dir.display()
+        ))
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "key"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(CliError::usage(format!(
+            "--funders {}: no *.key files there",
+            dir.display()
+        )));
+    }
+    paths.iter().map(|p| super::read_key(p)).collect()
+}
+
+/// One pre-signed transfer, in submission order.
+struct Planned {
+    id: Digest,
+    account: usize,
+    transfer: SignedTransfer,
+}
+
+fn presign(chain_id: &str, accounts: &[SecretKey], total: usize) -> Vec<Planned> {
+    let n = accounts.len();
+    (0..total)
+        .map(|i| {
+            let account = i % n;
+            let transfer = Transfer {
+                chain_id: chain_id.to_string(),
+                from: accounts[account].public(),
+                to: accounts[(account + 1) % n].public(),
+                amount: 1,
+                nonce: (i / n) as u64 + 1,
+                memo: None,
+            }
+            .sign(&accounts[account]);
+            Planned {
+                id: transfer.id(),
+                account,
+                transfer,
+            }
+        })
+        .collect()
+}
+
+/// Submits the plan at the offered rate; returns how far (ms) the generator fell behind at most.
+async fn offer_load(
+    args: &BenchArgs,
+    clients: &[Arc<Client>],
+    plan: Vec<Planned>,
+    tracker: Arc<Mutex<Tracker>>,
+    started: Instant,
+) -> u64 {
+    let in_flight = Arc::new(Semaphore::new(args.max_in_flight));
+    let mut plan = plan.into_iter().peekable();
+    let mut sent = 0usize;
+    let mut max_lag_ms = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(args.tick_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    while plan.peek().is_some() {
+        tick.tick().await;
+        let elapsed = started.elapsed();
+        let due = ((elapsed.as_secs_f64() * args.rate as f64) as usize).max(sent);
+        let mut per_node: Vec<Vec<Planned>> = (0..clients.len()).map(|_| Vec::new()).collect();
+        while sent < due {
+            let Some(p) = plan.next() else { break };
+            per_node[p.account % clients.len()].push(p);
+            sent += 1;
+        }
+        for (node, batch) in per_node.into_iter().enumerate() {
+            for chunk in chunked(batch) {
+                let waited = Instant::now();
+                let permit = in_flight
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore never closed");
+                max_lag_ms = max_lag_ms.max(waited.elapsed().as_millis() as u64);
+                let client = clients[node].clone();
+                let tracker = tracker.clone();
+                tokio::spawn(async move {
+                    submit(&client, chunk, &tracker).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+    max_lag_ms
+}
+
+fn chunked(mut batch: Vec<Planned>) -> Vec<Vec<Planned>> {
+    let mut out = Vec::new();
+    while batch.len() > MAX_TRANSFERS_PER_REQUEST {
+        let rest = batch.split_off(MAX_TRANSFERS_PER_REQUEST);
+        out.push(std::mem::replace(&mut batch, rest));
+    }
+    if !batch.is_empty() {
+        out.push(batch);
+    }
+    out
+}
+
+async fn submit(client: &Client, chunk: Vec<Planned>, tracker: &Mutex<Tracker>) {
+    let now = Instant::now();
+    tracker
+        .lock()
+        .expect("tracker lock")
+        .submitted(chunk.iter().map(|p| p.id), now);
+    let request = BatchSubmitRequest {
+        transfers: chunk.into_iter().map(|p| p.transfer).collect(),
+    };
+    let ids: Vec<Digest> = request.transfers.iter().map(SignedTransfer::id).collect();
+    let result: Result<BatchSubmitResponse, _> = client.post("/v1/transfers/batch", &request).await;
+    let mut t = tracker.lock().expect("tracker lock");
+    match result {
+        Ok(response) => {
+            for r in response.results {
+                if let Some(e) = r.error {
+                    t.refused(r.id, &e.code);
+                }
+            }
+        }
+        Err(ClientError::Api { code, .. }) => ids.iter().for_each(|id| t.refused(*id, &code)),
+        Err(_) => ids.iter().for_each(|id| t.refused(*id, "unreachable")),
+    }
+}
+
+/// Follows the chain from the first node and records when each tracked transfer committed.
+async fn track_commits(client: Arc<Client>, tracker: Arc<Mutex<Tracker>>, start_height: u64) {
+    let mut next = start_height + 1;
+    loop {
+        let height = match client.get::<StatusResponse>("/v1/status").await {
+            Ok(s) => s.height,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        while next <= height {
+            match client
+                .get::<BlockResponse>(&format!("/v1/blocks/{next}"))
+                .await
+            {
+                Ok(b) => {
+                    let now = Instant::now();
+                    let mut t = tracker.lock().expect("tracker lock");
+                    for (transfer, receipt) in b.block.transfers.iter().zip(&b.block.receipts) {
+                        t.committed(transfer.id(), receipt, now);
+                    }
+                    next += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(TRACK_POLL_MS)).await;
+    }
+}
+
+async fn print_progress(tracker: Arc<Mutex<Tracker>>, started: Instant) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let t = tracker.lock().expect("tracker lock");
+        eprintln!(
+            "bench: t={:>3}s submitted={} committed={} rejected={} refused={} outstanding={} p50={:.1}ms p99={:.1}ms",
+            started.elapsed().as_secs(),
+            t.submitted,
+            t.committed,
+            t.rejected_total(),
+            t.refused_total(),
+            t.outstanding(),
+            t.latency_us.value_at_quantile(0.5) as f64 / 1000.0,
+            t.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
+        );
+    }
+}
+
+/// What happened to every transfer of the run.
+struct Tracker {
+    total: usize,
+    submit_time: HashMap<Digest, Instant>,
+    submitted: usize,
+    committed: usize,
+    first_commit: Option<Instant>,
+    last_commit: Option<Instant>,
+    rejected: BTreeMap<String, usize>,
+    refused: BTreeMap<String, usize>,
+    latency_us: Histogram<u64>,
+}
+
+impl Tracker {
+    fn new(total: usize) -> Tracker {
+        Tracker {
+            total,
+            submit_time: HashMap::with_capacity(total),
+            submitted: 0,
+            committed: 0,
+            first_commit: None,
+            last_commit: None,
+            rejected: BTreeMap::new(),
+            refused: BTreeMap::new(),
+            // 1 µs .. 10 min, 3 significant digits.
+            latency_us: Histogram::new_with_bounds(1, 600_000_000, 3)
+                .expect("valid histogram bounds"),
+        }
+    }
+
+    fn submitted(&mut self, ids: impl Iterator<Item = Digest>, at: Instant) {
+        for id in ids {
+            self.submit_time.insert(id, at);
+            self.submitted += 1;
+        }
+    }
+
+    fn refused(&mut self, id: Digest, code: &str) {
+        if self.submit_time.remove(&id).is_some() {
+            *self.refused.entry(code.to_string()).or_default() += 1;
+        }
+    }
+
+    fn committed(&mut self, id: Digest, receipt: &Receipt, at: Instant) {
+        let Some(submitted) = self.submit_time.remove(&id) else {
+            return;
+        };
+        match receipt {
+            Receipt::Applied => {
+                self.committed += 1;
+                let us = at.saturating_duration_since(submitted).as_micros() as u64;
+                self.latency_us.saturating_record(us.max(1));
+                self.first_commit.get_or_insert(at);
+                self.last_commit = Some(at);
+            }
+            Receipt::Rejected(reason) => {
+                let key = format!("{reason:?}");
+                let key = key.split(['(', ' ', '{']).next().unwrap_or("rejected");
+                *self.rejected.entry(key.to_string()).or_default() += 1;
+            }
+        }
+    }
+
+    fn outstanding(&self) -> usize {
+        self.submit_time.len() + (self.total - self.submitted)
+    }
+
+    fn rejected_total(&self) -> usize {
+        self.rejected.values().sum()
+    }
+
+    fn refused_total(&self) -> usize {
+        self.refused.values().sum()
+    }
+
+    fn report(
+        &self,
+        args: &BenchArgs,
+        started: Instant,
+        load_end: Instant,
+        max_lag_ms: u64,
+    ) -> serde_json::Value {
+        let offered_s = load_end.duration_since(started).as_secs_f64();
+        let commit_window_s = match (self.first_commit, self.last_commit) {
+            (Some(a), Some(b)) if b > a => b.duration_since(a).as_secs_f64(),
+            _ => 0.0,
+        };
+        let ms = |q: f64| self.latency_us.value_at_quantile(q) as f64 / 1000.0;
+        serde_json::json!({
+            "offered_rate_per_s": args.rate,
+            "duration_s": args.duration,
+            "accounts": args.accounts,
+            "nodes": args.nodes.len(),
+            "submitted": self.submitted,
+            "submitted_rate_per_s": (self.submitted as f64 / offered_s).round(),
+            "committed": self.committed,
+            "committed_rate_per_s": if commit_window_s > 0.0 { (self.committed as f64 / commit_window_s).round() } else { 0.0 },
+            "rejected_at_execution": self.rejected,
+            "refused_by_api": self.refused,
+            "not_committed_within_drain": self.submit_time.len(),
+            "generator_max_lag_ms": max_lag_ms,
+            "latency_ms": {
+                "p50": ms(0.50), "p90": ms(0.90), "p99": ms(0.99),
+                "max": self.latency_us.max() as f64 / 1000.0,
+                "samples": self.latency_us.len(),
+            },
+        })
+    }
+}

@@ -1,0 +1,205 @@
+//! `bftledger node --config F`: runs a validator until SIGINT/SIGTERM.
+//!
+//! Start-up: load and validate the config (every problem listed), the genesis and the key
+//! (which must be a genesis validator); open the store; rebuild the replica from its durable
+//! consensus state (so a restarted validator never contradicts a vote it sent); start p2p, the
+//! API and the driver.
+
+use crate::api;
+use crate::app::LedgerApp;
+use crate::cli::NodeArgs;
+use crate::config::NodeConfig;
+use crate::driver::{Driver, SyncChannels};
+use crate::error::{CliError, CliResult};
+use crate::mempool::{Mempool, MempoolLimits};
+use crate::metrics::Metrics;
+use crate::p2p::{self, P2pConfig};
+use crate::shared::{Live, Shared};
+use crate::sync::worker::{SyncWorker, WorkerLimits};
+use bftledger_consensus::Replica;
+use bftledger_crypto::{keyfile, Address, SecretKey};
+use bftledger_ledger::{Genesis, Store};
+use std::future::IntoFuture;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tracing::{error, info};
+
+/// Capacity of the channels between the driver and the sync worker (goals, fetched batches).
+const SYNC_QUEUE: usize = 4;
+
+/// Runs `node`.
+pub fn run(args: &NodeArgs) -> CliResult {
+    let config = NodeConfig::load(&args.config).map_err(CliError::usage)?;
+    crate::logging::init(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::failure)?;
+    runtime.block_on(serve(config))
+}
+
+/// Everything loaded before the node starts.
+struct Loaded {
+    genesis: Genesis,
+    key: SecretKey,
+    replica_id: u32,
+    store: Store,
+}
+
+fn load(config: &NodeConfig) -> CliResult<Loaded> {
+    let genesis = Genesis::load(&config.genesis_path).map_err(CliError::usage)?;
+    let key = keyfile::read(&config.key_path).map_err(CliError::usage)?;
+    let replica_id = genesis
+        .validators
+        .iter()
+        .position(|v| v.public_key == key.public())
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "key {} ({}) is not a validator of genesis {}",
+                config.key_path.display(),
+                Address::from(key.public()),
+                config.genesis_path.display()
+            ))
+        })? as u32;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| CliError::failure(format!("{}: {e}", config.data_dir.display())))?;
+    let store = Store::open_or_create(&config.data_dir.join("ledger"), &genesis)
+        .map_err(CliError::failure)?;
+    Ok(Loaded {
+        genesis,
+        key,
+        replica_id,
+        store,
+    })
+}
+
+fn p2p_config(config: &NodeConfig, genesis: &Genesis) -> CliResult<P2pConfig> {
+    let parse = |addrs: &[String]| -> CliResult<Vec<libp2p::Multiaddr>> {
+        addrs
+            .iter()
+            .map(|a| a.parse().map_err(|e| CliError::usage(format!("{a}: {e}"))))
+            .collect()
+    };
+    let s = &config.p2p;
+    let mut p = P2pConfig::new(genesis.hash(), genesis.validator_keys());
+    p.listen = parse(&s.listen)?;
+    p.bootstrap = parse(&s.bootstrap)?;
+    p.enable_mdns = s.enable_mdns;
+    p.max_frame_bytes = s.max_frame_bytes;
+    p.max_sync_response_bytes = s.max_sync_response_bytes;
+    p.max_inbound_queue_frames = s.max_inbound_queue_frames;
+    p.redial_backoff_initial = Duration::from_millis(s.redial_backoff_min_ms);
+    p.redial_backoff_max = Duration::from_millis(s.redial_backoff_max_ms);
+    p.request_timeout = Duration::from_millis(config.sync.request_timeout_ms);
+    p.validate()
+        .map_err(|e| CliError::usage(format!("p2p config: {e}")))?;
+    Ok(p)
+}
+
+async fn serve(config: NodeConfig) -> CliResult {
+    let Loaded {
+        genesis,
+        key,
+        replica_id,
+        store,
+    } = load(&config)?;
+    let consensus = config.consensus_config(genesis.validator_keys());
+    consensus
+        .validate()
+        .map_err(|e| CliError::usage(format!("consensus config: {e}")))?;
+    let durable = store.consensus_entries().map_err(CliError::failure)?;
+    let app = LedgerApp::new(genesis.chain_id.clone());
+    let replica = Replica::recover(consensus, replica_id, key.clone(), app, durable)
+        .map_err(|e| CliError::failure(format!("cannot recover consensus state: {e}")))?;
+    let p2p_cfg = p2p_config(&config, &genesis)?;
+    let (p2p, events) = p2p::spawn(&key, p2p_cfg).map_err(CliError::failure)?;
+    let shared = Arc::new(Shared {
+        genesis_hash: genesis.hash(),
+        validator: key.public(),
+        replica_id,
+        mempool: Mutex::new(Mempool::new(
+            genesis.chain_id.clone(),
+            MempoolLimits {
+                max_transfers: config.mempool.max_transfers,
+                max_seen_ids: config.mempool.max_seen_ids,
+                nonce_gap_hold: Duration::from_millis(config.mempool.nonce_gap_hold_ms),
+            },
+        )),
+        genesis,
+        store: RwLock::new(store),
+        transfers_arrived: Notify::new(),
+        metrics: Metrics::new(),
+        live: RwLock::new(Live::default()),
+        api: config.api.clone(),
+        syncing: AtomicBool::new(false),
+    });
+    let listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .map_err(|e| CliError::failure(format!("cannot listen on {}: {e}", config.api.listen)))?;
+    info!(
+        validator = %Address::from(key.public()),
+        replica_id,
+        api = %config.api.listen,
+        height = shared.store.read().expect("lock").latest_height(),
+        view = replica.view(),
+        "node started"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let api_shutdown = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let api_task = tokio::spawn(
+        axum::serve(listener, api::router(shared.clone()))
+            .with_graceful_shutdown(api_shutdown)
+            .into_future(),
+    );
+    let (targets_tx, targets_rx) = tokio::sync::mpsc::channel(SYNC_QUEUE);
+    let (fetched_tx, fetched_rx) = tokio::sync::mpsc::channel(SYNC_QUEUE);
+    let worker = SyncWorker::new(
+        shared.clone(),
+        p2p.clone(),
+        WorkerLimits {
+            max_blocks_per_request: config.sync.max_blocks_per_request,
+            max_response_bytes: config.p2p.max_sync_response_bytes,
+            poll_interval: Duration::from_millis(config.sync.poll_interval_ms),
+        },
+        targets_rx,
+        fetched_tx,
+    );
+    let worker_task = tokio::spawn(worker.run());
+    let channels = SyncChannels {
+        targets: targets_tx,
+        fetched: fetched_rx,
+    };
+    let driver = Driver::new(shared, replica, p2p.clone(), events, channels, config);
+    let result = driver.run(shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    worker_task.abort();
+    p2p.shutdown().await;
+    let _ = api_task.await;
+    match result {
+        Ok(()) => {
+            info!("node stopped");
+            Ok(())
+        }
+        Err(e) => {
+            error!(error = %e, "node failed");
+            Err(CliError::failure(e))
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

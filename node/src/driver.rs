@@ -1,0 +1,463 @@
+//! The driver: one tokio task that owns the [`Replica`], feeds it inputs and honours its
+//! outputs, in the order the consensus core prescribes.
+//!
+//! Inputs: consensus frames from peers ([`Frame::Consensus`]), client transfers (from the
+//! mempool, filled by the API and by peers' [`Frame::Forward`]), ticks (every
+//! `consensus.tick_interval_ms`), and the driver's own reports (`Executed`, `StateTransferred`).
+//!
+//! For each [`Output`], strictly in this order:
+//! 1. **persist**: the ops go to the ledger store's consensus column family in one synced write
+//!    batch; only then does [`Output::persisted`] release the rest (the types enforce it);
+//! 2. **send**: frames to the p2p layer (best effort; the core retransmits);
+//! 3. **execute**: each committed batch becomes the next block, stored atomically with its
+//!    commit certificate; `Input::Executed { seq, state_root }` is queued for the core;
+//! 4. **fetch_state**: a goal for the sync worker ([`crate::sync::worker`]), which fetches and
+//!    verifies blocks off the driver's task; the driver applies them as they come and reports
+//!    `Input::StateTransferred` once the ledger holds the checkpoint's state;
+//! 5. **events**: metrics and logs.
+//!
+//! Queued inputs are fed before the next external input, so the core sees its reports in order.
+//! A block that is already stored (applied by catch-up, or before a crash) is not executed again:
+//! its batch digest must equal the committed one (anything else would be a safety violation,
+//! and panics with both digests), and its stored state root is reported.
+
+use crate::config::NodeConfig;
+use crate::mempool::{Origin, Pending};
+use crate::p2p::{P2pEvent, P2pHandle};
+use crate::shared::Shared;
+use crate::sync;
+use crate::sync::worker::{FetchTarget, Fetched};
+use crate::wire::Frame;
+use bftledger_consensus::{
+    CommittedBatch, Event, FetchState, Input, Output, PersistOp, Replica, Request, Target,
+};
+use bftledger_crypto::encoding::Versioned;
+use bftledger_crypto::{Digest, PublicKey};
+use bftledger_ledger::{decode_payload, BatchInput, ConsensusOp, Receipt, Signatures, StoreError};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tracing::{debug, info, info_span, warn};
+
+use crate::app::LedgerApp;
+
+mod state_transfer;
+
+/// How often (in ticks) the p2p counters are copied into the metrics.
+const P2P_STATS_EVERY_TICKS: u64 = 50;
+
+/// Why the driver stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The store failed to write: the node cannot go on safely.
+    #[error("ledger store failed: {0}")]
+    Store(#[from] StoreError),
+    /// The p2p layer stopped.
+    #[error("the p2p network task stopped")]
+    NetworkStopped,
+    /// The sync worker stopped.
+    #[error("the sync worker stopped")]
+    SyncStopped,
+}
+
+/// The driver of one node.
+pub struct Driver {
+    shared: Arc<Shared>,
+    replica: Replica<LedgerApp>,
+    p2p: P2pHandle,
+    events: mpsc::Receiver<P2pEvent>,
+    validators: Vec<PublicKey>,
+    config: NodeConfig,
+    queued: VecDeque<Input>,
+    /// A state transfer the core asked for that has not completed yet.
+    pending_fetch: Option<FetchState>,
+    /// Goals for the sync worker.
+    sync_targets: mpsc::Sender<FetchTarget>,
+    /// Verified blocks and snapshots from the sync worker.
+    fetched: mpsc::Receiver<Fetched>,
+}
+
+/// The driver's ends of the channels to the sync worker ([`crate::sync::worker`]).
+pub struct SyncChannels {
+    /// Goals to the worker.
+    pub targets: mpsc::Sender<FetchTarget>,
+    /// Material from the worker.
+    pub fetched: mpsc::Receiver<Fetched>,
+}
+
+impl Driver {
+    /// A driver for `replica`, talking through `p2p`.
+    pub fn new(
+        shared: Arc<Shared>,
+        replica: Replica<LedgerApp>,
+        p2p: P2pHandle,
+        events: mpsc::Receiver<P2pEvent>,
+        sync: SyncChannels,
+        config: NodeConfig,
+    ) -> Driver {
+        let validators = shared.genesis.validator_keys();
+        let height = shared
+            .store
+            .read()
+            .expect("store lock poisoned")
+            .latest_height();
+        assert!(
+            replica.last_executed() <= height,
+            "the core executed seq {} but the ledger is at height {height}",
+            replica.last_executed()
+        );
+        Driver {
+            shared,
+            replica,
+            p2p,
+            events,
+            validators,
+            config,
+            queued: VecDeque::new(),
+            pending_fetch: None,
+            sync_targets: sync.targets,
+            fetched: sync.fetched,
+        }
+    }
+
+    /// Runs until `shutdown` completes or a fatal error.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), DriverError> {
+        tokio::pin!(shutdown);
+        let mut tick = tokio::time::interval(Duration::from_millis(
+            self.config.consensus.tick_interval_ms,
+        ));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.publish();
+        let shared = self.shared.clone();
+        let mut ticks: u64 = 0;
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                event = self.events.recv() => {
+                    let event = event.ok_or(DriverError::NetworkStopped)?;
+                    self.on_p2p_event(event)?;
+                }
+                () = shared.transfers_arrived.notified() => self.drain_mempool()?,
+                _ = tick.tick() => {
+                    ticks += 1;
+                    if ticks.is_multiple_of(P2P_STATS_EVERY_TICKS) {
+                        self.shared.metrics.set_p2p(&self.p2p.stats());
+                    }
+                    self.feed(Input::Tick)?;
+                    self.drain_mempool()?;
+                }
+                fetched = self.fetched.recv() => match fetched {
+                    Some(fetched) => self.on_fetched(fetched)?,
+                    None => return Err(DriverError::SyncStopped),
+                },
+            }
+        }
+        info!("driver stopped");
+        Ok(())
+    }
+
+    /// Steps the core with `input`, then with every input the outputs queued, in order.
+    fn feed(&mut self, input: Input) -> Result<(), DriverError> {
+        self.queued.push_back(input);
+        self.feed_queued()
+    }
+
+    /// Steps the core with every queued input, in order.
+    fn feed_queued(&mut self) -> Result<(), DriverError> {
+        while let Some(input) = self.queued.pop_front() {
+            let output = self.replica.step(input);
+            self.honour(output)?;
+        }
+        self.publish();
+        Ok(())
+    }
+
+    /// Persist → send → execute → fetch state → events.
+    fn honour(&mut self, mut output: Output) -> Result<(), DriverError> {
+        let ops = output.take_persist();
+        if !ops.is_empty() {
+            self.persist(ops)?;
+        }
+        let actions = output.persisted();
+        for outbound in actions.send {
+            self.send_frame(outbound.to, Frame::Consensus(outbound.message));
+        }
+        for batch in actions.execute {
+            let (seq, state_root) = self.execute(batch)?;
+            self.queued.push_back(Input::Executed { seq, state_root });
+        }
+        if let Some(fetch) = actions.fetch_state {
+            self.request_state(fetch)?;
+        }
+        for event in &actions.events {
+            self.record(event);
+        }
+        Ok(())
+    }
+
+    fn persist(&self, ops: Vec<PersistOp>) -> Result<(), DriverError> {
+        let ops = ops.into_iter().map(|op| match op {
+            PersistOp::Put { key, value } => ConsensusOp::Put { key, value },
+            PersistOp::Delete { key } => ConsensusOp::Delete { key },
+        });
+        let store = self.shared.store.read().expect("store lock poisoned");
+        tokio::task::block_in_place(|| store.consensus_put_batch(ops))?;
+        Ok(())
+    }
+
+    fn send_frame(&self, to: Target, frame: Frame) {
+        let bytes = frame.to_bytes();
+        let result = match to {
+            Target::All => self.p2p.broadcast(bytes),
+            Target::One(id) => match self.validators.get(id as usize) {
+                Some(key) => self.p2p.send(*key, bytes),
+                None => panic!(
+                    "the core addressed replica {id}, n = {}",
+                    self.validators.len()
+                ),
+            },
+        };
+        if let Err(e) = result {
+            debug!(error = %e, "frame not sent");
+        }
+    }
+
+    /// Executes a committed batch as the next block (or recognises it as already stored).
+    fn execute(&mut self, batch: CommittedBatch) -> Result<(u64, Digest), DriverError> {
+        let span = info_span!("execute", view = batch.view, seq = batch.seq);
+        let _entered = span.enter();
+        let height = self
+            .shared
+            .store
+            .read()
+            .expect("store lock poisoned")
+            .latest_height();
+        if batch.seq <= height {
+            return Ok((batch.seq, self.stored_root(batch.seq, batch.digest)?));
+        }
+        assert_eq!(
+            batch.seq,
+            height + 1,
+            "the core handed out seq {} but the ledger is at height {height}",
+            batch.seq
+        );
+        let transfers = batch
+            .requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                decode_payload(&r.payload).unwrap_or_else(|e| {
+                    panic!(
+                        "committed batch {} holds request {i} that is not a transfer ({e}); \
+                         validate_batch accepted it",
+                        batch.seq
+                    )
+                })
+            })
+            .collect::<Vec<_>>();
+        // Signatures were batch-verified by `validate_batch` before this replica prepared the
+        // batch (and by at least f+1 correct replicas before it could commit).
+        let input = BatchInput {
+            view: batch.view,
+            batch_digest: batch.digest,
+            transfers,
+            certificate: batch.certificate.to_bytes(),
+        };
+        let block = {
+            let mut store = self.shared.store.write().expect("store lock poisoned");
+            tokio::task::block_in_place(|| store.commit_batch(input, Signatures::AlreadyVerified))?
+        };
+        self.account_block(&block.transfers, &block.receipts);
+        info!(
+            height = block.height,
+            transfers = block.transfers.len(),
+            state_root = %block.state_root,
+            "block committed"
+        );
+        Ok((block.height, block.state_root))
+    }
+
+    /// The state root of an already stored block, after checking it holds the committed batch.
+    fn stored_root(&self, seq: u64, digest: Digest) -> Result<Digest, DriverError> {
+        let store = self.shared.store.read().expect("store lock poisoned");
+        let stored = store
+            .block(seq)?
+            .unwrap_or_else(|| panic!("block {seq} is below the ledger height but not stored"));
+        assert_eq!(
+            stored.block.batch_digest, digest,
+            "SAFETY: block {seq} stored with batch {} but consensus committed {digest}",
+            stored.block.batch_digest
+        );
+        Ok(stored.block.state_root)
+    }
+
+    /// Metrics and mempool bookkeeping for a block's transfers.
+    fn account_block(&self, transfers: &[bftledger_ledger::SignedTransfer], receipts: &[Receipt]) {
+        let mut mempool = self.shared.mempool.lock().expect("mempool lock poisoned");
+        for (t, receipt) in transfers.iter().zip(receipts) {
+            if let Some(arrived) = mempool.executed(&t.id()) {
+                self.shared
+                    .metrics
+                    .commit_latency_seconds
+                    .observe(arrived.elapsed().as_secs_f64());
+            }
+            match receipt {
+                Receipt::Applied => {
+                    self.shared.metrics.transfers_committed.inc();
+                }
+                Receipt::Rejected(reason) => self
+                    .shared
+                    .metrics
+                    .reject_transfer(&format!("executed_{}", crate::api::reject_code(reason))),
+            }
+        }
+    }
+
+    fn record(&self, event: &Event) {
+        let m = &self.shared.metrics;
+        match event {
+            Event::Rejected { from, reason } => {
+                m.reject_message(reason.kind());
+                debug!(?from, %reason, "input rejected by the core");
+            }
+            Event::ViewChangeStarted { view } => {
+                m.view_changes.inc();
+                warn!(view, "view change started");
+            }
+            Event::ViewEntered { view, primary } => info!(view, primary, "entered view"),
+            Event::StableCheckpoint { seq, state_root } => {
+                info!(seq, %state_root, "stable checkpoint")
+            }
+            Event::Proposed {
+                view,
+                seq,
+                requests,
+            } => {
+                let _s = info_span!("propose", view, seq).entered();
+                debug!(requests, "proposed batch");
+            }
+            other => debug!(?other, "consensus event"),
+        }
+    }
+
+    /// Publishes status for the API and metrics.
+    fn publish(&self) {
+        let stable = self.replica.stable_checkpoint().seq;
+        {
+            let mut live = self.shared.live.write().expect("live lock poisoned");
+            live.view = self.replica.view();
+            live.primary = self.replica.primary();
+            live.view_changing = self.replica.is_view_changing();
+            live.stable_checkpoint = stable;
+            live.catching_up = self.catching_up();
+        }
+        let m = &self.shared.metrics;
+        m.view.set(self.replica.view() as i64);
+        let height = self
+            .shared
+            .store
+            .read()
+            .expect("store lock poisoned")
+            .latest_height();
+        m.committed_height.set(height as i64);
+        m.catching_up.set(i64::from(self.catching_up()));
+        let size = self
+            .shared
+            .mempool
+            .lock()
+            .expect("mempool lock poisoned")
+            .len();
+        m.mempool_size.set(size as i64);
+    }
+
+    fn on_p2p_event(&mut self, event: P2pEvent) -> Result<(), DriverError> {
+        match event {
+            P2pEvent::Consensus { from, bytes } => self.on_frame(from, &bytes)?,
+            P2pEvent::SyncRequest { bytes, reply, .. } => {
+                let shared = self.shared.clone();
+                let max_blocks = self.config.sync.max_blocks_per_request;
+                let max_bytes = self.config.p2p.max_sync_response_bytes;
+                tokio::task::spawn_blocking(move || {
+                    let _ = reply.send(sync::answer(&shared, &bytes, max_blocks, max_bytes));
+                });
+            }
+            P2pEvent::PeerConnected(peer) | P2pEvent::PeerDisconnected(peer) => {
+                let peers = self.p2p.connected_validators();
+                debug!(%peer, connected = peers.len(), "peer connection changed");
+                self.shared.metrics.peers.set(peers.len() as i64);
+                self.shared.live.write().expect("live lock poisoned").peers = peers;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_frame(&mut self, from: PublicKey, bytes: &[u8]) -> Result<(), DriverError> {
+        match Frame::decode(bytes, self.config.p2p.max_frame_bytes) {
+            Ok(Frame::Consensus(message)) => self.feed(Input::Message(message)),
+            Ok(Frame::Forward(transfers)) => {
+                if transfers.len() > self.config.mempool.max_drain_transfers {
+                    self.shared.metrics.reject_message("forward_too_large");
+                    warn!(%from, count = transfers.len(), "oversized forward refused");
+                    return Ok(());
+                }
+                let results = self
+                    .shared
+                    .mempool
+                    .lock()
+                    .expect("mempool lock poisoned")
+                    .admit(transfers, Origin::Peer);
+                for e in results.iter().filter_map(|r| r.as_ref().err()) {
+                    self.shared.metrics.reject_transfer(e.code());
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.metrics.reject_message("undecodable");
+                warn!(%from, error = %e, len = bytes.len(), "undecodable frame refused");
+                Ok(())
+            }
+        }
+    }
+
+    /// Hands waiting transfers to the core (as much as its pending pool has room for), and
+    /// forwards the ones clients gave this node to the other validators.
+    fn drain_mempool(&mut self) -> Result<(), DriverError> {
+        let room = self
+            .config
+            .consensus
+            .max_pending_requests
+            .saturating_sub(self.replica.pending_requests())
+            .min(self.config.mempool.max_drain_transfers);
+        if room == 0 {
+            return Ok(());
+        }
+        // Lock order store → mempool, as in the API.
+        let drained: Vec<Pending> = {
+            let store = self.shared.store.read().expect("store lock poisoned");
+            self.shared
+                .mempool
+                .lock()
+                .expect("mempool lock poisoned")
+                .drain(room, |sender| store.account(sender).nonce)
+        };
+        if drained.is_empty() {
+            return Ok(());
+        }
+        let forward: Vec<_> = drained
+            .iter()
+            .filter(|p| p.origin == Origin::Client)
+            .map(|p| p.transfer.clone())
+            .collect();
+        if !forward.is_empty() {
+            self.send_frame(Target::All, Frame::Forward(forward));
+        }
+        let requests = drained
+            .into_iter()
+            .map(|p| Request { payload: p.payload })
+            .collect();
+        self.feed(Input::ClientRequests(requests))
+    }
+}

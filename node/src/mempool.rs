@@ -1,0 +1,444 @@
+//! The mempool: client transfers accepted by this node, waiting to be handed to the consensus
+//! core.
+//!
+//! * **Bounded**: at most `max_transfers` waiting; beyond that a submission is refused with
+//!   [`AdmitError::Full`] (the client retries later) rather than queued without bound.
+//! * **Duplicate suppression**: a transfer id is refused while it is *in flight* (waiting here, or
+//!   handed to the core and not yet executed). The in-flight set is itself bounded
+//!   (`max_seen_ids`, oldest forgotten first); a transfer already executed is caught by the
+//!   ledger's store (the API looks there first) and, at execution, by its nonce.
+//! * **Stateless pre-check**: fields (chain id, amount, memo, self-transfer) and then the
+//!   signatures of a whole submission in one batch verification; only transfers that pass reach
+//!   the core, so a client cannot make the primary propose batches the backups will refuse.
+//!
+//! Stateful rules (balance, nonce order) are the ledger's, at execution: the pool has no state to
+//! judge them with, and a committed-but-failed transfer still gets a receipt saying why.
+
+use bftledger_crypto::encoding::Versioned;
+use bftledger_crypto::{Digest, PublicKey};
+use bftledger_ledger::{verify_signatures, SignedTransfer, TransferError};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Why a transfer was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    /// A stateless rule is broken.
+    #[error("{0}")]
+    Invalid(TransferError),
+    /// The same transfer id is already waiting or being ordered.
+    #[error("transfer {0} is already pending")]
+    Duplicate(Digest),
+    /// The pool holds `max_transfers` transfers.
+    #[error("mempool is full ({max_transfers} transfers); retry later")]
+    Full {
+        /// The configured bound.
+        max_transfers: usize,
+    },
+}
+
+impl AdmitError {
+    /// A stable snake_case code (API error codes, metric labels).
+    pub fn code(&self) -> &'static str {
+        match self {
+            AdmitError::Invalid(e) => transfer_error_code(e),
+            AdmitError::Duplicate(_) => "duplicate",
+            AdmitError::Full { .. } => "mempool_full",
+        }
+    }
+}
+
+/// A stable snake_case code for a stateless transfer error.
+pub fn transfer_error_code(e: &TransferError) -> &'static str {
+    match e {
+        TransferError::BadSignature => "bad_signature",
+        TransferError::WrongChainId => "wrong_chain_id",
+        TransferError::ZeroAmount => "zero_amount",
+        TransferError::SelfTransfer => "self_transfer",
+        TransferError::MemoTooLong { .. } => "memo_too_long",
+    }
+}
+
+/// Where a transfer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A client of this node's API: the node forwards it to the other validators.
+    Client,
+    /// Forwarded by another validator: not forwarded again.
+    Peer,
+}
+
+/// A transfer waiting in the pool.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// Its id.
+    pub id: Digest,
+    /// The transfer.
+    pub transfer: SignedTransfer,
+    /// Its canonical encoding: the consensus request payload.
+    pub payload: Vec<u8>,
+    /// Where it came from.
+    pub origin: Origin,
+    /// When it arrived here.
+    pub arrived: Instant,
+}
+
+/// Limits of a [`Mempool`].
+#[derive(Debug, Clone, Copy)]
+pub struct MempoolLimits {
+    /// Most transfers waiting.
+    pub max_transfers: usize,
+    /// Most in-flight ids remembered (waiting + handed to the core).
+    pub max_seen_ids: usize,
+    /// How long a transfer whose nonce is ahead of its sender's is held back, waiting for the
+    /// transfers before it (which may have been forwarded by another path and arrive later).
+    pub nonce_gap_hold: Duration,
+}
+
+/// What the pool remembers of a transfer in flight.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    arrived: Instant,
+    from: PublicKey,
+    nonce: u64,
+}
+
+/// The pool. Not thread-safe by itself; the node wraps it in a mutex.
+///
+/// **Nonce order**: a sender's nonces must execute in order, but its transfers can reach the
+/// primary out of order (forwarded by different nodes, or in frames that overtake each other).
+/// [`Mempool::drain`] hands a sender's transfers over in nonce order and holds back a transfer
+/// whose predecessor is neither committed nor handed over, for at most `nonce_gap_hold`
+/// (after that it goes anyway, and the ledger rejects it with a receipt if the gap is real).
+#[derive(Debug)]
+pub struct Mempool {
+    chain_id: String,
+    limits: MempoolLimits,
+    waiting: VecDeque<Pending>,
+    /// In-flight ids in arrival order, for forgetting the oldest; may hold ids that already
+    /// left `in_flight` (skipped, and compacted when it grows).
+    in_flight_order: VecDeque<Digest>,
+    in_flight: HashMap<Digest, InFlight>,
+    /// (sender, nonce) of transfers handed to the core and not executed yet.
+    handed: HashSet<(PublicKey, u64)>,
+}
+
+impl Mempool {
+    /// An empty pool for transfers of `chain_id`.
+    pub fn new(chain_id: impl Into<String>, limits: MempoolLimits) -> Mempool {
+        assert!(limits.max_transfers > 0 && limits.max_seen_ids >= limits.max_transfers);
+        Mempool {
+            chain_id: chain_id.into(),
+            limits,
+            waiting: VecDeque::new(),
+            in_flight_order: VecDeque::new(),
+            in_flight: HashMap::new(),
+            handed: HashSet::new(),
+        }
+    }
+
+    /// Transfers waiting to be handed to the core.
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// Whether `id` is waiting or being ordered.
+    pub fn is_in_flight(&self, id: &Digest) -> bool {
+        self.in_flight.contains_key(id)
+    }
+
+    /// Checks and admits a submission; one result per transfer, in order. Signatures of all
+    /// transfers that pass the cheap checks are verified in one batch.
+    pub fn admit(
+        &mut self,
+        transfers: Vec<SignedTransfer>,
+        origin: Origin,
+    ) -> Vec<Result<Digest, AdmitError>> {
+        let mut results: Vec<Result<Digest, AdmitError>> = Vec::with_capacity(transfers.len());
+        let mut candidates = Vec::new();
+        let mut positions = Vec::new();
+        let mut ids_in_submission = HashSet::new();
+        for (pos, t) in transfers.into_iter().enumerate() {
+            let id = t.id();
+            let verdict = match t.transfer.check_fields(&self.chain_id) {
+                Err(e) => Err(AdmitError::Invalid(e)),
+                Ok(()) if self.is_in_flight(&id) || !ids_in_submission.insert(id) => {
+                    Err(AdmitError::Duplicate(id))
+                }
+                Ok(()) => Ok(id),
+            };
+            if verdict.is_ok() {
+                candidates.push(t);
+                positions.push(pos);
+            }
+            results.push(verdict);
+        }
+        if let Err(bad) = verify_signatures(&candidates) {
+            for i in bad {
+                results[positions[i]] = Err(AdmitError::Invalid(TransferError::BadSignature));
+            }
+        }
+        for (t, pos) in candidates.into_iter().zip(positions) {
+            if results[pos].is_ok() {
+                results[pos] = self.insert(t, origin);
+            }
+        }
+        results
+    }
+
+    fn insert(&mut self, t: SignedTransfer, origin: Origin) -> Result<Digest, AdmitError> {
+        if self.waiting.len() >= self.limits.max_transfers {
+            return Err(AdmitError::Full {
+                max_transfers: self.limits.max_transfers,
+            });
+        }
+        let id = t.id();
+        while self.in_flight.len() >= self.limits.max_seen_ids {
+            match self.in_flight_order.pop_front() {
+                Some(old) => {
+                    self.forget(&old);
+                }
+                None => break,
+            }
+        }
+        let arrived = Instant::now();
+        self.in_flight.insert(
+            id,
+            InFlight {
+                arrived,
+                from: t.transfer.from,
+                nonce: t.transfer.nonce,
+            },
+        );
+        self.in_flight_order.push_back(id);
+        if self.in_flight_order.len() > 2 * self.limits.max_seen_ids {
+            let in_flight = &self.in_flight;
+            self.in_flight_order.retain(|id| in_flight.contains_key(id));
+        }
+        self.waiting.push_back(Pending {
+            id,
+            payload: t.to_bytes(),
+            transfer: t,
+            origin,
+            arrived,
+        });
+        Ok(id)
+    }
+
+    fn forget(&mut self, id: &Digest) -> Option<InFlight> {
+        let f = self.in_flight.remove(id)?;
+        self.handed.remove(&(f.from, f.nonce));
+        Some(f)
+    }
+
+    /// Takes up to `max` waiting transfers to hand to the core: each sender's in nonce order,
+    /// holding back those whose predecessor is neither committed (`committed_nonce(sender)`
+    /// is the sender's last executed nonce) nor handed over, for at most `nonce_gap_hold`.
+    /// They stay in flight (duplicates still refused) until [`Mempool::executed`].
+    pub fn drain(
+        &mut self,
+        max: usize,
+        committed_nonce: impl Fn(&PublicKey) -> u64,
+    ) -> Vec<Pending> {
+        let mut candidates: Vec<Pending> = std::mem::take(&mut self.waiting)
+            .into_iter()
+            // Executed while waiting (ordered through another node): drop.
+            .filter(|p| self.in_flight.contains_key(&p.id))
+            .collect();
+        // Stable: senders keep their arrival order relative to each other's first transfer
+        // only approximately, but each sender's transfers come out in nonce order.
+        candidates.sort_by_key(|p| {
+            (
+                *p.transfer.transfer.from.as_bytes(),
+                p.transfer.transfer.nonce,
+            )
+        });
+        let mut out = Vec::new();
+        for p in candidates {
+            let (from, nonce) = (p.transfer.transfer.from, p.transfer.transfer.nonce);
+            let ready = out.len() < max
+                && (nonce <= committed_nonce(&from).saturating_add(1)
+                    || self.handed.contains(&(from, nonce - 1))
+                    || p.arrived.elapsed() >= self.limits.nonce_gap_hold);
+            if ready {
+                self.handed.insert((from, nonce));
+                out.push(p);
+            } else {
+                self.waiting.push_back(p);
+            }
+        }
+        out
+    }
+
+    /// The core dropped the requests it held (it does after a state transfer): forget that the
+    /// ones handed to it are in flight, so that clients can submit them again.
+    pub fn forget_handed_over(&mut self) {
+        let waiting: HashSet<Digest> = self.waiting.iter().map(|p| p.id).collect();
+        self.in_flight.retain(|id, _| waiting.contains(id));
+        self.in_flight_order.retain(|id| waiting.contains(id));
+        self.handed.clear();
+    }
+
+    /// A transfer was executed (committed, with any receipt): it is no longer in flight.
+    /// Returns when it arrived here, if it did.
+    pub fn executed(&mut self, id: &Digest) -> Option<Instant> {
+        self.forget(id).map(|f| f.arrived)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bftledger_crypto::SecretKey;
+    use bftledger_ledger::Transfer;
+
+    fn key(n: u8) -> SecretKey {
+        SecretKey::from_bytes(&[n; 32])
+    }
+
+    fn transfer(nonce: u64, amount: u64) -> SignedTransfer {
+        Transfer {
+            chain_id: "test".into(),
+            from: key(1).public(),
+            to: key(2).public(),
+            amount,
+            nonce,
+            memo: None,
+        }
+        .sign(&key(1))
+    }
+
+    fn pool(max: usize) -> Mempool {
+        Mempool::new(
+            "test",
+            MempoolLimits {
+                max_transfers: max,
+                max_seen_ids: max * 2,
+                nonce_gap_hold: Duration::from_secs(3600),
+            },
+        )
+    }
+
+    #[test]
+    fn admits_valid_transfers_in_order_and_drains_oldest_first() {
+        let mut p = pool(10);
+        let r = p.admit(vec![transfer(1, 5), transfer(2, 5)], Origin::Client);
+        assert!(r.iter().all(Result::is_ok));
+        let drained = p.drain(1, |_| 0);
+        assert_eq!(drained[0].id, transfer(1, 5).id());
+        assert_eq!(p.len(), 1);
+    }
+
+    #[test]
+    fn refuses_duplicates_while_in_flight_then_accepts_after_execution() {
+        let mut p = pool(10);
+        let t = transfer(1, 5);
+        assert!(p.admit(vec![t.clone()], Origin::Client)[0].is_ok());
+        assert_eq!(
+            p.admit(vec![t.clone()], Origin::Client)[0],
+            Err(AdmitError::Duplicate(t.id()))
+        );
+        p.drain(10, |_| 0);
+        assert_eq!(
+            p.admit(vec![t.clone()], Origin::Client)[0],
+            Err(AdmitError::Duplicate(t.id()))
+        );
+        assert!(p.executed(&t.id()).is_some());
+        assert!(p.admit(vec![t.clone()], Origin::Client)[0].is_ok());
+        // Twice in the same submission.
+        let u = transfer(9, 1);
+        let r = p.admit(vec![u.clone(), u.clone()], Origin::Client);
+        assert!(r[0].is_ok());
+        assert_eq!(r[1], Err(AdmitError::Duplicate(u.id())));
+    }
+
+    #[test]
+    fn bad_signatures_are_named_individually_by_the_batch_check() {
+        let mut p = pool(10);
+        let mut forged = transfer(2, 5);
+        forged.signature = transfer(3, 5).signature;
+        let r = p.admit(vec![transfer(1, 5), forged, transfer(4, 5)], Origin::Client);
+        assert!(r[0].is_ok() && r[2].is_ok());
+        assert_eq!(r[1], Err(AdmitError::Invalid(TransferError::BadSignature)));
+        assert_eq!(p.len(), 2);
+    }
+
+    #[test]
+    fn stateless_rules_are_checked() {
+        let mut p = pool(10);
+        let zero = transfer(1, 0);
+        let mut other_chain = transfer(2, 1).transfer;
+        other_chain.chain_id = "other".into();
+        let r = p.admit(vec![zero, other_chain.sign(&key(1))], Origin::Client);
+        assert_eq!(r[0], Err(AdmitError::Invalid(TransferError::ZeroAmount)));
+        assert_eq!(r[1], Err(AdmitError::Invalid(TransferError::WrongChainId)));
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn bounded_size_refuses_when_full() {
+        let mut p = pool(2);
+        let r = p.admit(
+            vec![transfer(1, 1), transfer(2, 1), transfer(3, 1)],
+            Origin::Client,
+        );
+        assert!(r[0].is_ok() && r[1].is_ok());
+        assert_eq!(r[2], Err(AdmitError::Full { max_transfers: 2 }));
+        assert_eq!(r[2].clone().unwrap_err().code(), "mempool_full");
+    }
+
+    #[test]
+    fn a_sender_s_transfers_go_out_in_nonce_order_and_gaps_are_held_back() {
+        let mut p = pool(10);
+        p.admit(vec![transfer(3, 1), transfer(2, 1)], Origin::Peer);
+        assert!(p.drain(10, |_| 0).is_empty(), "nonce 1 is missing");
+        assert_eq!(p.len(), 2);
+        p.admit(vec![transfer(1, 1)], Origin::Peer);
+        let nonces: Vec<u64> = p
+            .drain(10, |_| 0)
+            .iter()
+            .map(|t| t.transfer.transfer.nonce)
+            .collect();
+        assert_eq!(nonces, [1, 2, 3]);
+        // Committed nonces count as predecessors; a gap is released after the hold.
+        p.admit(vec![transfer(5, 1)], Origin::Peer);
+        assert_eq!(p.drain(10, |_| 4).len(), 1);
+        let mut quick = Mempool::new(
+            "test",
+            MempoolLimits {
+                max_transfers: 10,
+                max_seen_ids: 10,
+                nonce_gap_hold: Duration::ZERO,
+            },
+        );
+        quick.admit(vec![transfer(9, 1)], Origin::Peer);
+        assert_eq!(quick.drain(10, |_| 0).len(), 1);
+    }
+
+    #[test]
+    fn handed_over_transfers_can_be_forgotten() {
+        let mut p = pool(10);
+        p.admit(vec![transfer(1, 1), transfer(2, 1)], Origin::Client);
+        p.drain(1, |_| 0);
+        p.forget_handed_over();
+        assert!(!p.is_in_flight(&transfer(1, 1).id()));
+        assert!(p.is_in_flight(&transfer(2, 1).id()));
+        assert!(p.admit(vec![transfer(1, 1)], Origin::Client)[0].is_ok());
+    }
+
+    #[test]
+    fn in_flight_memory_is_bounded() {
+        let mut p = pool(2); // remembers 4 ids
+        for n in 1..=10 {
+            assert!(p.admit(vec![transfer(n, 1)], Origin::Client)[0].is_ok());
+            p.drain(10, |_| 0);
+        }
+        assert!(!p.is_in_flight(&transfer(1, 1).id()));
+        assert!(p.is_in_flight(&transfer(10, 1).id()));
+    }
+}

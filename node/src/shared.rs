@@ -1,0 +1,69 @@
+//! State shared between the driver (the only writer of the ledger) and the HTTP API (readers).
+
+use crate::config::ApiSection;
+use crate::mempool::Mempool;
+use crate::metrics::Metrics;
+use bftledger_crypto::{Digest, PublicKey};
+use bftledger_ledger::{Genesis, Store};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock};
+use tokio::sync::Notify;
+
+/// What the driver publishes after each step, for `/v1/status` and `/health/ready`.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    /// Current view.
+    pub view: u64,
+    /// Primary of the current view.
+    pub primary: u32,
+    /// Whether a view change is under way.
+    pub view_changing: bool,
+    /// Last stable checkpoint.
+    pub stable_checkpoint: u64,
+    /// Connected validators.
+    pub peers: Vec<PublicKey>,
+    /// Whether a state transfer is under way.
+    pub catching_up: bool,
+}
+
+/// Everything the API needs; one per running node, behind an `Arc`.
+pub struct Shared {
+    /// The genesis.
+    pub genesis: Genesis,
+    /// Its hash.
+    pub genesis_hash: Digest,
+    /// This validator's key.
+    pub validator: PublicKey,
+    /// This validator's replica id.
+    pub replica_id: u32,
+    /// The ledger. The driver writes (one block at a time); the API reads.
+    pub store: RwLock<Store>,
+    /// Client transfers waiting for the core.
+    pub mempool: Mutex<Mempool>,
+    /// Wakes the driver when transfers arrive.
+    pub transfers_arrived: Notify,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Published by the driver.
+    pub live: RwLock<Live>,
+    /// API limits.
+    pub api: ApiSection,
+    /// Set by the sync worker while it catches up.
+    pub syncing: AtomicBool,
+}
+
+impl Shared {
+    /// The validators' count needed for a quorum, 2f+1.
+    pub fn quorum(&self) -> usize {
+        let n = self.genesis.validators.len();
+        2 * ((n - 1) / 3) + 1
+    }
+
+    /// Ready: connected to enough validators to form a quorum with itself, and not catching up.
+    pub fn is_ready(&self) -> bool {
+        let live = self.live.read().expect("live lock poisoned");
+        live.peers.len() + 1 >= self.quorum()
+            && !live.catching_up
+            && !self.syncing.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,275 @@
+//! The sync worker: a task beside the driver that fetches and verifies blocks (or a snapshot)
+//! from peers, and hands them to the driver, which applies them.
+//!
+//! It runs apart from the driver so that waiting on the network never stalls consensus: a
+//! driver blocked on a peer's answer would not answer that peer's own requests, and two such
+//! drivers would wait on each other until their requests time out.
+//!
+//! It works towards a **goal**: the stable checkpoint the core asked for ([`FetchTarget`], kept
+//! until reached), or, when this node's height has not moved for a poll interval, the highest
+//! height its peers report (a node restarted after missing blocks catches up without waiting
+//! for the next checkpoint). Peers' claimed heights are only hints: every block is verified
+//! ([`super::verify_block`]) here, then re-executed by the store in the driver.
+
+use super::{decode_response, verify_block, SyncRequest, SyncResponse};
+use crate::p2p::P2pHandle;
+use crate::shared::Shared;
+use bftledger_crypto::encoding::Versioned;
+use bftledger_crypto::{Digest, PublicKey};
+use bftledger_ledger::{CertifiedBlock, Snapshot};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+/// A stable checkpoint to reach (from the core's `FetchState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchTarget {
+    /// Checkpoint seq.
+    pub seq: u64,
+    /// Its state root, proven by 2f+1 checkpoint signatures.
+    pub state_root: Digest,
+}
+
+/// Verified material for the driver to apply; `applied` answers how many blocks it applied
+/// (0 if it refused them), or for a snapshot 1 if installed.
+#[derive(Debug)]
+pub enum Fetched {
+    /// Consecutive blocks, certificates verified.
+    Blocks {
+        /// The blocks, ascending.
+        blocks: Vec<CertifiedBlock>,
+        /// The peer that served them.
+        peer: PublicKey,
+        /// How many were applied.
+        applied: oneshot::Sender<u64>,
+    },
+    /// A snapshot at a target checkpoint (the driver checks it against `target.state_root`).
+    Snapshot {
+        /// The snapshot.
+        snapshot: Box<Snapshot>,
+        /// The checkpoint it is for.
+        target: FetchTarget,
+        /// The peer that served it.
+        peer: PublicKey,
+        /// 1 if installed.
+        applied: oneshot::Sender<u64>,
+    },
+}
+
+/// Limits of the worker.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerLimits {
+    /// Most blocks per request.
+    pub max_blocks_per_request: u64,
+    /// Largest response accepted, in bytes.
+    pub max_response_bytes: usize,
+    /// Poll period.
+    pub poll_interval: Duration,
+}
+
+/// The worker.
+pub struct SyncWorker {
+    shared: Arc<Shared>,
+    p2p: P2pHandle,
+    validators: Vec<PublicKey>,
+    limits: WorkerLimits,
+    targets: mpsc::Receiver<FetchTarget>,
+    out: mpsc::Sender<Fetched>,
+}
+
+impl SyncWorker {
+    /// A worker; `targets` come from the driver, `out` goes to it.
+    pub fn new(
+        shared: Arc<Shared>,
+        p2p: P2pHandle,
+        limits: WorkerLimits,
+        targets: mpsc::Receiver<FetchTarget>,
+        out: mpsc::Sender<Fetched>,
+    ) -> SyncWorker {
+        let validators = shared.genesis.validator_keys();
+        SyncWorker {
+            shared,
+            p2p,
+            validators,
+            limits,
+            targets,
+            out,
+        }
+    }
+
+    fn height(&self) -> u64 {
+        self.shared
+            .store
+            .read()
+            .expect("store lock poisoned")
+            .latest_height()
+    }
+
+    /// Runs until the driver goes away.
+    pub async fn run(mut self) {
+        let mut poll = tokio::time::interval(self.limits.poll_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut target: Option<FetchTarget> = None;
+        let mut last_height = self.height();
+        loop {
+            tokio::select! {
+                t = self.targets.recv() => match t {
+                    Some(t) if target.is_none_or(|old| t.seq > old.seq) => target = Some(t),
+                    Some(_) => {}
+                    None => return,
+                },
+                _ = poll.tick() => {}
+            }
+            let height = self.height();
+            if target.is_some_and(|t| height >= t.seq) {
+                target = None;
+            }
+            let goal = match target {
+                Some(t) => Some(t.seq),
+                None => {
+                    let stalled = height == last_height;
+                    last_height = height;
+                    if stalled {
+                        self.highest_peer().await.filter(|&g| g > height)
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some(goal) = goal {
+                self.catch_up(goal, target).await;
+                last_height = self.height();
+            }
+            if self.out.is_closed() {
+                return;
+            }
+        }
+    }
+
+    async fn catch_up(&mut self, goal: u64, target: Option<FetchTarget>) {
+        self.shared.syncing.store(true, Ordering::Relaxed);
+        info!(height = self.height(), goal, "catching up from peers");
+        let reached = self.fetch_blocks(goal).await;
+        if !reached {
+            if let Some(t) = target {
+                warn!(goal, "blocks unavailable from peers; trying a snapshot");
+                self.fetch_snapshot(t).await;
+            }
+        }
+        self.shared.syncing.store(false, Ordering::Relaxed);
+    }
+
+    /// The highest height a connected peer claims (unverified: only where to look).
+    async fn highest_peer(&self) -> Option<u64> {
+        let request = SyncRequest::Status.to_bytes();
+        let asks = self.p2p.connected_validators().into_iter().map(|peer| {
+            let p2p = self.p2p.clone();
+            let request = request.clone();
+            async move { p2p.request(peer, request).await.ok() }
+        });
+        let max = self.limits.max_response_bytes;
+        futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .flatten()
+            .filter_map(|bytes| match decode_response(&bytes, max) {
+                Some(SyncResponse::Status { height, .. }) => Some(height),
+                _ => None,
+            })
+            .max()
+    }
+
+    /// Fetches blocks up to `goal`, asking connected peers in turn; true once reached.
+    async fn fetch_blocks(&mut self, goal: u64) -> bool {
+        let peers = self.p2p.connected_validators();
+        let mut failures = 0;
+        let mut turn = 0;
+        loop {
+            let height = self.height();
+            if height >= goal {
+                return true;
+            }
+            if peers.is_empty() || failures >= peers.len() {
+                return false;
+            }
+            let peer = peers[turn % peers.len()];
+            turn += 1;
+            let max = (goal - height).min(self.limits.max_blocks_per_request);
+            match self.fetch_from(peer, height + 1, max).await {
+                Ok(applied) if applied > 0 => failures = 0,
+                Ok(_) => failures += 1,
+                Err(reason) => {
+                    warn!(%peer, %reason, "refused blocks from peer");
+                    failures += 1;
+                }
+            }
+        }
+    }
+
+    /// One request; verifies what comes back and hands it to the driver. Returns how many
+    /// blocks the driver applied.
+    async fn fetch_from(&mut self, peer: PublicKey, from: u64, max: u64) -> Result<u64, String> {
+        let request = SyncRequest::Blocks { from, max }.to_bytes();
+        let bytes = match self.p2p.request(peer, request).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                debug!(%peer, error = %e, "sync request failed");
+                return Ok(0);
+            }
+        };
+        let blocks = match decode_response(&bytes, self.limits.max_response_bytes) {
+            Some(SyncResponse::Blocks(blocks)) => blocks,
+            Some(_) => return Ok(0),
+            None => return Err("undecodable response".into()),
+        };
+        if blocks.is_empty() || blocks.len() as u64 > max {
+            return Err(format!("{} blocks for a request of {max}", blocks.len()));
+        }
+        for (i, b) in blocks.iter().enumerate() {
+            let expected = from + i as u64;
+            if b.block.height != expected {
+                return Err(format!("block {} where {expected} was due", b.block.height));
+            }
+            verify_block(&self.validators, b).map_err(|e| format!("block {expected}: {e}"))?;
+        }
+        let (applied, answer) = oneshot::channel();
+        let fetched = Fetched::Blocks {
+            blocks,
+            peer,
+            applied,
+        };
+        if self.out.send(fetched).await.is_err() {
+            return Ok(0);
+        }
+        Ok(answer.await.unwrap_or(0))
+    }
+
+    async fn fetch_snapshot(&mut self, target: FetchTarget) {
+        let request = SyncRequest::Snapshot { height: target.seq }.to_bytes();
+        for peer in self.p2p.connected_validators() {
+            let Ok(bytes) = self.p2p.request(peer, request.clone()).await else {
+                continue;
+            };
+            let Some(SyncResponse::Snapshot(snapshot)) =
+                decode_response(&bytes, self.limits.max_response_bytes)
+            else {
+                continue;
+            };
+            let (applied, answer) = oneshot::channel();
+            let fetched = Fetched::Snapshot {
+                snapshot: Box::new(snapshot),
+                target,
+                peer,
+                applied,
+            };
+            if self.out.send(fetched).await.is_err() {
+                return;
+            }
+            if answer.await.unwrap_or(0) > 0 {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The CLI without a running cluster: keys, testnet layout, config validation, exit codes.
+
+mod common;
+
+use common::{run, run_json, s};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+#[test]
+fn keygen_writes_a_private_key_and_address_reads_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("me.key");
+    let made = run_json(&["keygen", "--out", s(&key)]);
+    let mode = fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let read = run_json(&["address", "--key", s(&key)]);
+    assert_eq!(made["address"], read["address"]);
+    assert!(read["address"].as_str().unwrap().starts_with("bft1"));
+    // Never overwrites without --force: a usage error (2).
+    let (code, _, err) = run(&["keygen", "--out", s(&key)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--force"), "{err}");
+}
+
+#[test]
+fn testnet_init_is_self_contained() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("net");
+    let v = run_json(&["testnet", "init", "--validators", "4", "--dir", s(&net)]);
+    assert_eq!(v["nodes"].as_array().unwrap().len(), 4);
+    assert!(net.join("genesis.toml").is_file());
+    let mut ports = std::collections::BTreeSet::new();
+    for i in 0..4 {
+        let node = net.join(format!("node{i}"));
+        let mode = fs::metadata(node.join("validator.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(node.join("data").is_dir());
+        let config = bftledger_node::config::NodeConfig::load(&node.join("config.toml")).unwrap();
+        assert_eq!(config.genesis_path, node.join("../genesis.toml"));
+        assert_eq!(config.p2p.bootstrap.len(), 3);
+        assert!(ports.insert(config.api.listen.port()));
+        assert!(ports.insert(
+            config.p2p.listen[0]
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .parse::<u16>()
+                .unwrap()
+        ));
+        assert!(config.api.listen.ip().is_loopback());
+    }
+    let account = net.join("accounts/account-0.key");
+    assert_eq!(
+        fs::metadata(&account).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // The genesis funds the demo accounts.
+    let genesis = bftledger_ledger::Genesis::load(&net.join("genesis.toml")).unwrap();
+    let addr = run_json(&["address", "--key", s(&account)]);
+    assert!(genesis
+        .balances
+        .iter()
+        .any(|b| bftledger_crypto::Address::from(b.account).to_string() == addr["address"]));
+    // A second init into the same directory is refused.
+    let (code, _, err) = run(&["testnet", "init", "--dir", s(&net)]);
+    assert_eq!(code, 2, "{err}");
+    // Too few validators.
+    let (code, _, _) = run(&[
+        "testnet",
+        "init",
+        "--validators",
+        "3",
+        "--dir",
+        s(&dir.path().join("x")),
+    ]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn a_bad_config_lists_every_problem_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("net");
+    run_json(&["testnet", "init", "--dir", s(&net)]);
+    let path = net.join("node0/config.toml");
+    let text = fs::read_to_string(&path)
+        .unwrap()
+        .replace("max_body_bytes = 1048576", "max_body_bytes = 0")
+        .replace("tick_interval_ms = 20", "tick_interval_ms = 0");
+    fs::write(&path, text).unwrap();
+    let (code, _, err) = run(&["node", "--config", s(&path)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("2 problem(s)"), "{err}");
+    assert!(
+        err.contains("api.max_body_bytes: must be greater than 0"),
+        "{err}"
+    );
+    assert!(err.contains("consensus.tick_interval_ms"), "{err}");
+    // An unknown key names itself.
+    fs::write(&path, "genesis_pth = 1\n").unwrap();
+    let (code, _, err) = run(&["node", "--config", s(&path)]);
+    assert_eq!(code, 2);
+    assert!(err.contains("genesis_pth"), "{err}");
+}
+
+#[test]
+fn exit_codes_distinguish_usage_unreachable_and_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.key");
+    run_json(&["keygen", "--out", s(&key)]);
+    let addr = run_json(&["address", "--key", s(&key)])["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    // Usage: clap errors, bad address, bad id, --verify without a trusted genesis.
+    assert_eq!(run(&["transfer"]).0, 2);
+    assert_eq!(run(&["balance", "bft1nope", "--node", &dead]).0, 2);
+    assert_eq!(run(&["tx", "xyz", "--node", &dead]).0, 2);
+    assert_eq!(
+        run(&["tx", &"ab".repeat(32), "--verify", "--node", &dead]).0,
+        2
+    );
+    // Unreachable node.
+    let (code, _, err) = run(&["balance", &addr, "--node", &dead, "--json"]);
+    assert_eq!(code, 4, "{err}");
+    let e: serde_json::Value = serde_json::from_str(err.trim()).unwrap();
+    assert_eq!(e["error"]["code"], "unreachable");
+    let (code, _, _) = run(&[
+        "transfer",
+        "--key",
+        s(&key),
+        "--to",
+        &addr,
+        "--amount",
+        "1",
+        "--node",
+        &dead,
+    ]);
+    assert_eq!(code, 4);
+    assert_eq!(run(&["status", "--node", &dead]).0, 4);
+}

@@ -1,0 +1,397 @@
+//! Byzantine replicas: a real [`bftledger_consensus::Replica`] (so it has its key, follows the
+//! views and knows what to say) whose outgoing messages a [`Strategy`] rewrites before they
+//! reach the network. Everything a strategy sends is signed through the consensus message
+//! constructors ([`SignedMessage::sign`]) with the Byzantine replica's own key, except forged
+//! messages, which claim another replica's id and so carry a signature that cannot verify.
+//!
+//! Strategies (the seed picks one per Byzantine replica):
+//! - `Silent`: sends nothing;
+//! - `Equivocate`: as primary, sends one batch to some backups and a different (valid) batch to
+//!   the others, and commits each side's digest to that side; as backup, prepares and commits
+//!   every digest it saw proposed for a slot, a different one to each half;
+//! - `ConflictingVotes`: each prepare/commit/checkpoint goes out with the true digest to some
+//!   replicas and a made-up digest to others;
+//! - `ForgeSignatures`: sends its messages, plus copies claiming to be from another replica
+//!   (signed with the wrong key, or with garbage);
+//! - `ReplayOld`: sends its messages, and re-sends old messages it received (old views, old
+//!   seqs) to random replicas;
+//! - `InvalidBatches`: as primary, proposes batches with a request no client signed, or that
+//!   does not decode;
+//! - `Mixed`: picks one of the above per message.
+
+use std::collections::BTreeMap;
+
+use bftledger_consensus::{
+    batch_digest, Message, Outbound, PrePrepare, Request, SignedMessage, Target,
+};
+use bftledger_crypto::{Digest, SecretKey, Signature};
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::sim::app::ClientRequest;
+
+/// How a Byzantine replica misbehaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Strategy {
+    /// Sends nothing.
+    Silent,
+    /// Different batches to different backups; votes for everything.
+    Equivocate,
+    /// Votes for made-up digests towards some replicas.
+    ConflictingVotes,
+    /// Impersonates other replicas (signatures that cannot verify).
+    ForgeSignatures,
+    /// Replays old messages.
+    ReplayOld,
+    /// Proposes batches with forged or malformed requests.
+    InvalidBatches,
+    /// One of the above, drawn per message.
+    Mixed,
+}
+
+/// Every strategy, for drawing and for coverage reports.
+pub const STRATEGIES: [Strategy; 7] = [
+    Strategy::Silent,
+    Strategy::Equivocate,
+    Strategy::ConflictingVotes,
+    Strategy::ForgeSignatures,
+    Strategy::ReplayOld,
+    Strategy::InvalidBatches,
+    Strategy::Mixed,
+];
+
+/// Old messages kept for replay, at most.
+const REPLAY_BUFFER_MAX: usize = 256;
+
+impl Strategy {
+    /// Draws a strategy uniformly.
+    pub fn draw(rng: &mut ChaCha8Rng) -> Strategy {
+        *STRATEGIES.choose(rng).expect("nonempty")
+    }
+}
+
+/// A message the Byzantine replica wants on the wire.
+#[derive(Clone, Debug)]
+pub struct Send {
+    /// Destination replica.
+    pub to: usize,
+    /// The message.
+    pub message: SignedMessage,
+}
+
+/// The state a Byzantine strategy keeps beside its replica.
+pub struct Byzantine {
+    strategy: Strategy,
+    id: u32,
+    n: usize,
+    key: SecretKey,
+    /// Messages received, for replay (bounded).
+    received: Vec<SignedMessage>,
+    /// Batches seen proposed per (view, seq), for voting on all of them.
+    proposals: BTreeMap<(u64, u64), Vec<Digest>>,
+    /// Messages sent by this replica's strategy so far.
+    pub sent: u64,
+}
+
+impl Byzantine {
+    /// A Byzantine driver for replica `id` of `n`, holding its key.
+    pub fn new(strategy: Strategy, id: u32, n: usize, key: SecretKey) -> Byzantine {
+        Byzantine {
+            strategy,
+            id,
+            n,
+            key,
+            received: Vec::new(),
+            proposals: BTreeMap::new(),
+            sent: 0,
+        }
+    }
+
+    /// The strategy.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// Watches a message the replica received (for replay and for voting on every proposal).
+    pub fn observe(&mut self, message: &SignedMessage) {
+        if let Message::PrePrepare { pre_prepare, .. } = &message.message {
+            let seen = self
+                .proposals
+                .entry((pre_prepare.view, pre_prepare.seq))
+                .or_default();
+            if !seen.contains(&pre_prepare.digest) && seen.len() < 4 {
+                seen.push(pre_prepare.digest);
+            }
+            while self.proposals.len() > 256 {
+                self.proposals.pop_first();
+            }
+        }
+        if self.received.len() < REPLAY_BUFFER_MAX {
+            self.received.push(message.clone());
+        }
+    }
+
+    /// Rewrites the replica's outgoing messages according to the strategy.
+    pub fn rewrite(&mut self, rng: &mut ChaCha8Rng, outbound: Vec<Outbound>) -> Vec<Send> {
+        let mut sends = Vec::new();
+        for out in outbound {
+            let strategy = match self.strategy {
+                Strategy::Mixed => *STRATEGIES[..6].choose(rng).expect("nonempty"),
+                other => other,
+            };
+            let targets = self.targets(out.to);
+            match strategy {
+                Strategy::Silent => {}
+                Strategy::Equivocate => self.equivocate(rng, out.message, &targets, &mut sends),
+                Strategy::ConflictingVotes => self.conflict(rng, out.message, &targets, &mut sends),
+                Strategy::ForgeSignatures => self.forge(rng, out.message, &targets, &mut sends),
+                Strategy::ReplayOld => self.replay(rng, out.message, &targets, &mut sends),
+                Strategy::InvalidBatches => {
+                    self.invalid_batch(rng, out.message, &targets, &mut sends)
+                }
+                Strategy::Mixed => unreachable!("drawn above"),
+            }
+        }
+        self.sent += sends.len() as u64;
+        sends
+    }
+
+    fn targets(&self, to: Target) -> Vec<usize> {
+        match to {
+            Target::All => (0..self.n).filter(|&r| r != self.id as usize).collect(),
+            Target::One(r) => vec![r as usize],
+        }
+    }
+
+    fn sign(&self, message: Message) -> SignedMessage {
+        SignedMessage::sign(self.id, message, &self.key)
+    }
+
+    fn to_all(message: &SignedMessage, targets: &[usize], sends: &mut Vec<Send>) {
+        sends.extend(targets.iter().map(|&to| Send {
+            to,
+            message: message.clone(),
+        }));
+    }
+
+    /// Splits `targets` in two random halves (each possibly empty when there is one target).
+    fn split(rng: &mut ChaCha8Rng, targets: &[usize]) -> (Vec<usize>, Vec<usize>) {
+        let mut shuffled = targets.to_vec();
+        shuffled.shuffle(rng);
+        let cut = rng.random_range(0..=shuffled.len());
+        let second = shuffled.split_off(cut);
+        (shuffled, second)
+    }
+
+    /// A different valid batch: the same requests minus one, or reversed, or empty.
+    fn other_batch(rng: &mut ChaCha8Rng, batch: &[Request]) -> Vec<Request> {
+        let mut other = batch.to_vec();
+        match rng.random_range(0..3) {
+            0 if other.len() > 1 => other.reverse(),
+            1 if !other.is_empty() => {
+                let drop = rng.random_range(0..other.len());
+                other.remove(drop);
+            }
+            _ => other.clear(),
+        }
+        if batch_digest(&other) == batch_digest(batch) {
+            other.clear();
+        }
+        other
+    }
+
+    fn pre_prepare(&self, template: PrePrepare, batch: Vec<Request>) -> SignedMessage {
+        let pre_prepare = PrePrepare {
+            digest: batch_digest(&batch),
+            ..template
+        };
+        self.sign(Message::PrePrepare {
+            pre_prepare,
+            batch: batch.into(),
+        })
+    }
+
+    fn commit_for(&self, view: u64, seq: u64, digest: Digest) -> SignedMessage {
+        self.sign(Message::Commit(bftledger_consensus::Commit {
+            view,
+            seq,
+            digest,
+        }))
+    }
+
+    fn equivocate(
+        &self,
+        rng: &mut ChaCha8Rng,
+        message: SignedMessage,
+        targets: &[usize],
+        sends: &mut Vec<Send>,
+    ) {
+        match &message.message {
+            Message::PrePrepare { pre_prepare, batch } => {
+                let (a, b) = Self::split(rng, targets);
+                let other = self.pre_prepare(*pre_prepare, Self::other_batch(rng, batch));
+                let Message::PrePrepare {
+                    pre_prepare: other_pp,
+                    ..
+                } = &other.message
+                else {
+                    unreachable!("built above")
+                };
+                let commit_a =
+                    self.commit_for(pre_prepare.view, pre_prepare.seq, pre_prepare.digest);
+                let commit_b = self.commit_for(other_pp.view, other_pp.seq, other_pp.digest);
+                Self::to_all(&message, &a, sends);
+                Self::to_all(&commit_a, &a, sends);
+                Self::to_all(&other, &b, sends);
+                Self::to_all(&commit_b, &b, sends);
+            }
+            Message::Prepare(p) => {
+                let digests = self
+                    .proposals
+                    .get(&(p.view, p.seq))
+                    .cloned()
+                    .unwrap_or_default();
+                let (a, b) = Self::split(rng, targets);
+                Self::to_all(&message, &a, sends);
+                for digest in digests.into_iter().filter(|d| *d != p.digest) {
+                    let prepare = self.sign(Message::Prepare(bftledger_consensus::Prepare {
+                        digest,
+                        ..*p
+                    }));
+                    let commit = self.commit_for(p.view, p.seq, digest);
+                    Self::to_all(&prepare, &b, sends);
+                    Self::to_all(&commit, &b, sends);
+                }
+            }
+            _ => Self::to_all(&message, targets, sends),
+        }
+    }
+
+    fn conflict(
+        &self,
+        rng: &mut ChaCha8Rng,
+        message: SignedMessage,
+        targets: &[usize],
+        sends: &mut Vec<Send>,
+    ) {
+        let junk = Digest(rng.random());
+        let altered = match &message.message {
+            Message::Prepare(p) => Some(Message::Prepare(bftledger_consensus::Prepare {
+                digest: junk,
+                ..*p
+            })),
+            Message::Commit(c) => Some(Message::Commit(bftledger_consensus::Commit {
+                digest: junk,
+                ..*c
+            })),
+            Message::Checkpoint(c) => Some(Message::Checkpoint(bftledger_consensus::Checkpoint {
+                state_root: junk,
+                ..*c
+            })),
+            _ => None,
+        };
+        match altered {
+            Some(altered) => {
+                let altered = self.sign(altered);
+                let (a, b) = Self::split(rng, targets);
+                Self::to_all(&message, &a, sends);
+                Self::to_all(&altered, &b, sends);
+            }
+            None => Self::to_all(&message, targets, sends),
+        }
+    }
+
+    fn forge(
+        &self,
+        rng: &mut ChaCha8Rng,
+        message: SignedMessage,
+        targets: &[usize],
+        sends: &mut Vec<Send>,
+    ) {
+        Self::to_all(&message, targets, sends);
+        if !rng.random_ratio(1, 3) {
+            return;
+        }
+        let Some(&victim) = targets.choose(rng) else {
+            return;
+        };
+        // Claim to be some replica other than ourselves (possibly the receiver itself).
+        let claimed = (self.id as usize + rng.random_range(1..self.n)) % self.n;
+        let signature = if rng.random_bool(0.5) {
+            SignedMessage::sign(claimed as u32, message.message.clone(), &self.key).signature
+        } else {
+            Signature(std::array::from_fn(|_| rng.random()))
+        };
+        let forged = SignedMessage {
+            from: claimed as u32,
+            message: message.message,
+            signature,
+        };
+        sends.push(Send {
+            to: victim,
+            message: forged,
+        });
+    }
+
+    fn replay(
+        &self,
+        rng: &mut ChaCha8Rng,
+        message: SignedMessage,
+        targets: &[usize],
+        sends: &mut Vec<Send>,
+    ) {
+        Self::to_all(&message, targets, sends);
+        // One old message per four sends: enough to hit every stale-message rule without
+        // drowning the run in signature checks.
+        if rng.random_ratio(1, 4) {
+            let Some(old) = self.received.choose(rng) else {
+                return;
+            };
+            // Replayed to anyone but its signer (who would just see its own message).
+            let others: Vec<usize> = targets
+                .iter()
+                .copied()
+                .filter(|&t| t != old.from as usize)
+                .collect();
+            let Some(&to) = others.choose(rng) else {
+                return;
+            };
+            sends.push(Send {
+                to,
+                message: old.clone(),
+            });
+        }
+    }
+
+    fn invalid_batch(
+        &self,
+        rng: &mut ChaCha8Rng,
+        message: SignedMessage,
+        targets: &[usize],
+        sends: &mut Vec<Send>,
+    ) {
+        let Message::PrePrepare { pre_prepare, batch } = &message.message else {
+            return Self::to_all(&message, targets, sends);
+        };
+        let mut bad = batch.to_vec();
+        let junk = if rng.random_bool(0.5) {
+            // Signed by nobody: a well-formed request with a garbage signature.
+            let forged = ClientRequest {
+                client: rng.random_range(0..4),
+                nonce: rng.random(),
+                op: rng.random(),
+                signature: Signature(std::array::from_fn(|_| rng.random())),
+            };
+            forged.encode()
+        } else {
+            Request {
+                payload: vec![0xff; rng.random_range(0..8)],
+            }
+        };
+        let at = rng.random_range(0..=bad.len());
+        bad.insert(at, junk);
+        let proposal = self.pre_prepare(*pre_prepare, bad);
+        Self::to_all(&proposal, targets, sends);
+    }
+}

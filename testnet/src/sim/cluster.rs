@@ -1,0 +1,963 @@
+//! A whole cluster of real [`Replica`]s in one process, driven by one seed.
+//!
+//! Each tick: apply the fault events due, let clients submit or retransmit, deliver every packet
+//! due, tick every running replica, retry state transfers. Every replica step is followed by
+//! `check_invariants()` and its output is honoured in the contract's order: persist (into the
+//! replica's simulated disk) → send → execute (the toy application, then `Input::Executed`) →
+//! fetch state → events. The checkers see every execution, state and signed vote of a correct
+//! replica as it happens.
+//!
+//! **Crash-restart.** A crash is scheduled for a tick; it strikes the replica at its next step
+//! either right after the step's persist ops are written but before its messages leave (the
+//! nastiest point for "persist before send"), or right after the application executed a
+//! committed batch but before the core is told (`Input::Executed`), or, if no such step comes
+//! within `CRASH_WINDOW_TICKS`, at the end of a tick.
+//! Volatile state and undelivered packets to it are lost. The disk (consensus key-value store)
+//! and the application state are durable; `Replica::recover` rebuilds the replica from the
+//! disk. Batches handed out again at or below the application's height are skipped (the
+//! contract) after checking they are the ones executed before; their execution is reported to
+//! the core with the state root recorded then, as a node reads it from its block store.
+//!
+//! **Liveness.** At `heal_at_tick` every fault ends (Byzantine replicas keep misbehaving).
+//! Clients keep submitting for `submit_after_heal_ticks` more and retransmit anything fewer
+//! than f+1 correct replicas executed. Within `liveness_ticks` after the heal, every request
+//! ever submitted must be in the application state of every correct replica, else the seed
+//! stalls.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use bftledger_consensus::{
+    CommittedBatch, Config, Event, FetchState, Input, Message, PersistOp, Replica, Request,
+    SignedMessage, Target,
+};
+use bftledger_crypto::encoding::encode;
+use bftledger_crypto::{Digest, SecretKey};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::sim::app::{AppState, ClientRequest, ToyValidator};
+use crate::sim::byzantine::{Byzantine, Send};
+use crate::sim::checker::{Checker, SignedKind, ViolationKind};
+use crate::sim::faults::{FaultEvent, FaultKnobs, FaultPlan};
+use crate::sim::network::{Endpoint, LinkFaults, Network};
+use crate::sim::{Mutant, SeedStats, SimOptions};
+
+/// Simulated clients (one key each).
+const CLIENTS: usize = 4;
+/// Application snapshots kept per replica for state transfer donors.
+const SNAPSHOTS_KEPT: usize = 8;
+/// A scheduled crash waits this long for its crash point, then strikes at the end of a tick.
+const CRASH_WINDOW_TICKS: u64 = 30;
+/// Work items one replica may generate from one input before the simulator calls it a livelock.
+const STEP_CASCADE_MAX: usize = 100_000;
+
+/// What travels on the simulated network.
+#[derive(Clone, Debug)]
+enum Envelope {
+    Consensus(SignedMessage),
+    Client(Request),
+}
+
+/// One replica slot: the running replica (if up) and everything durable about it.
+struct Node {
+    key: SecretKey,
+    replica: Option<Replica<ToyValidator>>,
+    /// The consensus layer's durable key-value store.
+    disk: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Durable application state.
+    app: AppState,
+    /// Durable: state root after each executed or installed seq (a node's block headers).
+    roots: BTreeMap<u64, Digest>,
+    /// Application states at checkpoint seqs, offered to peers for state transfer.
+    snapshots: BTreeMap<u64, AppState>,
+    /// A state transfer the replica asked for and the driver has not finished.
+    fetch: Option<FetchState>,
+    /// Set for Byzantine replicas.
+    byzantine: Option<Byzantine>,
+    /// A crash is due at this point of the replica's next step (or at the end of the tick).
+    crash_pending: Option<(CrashPoint, u64)>,
+}
+
+/// Where in a replica's step a scheduled crash strikes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CrashPoint {
+    /// After the step's persist ops are durable, before any of its messages leaves.
+    BeforeSend,
+    /// After the application durably executed a committed batch, before the core is told.
+    MidExecution,
+}
+
+/// A request some client submitted.
+struct Submitted {
+    client: u32,
+    nonce: u64,
+    request: Request,
+    submitted_tick: u64,
+    last_sent_tick: u64,
+}
+
+/// The whole simulated world of one seed.
+pub struct Cluster {
+    seed: u64,
+    options: SimOptions,
+    rng: ChaCha8Rng,
+    config: Config,
+    validator: ToyValidator,
+    nodes: Vec<Node>,
+    network: Network<Envelope>,
+    client_keys: Vec<SecretKey>,
+    next_nonce: Vec<u64>,
+    submitted: Vec<Submitted>,
+    checker: Checker,
+    plan: FaultPlan,
+    now: u64,
+    stats: SeedStats,
+    /// Stable checkpoint seqs seen at correct replicas.
+    stable_seen: BTreeSet<u64>,
+    /// Coverage marks: how often rare paths ran.
+    coverage: BTreeMap<String, u64>,
+}
+
+/// The outcome of one seed.
+#[derive(Clone, Debug)]
+pub struct SeedOutcome {
+    /// The seed.
+    pub seed: u64,
+    /// A broken safety property, if any (the first one).
+    pub violation: Option<crate::sim::checker::Violation>,
+    /// A liveness failure: what was still missing when the bound ran out.
+    pub stall: Option<String>,
+    /// Counters.
+    pub stats: SeedStats,
+    /// Coverage marks (rare paths taken, rejection kinds, Byzantine strategies).
+    pub coverage: BTreeMap<String, u64>,
+}
+
+impl Cluster {
+    /// Builds the cluster for `seed`: keys, configuration, fault plan, replicas.
+    pub fn new(seed: u64, options: SimOptions) -> Cluster {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n = options.replicas;
+        let keys: Vec<SecretKey> = (0..n)
+            .map(|_| SecretKey::from_bytes(&rng.random()))
+            .collect();
+        let client_keys: Vec<SecretKey> = (0..CLIENTS)
+            .map(|_| SecretKey::from_bytes(&rng.random()))
+            .collect();
+        let config = sim_config(keys.iter().map(SecretKey::public).collect(), options.mutant);
+        let validator = ToyValidator::new(client_keys.iter().map(SecretKey::public).collect());
+        let knobs = FaultKnobs {
+            replicas: n,
+            byzantine: options.byzantine,
+            fault_ticks: rng.random_range(options.fault_ticks / 2..=options.fault_ticks),
+            delay_ticks_max: 8,
+            crashes: options.crashes,
+        };
+        let plan = FaultPlan::draw(&mut rng, knobs);
+        let nodes: Vec<Node> = keys
+            .into_iter()
+            .enumerate()
+            .map(|(id, key)| {
+                let replica =
+                    Replica::new(config.clone(), id as u32, key.clone(), validator.clone());
+                let byzantine = plan.byzantine[id]
+                    .map(|strategy| Byzantine::new(strategy, id as u32, n, key.clone()));
+                let mut snapshots = BTreeMap::new();
+                snapshots.insert(0, AppState::genesis());
+                Node {
+                    key,
+                    replica: Some(replica),
+                    disk: BTreeMap::new(),
+                    app: AppState::genesis(),
+                    roots: BTreeMap::from([(0, AppState::genesis().state_root())]),
+                    snapshots,
+                    fetch: None,
+                    byzantine,
+                    crash_pending: None,
+                }
+            })
+            .collect();
+        let correct = (0..n).map(|r| !plan.is_byzantine(r)).collect();
+        // Endpoint n is the clients' side of the network.
+        let network = Network::new(n + 1, plan.link_faults);
+        Cluster {
+            seed,
+            options,
+            rng,
+            config,
+            validator,
+            nodes,
+            network,
+            client_keys,
+            next_nonce: vec![0; CLIENTS],
+            submitted: Vec::new(),
+            checker: Checker::new(correct),
+            plan,
+            now: 0,
+            stats: SeedStats::default(),
+            stable_seen: BTreeSet::new(),
+            coverage: BTreeMap::new(),
+        }
+    }
+
+    fn trace(&self, line: impl FnOnce() -> String) {
+        if self.options.trace {
+            println!("t={:<6} {}", self.now, line());
+        }
+    }
+
+    fn n(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn is_correct(&self, r: usize) -> bool {
+        self.nodes[r].byzantine.is_none()
+    }
+
+    /// Runs the seed to the end: success, first violation, or stall.
+    pub fn run(mut self) -> SeedOutcome {
+        self.trace(|| format!("seed {} plan: {:?}", self.seed, self.plan));
+        for strategy in self.plan.byzantine.clone().into_iter().flatten() {
+            self.mark(&format!("byzantine.{strategy:?}"));
+        }
+        let heal = self.plan.heal_at_tick;
+        let submit_end = heal + self.options.submit_after_heal_ticks;
+        let deadline = heal + self.options.liveness_ticks;
+        let mut events: VecDeque<(u64, FaultEvent)> = self.plan.events.clone().into();
+        let mut stall = None;
+        loop {
+            while events.front().is_some_and(|(tick, _)| *tick <= self.now) {
+                let (_, event) = events.pop_front().expect("peeked");
+                self.apply_fault(event);
+            }
+            // Clients keep submitting to the end (a live system has traffic: laggards catch up
+            // through the checkpoints it produces); liveness is required for what they
+            // submitted before `submit_end`.
+            self.submit_requests();
+            self.retransmit_requests();
+            self.deliver_due();
+            self.tick_all();
+            self.finish_pending_crashes();
+            self.retry_fetches();
+            if self.checker.violation().is_some() {
+                break;
+            }
+            if self.now >= submit_end && self.all_requests_everywhere(submit_end) {
+                break;
+            }
+            if self.now >= deadline {
+                stall = Some(self.describe_stall());
+                break;
+            }
+            self.now += 1;
+        }
+        self.finish_stats();
+        let violation = self.checker.violation().cloned();
+        if let Some(v) = &violation {
+            self.trace(|| format!("VIOLATION {v}"));
+        }
+        if let Some(s) = &stall {
+            self.trace(|| format!("STALL {s}"));
+        }
+        SeedOutcome {
+            seed: self.seed,
+            violation,
+            stall,
+            stats: self.stats,
+            coverage: self.coverage,
+        }
+    }
+
+    // ----- faults -----
+
+    fn apply_fault(&mut self, event: FaultEvent) {
+        self.trace(|| format!("fault {event:?}"));
+        match event {
+            FaultEvent::Partition { groups } => self.network.partition(groups),
+            FaultEvent::Unpartition => {
+                let faults = self.network.faults();
+                self.network.heal();
+                self.network.set_faults(faults);
+            }
+            FaultEvent::Crash { replica } => {
+                if self.nodes[replica].replica.is_some() {
+                    let point = if self.rng.random_bool(0.5) {
+                        CrashPoint::BeforeSend
+                    } else {
+                        CrashPoint::MidExecution
+                    };
+                    self.nodes[replica].crash_pending =
+                        Some((point, self.now + CRASH_WINDOW_TICKS));
+                }
+            }
+            FaultEvent::Restart { replica } => self.restart(replica),
+            FaultEvent::Heal => {
+                self.network.heal();
+                self.network.set_faults(LinkFaults::reliable(
+                    1,
+                    self.plan.link_faults.delay_ticks_max,
+                ));
+                for r in 0..self.n() {
+                    self.nodes[r].crash_pending = None;
+                    self.restart(r);
+                }
+            }
+        }
+    }
+
+    fn crash(&mut self, r: usize) {
+        let node = &mut self.nodes[r];
+        let point = node.crash_pending.take().map(|(point, _)| point);
+        if node.replica.take().is_some() {
+            node.fetch = None;
+            self.stats.crashes += 1;
+            self.mark(match point {
+                Some(CrashPoint::BeforeSend) => "crash.after_persist_before_send",
+                Some(CrashPoint::MidExecution) => "crash.after_execute_before_report",
+                None => "crash.between_steps",
+            });
+            self.trace(|| format!("r{r} CRASH at {point:?}"));
+        }
+    }
+
+    /// Counts a coverage mark: proof that a rare path ran.
+    fn mark(&mut self, key: &str) {
+        *self.coverage.entry(key.to_string()).or_insert(0) += 1;
+    }
+
+    fn crash_due(&self, r: usize, point: CrashPoint) -> bool {
+        self.nodes[r].crash_pending.is_some_and(|(p, _)| p == point)
+    }
+
+    fn finish_pending_crashes(&mut self) {
+        for r in 0..self.n() {
+            if self.nodes[r]
+                .crash_pending
+                .is_some_and(|(_, deadline)| self.now >= deadline)
+            {
+                self.crash(r);
+            }
+        }
+    }
+
+    fn restart(&mut self, r: usize) {
+        if self.nodes[r].replica.is_some() {
+            return;
+        }
+        let node = &self.nodes[r];
+        let durable: Vec<(Vec<u8>, Vec<u8>)> = node
+            .disk
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let (config, key, validator) = (
+            self.config.clone(),
+            node.key.clone(),
+            self.validator.clone(),
+        );
+        let recovered = catch_unwind(AssertUnwindSafe(|| {
+            Replica::recover(config, r as u32, key, validator, durable)
+        }));
+        let recovered = match recovered {
+            Ok(recovered) => recovered,
+            Err(payload) => {
+                let message = crate::sim::panic_message(payload.as_ref());
+                let detail = format!("replica {r} panicked in Replica::recover: {message}");
+                self.checker.report(self.now, ViolationKind::Panic, detail);
+                return;
+            }
+        };
+        match recovered {
+            Ok(replica) => {
+                let app_seq = self.nodes[r].app.last_executed_seq();
+                self.trace(|| format!("r{r} RESTART {replica:?} app at seq {app_seq}"));
+                if self.is_correct(r) && replica.last_executed() > app_seq {
+                    let detail = format!(
+                        "replica {r} recovered with last_executed {} but its application is at seq {app_seq} \
+                         (it will never be handed seqs {}..={})",
+                        replica.last_executed(),
+                        app_seq + 1,
+                        replica.last_executed()
+                    );
+                    self.checker
+                        .report(self.now, ViolationKind::ExecutionOrder, detail);
+                }
+                self.checker.on_restart(r, app_seq);
+                self.nodes[r].replica = Some(replica);
+                self.stats.restarts += 1;
+            }
+            Err(error) => {
+                let detail =
+                    format!("replica {r} cannot recover from its own durable state: {error}");
+                self.checker.report(self.now, ViolationKind::Panic, detail);
+            }
+        }
+    }
+
+    // ----- clients -----
+
+    fn submit_requests(&mut self) {
+        if !self
+            .rng
+            .random_ratio(1, self.options.submit_every_ticks.max(1) as u32)
+        {
+            return;
+        }
+        let client = self.rng.random_range(0..CLIENTS);
+        let nonce = self.next_nonce[client];
+        self.next_nonce[client] += 1;
+        let op = self.rng.random();
+        let request =
+            ClientRequest::sign(&self.client_keys[client], client as u32, nonce, op).encode();
+        self.checker.client_request(request.digest());
+        self.trace(|| {
+            format!(
+                "client {client} submits nonce {nonce} ({})",
+                request.digest()
+            )
+        });
+        self.stats.requests_submitted += 1;
+        self.broadcast_request(&request);
+        self.submitted.push(Submitted {
+            client: client as u32,
+            nonce,
+            request,
+            submitted_tick: self.now,
+            last_sent_tick: self.now,
+        });
+    }
+
+    fn broadcast_request(&mut self, request: &Request) {
+        let clients: Endpoint = self.n();
+        for r in 0..self.n() {
+            self.network.send(
+                &mut self.rng,
+                self.now,
+                clients,
+                r,
+                Envelope::Client(request.clone()),
+            );
+        }
+    }
+
+    /// Clients re-send a request until f+1 correct replicas executed it (f+1 matching replies).
+    fn retransmit_requests(&mut self) {
+        let retry = self.options.client_retry_ticks;
+        let needed = self.config.f() + 1;
+        let mut resend = Vec::new();
+        for (index, s) in self.submitted.iter().enumerate() {
+            if self.now < s.last_sent_tick + retry {
+                continue;
+            }
+            let replies = (0..self.n())
+                .filter(|&r| self.is_correct(r) && self.nodes[r].app.contains(s.client, s.nonce))
+                .count();
+            if replies < needed {
+                resend.push(index);
+            }
+        }
+        for index in resend {
+            let request = self.submitted[index].request.clone();
+            self.submitted[index].last_sent_tick = self.now;
+            self.stats.client_retransmissions += 1;
+            self.broadcast_request(&request);
+        }
+    }
+
+    /// Whether every correct replica's state holds every request submitted before `until`.
+    fn all_requests_everywhere(&self, until: u64) -> bool {
+        (0..self.n()).filter(|&r| self.is_correct(r)).all(|r| {
+            self.submitted
+                .iter()
+                .filter(|s| s.submitted_tick < until)
+                .all(|s| self.nodes[r].app.contains(s.client, s.nonce))
+        })
+    }
+
+    fn describe_stall(&self) -> String {
+        let mut parts = Vec::new();
+        for r in (0..self.n()).filter(|&r| self.is_correct(r)) {
+            let submit_end = self.plan.heal_at_tick + self.options.submit_after_heal_ticks;
+            let missing = self
+                .submitted
+                .iter()
+                .filter(|s| {
+                    s.submitted_tick < submit_end && !self.nodes[r].app.contains(s.client, s.nonce)
+                })
+                .count();
+            let status = match &self.nodes[r].replica {
+                Some(replica) => format!("{replica:?} pending={}", replica.pending_requests()),
+                None => "down".to_string(),
+            };
+            parts.push(format!(
+                "r{r}: {missing} requests missing, app seq {}, {status}",
+                self.nodes[r].app.last_executed_seq()
+            ));
+        }
+        format!(
+            "{} ticks after the heal at tick {}, of {} requests: {}",
+            self.options.liveness_ticks,
+            self.plan.heal_at_tick,
+            self.submitted.len(),
+            parts.join("; ")
+        )
+    }
+
+    // ----- delivery and ticks -----
+
+    fn deliver_due(&mut self) {
+        while let Some(packet) = self.network.pop_due(self.now) {
+            if packet.to >= self.n() {
+                continue; // nothing listens on the clients' endpoint
+            }
+            if self.nodes[packet.to].replica.is_none() {
+                self.stats.lost_to_crash += 1;
+                continue;
+            }
+            let input = match packet.message {
+                Envelope::Client(request) => Input::ClientRequests(vec![request]),
+                Envelope::Consensus(message) => {
+                    if self.options.trace {
+                        self.trace(|| {
+                            format!(
+                                "r{} <- r{} {}",
+                                packet.to,
+                                message.from,
+                                describe(&message.message)
+                            )
+                        });
+                    }
+                    if let Some(byzantine) = &mut self.nodes[packet.to].byzantine {
+                        byzantine.observe(&message);
+                    }
+                    Input::Message(message)
+                }
+            };
+            self.drive(packet.to, input);
+            if self.checker.violation().is_some() {
+                return;
+            }
+        }
+    }
+
+    fn tick_all(&mut self) {
+        for r in 0..self.n() {
+            if self.nodes[r].replica.is_some() {
+                self.drive(r, Input::Tick);
+            }
+        }
+    }
+
+    fn retry_fetches(&mut self) {
+        for r in 0..self.n() {
+            if self.checker.violation().is_some() {
+                return;
+            }
+            let Some(fetch) = self.nodes[r].fetch.clone() else {
+                continue;
+            };
+            let donor = (0..self.n())
+                .filter(|&d| d != r && self.nodes[d].replica.is_some())
+                .find_map(|d| {
+                    self.nodes[d]
+                        .snapshots
+                        .get(&fetch.seq)
+                        .filter(|s| s.state_root() == fetch.state_root)
+                        .cloned()
+                });
+            let Some(snapshot) = donor else {
+                continue;
+            };
+            let node = &mut self.nodes[r];
+            node.fetch = None;
+            if fetch.seq <= node.app.last_executed_seq() {
+                self.trace(|| {
+                    format!(
+                        "r{r} fetch of seq {} is stale: app at {}",
+                        fetch.seq,
+                        self.nodes[r].app.last_executed_seq()
+                    )
+                });
+                continue;
+            }
+            node.app = snapshot.clone();
+            node.roots.insert(fetch.seq, fetch.state_root);
+            node.snapshots.insert(fetch.seq, snapshot);
+            while node.snapshots.len() > SNAPSHOTS_KEPT {
+                node.snapshots.pop_first();
+            }
+            self.stats.state_transfers += 1;
+            self.checker
+                .on_state_transfer(self.now, r, fetch.seq, fetch.state_root);
+            self.trace(|| {
+                format!(
+                    "r{r} STATE TRANSFER to seq {} root {}",
+                    fetch.seq, fetch.state_root
+                )
+            });
+            self.drive(
+                r,
+                Input::StateTransferred {
+                    seq: fetch.seq,
+                    state_root: fetch.state_root,
+                },
+            );
+        }
+    }
+
+    // ----- one replica step and its output -----
+
+    /// Feeds `input` to replica `r`, then everything its outputs feed back (executions).
+    fn drive(&mut self, r: usize, input: Input) {
+        if self.checker.violation().is_some() {
+            return;
+        }
+        let mut work = VecDeque::from([input]);
+        let mut steps = 0;
+        while let Some(input) = work.pop_front() {
+            steps += 1;
+            assert!(
+                steps < STEP_CASCADE_MAX,
+                "replica {r} livelocked on its own outputs"
+            );
+            let Some(replica) = self.nodes[r].replica.as_mut() else {
+                return;
+            };
+            // A panic of the core is a broken invariant: report it with the tick and replica.
+            let stepped = catch_unwind(AssertUnwindSafe(|| {
+                let output = replica.step(input);
+                replica.check_invariants();
+                output
+            }));
+            let mut output = match stepped {
+                Ok(output) => output,
+                Err(payload) => {
+                    let detail = format!(
+                        "replica {r}: {}",
+                        crate::sim::panic_message(payload.as_ref())
+                    );
+                    self.checker.report(self.now, ViolationKind::Panic, detail);
+                    self.trace(|| format!("r{r} PANIC"));
+                    return;
+                }
+            };
+            let ops = output.take_persist();
+            apply_persist(&mut self.nodes[r].disk, &ops);
+            self.stats.persist_ops += ops.len() as u64;
+            let actions = output.persisted();
+            if self.crash_due(r, CrashPoint::BeforeSend) && !actions.send.is_empty() {
+                // Crash after the write, before the sends.
+                self.crash(r);
+                return;
+            }
+            for event in &actions.events {
+                self.on_event(r, event);
+            }
+            self.send_all(r, actions.send);
+            for batch in actions.execute {
+                let reply = self.execute(r, batch);
+                if self.crash_due(r, CrashPoint::MidExecution) {
+                    // The application applied the batch (durably); the core never hears of it.
+                    self.crash(r);
+                    return;
+                }
+                if let Some(reply) = reply {
+                    work.push_back(reply);
+                }
+                if self.checker.violation().is_some() {
+                    return;
+                }
+            }
+            if let Some(fetch) = actions.fetch_state {
+                self.trace(|| {
+                    format!(
+                        "r{r} asks for state at seq {} root {}",
+                        fetch.seq, fetch.state_root
+                    )
+                });
+                self.nodes[r].fetch = Some(fetch);
+            }
+        }
+    }
+
+    fn send_all(&mut self, r: usize, outbound: Vec<bftledger_consensus::Outbound>) {
+        if outbound.is_empty() {
+            return;
+        }
+        let sends: Vec<Send> = match self.nodes[r].byzantine.as_mut() {
+            Some(byzantine) => byzantine.rewrite(&mut self.rng, outbound),
+            None => {
+                for out in &outbound {
+                    self.record_signed(r, &out.message);
+                }
+                outbound
+                    .into_iter()
+                    .flat_map(|out| {
+                        let targets: Vec<usize> = match out.to {
+                            Target::All => (0..self.n()).filter(|&t| t != r).collect(),
+                            Target::One(t) => vec![t as usize],
+                        };
+                        targets.into_iter().map(move |to| Send {
+                            to,
+                            message: out.message.clone(),
+                        })
+                    })
+                    .collect()
+            }
+        };
+        for send in sends {
+            assert!(
+                send.to < self.n(),
+                "replica {r} sent to unknown replica {}",
+                send.to
+            );
+            self.stats.messages_sent += 1;
+            self.network.send(
+                &mut self.rng,
+                self.now,
+                r,
+                send.to,
+                Envelope::Consensus(send.message),
+            );
+        }
+    }
+
+    /// Feeds the no-conflicting-signatures checker with every vote a correct replica signs.
+    fn record_signed(&mut self, r: usize, message: &SignedMessage) {
+        if message.from as usize != r {
+            // A relayed message of another replica (e.g. a pre-prepare forwarded with its batch):
+            // not signed by `r`. The receiver checks its signature like any other.
+            self.mark("send.relayed");
+            return;
+        }
+        let now = self.now;
+        match &message.message {
+            Message::PrePrepare { pre_prepare: p, .. } => {
+                self.checker
+                    .on_signed(now, r, SignedKind::PrePrepare, p.view, p.seq, p.digest)
+            }
+            Message::Prepare(p) => {
+                self.checker
+                    .on_signed(now, r, SignedKind::Prepare, p.view, p.seq, p.digest)
+            }
+            Message::Commit(c) => {
+                self.checker
+                    .on_signed(now, r, SignedKind::Commit, c.view, c.seq, c.digest)
+            }
+            Message::Checkpoint(c) => {
+                self.checker
+                    .on_signed(now, r, SignedKind::Checkpoint, 0, c.seq, c.state_root)
+            }
+            Message::NewView { new_view, .. } => {
+                for signed in &new_view.pre_prepares {
+                    let p = signed.pre_prepare;
+                    self.checker
+                        .on_signed(now, r, SignedKind::PrePrepare, p.view, p.seq, p.digest);
+                }
+                let digest = Digest::of(&encode(new_view));
+                self.checker
+                    .on_signed(now, r, SignedKind::NewView, new_view.view, 0, digest);
+            }
+            Message::ViewChange { view_change, .. } => {
+                // One view-change per target view, re-sent unchanged (also after a restart).
+                let digest = Digest::of(&encode(view_change));
+                let view = view_change.new_view;
+                self.checker
+                    .on_signed(now, r, SignedKind::ViewChange, view, 0, digest);
+            }
+        }
+    }
+
+    /// Executes one committed batch in the application; returns the report for the core.
+    fn execute(&mut self, r: usize, batch: CommittedBatch) -> Option<Input> {
+        let correct = self.is_correct(r);
+        let app_seq = self.nodes[r].app.last_executed_seq();
+        let request_digests: Vec<Digest> = batch.requests.iter().map(Request::digest).collect();
+        if batch.seq <= app_seq {
+            // Handed out again after a restart: already applied (durable application state).
+            let Some(&root) = self.nodes[r].roots.get(&batch.seq) else {
+                // Below the height, but never executed here: skipped by a state transfer.
+                let detail = format!(
+                    "replica {r} was handed seq {} below its application height {app_seq}, \
+                     a seq it skipped by state transfer and has no state root for",
+                    batch.seq
+                );
+                if correct {
+                    self.checker
+                        .report(self.now, ViolationKind::ExecutionOrder, detail);
+                }
+                return None;
+            };
+            self.checker
+                .on_reexecute(self.now, r, batch.seq, batch.digest, &request_digests);
+            self.stats.skipped_reexecutions += 1;
+            self.mark("execute.skipped_after_restart");
+            return Some(Input::Executed {
+                seq: batch.seq,
+                state_root: root,
+            });
+        }
+        self.checker
+            .on_execute(self.now, r, batch.seq, batch.digest, &request_digests);
+        if batch.seq != app_seq + 1 {
+            // The checker reported the gap (for correct replicas); a Byzantine one just stops.
+            return None;
+        }
+        let node = &mut self.nodes[r];
+        let execution = node.app.execute(batch.seq, &batch.requests);
+        node.roots.insert(batch.seq, execution.state_root);
+        if batch.seq.is_multiple_of(self.config.checkpoint_interval) {
+            node.snapshots.insert(batch.seq, node.app.clone());
+            while node.snapshots.len() > SNAPSHOTS_KEPT {
+                node.snapshots.pop_first();
+            }
+        }
+        if correct {
+            self.stats.batches_executed += 1;
+            self.stats.requests_executed += execution.applied;
+            self.stats.duplicate_requests_skipped += execution.duplicates;
+            if batch.requests.is_empty() {
+                self.stats.null_batches += 1;
+            }
+        }
+        self.checker
+            .on_state(self.now, r, batch.seq, execution.state_root);
+        self.trace(|| {
+            format!(
+                "r{r} EXECUTE view {} seq {} digest {} ({} requests, {} applied) root {}",
+                batch.view,
+                batch.seq,
+                batch.digest,
+                batch.requests.len(),
+                execution.applied,
+                execution.state_root
+            )
+        });
+        Some(Input::Executed {
+            seq: batch.seq,
+            state_root: execution.state_root,
+        })
+    }
+
+    fn on_event(&mut self, r: usize, event: &Event) {
+        let correct = self.is_correct(r);
+        match event {
+            Event::ViewEntered { view, .. } if correct => {
+                self.stats.max_view = self.stats.max_view.max(*view);
+            }
+            Event::ViewChangeStarted { .. } if correct => self.stats.view_changes_started += 1,
+            Event::StableCheckpoint { seq, .. } if correct => {
+                self.stable_seen.insert(*seq);
+            }
+            Event::Rejected { reason, .. } => {
+                self.stats.rejections += 1;
+                self.mark(&format!("rejection.{}", reason.kind()));
+            }
+            _ => {}
+        }
+        if correct {
+            let key = match event {
+                Event::NewViewSent { .. } => Some("event.new_view_sent"),
+                Event::StateTransferred { .. } => Some("event.state_transferred"),
+                Event::ViewChangeStarted { .. } => Some("event.view_change_started"),
+                _ => None,
+            };
+            if let Some(key) = key {
+                self.mark(key);
+            }
+        }
+        if self.options.trace && !matches!(event, Event::Rejected { .. } | Event::Proposed { .. }) {
+            self.trace(|| format!("r{r} event {event:?}"));
+        } else if self.options.trace {
+            self.trace(|| format!("r{r} {event:?}"));
+        }
+    }
+
+    fn finish_stats(&mut self) {
+        let net = self.network.stats();
+        self.stats.ticks = self.now;
+        self.stats.stable_checkpoints = self.stable_seen.len() as u64;
+        self.stats.dropped = net.dropped;
+        self.stats.duplicated = net.duplicated;
+        self.stats.partitioned = net.partitioned;
+        self.stats.delivered = net.delivered;
+        self.stats.highest_seq = self.checker.highest_executed();
+        self.stats.byzantine_sent = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.byzantine.as_ref())
+            .map(|b| b.sent)
+            .sum();
+    }
+}
+
+/// The consensus configuration of the simulated cluster: small windows and timeouts so that a
+/// seed of a few thousand ticks takes many checkpoints, fills the watermark window, and goes
+/// through view changes.
+pub fn sim_config(validators: Vec<bftledger_crypto::PublicKey>, mutant: Option<Mutant>) -> Config {
+    let mut config = Config::new(validators);
+    config.checkpoint_interval = 4;
+    config.watermark_window = 16;
+    config.max_batch_requests = 8;
+    config.max_request_bytes = 256;
+    config.max_batch_bytes = 8 * 256;
+    config.max_message_bytes = 1 << 20;
+    config.batch_delay_ticks = 2;
+    config.view_change_timeout_ticks = 60;
+    config.view_change_timeout_max_ticks = 480;
+    config.retransmit_ticks = 40;
+    config.max_pending_requests = 4096;
+    config.executed_requests_remembered = 1 << 16;
+    if let Some(Mutant::WeakQuorum) = mutant {
+        config = config.mutant_weak_quorum();
+    }
+    config.validate().expect("the simulator's config is valid");
+    config
+}
+
+fn apply_persist(disk: &mut BTreeMap<Vec<u8>, Vec<u8>>, ops: &[PersistOp]) {
+    for op in ops {
+        match op {
+            PersistOp::Put { key, value } => {
+                disk.insert(key.clone(), value.clone());
+            }
+            PersistOp::Delete { key } => {
+                disk.remove(key);
+            }
+        }
+    }
+}
+
+/// One line per message for traces.
+fn describe(message: &Message) -> String {
+    match message {
+        Message::PrePrepare {
+            pre_prepare: p,
+            batch,
+        } => {
+            format!(
+                "PRE-PREPARE v{} n{} {} ({} requests)",
+                p.view,
+                p.seq,
+                p.digest,
+                batch.len()
+            )
+        }
+        Message::Prepare(p) => format!("PREPARE v{} n{} {}", p.view, p.seq, p.digest),
+        Message::Commit(c) => format!("COMMIT v{} n{} {}", c.view, c.seq, c.digest),
+        Message::Checkpoint(c) => format!("CHECKPOINT n{} {}", c.seq, c.state_root),
+        Message::ViewChange { view_change, .. } => format!(
+            "VIEW-CHANGE to v{} stable n{} ({} prepared)",
+            view_change.new_view,
+            view_change.stable.seq,
+            view_change.prepared.len()
+        ),
+        Message::NewView { new_view, .. } => format!(
+            "NEW-VIEW v{} ({} view-changes, {} pre-prepares)",
+            new_view.view,
+            new_view.view_changes.len(),
+            new_view.pre_prepares.len()
+        ),
+    }
+}

@@ -1,0 +1,87 @@
+//! The simulator as a test: a few dozen seeds must be safe and live, the same seed must replay
+//! the same run, and the weak-quorum mutant must be caught.
+
+use bftledger_testnet::sim::checker::ViolationKind;
+use bftledger_testnet::sim::{run_seed, run_seeds, Mutant, SimOptions};
+
+fn assert_clean(options: &SimOptions, seeds: std::ops::Range<u64>) {
+    for seed in seeds {
+        let outcome = run_seed(seed, options);
+        assert!(
+            outcome.violation.is_none() && outcome.stall.is_none(),
+            "seed {seed}: {:?} {:?}\nreplay: {}",
+            outcome.violation,
+            outcome.stall,
+            options.replay_command(seed)
+        );
+        assert!(
+            outcome.stats.batches_executed > 0,
+            "seed {seed} executed nothing"
+        );
+    }
+}
+
+#[test]
+fn four_replicas_one_byzantine_are_safe_and_live() {
+    assert_clean(&SimOptions::new(4, 1), 0..24);
+}
+
+#[test]
+fn seven_replicas_two_byzantine_are_safe_and_live() {
+    assert_clean(&SimOptions::new(7, 2), 0..6);
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    let options = SimOptions::new(4, 1);
+    let first = run_seed(5, &options);
+    let second = run_seed(5, &options);
+    assert_eq!(first.stats, second.stats);
+    assert_eq!(first.violation, second.violation);
+    assert_ne!(
+        first.stats,
+        run_seed(6, &options).stats,
+        "different seeds, different runs"
+    );
+}
+
+#[test]
+fn faults_are_exercised() {
+    let summary = run_seeds(0, 24, &SimOptions::new(4, 1), 1, &|_| {});
+    let totals = summary.totals;
+    assert!(totals.crashes > 0 && totals.restarts > 0, "{totals:?}");
+    assert!(
+        totals.dropped > 0 && totals.duplicated > 0 && totals.partitioned > 0,
+        "{totals:?}"
+    );
+    assert!(totals.max_view > 0, "no view change completed: {totals:?}");
+    assert!(
+        totals.stable_checkpoints > 0 && totals.state_transfers > 0,
+        "{totals:?}"
+    );
+    assert!(
+        totals.byzantine_sent > 0 && totals.rejections > 0,
+        "{totals:?}"
+    );
+}
+
+#[test]
+fn weak_quorum_mutant_is_caught() {
+    let mut options = SimOptions::new(4, 1);
+    options.mutant = Some(Mutant::WeakQuorum);
+    let summary = run_seeds(0, 300, &options, 1, &|_| {});
+    let seed = summary
+        .first_violation_seed
+        .expect("the checkers must catch quorums of 2f");
+    let outcome = run_seed(seed, &options);
+    let violation = outcome.violation.expect("the violating seed replays");
+    assert!(
+        matches!(
+            violation.kind,
+            ViolationKind::Agreement
+                | ViolationKind::StateDivergence
+                | ViolationKind::StateTransferMismatch
+        ),
+        "{violation}"
+    );
+}

@@ -1,0 +1,15 @@
+---- MODULE MC_n4_f1_byz0_s2 ----
+\* 4 replicas, f = 1, replica 0 (primary of view 0) Byzantine; views 0..1, sequence numbers 1..2, one request (a) so that the state space stays tractable.
+\* Fixes the constants of PBFT.tla and nothing else.
+EXTENDS Naturals, FiniteSets
+VARIABLES view, status, msgs
+INSTANCE PBFTProperties WITH
+    N <- 4,
+    F <- 1,
+    Byzantine <- {0},
+    Values <- {"a", "x"},
+    Requests <- {"a"},
+    MaxSeq <- 2,
+    MaxView <- 1,
+    Mutation <- "none"
+====

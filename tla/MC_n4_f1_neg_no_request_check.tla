@@ -1,0 +1,15 @@
+---- MODULE MC_n4_f1_neg_no_request_check ----
+\* NEGATIVE, must violate Validity: backups do not check that a client signed the request; replica 0 (primary of view 0) Byzantine.
+\* Fixes the constants of PBFT.tla and nothing else.
+EXTENDS Naturals, FiniteSets
+VARIABLES view, status, msgs
+INSTANCE PBFTProperties WITH
+    N <- 4,
+    F <- 1,
+    Byzantine <- {0},
+    Values <- {"a", "b", "x"},
+    Requests <- {"a", "b"},
+    MaxSeq <- 1,
+    MaxView <- 1,
+    Mutation <- "no_request_check"
+====
