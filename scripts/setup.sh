@@ -2,11 +2,11 @@
 # Installs what building and testing bftledger needs on a fresh Debian machine, idempotently:
 #   clang, libclang-dev  bindgen, used by the rocksdb crate's build
 #   librocksdb-dev       RocksDB itself, linked dynamically (see .cargo/config.toml)
-#   iproute2, iptables   network fault injection in the local testnet (partition/heal)
+#   iptables             network fault injection in the local testnet (partition/heal)
 # Run as root, or with passwordless sudo. Prints nothing when everything is present.
 set -euo pipefail
 
-packages=(clang libclang-dev librocksdb-dev pkg-config)
+packages=(clang libclang-dev librocksdb-dev pkg-config iptables)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -180,8 +180,10 @@ cmd_up() {
 summary() {
   local nodes="$1" to="$2" id="$3" rel
   rel="$(realpath --relative-to="$PWD" "$DATA" 2>/dev/null || echo "$DATA")"
+  # The binary lives outside the clone (cargo's target dir): show it by its absolute path.
   local bin_rel
-  bin_rel="$(realpath --relative-to="$PWD" "$BIN" 2>/dev/null || echo "$BIN")"
+  bin_rel="$(realpath "$BIN" 2>/dev/null || echo "$BIN")"
+  case "$bin_rel" in "$PWD"/*) bin_rel="${bin_rel#"$PWD"/}" ;; esac
   say ""
   say "bftledger testnet is up: $nodes validators, first block committed (transfer $id)."
   say ""

@@ -98,11 +98,7 @@ impl Driver {
         config: NodeConfig,
     ) -> Driver {
         let validators = shared.genesis.validator_keys();
-        let height = shared
-            .store
-            .read()
-            .expect("store lock poisoned")
-            .latest_height();
+        let height = shared.stored_height();
         assert!(
             replica.last_executed() <= height,
             "the core executed seq {} but the ledger is at height {height}",
@@ -229,12 +225,7 @@ impl Driver {
     fn execute(&mut self, batch: CommittedBatch) -> Result<(u64, Digest), DriverError> {
         let span = info_span!("execute", view = batch.view, seq = batch.seq);
         let _entered = span.enter();
-        let height = self
-            .shared
-            .store
-            .read()
-            .expect("store lock poisoned")
-            .latest_height();
+        let height = self.shared.stored_height();
         if batch.seq <= height {
             return Ok((batch.seq, self.stored_root(batch.seq, batch.digest)?));
         }
@@ -356,12 +347,7 @@ impl Driver {
         }
         let m = &self.shared.metrics;
         m.view.set(self.replica.view() as i64);
-        let height = self
-            .shared
-            .store
-            .read()
-            .expect("store lock poisoned")
-            .latest_height();
+        let height = self.shared.stored_height();
         m.committed_height.set(height as i64);
         m.catching_up.set(i64::from(self.catching_up()));
         let size = self

@@ -53,6 +53,14 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Height of the last block in the ledger store.
+    pub fn stored_height(&self) -> u64 {
+        self.store
+            .read()
+            .expect("store lock poisoned")
+            .latest_height()
+    }
+
     /// The validators' count needed for a quorum, 2f+1.
     pub fn quorum(&self) -> usize {
         let n = self.genesis.validators.len();

@@ -61,11 +61,7 @@ impl Driver {
     }
 
     fn height(&self) -> u64 {
-        self.shared
-            .store
-            .read()
-            .expect("store lock poisoned")
-            .latest_height()
+        self.shared.stored_height()
     }
 
     fn root_at(&self, seq: u64) -> Result<Digest, DriverError> {

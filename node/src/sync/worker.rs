@@ -100,11 +100,7 @@ impl SyncWorker {
     }
 
     fn height(&self) -> u64 {
-        self.shared
-            .store
-            .read()
-            .expect("store lock poisoned")
-            .latest_height()
+        self.shared.stored_height()
     }
 
     /// Runs until the driver goes away.
