@@ -13,18 +13,24 @@
 //! | `C` seq | `Digest` | this replica signs a checkpoint |
 //! | `P` seq | `PreparedCertificate` | this replica's slot for seq becomes prepared |
 //! | `B` seq digest | `(view, primary signature, batch)` | this replica pre-prepares / prepares a batch |
+//! | `N` | `SignedMessage` (own NEW-VIEW, with its batches) | this replica, as primary, sends a new-view |
 //!
 //! Own votes (`O`) let a restarted replica re-send the *same* vote and refuse to sign a
 //! different digest for a (view, seq) it already voted on. Batches (`B`) are durable with the
 //! vote that accepts them: a digest that reaches a prepared certificate (and so possibly every
 //! later O-set) must never be left without its batch by crashes of correct replicas. Entries at or below the stable
 //! checkpoint, and votes of views below the current one, are deleted.
+//!
+//! The own NEW-VIEW (`N`) is written in the same Output that enters its view, before the send
+//! (TOCS'02 §4.5, liveness: the new primary must be able to re-send NEW-VIEW(v) to replicas still
+//! changing to v after a crash, or they wait for it forever). One entry, overwritten by the next
+//! own new-view; on recovery it is used only if it is for the recovered view, in normal status.
 
 use crate::config::Config;
 use crate::interface::{Application, Output, PersistOp};
 use crate::message::{
-    decode_durable, Batch, CheckpointProof, Commit, Message, PrePrepare, Prepare,
-    PreparedCertificate, Request, SignedMessage, ViewChange,
+    batch_digest, decode_durable, null_digest, Batch, CheckpointProof, Commit, Message, NewView,
+    PrePrepare, Prepare, PreparedCertificate, Request, SignedMessage, ViewChange,
 };
 use crate::replica::{Replica, Status};
 use crate::{ReplicaId, SeqNum, View};
@@ -42,6 +48,7 @@ const VOTE: u8 = b'O';
 const CHECKPOINT: u8 = b'C';
 const PREPARED: u8 = b'P';
 const BATCH: u8 = b'B';
+const NEW_VIEW: u8 = b'N';
 
 /// Largest durable value accepted on recovery.
 const MAX_VALUE_BYTES: usize = 64 << 20;
@@ -113,6 +120,8 @@ pub struct DurableState {
     /// Batches this replica voted for: (seq, digest) -> (view, primary's pre-prepare signature,
     /// batch).
     pub batches: BTreeMap<(SeqNum, Digest), (View, Signature, Batch)>,
+    /// Own latest NEW-VIEW (as primary of its view), with its batches.
+    pub new_view: Option<SignedMessage>,
 }
 
 /// Key of an own vote.
@@ -148,6 +157,11 @@ pub fn put_executed(seq: SeqNum, root: Digest) -> PersistOp {
 /// Put of the own view-change.
 pub fn put_view_change(vc: &ViewChange, signature: &Signature) -> PersistOp {
     put(vec![VIEW_CHANGE], &(vc, signature))
+}
+
+/// Put of the own NEW-VIEW (written before it is sent).
+pub fn put_new_view(message: &SignedMessage) -> PersistOp {
+    put(vec![NEW_VIEW], message)
 }
 
 /// Put of an own vote.
@@ -243,6 +257,7 @@ pub fn read(
             (Some(STABLE), 1) => state.stable = Some(value(&key, &bytes)?),
             (Some(EXECUTED), 1) => state.executed = Some(value(&key, &bytes)?),
             (Some(VIEW_CHANGE), 1) => state.view_change = Some(value(&key, &bytes)?),
+            (Some(NEW_VIEW), 1) => state.new_view = Some(value(&key, &bytes)?),
             (Some(VOTE), 18) => {
                 let seq = be_u64(&key[1..9]).ok_or_else(unknown)?;
                 let view = be_u64(&key[9..17]).ok_or_else(unknown)?;
@@ -288,8 +303,9 @@ impl<A: Application> Replica<A> {
     ///
     /// The replica comes back in the view (or view change) it was in, with its stable
     /// checkpoint, prepared certificates, own votes and own checkpoints; it re-sends the same
-    /// votes and never signs a different digest for a (view, seq) it voted on. Batches are not
-    /// durable: those it needs come back through retransmission, view change or state transfer.
+    /// votes and never signs a different digest for a (view, seq) it voted on. As primary of the
+    /// recovered view it also gets back the NEW-VIEW it sent (key `N`), to answer stale
+    /// VIEW-CHANGEs for that view (§4.5).
     /// The driver must skip [`crate::CommittedBatch`]es at or below the application's height and
     /// still report [`crate::Input::Executed`] for each (with its state root at that height).
     pub fn recover(
@@ -381,6 +397,25 @@ impl<A: Application> Replica<A> {
             self.store_view_change(self.id, vc, signature, Vec::new());
             self.own_view_changes.insert(target, message);
         }
+        // §4.5 (liveness): the primary of the recovered view answers stale VIEW-CHANGEs for it
+        // with the NEW-VIEW it persisted before sending (its sends may never have left).
+        if let Some(nv) = state.new_view {
+            let current = matches!(
+                &nv.message,
+                Message::NewView { new_view, .. } if new_view.view == self.view
+            );
+            if nv.from != self.id {
+                return Err(RecoverError::Inconsistent(
+                    "own new-view signed by another id",
+                ));
+            }
+            if current && self.status == Status::Normal && self.is_primary() {
+                if let Message::NewView { new_view, batches } = &nv.message {
+                    self.restore_new_view_slots(new_view, batches, &state.batches);
+                }
+                self.own_new_view = Some(nv);
+            }
+        }
         Ok(())
     }
 
@@ -430,6 +465,50 @@ impl<A: Application> Replica<A> {
                     slot.commits.insert(id, digest, sig);
                 }
             }
+        }
+    }
+
+    /// The recovered primary of the view re-installs the O-set slots of its own NEW-VIEW that
+    /// [`Replica::restore_slots`] did not (a batch made durable in an earlier view keeps that
+    /// view in its `B` entry), so it can collect the prepares and commits of the new view.
+    fn restore_new_view_slots(
+        &mut self,
+        new_view: &NewView,
+        batches: &[Batch],
+        durable: &BTreeMap<(SeqNum, Digest), (View, Signature, Batch)>,
+    ) {
+        let (low, high) = (self.stable.seq, self.high_watermark());
+        let view = self.view;
+        let null = null_digest();
+        for spp in &new_view.pre_prepares {
+            let pp = spp.pre_prepare;
+            let voted =
+                self.own_votes.get(&(pp.seq, view, VoteKind::PrePrepare)) == Some(&pp.digest);
+            let present = self
+                .log
+                .slot(pp.seq)
+                .is_some_and(|s| s.view == view && s.pre_prepare.is_some());
+            if pp.seq <= low || pp.seq > high || !voted || present {
+                continue;
+            }
+            let batch = if pp.digest == null {
+                Some(Batch::from(Vec::<Request>::new()))
+            } else {
+                batches
+                    .iter()
+                    .find(|b| batch_digest(b) == pp.digest)
+                    .cloned()
+                    .or_else(|| durable.get(&(pp.seq, pp.digest)).map(|(_, _, b)| b.clone()))
+            };
+            let digests: Vec<Digest> = batch
+                .as_ref()
+                .map(|b| b.iter().map(Request::digest).collect())
+                .unwrap_or_default();
+            self.requests.mark_in_log(&digests);
+            let slot = self.log.slot_mut(pp.seq, view);
+            slot.pre_prepare = Some((pp, spp.signature));
+            slot.batch = batch;
+            slot.request_digests = digests;
         }
     }
 

@@ -344,6 +344,9 @@ impl<A: Application> Replica<A> {
             batches: batches.clone(),
         };
         let signed = self.send(Target::All, message, out);
+        // §4.5 (liveness): durable before it is sent, so that after a crash this primary can
+        // still answer VIEW-CHANGE(view) with it (`Replica::recover` restores it).
+        out.push_persist(durable::put_new_view(&signed));
         self.own_new_view = Some(signed);
         out.push_event(Event::NewViewSent { view });
         self.enter_view(view, o_set, pre_prepares, batches, out);

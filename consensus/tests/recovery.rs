@@ -252,3 +252,69 @@ fn corrupt_durable_state_is_a_typed_error() {
         bftledger_consensus::RecoverError::Value { .. }
     ));
 }
+
+/// TOCS'02 §4.5 (liveness: new-view retransmission). The primary of view v+1 enters v+1 as it
+/// sends NEW-VIEW(v+1), and crashes before any of its sends leave (its own VIEW-CHANGE(v+1)
+/// included). The others hold only 2f view-changes for v+1 (one replica is silent), so their
+/// view-change timer never starts: only the new primary can unblock them. After recovery it must
+/// answer their retransmitted VIEW-CHANGE(v+1) with the NEW-VIEW it persisted before sending;
+/// they then enter v+1 and commit (sim seeds 1202 / 2238 / 5293).
+#[test]
+fn recovered_new_primary_resends_its_new_view() {
+    let mut c = common::Cluster::new(4);
+    c.mute.insert(3); // Byzantine, silent
+    c.submit(0, vec![req("a")]);
+    c.deliver_all();
+    c.tick_all(2);
+    let base = c.executed(0);
+    assert!(base >= 1, "request a committed in view 0");
+    // r1 (primary of view 1) loses every send from now on, as if it crashed right after
+    // persisting each output.
+    c.mute.insert(1);
+    for i in 0..3 {
+        c.submit(i, vec![req("b")]);
+    }
+    c.deliver_all();
+    let mut entered = false;
+    for _ in 0..200 {
+        c.tick_all(1);
+        if c.replica(1).view() == 1 && !c.replica(1).is_view_changing() {
+            entered = true;
+            break;
+        }
+    }
+    assert!(entered, "r1 entered view 1 (its NEW-VIEW was lost)");
+    for i in [0, 2] {
+        assert!(
+            c.replica(i).is_view_changing(),
+            "replica {i} still changing"
+        );
+    }
+    assert!(
+        c.disks[1].contains_key(b"N".as_slice()),
+        "own NEW-VIEW persisted"
+    );
+    c.crash(1);
+    c.queue.retain(|(to, _)| *to != 1);
+    c.recover(1);
+    c.mute.remove(&1);
+    assert_eq!(c.replica(1).view(), 1);
+    assert!(!c.replica(1).is_view_changing());
+    c.tick_all(30);
+    for i in [0, 2] {
+        assert_eq!(c.replica(i).view(), 1, "replica {i} entered view 1");
+        assert!(
+            !c.replica(i).is_view_changing(),
+            "replica {i} in normal status"
+        );
+    }
+    c.submit(1, vec![req("c")]);
+    c.deliver_all();
+    c.tick_all(5);
+    let height = c.executed(0);
+    assert!(height > base, "view 1 commits");
+    for i in [1, 2] {
+        assert_eq!(c.executed(i), height, "replica {i} executed up to {height}");
+    }
+    assert_eq!(c.replica(0).view(), 1, "no further view change was needed");
+}
