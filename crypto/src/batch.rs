@@ -180,7 +180,89 @@ fn coefficients(equations: &[Equation]) -> Vec<Scalar> {
 
 /// Decodes `bytes` if it is the canonical encoding of a curve point.
 pub(crate) fn canonical_point(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
-    CompressedEdwardsY(*bytes)
-        .decompress()
-        .filter(|p| p.compress().to_bytes() == *bytes)
+    if !canonical_encoding(bytes) {
+        return None;
+    }
+    CompressedEdwardsY(*bytes).decompress()
+}
+
+/// Whether `bytes` is a canonical point encoding, judged on the bytes alone: `y < p` and no sign
+/// bit on `x = 0` (which happens exactly for `y = 1` and `y = p - 1`).
+///
+/// Equivalent to "decompress, compress again, compare" (a property test checks this) without
+/// the field inversion that re-compression costs: profiling a loaded node showed field
+/// exponentiations (inversions and square roots in point decoding) taking half of its CPU.
+pub(crate) fn canonical_encoding(bytes: &[u8; 32]) -> bool {
+    let sign = bytes[31] >> 7;
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    let all_ff = y[1..31].iter().all(|&b| b == 0xff);
+    // p = 2^255 - 19: little-endian 0xed, 0xff x 30, 0x7f.
+    if y[31] == 0x7f && all_ff && y[0] >= 0xed {
+        return false;
+    }
+    if sign == 1 {
+        let y_is_one = y[0] == 1 && y[1..].iter().all(|&b| b == 0);
+        let y_is_p_minus_one = y[0] == 0xec && all_ff && y[31] == 0x7f;
+        if y_is_one || y_is_p_minus_one {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The reference definition: decoding then re-encoding gives the same bytes.
+    fn round_trips(bytes: &[u8; 32]) -> Option<bool> {
+        CompressedEdwardsY(*bytes)
+            .decompress()
+            .map(|p| p.compress().to_bytes() == *bytes)
+    }
+
+    fn check(bytes: [u8; 32]) {
+        if let Some(reference) = round_trips(&bytes) {
+            assert_eq!(canonical_encoding(&bytes), reference, "{bytes:02x?}");
+        }
+    }
+
+    #[test]
+    fn byte_check_matches_round_trip_on_edge_cases() {
+        let mut p = [0xffu8; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        for low in 0xe0..=0xffu8 {
+            for sign in [0u8, 0x80] {
+                let mut b = p;
+                b[0] = low;
+                b[31] |= sign;
+                check(b);
+            }
+        }
+        for y0 in [0u8, 1, 2] {
+            for sign in [0u8, 0x80] {
+                let mut b = [0u8; 32];
+                b[0] = y0;
+                b[31] = sign;
+                check(b);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn byte_check_matches_round_trip(bytes in any::<[u8; 32]>()) {
+            check(bytes);
+        }
+
+        #[test]
+        fn byte_check_matches_round_trip_on_points(seed in any::<u64>(), sign in any::<bool>()) {
+            let mut b = EdwardsPoint::mul_base(&Scalar::from(seed)).compress().to_bytes();
+            if sign { b[31] ^= 0x80; }
+            check(b);
+        }
+    }
 }

@@ -121,7 +121,7 @@ impl PublicKey {
     /// Parses 32 bytes, refusing invalid or non-canonically encoded points and small-order
     /// ("weak") keys.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<PublicKey, CryptoError> {
-        if crate::batch::canonical_point(bytes).is_none() {
+        if !crate::batch::canonical_encoding(bytes) {
             return Err(CryptoError::InvalidPublicKey);
         }
         let key = VerifyingKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
