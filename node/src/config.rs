@@ -252,6 +252,12 @@ impl Problems {
         self.check(value > 0, key, || "must be greater than 0".into());
     }
 
+    /// `value` is a positive limit no larger than its ceiling `max`.
+    fn within(&mut self, value: u64, max: u64, key: &'static str, unit: &str) {
+        self.positive(value, key);
+        self.at_most(value, max, key, unit);
+    }
+
     fn at_most(&mut self, value: u64, max: u64, key: &'static str, unit: &str) {
         self.check(value <= max, key, || {
             format!("is {value} {unit}; the most allowed is {max} {unit}")
@@ -447,8 +453,7 @@ impl NodeConfig {
                 || format!("{addr:?} is not a multiaddr"),
             );
         }
-        p.positive(s.max_frame_bytes as u64, "p2p.max_frame_bytes");
-        p.at_most(
+        p.within(
             s.max_frame_bytes as u64,
             ceilings::FRAME_BYTES,
             "p2p.max_frame_bytes",
@@ -481,11 +486,7 @@ impl NodeConfig {
             "p2p.max_sync_response_bytes",
             "bytes",
         );
-        p.positive(
-            s.max_inbound_queue_frames as u64,
-            "p2p.max_inbound_queue_frames",
-        );
-        p.at_most(
+        p.within(
             s.max_inbound_queue_frames as u64,
             ceilings::QUEUE_FRAMES,
             "p2p.max_inbound_queue_frames",
@@ -512,22 +513,19 @@ impl NodeConfig {
 
     fn validate_api(&self, p: &mut Problems) {
         let s = &self.api;
-        p.positive(s.max_body_bytes as u64, "api.max_body_bytes");
-        p.at_most(
+        p.within(
             s.max_body_bytes as u64,
             ceilings::BODY_BYTES,
             "api.max_body_bytes",
             "bytes",
         );
-        p.positive(s.max_batch_transfers as u64, "api.max_batch_transfers");
-        p.at_most(
+        p.within(
             s.max_batch_transfers as u64,
             ceilings::BATCH_TRANSFERS,
             "api.max_batch_transfers",
             "transfers",
         );
-        p.positive(s.request_timeout_ms, "api.request_timeout_ms");
-        p.at_most(
+        p.within(
             s.request_timeout_ms,
             ceilings::TIMEOUT_MS,
             "api.request_timeout_ms",
@@ -537,8 +535,7 @@ impl NodeConfig {
 
     fn validate_consensus(&self, p: &mut Problems) {
         let s = &self.consensus;
-        p.positive(s.tick_interval_ms, "consensus.tick_interval_ms");
-        p.at_most(
+        p.within(
             s.tick_interval_ms,
             ceilings::TIMEOUT_MS,
             "consensus.tick_interval_ms",
@@ -562,8 +559,7 @@ impl NodeConfig {
                 )
             },
         );
-        p.positive(s.max_batch_requests as u64, "consensus.max_batch_requests");
-        p.at_most(
+        p.within(
             s.max_batch_requests as u64,
             bftledger_ledger::MAX_BLOCK_TRANSFERS as u64,
             "consensus.max_batch_requests",
@@ -624,8 +620,7 @@ impl NodeConfig {
 
     fn validate_mempool_and_sync(&self, p: &mut Problems) {
         let m = &self.mempool;
-        p.positive(m.max_transfers as u64, "mempool.max_transfers");
-        p.at_most(
+        p.within(
             m.max_transfers as u64,
             ceilings::MEMPOOL_TRANSFERS,
             "mempool.max_transfers",
@@ -649,15 +644,13 @@ impl NodeConfig {
             "ms",
         );
         let s = &self.sync;
-        p.positive(s.max_blocks_per_request, "sync.max_blocks_per_request");
-        p.at_most(
+        p.within(
             s.max_blocks_per_request,
             ceilings::SYNC_BLOCKS,
             "sync.max_blocks_per_request",
             "blocks",
         );
-        p.positive(s.request_timeout_ms, "sync.request_timeout_ms");
-        p.at_most(
+        p.within(
             s.request_timeout_ms,
             ceilings::TIMEOUT_MS,
             "sync.request_timeout_ms",
