@@ -8,7 +8,7 @@
 //! | `V` | `(view, Option<target view>)` | the view or view-change status changes |
 //! | `S` | `CheckpointProof` | a checkpoint becomes stable |
 //! | `E` | `(seq, state_root)` | the application reports an execution |
-//! | `W` | `(ViewChange, Signature)` | this replica signs a view-change |
+//! | `W` view | `(ViewChange, Signature)` | this replica signs a view-change for view |
 //! | `O` seq view kind | `Digest` | this replica signs a pre-prepare / prepare / commit |
 //! | `C` seq | `Digest` | this replica signs a checkpoint |
 //! | `P` seq | `PreparedCertificate` | this replica's slot for seq becomes prepared |
@@ -109,8 +109,9 @@ pub struct DurableState {
     pub stable: Option<CheckpointProof>,
     /// Last execution the application reported.
     pub executed: Option<(SeqNum, Digest)>,
-    /// Own latest view-change.
-    pub view_change: Option<(ViewChange, Signature)>,
+    /// Own view-changes by target view (every view this replica has asked for since it last
+    /// was in normal status, up to `max_future_views`).
+    pub view_changes: BTreeMap<View, (ViewChange, Signature)>,
     /// Own votes.
     pub votes: BTreeMap<(SeqNum, View, VoteKind), Digest>,
     /// Own checkpoints.
@@ -154,9 +155,16 @@ pub fn put_executed(seq: SeqNum, root: Digest) -> PersistOp {
     put(vec![EXECUTED], &(seq, root))
 }
 
-/// Put of the own view-change.
+/// Put of an own view-change (keyed by its target view, so earlier ones survive next to it).
 pub fn put_view_change(vc: &ViewChange, signature: &Signature) -> PersistOp {
-    put(vec![VIEW_CHANGE], &(vc, signature))
+    put(seq_key(VIEW_CHANGE, vc.new_view), &(vc, signature))
+}
+
+/// Delete of the own view-change for `view`.
+pub fn delete_view_change(view: View) -> PersistOp {
+    PersistOp::Delete {
+        key: seq_key(VIEW_CHANGE, view),
+    }
 }
 
 /// Put of the own NEW-VIEW (written before it is sent).
@@ -256,7 +264,16 @@ pub fn read(
             (Some(VIEW), 1) => state.view = Some(value(&key, &bytes)?),
             (Some(STABLE), 1) => state.stable = Some(value(&key, &bytes)?),
             (Some(EXECUTED), 1) => state.executed = Some(value(&key, &bytes)?),
-            (Some(VIEW_CHANGE), 1) => state.view_change = Some(value(&key, &bytes)?),
+            (Some(VIEW_CHANGE), 9) => {
+                let view = be_u64(&key[1..9]).ok_or_else(unknown)?;
+                let (vc, signature): (ViewChange, Signature) = value(&key, &bytes)?;
+                if vc.new_view != view {
+                    return Err(RecoverError::Inconsistent(
+                        "own view-change stored under another view",
+                    ));
+                }
+                state.view_changes.insert(view, (vc, signature));
+            }
             (Some(NEW_VIEW), 1) => state.new_view = Some(value(&key, &bytes)?),
             (Some(VOTE), 18) => {
                 let seq = be_u64(&key[1..9]).ok_or_else(unknown)?;
@@ -378,24 +395,27 @@ impl<A: Application> Replica<A> {
             .max()
             .unwrap_or(0)
             .max(self.last_executed);
-        if let (Status::ViewChanging { target }, Some((vc, signature))) =
-            (self.status, state.view_change)
-        {
-            if vc.new_view != target {
+        // Own view-changes for views above the recovered one (the target and those asked for
+        // before it) are re-sent as signed: a replica still waiting for 2f+1 view-changes for an
+        // earlier view needs ours (TOCS'02 §4.5.2 liveness; retransmission of §5.2).
+        if let Status::ViewChanging { target } = self.status {
+            if !state.view_changes.contains_key(&target) {
                 return Err(RecoverError::Inconsistent(
-                    "own view-change is not for the target",
+                    "view-changing without an own view-change for the target",
                 ));
             }
-            let message = SignedMessage {
-                from: self.id,
-                message: Message::ViewChange {
-                    view_change: vc.clone(),
-                    batches: Vec::new(),
-                },
-                signature,
-            };
-            self.store_view_change(self.id, vc, signature, Vec::new());
-            self.own_view_changes.insert(target, message);
+            for (view, (vc, signature)) in state.view_changes.range(self.view + 1..=target) {
+                let message = SignedMessage {
+                    from: self.id,
+                    message: Message::ViewChange {
+                        view_change: vc.clone(),
+                        batches: Vec::new(),
+                    },
+                    signature: *signature,
+                };
+                self.store_view_change(self.id, vc.clone(), *signature, Vec::new());
+                self.own_view_changes.insert(*view, message);
+            }
         }
         // §4.5 (liveness): the primary of the recovered view answers stale VIEW-CHANGEs for it
         // with the NEW-VIEW it persisted before sending (its sends may never have left).

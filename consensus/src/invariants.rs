@@ -71,9 +71,15 @@ impl<A: Application> Replica<A> {
         }
         if self.status == Status::Normal && self.is_primary() {
             // Above the window only after a restart (own pre-prepares of a window a 2f+1 fetch
-            // had moved) or a state transfer; never above what it signed or executed.
+            // had moved), a state transfer, or while one is outstanding (the fetched state covers
+            // every seq up to it); never above what it signed, executed or is fetching.
             let own_top = self.own_votes.keys().map(|k| k.0).max().unwrap_or(0);
-            let top = self.high_watermark().max(self.last_executed).max(own_top);
+            let fetching = self.fetch.as_ref().map_or(0, |f| f.seq);
+            let top = self
+                .high_watermark()
+                .max(self.last_executed)
+                .max(own_top)
+                .max(fetching);
             assert!(
                 self.last_assigned >= low && self.last_assigned <= top,
                 "replica {}: last assigned {} outside [{low}, {top}]",

@@ -161,7 +161,9 @@ impl<A: Application> Replica<A> {
         self.store_view_change(self.id, view_change, signed.signature, batches);
         self.own_view_changes.insert(target, signed);
         while self.own_view_changes.len() as u64 > self.config.max_future_views {
-            self.own_view_changes.pop_first();
+            if let Some((view, _)) = self.own_view_changes.pop_first() {
+                out.push_persist(durable::delete_view_change(view));
+            }
         }
         // TOCS'02 §4.5.2 liveness rule: the timer for `target` starts only once 2f+1
         // view-changes for it are in (see `start_view_change_timer_if_quorum`); until then the
@@ -491,7 +493,10 @@ impl<A: Application> Replica<A> {
         self.view = view;
         self.status = Status::Normal;
         out.push_persist(durable::put_view(view, None));
-        self.own_view_changes.retain(|v, _| *v > view);
+        let kept = self.own_view_changes.split_off(&(view + 1));
+        for old in std::mem::replace(&mut self.own_view_changes, kept).into_keys() {
+            out.push_persist(durable::delete_view_change(old));
+        }
         if self.config.primary(view) != self.id {
             self.own_new_view = None;
         }

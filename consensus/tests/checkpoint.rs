@@ -5,7 +5,7 @@ mod common;
 
 use bftledger_consensus::{Checkpoint, Event, Input, Message, Rejection};
 use bftledger_crypto::Digest;
-use common::{batch_of, pre_prepare, rejections, sent_kinds, Single};
+use common::{batch_of, pre_prepare, rejections, req, sent_kinds, Single};
 
 fn root(i: u8) -> Digest {
     Digest([i; 32])
@@ -261,6 +261,41 @@ fn f_plus_1_checkpoints_trigger_fetch_and_own_checkpoint_completes_the_proof() {
     assert_eq!(sent_kinds(&a), vec!["checkpoint"]);
     assert_eq!(s.replica.last_executed(), 40);
     assert_eq!(s.replica.low_watermark(), 40, "own vote completed 2f+1");
+}
+
+/// Same rule (TOCS'02 §6.2) at the primary of the current view (simulator seed 5545: the
+/// primary of view 0 restarted after the others had moved on). While the f+1 fetch is
+/// outstanding it must not assign sequence numbers the fetched state covers, and the window does
+/// not move before the proof is 2f+1; after the transfer it proposes right after the checkpoint.
+#[test]
+fn primary_fetching_on_f_plus_1_checkpoints_assigns_nothing_the_state_covers() {
+    let mut s = Single::new(4, 0);
+    s.deliver(2, checkpoint(40, root(40)));
+    let a = s.deliver(3, checkpoint(40, root(40)));
+    assert_eq!(a.fetch_state.map(|f| f.seq), Some(40));
+    assert_eq!(s.replica.low_watermark(), 0, "f+1 does not move the window");
+    let a = s.input(Input::ClientRequests(vec![req("during-fetch")]));
+    assert!(
+        !sent_kinds(&a).contains(&"pre-prepare"),
+        "no proposal while the state up to 40 is being fetched"
+    );
+    s.input(Input::StateTransferred {
+        seq: 40,
+        state_root: root(40),
+    });
+    let a = s.ticks(1);
+    let proposed: Vec<u64> = a
+        .send
+        .iter()
+        .filter_map(|o| match &o.message.message {
+            Message::PrePrepare { pre_prepare, .. } => Some(pre_prepare.seq),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        proposed.iter().all(|seq| *seq > 40),
+        "proposals after the fetched checkpoint: {proposed:?}"
+    );
 }
 
 /// Regression (simulator seed 2129): a checkpoint becomes stable (durably) only once the

@@ -187,7 +187,7 @@ fn recovered_view_changer_resends_the_same_view_change() {
     }
     assert!(n.replica.is_view_changing());
     assert!(
-        n.disk.contains_key(b"W".as_slice()),
+        n.disk.keys().any(|k| k.first() == Some(&b'W')),
         "own view-change persisted"
     );
     n.restart();
@@ -317,4 +317,82 @@ fn recovered_new_primary_resends_its_new_view() {
         assert_eq!(c.executed(i), height, "replica {i} executed up to {height}");
     }
     assert_eq!(c.replica(0).view(), 1, "no further view change was needed");
+}
+
+/// TOCS'02 §4.5.2 (liveness) with retransmission (§5.2): a replica whose view-change timer for
+/// v+1 expired (it had 2f+1 VIEW-CHANGE(v+1)) moves on to v+2, while the others still wait for
+/// its VIEW-CHANGE(v+1), which they never received. The timer of those others cannot start
+/// without it, and one VIEW-CHANGE(v+2) is below the f+1 join rule, so the cluster stalls unless
+/// the replica ahead keeps re-sending its VIEW-CHANGE(v+1) — across a crash too. Every own
+/// view-change since the last normal view is durable and re-sent (sim seed 5813).
+#[test]
+fn recovered_replica_resends_its_earlier_view_changes() {
+    let mut c = common::Cluster::new(4);
+    c.mute.insert(2); // Byzantine, silent; primary of view 2
+                      // The primary of view 0 sends no pre-prepares, so the backups' timers expire.
+    c.drop_if = Some(Box::new(|_, m| {
+        let lost_vc1 = m.from == 3
+            && matches!(&m.message, Message::ViewChange { view_change, .. } if view_change.new_view == 1);
+        lost_vc1 || (m.from == 0 && matches!(m.message, Message::PrePrepare { .. }))
+    }));
+    for i in [0, 1, 3] {
+        c.submit(i, vec![req("x")]);
+    }
+    c.deliver_all();
+    let mut ahead = false;
+    for _ in 0..400 {
+        c.tick_all(1);
+        if matches!(
+            c.replica(3).status(),
+            bftledger_consensus::Status::ViewChanging { target: 2 }
+        ) {
+            ahead = true;
+            break;
+        }
+    }
+    assert!(ahead, "r3's timer for view 1 expired: {:?}", c.replica(3));
+    for i in [0, 1] {
+        assert_eq!(
+            c.replica(i).status(),
+            bftledger_consensus::Status::ViewChanging { target: 1 },
+            "replica {i} waits for a third VIEW-CHANGE(1)"
+        );
+    }
+    let own_view_changes = |disk: &BTreeMap<Vec<u8>, Vec<u8>>| {
+        disk.keys().filter(|k| k.first() == Some(&b'W')).count()
+    };
+    assert_eq!(
+        own_view_changes(&c.disks[3]),
+        2,
+        "VIEW-CHANGE 1 and 2 durable"
+    );
+    c.crash(3);
+    c.queue.retain(|(to, _)| *to != 3);
+    c.drop_if = None;
+    c.recover(3);
+    let mut normal = false;
+    for _ in 0..2000 {
+        c.tick_all(1);
+        if (0..4).all(|i| i == 2 || !c.replica(i).is_view_changing()) {
+            normal = true;
+            break;
+        }
+    }
+    assert!(normal, "the correct replicas reached a common view");
+    let view = c.replica(3).view();
+    assert!(view >= 3, "view 1 (r1) and view 2 (silent r2) were passed");
+    for i in [0, 1] {
+        assert_eq!(c.replica(i).view(), view);
+    }
+    // r3 lost its pending requests in the crash: the client re-sends x to it.
+    c.submit(3, vec![req("x")]);
+    c.tick_all(20);
+    for i in [0, 1, 3] {
+        assert_eq!(c.requests_executed(i), 1, "replica {i} executed x once");
+        assert_eq!(
+            own_view_changes(&c.disks[i as usize]),
+            0,
+            "replica {i}: own view-changes deleted in the new view"
+        );
+    }
 }
