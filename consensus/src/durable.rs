@@ -13,7 +13,7 @@
 //! | `C` seq | `Digest` | this replica signs a checkpoint |
 //! | `P` seq | `PreparedCertificate` | this replica's slot for seq becomes prepared |
 //! | `B` seq digest | `(view, primary signature, batch)` | this replica pre-prepares / prepares a batch |
-//! | `N` | `SignedMessage` (own NEW-VIEW, with its batches) | this replica, as primary, sends a new-view |
+//! | `N` | `SignedMessage` (the NEW-VIEW of the current view, with its batches) | this replica enters a view |
 //!
 //! Own votes (`O`) let a restarted replica re-send the *same* vote and refuse to sign a
 //! different digest for a (view, seq) it already voted on. Batches (`B`) are durable with the
@@ -21,10 +21,15 @@
 //! later O-set) must never be left without its batch by crashes of correct replicas. Entries at or below the stable
 //! checkpoint, and votes of views below the current one, are deleted.
 //!
-//! The own NEW-VIEW (`N`) is written in the same Output that enters its view, before the send
-//! (TOCS'02 §4.5, liveness: the new primary must be able to re-send NEW-VIEW(v) to replicas still
-//! changing to v after a crash, or they wait for it forever). One entry, overwritten by the next
-//! own new-view; on recovery it is used only if it is for the recovered view, in normal status.
+//! The NEW-VIEW that installed the current view (`N`; the primary's own or a received one) is
+//! written in the same Output that enters the view, before any send (TOCS'02 §4.5, liveness: a
+//! replica still changing to v, short of 2f+1 view-changes for v, waits for NEW-VIEW(v) forever
+//! unless somebody that has it re-sends it, after a crash too). One entry, overwritten at the
+//! next view; on recovery it is used only if it is for the recovered view.
+//!
+//! Own view-changes (`W` view) are kept for every view asked for since the replica was last in
+//! normal status (at most `max_future_views`), and deleted when a view is entered: peers left at
+//! an earlier target may still need one of them to reach 2f+1.
 
 use crate::config::Config;
 use crate::interface::{Application, Output, PersistOp};
@@ -121,7 +126,7 @@ pub struct DurableState {
     /// Batches this replica voted for: (seq, digest) -> (view, primary's pre-prepare signature,
     /// batch).
     pub batches: BTreeMap<(SeqNum, Digest), (View, Signature, Batch)>,
-    /// Own latest NEW-VIEW (as primary of its view), with its batches.
+    /// The NEW-VIEW that installed the latest view entered, with its batches.
     pub new_view: Option<SignedMessage>,
 }
 
@@ -320,9 +325,9 @@ impl<A: Application> Replica<A> {
     ///
     /// The replica comes back in the view (or view change) it was in, with its stable
     /// checkpoint, prepared certificates, own votes and own checkpoints; it re-sends the same
-    /// votes and never signs a different digest for a (view, seq) it voted on. As primary of the
-    /// recovered view it also gets back the NEW-VIEW it sent (key `N`), to answer stale
-    /// VIEW-CHANGEs for that view (§4.5).
+    /// votes and never signs a different digest for a (view, seq) it voted on. It also gets back
+    /// the NEW-VIEW that installed the recovered view (key `N`), to answer stale VIEW-CHANGEs
+    /// for that view, and its own view-changes since it was last in normal status (§4.5).
     /// The driver must skip [`crate::CommittedBatch`]es at or below the application's height and
     /// still report [`crate::Input::Executed`] for each (with its state root at that height).
     pub fn recover(
@@ -417,23 +422,24 @@ impl<A: Application> Replica<A> {
                 self.own_view_changes.insert(*view, message);
             }
         }
-        // §4.5 (liveness): the primary of the recovered view answers stale VIEW-CHANGEs for it
-        // with the NEW-VIEW it persisted before sending (its sends may never have left).
+        // §4.5 (liveness): the NEW-VIEW that installed the recovered view answers stale
+        // VIEW-CHANGEs for it (the primary's own sends may never have left).
         if let Some(nv) = state.new_view {
-            let current = matches!(
-                &nv.message,
-                Message::NewView { new_view, .. } if new_view.view == self.view
-            );
-            if nv.from != self.id {
+            let Message::NewView { new_view, batches } = &nv.message else {
                 return Err(RecoverError::Inconsistent(
-                    "own new-view signed by another id",
+                    "new-view entry is another message",
+                ));
+            };
+            if nv.from != self.config.primary(new_view.view) {
+                return Err(RecoverError::Inconsistent(
+                    "new-view not signed by the primary of its view",
                 ));
             }
-            if current && self.status == Status::Normal && self.is_primary() {
-                if let Message::NewView { new_view, batches } = &nv.message {
+            if new_view.view == self.view {
+                if self.status == Status::Normal && self.is_primary() {
                     self.restore_new_view_slots(new_view, batches, &state.batches);
                 }
-                self.own_new_view = Some(nv);
+                self.installed_new_view = Some(nv);
             }
         }
         Ok(())

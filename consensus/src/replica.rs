@@ -72,8 +72,9 @@ pub struct Replica<A: Application> {
     /// (retransmitted while changing view, so peers left behind at a lower target can still
     /// gather 2f+1 for it).
     pub(crate) own_view_changes: BTreeMap<View, SignedMessage>,
-    /// The new-view that installed the current view, if this replica sent it.
-    pub(crate) own_new_view: Option<SignedMessage>,
+    /// The NEW-VIEW (signed by its primary) that installed the current view, own or received:
+    /// relayed to replicas still sending VIEW-CHANGE for this view (they missed it).
+    pub(crate) installed_new_view: Option<SignedMessage>,
     /// Highest view each peer was seen in (authenticated normal-case messages).
     pub(crate) peer_views: BTreeMap<ReplicaId, View>,
     /// Own signed votes: (seq, view, kind) -> digest. Persisted before sending.
@@ -126,7 +127,7 @@ impl<A: Application> Replica<A> {
             requests: RequestPool::default(),
             view_changes: BTreeMap::new(),
             own_view_changes: BTreeMap::new(),
-            own_new_view: None,
+            installed_new_view: None,
             peer_views: BTreeMap::new(),
             own_votes: BTreeMap::new(),
             durable_batches: BTreeMap::new(),

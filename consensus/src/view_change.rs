@@ -7,7 +7,7 @@ use crate::error::{NewViewFault, Rejection, ViewChangeFault};
 use crate::interface::{Application, Event, Output, Target};
 use crate::message::{
     batch_digest, null_digest, signing_bytes, Batch, CheckpointProof, Message, NewView, PrePrepare,
-    Request, SignedBody, SignedPrePrepare, SignedViewChange, ViewChange,
+    Request, SignedBody, SignedMessage, SignedPrePrepare, SignedViewChange, ViewChange,
 };
 use crate::quorum::Quorum;
 use crate::replica::{Replica, Status};
@@ -196,8 +196,10 @@ impl<A: Application> Replica<A> {
 
     /// §4.4: a replica accepts VIEW-CHANGE(v, ...) from j for a view above its own (and at most
     /// `max_future_views` beyond the view it is in or changing to), if it is well-formed ([`validate_view_change`]); one per sender
-    /// per view is kept. A stale view-change for the current view, received by its primary, is
-    /// answered with the new-view (the sender missed it).
+    /// per view is kept. A stale view-change for the current view is answered with the NEW-VIEW
+    /// that installed it (the sender missed it; TOCS'02 §4.5 liveness), by any replica that
+    /// holds it, also while changing to a later view: the sender may be short of 2f+1
+    /// view-changes for this view, so neither its timer nor the f+1 join rule would move it.
     pub fn on_view_change(
         &mut self,
         from: ReplicaId,
@@ -208,8 +210,8 @@ impl<A: Application> Replica<A> {
     ) {
         let v = view_change.new_view;
         if v <= self.view {
-            match &self.own_new_view {
-                Some(nv) if v == self.view && self.status == Status::Normal => {
+            match &self.installed_new_view {
+                Some(nv) if v == self.view => {
                     out.push_send(Target::One(from), nv.clone());
                 }
                 _ => out.reject(
@@ -346,12 +348,11 @@ impl<A: Application> Replica<A> {
             batches: batches.clone(),
         };
         let signed = self.send(Target::All, message, out);
-        // §4.5 (liveness): durable before it is sent, so that after a crash this primary can
-        // still answer VIEW-CHANGE(view) with it (`Replica::recover` restores it).
-        out.push_persist(durable::put_new_view(&signed));
-        self.own_new_view = Some(signed);
         out.push_event(Event::NewViewSent { view });
         self.enter_view(view, o_set, pre_prepares, batches, out);
+        // §4.5 (liveness): durable before it is sent, so that after a crash this primary can
+        // still answer VIEW-CHANGE(view) with it (`Replica::recover` restores it).
+        self.keep_installed_new_view(signed, out);
     }
 
     /// §4.4: a backup accepts NEW-VIEW(v, V, O) from primary(v) if v is above its view and not
@@ -363,7 +364,7 @@ impl<A: Application> Replica<A> {
         from: ReplicaId,
         new_view: NewView,
         batches: Vec<Batch>,
-        _signature: Signature,
+        signature: Signature,
         out: &mut Output,
     ) {
         let view = new_view.view;
@@ -380,9 +381,26 @@ impl<A: Application> Replica<A> {
             return;
         }
         match self.validate_new_view(&new_view, &batches) {
-            Ok(o_set) => self.enter_view(view, o_set, new_view.pre_prepares, batches, out),
+            Ok(o_set) => {
+                let signed = SignedMessage {
+                    from,
+                    message: Message::NewView {
+                        new_view: new_view.clone(),
+                        batches: batches.clone(),
+                    },
+                    signature,
+                };
+                self.enter_view(view, o_set, new_view.pre_prepares, batches, out);
+                self.keep_installed_new_view(signed, out);
+            }
             Err(fault) => out.reject(Some(from), Rejection::InvalidNewView(fault)),
         }
+    }
+
+    /// Keeps (durably, key `N`) the NEW-VIEW that installed the current view, to relay it.
+    fn keep_installed_new_view(&mut self, signed: SignedMessage, out: &mut Output) {
+        out.push_persist(durable::put_new_view(&signed));
+        self.installed_new_view = Some(signed);
     }
 
     /// The full check of [`Replica::on_new_view`]; returns the recomputed O-set.
@@ -497,9 +515,7 @@ impl<A: Application> Replica<A> {
         for old in std::mem::replace(&mut self.own_view_changes, kept).into_keys() {
             out.push_persist(durable::delete_view_change(old));
         }
-        if self.config.primary(view) != self.id {
-            self.own_new_view = None;
-        }
+        self.installed_new_view = None;
         self.view_changes.retain(|v, _| *v > view);
         self.peer_views.retain(|_, v| *v > view);
         self.drop_votes_below(view, out);

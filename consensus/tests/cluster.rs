@@ -173,3 +173,57 @@ fn retransmission_recovers_from_loss() {
         assert_eq!(c.executed(i), 1, "replica {i}");
     }
 }
+
+/// TOCS'02 §4.5 (liveness), simulator seed 7752. The primary of view 1 (r1) enters view 1 with
+/// 2f+1 view-changes, but its NEW-VIEW(1) and its own VIEW-CHANGE(1) are lost, so r2 and r3 wait
+/// at target 1 with only two view-changes: their timer never starts and the f+1 join rule never
+/// fires (r0 is silent). Then r1's timer moves it on to view 2. Only r1's NEW-VIEW(1), re-sent
+/// in answer to their retransmitted VIEW-CHANGE(1) while r1 is itself changing view, moves them.
+#[test]
+fn new_view_is_relayed_while_its_primary_changes_to_a_later_view() {
+    let mut c = Cluster::new(4);
+    c.mute.insert(0); // Byzantine, silent; primary of view 0
+    c.drop_if = Some(Box::new(|to, m| {
+        let from_r1 = m.from == 1 && to != 1;
+        match &m.message {
+            bftledger_consensus::Message::ViewChange { view_change, .. } => {
+                from_r1 && view_change.new_view == 1
+            }
+            bftledger_consensus::Message::NewView { .. } => from_r1,
+            _ => false,
+        }
+    }));
+    for i in 1..4 {
+        c.submit(i, vec![req("x")]);
+    }
+    let mut moved_on = false;
+    for _ in 0..1000 {
+        c.tick_all(1);
+        if c.replica(1).view() == 1 && c.replica(1).is_view_changing() {
+            moved_on = true;
+            break;
+        }
+    }
+    assert!(
+        moved_on,
+        "r1 entered view 1 and left it: {:?}",
+        c.replica(1)
+    );
+    for i in [2, 3] {
+        assert_eq!(c.replica(i).view(), 0, "replica {i} never got NEW-VIEW(1)");
+    }
+    c.drop_if = None;
+    let mut settled = false;
+    for _ in 0..3000 {
+        c.tick_all(1);
+        if (1..4).all(|i| c.requests_executed(i) == 1) {
+            settled = true;
+            break;
+        }
+    }
+    assert!(
+        settled,
+        "x executed by every correct replica: {:?}",
+        (1..4).map(|i| c.replica(i)).collect::<Vec<_>>()
+    );
+}

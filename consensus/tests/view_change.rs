@@ -5,7 +5,7 @@ mod common;
 
 use bftledger_consensus::{
     batch_digest, compute_o_set, null_digest, view_change::validate_view_change, CheckpointProof,
-    Input, Message, NewView, NewViewFault, PrePrepare, Quorum, Rejection, SignedMessage,
+    Input, Message, NewView, NewViewFault, PrePrepare, Quorum, Rejection, Replica, SignedMessage,
     SignedPrePrepare, SignedViewChange, ViewChange, ViewChangeFault,
 };
 use bftledger_crypto::{Digest, SecretKey};
@@ -316,6 +316,56 @@ fn backup_accepts_valid_new_view_and_prepares_o_set() {
     assert!(rejections(&a).is_empty(), "{:?}", a.events);
     assert_eq!((s.replica.view(), s.replica.is_view_changing()), (1, false));
     assert_eq!(sent_kinds(&a), vec!["prepare", "prepare"]);
+}
+
+/// TOCS'02 §4.5 (liveness): a backup that entered v through NEW-VIEW(v) answers a stale
+/// VIEW-CHANGE(v) — its sender missed the NEW-VIEW and may be short of 2f+1 view-changes for v,
+/// so nothing else would move it — with that NEW-VIEW, as signed by the primary, also after a
+/// restart (key `N`) and while it is itself changing to a later view.
+#[test]
+fn backup_relays_the_new_view_that_installed_its_view() {
+    let k = keys(4);
+    let b = batch_of(&["x"]);
+    let nv = new_view(&k, 1, &three_view_changes(&k, &b));
+    let nv_message = Message::NewView {
+        new_view: nv,
+        batches: vec![b],
+    };
+    let mut s = Single::new(4, 2);
+    let (persist, a) = s.input_raw(Input::Message(s.sign(1, nv_message.clone())));
+    assert!(rejections(&a).is_empty(), "{:?}", a.events);
+    let mut disk = std::collections::BTreeMap::new();
+    bftledger_consensus::durable::apply(&mut disk, &persist);
+    assert!(disk.contains_key(b"N".as_slice()), "NEW-VIEW(1) durable");
+    let stale = view_change(&k, 3, 1, CheckpointProof::genesis(), vec![]);
+    let relayed = |a: &bftledger_consensus::Actions| {
+        a.send
+            .iter()
+            .filter(|o| o.to == bftledger_consensus::Target::One(3))
+            .any(|o| o.message.from == 1 && o.message.message == nv_message)
+    };
+    let a = s.input(Input::Message(stale.clone()));
+    assert!(relayed(&a), "relayed to r3: {:?}", a.send);
+    let mut r = Replica::recover(
+        s.config.clone(),
+        2,
+        k[2].clone(),
+        common::ToyApp,
+        disk.into_iter(),
+    )
+    .expect("recover");
+    let a = r.step(Input::Message(stale.clone())).persisted();
+    assert!(relayed(&a), "relayed after a restart");
+    // Changing to view 3 (f+1 join rule), it still relays NEW-VIEW(1).
+    s.deliver(0, view_change_message(&k, 0, 3));
+    s.deliver(1, view_change_message(&k, 1, 3));
+    assert!(s.replica.is_view_changing(), "{:?}", s.replica);
+    let a = s.input(Input::Message(stale));
+    assert!(relayed(&a), "relayed while changing to view 3");
+}
+
+fn view_change_message(k: &[SecretKey], from: u32, view: u64) -> Message {
+    view_change(k, from, view, CheckpointProof::genesis(), vec![]).message
 }
 
 /// §4.4: new-view rejection rules: not from the new primary; fewer than 2f+1 view-changes;
