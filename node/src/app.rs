@@ -2,7 +2,12 @@
 //! signed transfer for this chain that passes the ledger's stateless checks, signatures
 //! batch-verified (the ledger's `decode_and_check_batch`). Deterministic: same batch, same
 //! verdict on every replica.
+//!
+//! Requests whose exact bytes this node already checked (admitted to its mempool, or in an
+//! earlier proposal) are found in the [`crate::verified`] cache and not checked again; the
+//! others are checked, and recorded there for execution. The verdict is the same either way.
 
+use crate::verified::{SharedVerified, VerifiedTransfers};
 use bftledger_consensus::{Application, InvalidBatch, Request};
 use bftledger_ledger::decode_and_check_batch;
 
@@ -10,25 +15,63 @@ use bftledger_ledger::decode_and_check_batch;
 #[derive(Debug, Clone)]
 pub struct LedgerApp {
     chain_id: String,
+    verified: SharedVerified,
 }
 
+/// Capacity of the private cache of [`LedgerApp::new`] (transfers).
+const OWN_CACHE_TRANSFERS: usize = 4_096;
+
 impl LedgerApp {
-    /// The application for the chain `chain_id`.
+    /// The application for the chain `chain_id`, with a cache of its own.
     pub fn new(chain_id: impl Into<String>) -> LedgerApp {
+        LedgerApp::with_verified(chain_id, VerifiedTransfers::shared(OWN_CACHE_TRANSFERS))
+    }
+
+    /// The application for the chain `chain_id`, sharing `verified` with the mempool (which
+    /// fills it) and the driver (which takes executed transfers out of it).
+    pub fn with_verified(chain_id: impl Into<String>, verified: SharedVerified) -> LedgerApp {
         LedgerApp {
             chain_id: chain_id.into(),
+            verified,
         }
     }
 }
 
 impl Application for LedgerApp {
     fn validate_batch(&self, requests: &[Request]) -> Result<(), InvalidBatch> {
-        let payloads: Vec<&[u8]> = requests.iter().map(|r| r.payload.as_slice()).collect();
-        decode_and_check_batch(&payloads, &self.chain_id)
-            .map(|_| ())
-            .map_err(|e| InvalidBatch {
-                bad: e.bad.into_iter().map(|(position, _)| position).collect(),
-            })
+        let digests: Vec<_> = requests.iter().map(Request::digest).collect();
+        let mut unknown: Vec<usize> = Vec::new();
+        {
+            let mut cache = self.verified.lock().expect("verified cache lock poisoned");
+            for (i, digest) in digests.iter().enumerate() {
+                if cache.get(digest).is_none() {
+                    unknown.push(i);
+                }
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let payloads: Vec<&[u8]> = unknown
+            .iter()
+            .map(|&i| requests[i].payload.as_slice())
+            .collect();
+        match decode_and_check_batch(&payloads, &self.chain_id) {
+            Ok(transfers) => {
+                let mut cache = self.verified.lock().expect("verified cache lock poisoned");
+                for (&i, t) in unknown.iter().zip(transfers) {
+                    cache.insert(digests[i], t);
+                }
+                Ok(())
+            }
+            Err(e) => Err(InvalidBatch {
+                bad: e
+                    .bad
+                    .into_iter()
+                    .map(|(position, _)| unknown[position])
+                    .collect(),
+            }),
+        }
     }
 }
 
@@ -68,5 +111,32 @@ mod tests {
             .validate_batch(&[request(1, "c"), garbage, request(3, "other")])
             .unwrap_err();
         assert_eq!(err.bad, vec![1, 2]);
+    }
+
+    /// A cache hit skips the check but never changes the verdict: a batch mixing known-good,
+    /// unknown-good and unknown-bad requests names exactly the bad ones, at their positions in
+    /// the batch; checked-good requests are then known.
+    #[test]
+    fn cached_requests_keep_the_same_verdict_and_positions() {
+        let app = LedgerApp::new("c");
+        let known = request(1, "c");
+        app.validate_batch(std::slice::from_ref(&known)).unwrap();
+        assert_eq!(app.verified.lock().unwrap().len(), 1);
+        let garbage = Request {
+            payload: vec![9; 40],
+        };
+        let batch = [known.clone(), garbage, request(2, "c"), request(3, "other")];
+        let err = app.validate_batch(&batch).unwrap_err();
+        assert_eq!(err.bad, vec![1, 3]);
+        app.validate_batch(&[known, request(2, "c")]).unwrap();
+        let (hits, _) = app.verified.lock().unwrap().stats();
+        assert!(hits >= 2, "known requests were found, {hits} hits");
+        // A cache filled with other bytes does not make a bad request good.
+        let fresh = LedgerApp::new("c");
+        let mut tampered = request(4, "c").payload;
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        let bad = Request { payload: tampered };
+        assert_eq!(fresh.validate_batch(&[bad]).unwrap_err().bad, vec![0]);
     }
 }

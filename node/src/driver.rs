@@ -5,9 +5,14 @@
 //! mempool, filled by the API and by peers' [`Frame::Forward`]), ticks (every
 //! `consensus.tick_interval_ms`), and the driver's own reports (`Executed`, `StateTransferred`).
 //!
-//! For each [`Output`], strictly in this order:
-//! 1. **persist**: the ops go to the ledger store's consensus column family in one synced write
-//!    batch; only then does [`Output::persisted`] release the rest (the types enforce it);
+//! Inputs are stepped in groups (**group commit**): every input ready at once (up to
+//! [`MAX_GROUP_INPUTS`]) is stepped, the persist ops of all their outputs go to the ledger store's
+//! consensus column family in **one** synced write batch, and only then are the outputs released.
+//! A crash before that write loses the whole group's state changes *and* everything they would
+//! have sent or executed, which is the same as the group never having arrived: peers retransmit.
+//! For each [`Output`] of a group, strictly in this order:
+//! 1. **persist**: durable in the group's synced write; only then does [`Output::persisted`]
+//!    release the rest (the types enforce it);
 //! 2. **send**: frames to the p2p layer (best effort; the core retransmits);
 //! 3. **execute**: each committed batch becomes the next block, stored atomically with its
 //!    commit certificate; `Input::Executed { seq, state_root }` is queued for the core;
@@ -27,9 +32,10 @@ use crate::p2p::{P2pEvent, P2pHandle};
 use crate::shared::Shared;
 use crate::sync;
 use crate::sync::worker::{FetchTarget, Fetched};
+use crate::verified::SharedVerified;
 use crate::wire::Frame;
 use bftledger_consensus::{
-    CommittedBatch, Event, FetchState, Input, Output, PersistOp, Replica, Request, Target,
+    Actions, CommittedBatch, Event, FetchState, Input, Output, PersistOp, Replica, Request, Target,
 };
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::{Digest, PublicKey};
@@ -47,6 +53,11 @@ mod state_transfer;
 
 /// How often (in ticks) the p2p counters are copied into the metrics.
 const P2P_STATS_EVERY_TICKS: u64 = 50;
+
+/// Most inputs (consensus messages, reports, ticks) stepped before their persist ops are written
+/// in one synced batch. Bounds the latency a group adds to its first input, and the memory of
+/// held-back outputs; under load one fsync then covers up to this many steps instead of one.
+pub const MAX_GROUP_INPUTS: usize = 256;
 
 /// Why the driver stopped.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +88,8 @@ pub struct Driver {
     sync_targets: mpsc::Sender<FetchTarget>,
     /// Verified blocks and snapshots from the sync worker.
     fetched: mpsc::Receiver<Fetched>,
+    /// Transfers already decoded and checked on this node (mempool, `validate_batch`).
+    verified: SharedVerified,
 }
 
 /// The driver's ends of the channels to the sync worker ([`crate::sync::worker`]).
@@ -98,6 +111,11 @@ impl Driver {
         config: NodeConfig,
     ) -> Driver {
         let validators = shared.genesis.validator_keys();
+        let verified = shared
+            .mempool
+            .lock()
+            .expect("mempool lock poisoned")
+            .verified();
         let height = shared.stored_height();
         assert!(
             replica.last_executed() <= height,
@@ -115,6 +133,7 @@ impl Driver {
             pending_fetch: None,
             sync_targets: sync.targets,
             fetched: sync.fetched,
+            verified,
         }
     }
 
@@ -134,16 +153,30 @@ impl Driver {
                 () = &mut shutdown => break,
                 event = self.events.recv() => {
                     let event = event.ok_or(DriverError::NetworkStopped)?;
-                    self.on_p2p_event(event)?;
+                    self.on_p2p_event(event);
+                    // Group commit: take every event already waiting, then step them together.
+                    while self.queued.len() < MAX_GROUP_INPUTS {
+                        match self.events.try_recv() {
+                            Ok(event) => self.on_p2p_event(event),
+                            Err(_) => break,
+                        }
+                    }
+                    self.feed_queued()?;
                 }
-                () = shared.transfers_arrived.notified() => self.drain_mempool()?,
+                () = shared.transfers_arrived.notified() => {
+                    self.drain_mempool();
+                    self.feed_queued()?;
+                }
                 _ = tick.tick() => {
                     ticks += 1;
                     if ticks.is_multiple_of(P2P_STATS_EVERY_TICKS) {
                         self.shared.metrics.set_p2p(&self.p2p.stats());
+                        let verified = self.verified.lock().expect("verified cache lock poisoned");
+                        self.shared.metrics.set_verified(&verified);
                     }
-                    self.feed(Input::Tick)?;
-                    self.drain_mempool()?;
+                    self.queued.push_back(Input::Tick);
+                    self.drain_mempool();
+                    self.feed_queued()?;
                 }
                 fetched = self.fetched.recv() => match fetched {
                     Some(fetched) => self.on_fetched(fetched)?,
@@ -155,29 +188,39 @@ impl Driver {
         Ok(())
     }
 
-    /// Steps the core with `input`, then with every input the outputs queued, in order.
-    fn feed(&mut self, input: Input) -> Result<(), DriverError> {
-        self.queued.push_back(input);
-        self.feed_queued()
-    }
-
-    /// Steps the core with every queued input, in order.
+    /// Steps the core with every queued input, in order, in groups of at most
+    /// [`MAX_GROUP_INPUTS`]: one synced write per group, then the group's outputs are honoured
+    /// (which may queue reports for the next group).
     fn feed_queued(&mut self) -> Result<(), DriverError> {
-        while let Some(input) = self.queued.pop_front() {
-            let output = self.replica.step(input);
-            self.honour(output)?;
+        while !self.queued.is_empty() {
+            let mut outputs: Vec<Output> = Vec::new();
+            let mut ops = Vec::new();
+            while outputs.len() < MAX_GROUP_INPUTS {
+                let Some(input) = self.queued.pop_front() else {
+                    break;
+                };
+                let mut output = self.replica.step(input);
+                ops.append(&mut output.take_persist());
+                outputs.push(output);
+            }
+            if !ops.is_empty() {
+                self.shared.metrics.persist_groups.inc();
+                self.shared
+                    .metrics
+                    .persist_group_steps
+                    .inc_by(outputs.len() as u64);
+                self.persist(ops)?;
+            }
+            for output in outputs {
+                self.honour(output.persisted())?;
+            }
         }
         self.publish();
         Ok(())
     }
 
-    /// Persist → send → execute → fetch state → events.
-    fn honour(&mut self, mut output: Output) -> Result<(), DriverError> {
-        let ops = output.take_persist();
-        if !ops.is_empty() {
-            self.persist(ops)?;
-        }
-        let actions = output.persisted();
+    /// Send → execute → fetch state → events, for an output whose persist ops are durable.
+    fn honour(&mut self, actions: Actions) -> Result<(), DriverError> {
         for outbound in actions.send {
             self.send_frame(outbound.to, Frame::Consensus(outbound.message));
         }
@@ -235,20 +278,24 @@ impl Driver {
             "the core handed out seq {} but the ledger is at height {height}",
             batch.seq
         );
-        let transfers = batch
-            .requests
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                decode_payload(&r.payload).unwrap_or_else(|e| {
-                    panic!(
-                        "committed batch {} holds request {i} that is not a transfer ({e}); \
-                         validate_batch accepted it",
-                        batch.seq
-                    )
+        let transfers = {
+            let mut verified = self.verified.lock().expect("verified cache lock poisoned");
+            batch
+                .requests
+                .iter()
+                .enumerate()
+                .map(|(i, r)| match verified.take(&r.digest()) {
+                    Some(t) => t,
+                    None => decode_payload(&r.payload).unwrap_or_else(|e| {
+                        panic!(
+                            "committed batch {} holds request {i} that is not a transfer ({e}); \
+                             validate_batch accepted it",
+                            batch.seq
+                        )
+                    }),
                 })
-            })
-            .collect::<Vec<_>>();
+                .collect::<Vec<_>>()
+        };
         // Signatures were batch-verified by `validate_batch` before this replica prepared the
         // batch (and by at least f+1 correct replicas before it could commit).
         let input = BatchInput {
@@ -359,9 +406,10 @@ impl Driver {
         m.mempool_size.set(size as i64);
     }
 
-    fn on_p2p_event(&mut self, event: P2pEvent) -> Result<(), DriverError> {
+    /// Handles one network event; a consensus message is queued for the next group.
+    fn on_p2p_event(&mut self, event: P2pEvent) {
         match event {
-            P2pEvent::Consensus { from, bytes } => self.on_frame(from, &bytes)?,
+            P2pEvent::Consensus { from, bytes } => self.on_frame(from, &bytes),
             P2pEvent::SyncRequest { bytes, reply, .. } => {
                 let shared = self.shared.clone();
                 let max_blocks = self.config.sync.max_blocks_per_request;
@@ -377,17 +425,16 @@ impl Driver {
                 self.shared.live.write().expect("live lock poisoned").peers = peers;
             }
         }
-        Ok(())
     }
 
-    fn on_frame(&mut self, from: PublicKey, bytes: &[u8]) -> Result<(), DriverError> {
+    fn on_frame(&mut self, from: PublicKey, bytes: &[u8]) {
         match Frame::decode(bytes, self.config.p2p.max_frame_bytes) {
-            Ok(Frame::Consensus(message)) => self.feed(Input::Message(message)),
+            Ok(Frame::Consensus(message)) => self.queued.push_back(Input::Message(message)),
             Ok(Frame::Forward(transfers)) => {
                 if transfers.len() > self.config.mempool.max_drain_transfers {
                     self.shared.metrics.reject_message("forward_too_large");
                     warn!(%from, count = transfers.len(), "oversized forward refused");
-                    return Ok(());
+                    return;
                 }
                 let results = self
                     .shared
@@ -398,19 +445,17 @@ impl Driver {
                 for e in results.iter().filter_map(|r| r.as_ref().err()) {
                     self.shared.metrics.reject_transfer(e.code());
                 }
-                Ok(())
             }
             Err(e) => {
                 self.shared.metrics.reject_message("undecodable");
                 warn!(%from, error = %e, len = bytes.len(), "undecodable frame refused");
-                Ok(())
             }
         }
     }
 
-    /// Hands waiting transfers to the core (as much as its pending pool has room for), and
+    /// Queues waiting transfers for the core (as much as its pending pool has room for), and
     /// forwards the ones clients gave this node to the other validators.
-    fn drain_mempool(&mut self) -> Result<(), DriverError> {
+    fn drain_mempool(&mut self) {
         let room = self
             .config
             .consensus
@@ -418,7 +463,7 @@ impl Driver {
             .saturating_sub(self.replica.pending_requests())
             .min(self.config.mempool.max_drain_transfers);
         if room == 0 {
-            return Ok(());
+            return;
         }
         // Lock order store → mempool, as in the API.
         let drained: Vec<Pending> = {
@@ -430,7 +475,7 @@ impl Driver {
                 .drain(room, |sender| store.account(sender).nonce)
         };
         if drained.is_empty() {
-            return Ok(());
+            return;
         }
         let forward: Vec<_> = drained
             .iter()
@@ -444,6 +489,6 @@ impl Driver {
             .into_iter()
             .map(|p| Request { payload: p.payload })
             .collect();
-        self.feed(Input::ClientRequests(requests))
+        self.queued.push_back(Input::ClientRequests(requests));
     }
 }

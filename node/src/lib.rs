@@ -27,4 +27,5 @@ pub mod p2p;
 pub mod proof;
 pub mod shared;
 pub mod sync;
+pub mod verified;
 pub mod wire;

@@ -14,6 +14,7 @@
 //! Stateful rules (balance, nonce order) are the ledger's, at execution: the pool has no state to
 //! judge them with, and a committed-but-failed transfer still gets a receipt saying why.
 
+use crate::verified::{SharedVerified, VerifiedTransfers};
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::{Digest, PublicKey};
 use bftledger_ledger::{verify_signatures, SignedTransfer, TransferError};
@@ -121,10 +122,14 @@ pub struct Mempool {
     in_flight: HashMap<Digest, InFlight>,
     /// (sender, nonce) of transfers handed to the core and not executed yet.
     handed: HashSet<(PublicKey, u64)>,
+    /// Every admitted transfer, checked, by request digest: the consensus application and the
+    /// driver use it instead of decoding and verifying the same bytes again.
+    verified: SharedVerified,
 }
 
 impl Mempool {
-    /// An empty pool for transfers of `chain_id`.
+    /// An empty pool for transfers of `chain_id`. Its verified-transfer cache holds up to
+    /// twice `max_transfers` (waiting here, plus as many handed to the core and not executed).
     pub fn new(chain_id: impl Into<String>, limits: MempoolLimits) -> Mempool {
         assert!(limits.max_transfers > 0 && limits.max_seen_ids >= limits.max_transfers);
         Mempool {
@@ -134,7 +139,14 @@ impl Mempool {
             in_flight_order: VecDeque::new(),
             in_flight: HashMap::new(),
             handed: HashSet::new(),
+            verified: VerifiedTransfers::shared(limits.max_transfers.saturating_mul(2)),
         }
+    }
+
+    /// The cache of admitted (decoded, checked) transfers, for the consensus application and
+    /// the driver.
+    pub fn verified(&self) -> SharedVerified {
+        self.verified.clone()
     }
 
     /// Transfers waiting to be handed to the core.
@@ -220,9 +232,14 @@ impl Mempool {
             let in_flight = &self.in_flight;
             self.in_flight_order.retain(|id| in_flight.contains_key(id));
         }
+        let payload = t.to_bytes();
+        self.verified
+            .lock()
+            .expect("verified-transfer cache lock poisoned")
+            .insert(Digest::of(&payload), t.clone());
         self.waiting.push_back(Pending {
             id,
-            payload: t.to_bytes(),
+            payload,
             transfer: t,
             origin,
             arrived,

@@ -45,6 +45,14 @@ pub struct Metrics {
     /// The p2p layer's counters (frames in/out/dropped by reason, sync requests, redials),
     /// copied about once a second.
     pub p2p: Family<KindLabel, Gauge>,
+    /// Synced writes of consensus state (one per group of steps: group commit).
+    pub persist_groups: Counter,
+    /// Consensus steps whose persist ops went out in those writes (steps / groups = the
+    /// average group size).
+    pub persist_group_steps: Counter,
+    /// The verified-transfer cache (`kind` = hits, misses, size), copied about once a second:
+    /// hits are decodes and signature checks saved.
+    pub verified_cache: Family<KindLabel, Gauge>,
 }
 
 /// A `kind` label for the p2p counters.
@@ -75,6 +83,9 @@ impl Metrics {
         let mempool_size = Gauge::default();
         let catching_up = Gauge::default();
         let p2p = Family::default();
+        let persist_groups = Counter::default();
+        let persist_group_steps = Counter::default();
+        let verified_cache = Family::default();
         let mut r = Registry::with_prefix("bftledger");
         let help = "Height of the last executed block";
         r.register("committed_height", help, committed_height.clone());
@@ -99,6 +110,12 @@ impl Metrics {
         r.register("catching_up", help, catching_up.clone());
         let help = "p2p layer counters by kind (frames, drops by reason, sync requests, redials)";
         r.register("p2p", help, p2p.clone());
+        let help = "Synced writes of consensus state (group commit)";
+        r.register("persist_groups", help, persist_groups.clone());
+        let help = "Consensus steps covered by those writes";
+        r.register("persist_group_steps", help, persist_group_steps.clone());
+        let help = "Verified-transfer cache: hits, misses, size";
+        r.register("verified_cache", help, verified_cache.clone());
         Metrics {
             registry: Arc::new(r),
             committed_height,
@@ -112,6 +129,24 @@ impl Metrics {
             mempool_size,
             catching_up,
             p2p,
+            persist_groups,
+            persist_group_steps,
+            verified_cache,
+        }
+    }
+
+    /// Copies the verified-transfer cache's figures.
+    pub fn set_verified(&self, cache: &crate::verified::VerifiedTransfers) {
+        let (hits, misses) = cache.stats();
+        for (kind, value) in [
+            ("hits", hits),
+            ("misses", misses),
+            ("size", cache.len() as u64),
+        ] {
+            let label = KindLabel { kind: kind.into() };
+            self.verified_cache
+                .get_or_create(&label)
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
         }
     }
 

@@ -110,7 +110,15 @@ async fn serve(config: NodeConfig) -> CliResult {
         .validate()
         .map_err(|e| CliError::usage(format!("consensus config: {e}")))?;
     let durable = store.consensus_entries().map_err(CliError::failure)?;
-    let app = LedgerApp::new(genesis.chain_id.clone());
+    let mempool = Mempool::new(
+        genesis.chain_id.clone(),
+        MempoolLimits {
+            max_transfers: config.mempool.max_transfers,
+            max_seen_ids: config.mempool.max_seen_ids,
+            nonce_gap_hold: Duration::from_millis(config.mempool.nonce_gap_hold_ms),
+        },
+    );
+    let app = LedgerApp::with_verified(genesis.chain_id.clone(), mempool.verified());
     let replica = Replica::recover(consensus, replica_id, key.clone(), app, durable)
         .map_err(|e| CliError::failure(format!("cannot recover consensus state: {e}")))?;
     let p2p_cfg = p2p_config(&config, &genesis)?;
@@ -119,14 +127,7 @@ async fn serve(config: NodeConfig) -> CliResult {
         genesis_hash: genesis.hash(),
         validator: key.public(),
         replica_id,
-        mempool: Mutex::new(Mempool::new(
-            genesis.chain_id.clone(),
-            MempoolLimits {
-                max_transfers: config.mempool.max_transfers,
-                max_seen_ids: config.mempool.max_seen_ids,
-                nonce_gap_hold: Duration::from_millis(config.mempool.nonce_gap_hold_ms),
-            },
-        )),
+        mempool: Mutex::new(mempool),
         genesis,
         store: RwLock::new(store),
         transfers_arrived: Notify::new(),
