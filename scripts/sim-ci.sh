@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Bounded simulator run for CI (called by scripts/test.sh): a safety+liveness sample of seeds for
-# n=4 (f=1) and n=7 (f=2), and the weak-quorum mutant, which must be caught (the binary exits 0
-# only if it finds a violation). Every failing seed prints the command that replays it.
+# n=4 (f=1) and n=7 (f=2), every seed that once exposed a core bug (testnet/SIMULATOR.md lists
+# them), and the weak-quorum mutant, which must be caught (the binary exits 0 only if it finds a
+# violation). Every failing seed prints the command that replays it.
 #
 # Uses the dev-profile binary that `cargo test --workspace` has already built (dependencies are
 # optimised in dev, and ed25519 dominates the run time), so there is no extra release compile.
-# Heavier runs: see testnet/README.md.
+# Heavier runs: see testnet/SIMULATOR.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bftledger/target}"
-SEEDS_N4="${SIM_SEEDS_N4:-150}"
-SEEDS_N7="${SIM_SEEDS_N7:-30}"
+SEEDS_N4="${SIM_SEEDS_N4:-300}"
+SEEDS_N7="${SIM_SEEDS_N7:-50}"
 SEEDS_MUTANT="${SIM_SEEDS_MUTANT:-300}"
 JOBS="${SIM_JOBS:-2}"
 
@@ -22,5 +23,14 @@ echo "--- n=4, 1 Byzantine, $SEEDS_N4 seeds"
 "$sim" --seeds "$SEEDS_N4" --replicas 4 --byzantine 1 --jobs "$JOBS"
 echo "--- n=7, 2 Byzantine, $SEEDS_N7 seeds"
 "$sim" --seeds "$SEEDS_N7" --replicas 7 --byzantine 2 --jobs "$JOBS"
+# n=4 f=1 seeds of the bug table in testnet/SIMULATOR.md (most lie outside the ranges above).
+REGRESSION_SEEDS="12 83 88 123 137 139 373 1202 1248 2129 2238 2281 2464 5293 5545 5813 7752 20006"
+echo "--- regression seeds: $REGRESSION_SEEDS"
+for seed in $REGRESSION_SEEDS; do
+  "$sim" --seed "$seed" --replicas 4 --byzantine 1 >/dev/null || {
+    echo "regression seed $seed failed; replay: $sim --seed $seed --replicas 4 --byzantine 1 --trace"
+    exit 1
+  }
+done
 echo "--- weak-quorum mutant (must be caught), up to $SEEDS_MUTANT seeds"
 "$sim" --seeds "$SEEDS_MUTANT" --replicas 4 --byzantine 1 --mutant weak-quorum --jobs "$JOBS"
