@@ -346,14 +346,8 @@ fn backup_relays_the_new_view_that_installed_its_view() {
     };
     let a = s.input(Input::Message(stale.clone()));
     assert!(relayed(&a), "relayed to r3: {:?}", a.send);
-    let mut r = Replica::recover(
-        s.config.clone(),
-        2,
-        k[2].clone(),
-        common::ToyApp,
-        disk.into_iter(),
-    )
-    .expect("recover");
+    let mut r =
+        Replica::recover(s.config.clone(), 2, k[2].clone(), common::ToyApp, disk).expect("recover");
     let a = r.step(Input::Message(stale.clone())).persisted();
     assert!(relayed(&a), "relayed after a restart");
     // Changing to view 3 (f+1 join rule), it still relays NEW-VIEW(1).
