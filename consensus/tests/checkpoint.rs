@@ -284,14 +284,7 @@ fn primary_fetching_on_f_plus_1_checkpoints_assigns_nothing_the_state_covers() {
         state_root: root(40),
     });
     let a = s.ticks(1);
-    let proposed: Vec<u64> = a
-        .send
-        .iter()
-        .filter_map(|o| match &o.message.message {
-            Message::PrePrepare { pre_prepare, .. } => Some(pre_prepare.seq),
-            _ => None,
-        })
-        .collect();
+    let proposed = common::proposed_seqs(&a);
     assert!(
         proposed.iter().all(|seq| *seq > 40),
         "proposals after the fetched checkpoint: {proposed:?}"

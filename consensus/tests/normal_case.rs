@@ -305,14 +305,7 @@ fn primary_stops_at_high_watermark() {
     let mut s = Single::new(4, 0);
     let requests = (0..60).map(|i| req(&format!("r{i}"))).collect();
     let a = s.input(Input::ClientRequests(requests));
-    let seqs: Vec<u64> = a
-        .send
-        .iter()
-        .filter_map(|o| match &o.message.message {
-            Message::PrePrepare { pre_prepare, .. } => Some(pre_prepare.seq),
-            _ => None,
-        })
-        .collect();
+    let seqs = common::proposed_seqs(&a);
     assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
 }
 

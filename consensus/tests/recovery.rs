@@ -159,14 +159,7 @@ fn recovered_primary_does_not_reuse_sequence_numbers() {
     n.step(Input::ClientRequests(vec![req("b")]));
     n.restart();
     let a = n.step(Input::ClientRequests(vec![req("c")]));
-    let seqs: Vec<u64> = a
-        .send
-        .iter()
-        .filter_map(|o| match &o.message.message {
-            Message::PrePrepare { pre_prepare, .. } => Some(pre_prepare.seq),
-            _ => None,
-        })
-        .collect();
+    let seqs = common::proposed_seqs(&a);
     assert_eq!(seqs, vec![3]);
 }
 

@@ -120,14 +120,20 @@ impl PublicKey {
 
     /// Parses 32 bytes, refusing invalid or non-canonically encoded points and small-order
     /// ("weak") keys.
+    ///
+    /// Keys that passed are remembered per thread ([`crate::key_memo`]), so decoding a key seen
+    /// recently costs a lookup instead of a point decompression; the verdict is the same.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<PublicKey, CryptoError> {
-        if !crate::batch::canonical_encoding(bytes) {
-            return Err(CryptoError::InvalidPublicKey);
-        }
-        let key = VerifyingKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
-        if key.is_weak() {
-            return Err(CryptoError::WeakPublicKey);
-        }
+        let key = crate::key_memo::decode_with(bytes, || {
+            if !crate::batch::canonical_encoding(bytes) {
+                return Err(CryptoError::InvalidPublicKey);
+            }
+            let key = VerifyingKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
+            if key.is_weak() {
+                return Err(CryptoError::WeakPublicKey);
+            }
+            Ok(key)
+        })?;
         Ok(PublicKey::from_verifying_key(key))
     }
 

@@ -138,16 +138,12 @@ impl Metrics {
     /// Copies the verified-transfer cache's figures.
     pub fn set_verified(&self, cache: &crate::verified::VerifiedTransfers) {
         let (hits, misses) = cache.stats();
-        for (kind, value) in [
+        let kinds = [
             ("hits", hits),
             ("misses", misses),
             ("size", cache.len() as u64),
-        ] {
-            let label = KindLabel { kind: kind.into() };
-            self.verified_cache
-                .get_or_create(&label)
-                .set(i64::try_from(value).unwrap_or(i64::MAX));
-        }
+        ];
+        set_kinds(&self.verified_cache, kinds);
     }
 
     /// Copies the p2p layer's counters.
@@ -183,12 +179,7 @@ impl Metrics {
                 stats.non_validator_peers_refused,
             ),
         ];
-        for (kind, value) in kinds {
-            let label = KindLabel { kind: kind.into() };
-            self.p2p
-                .get_or_create(&label)
-                .set(i64::try_from(value).unwrap_or(i64::MAX));
-        }
+        set_kinds(&self.p2p, kinds);
     }
 
     /// Counts a rejected transfer.
@@ -215,6 +206,19 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+}
+
+/// Sets one gauge per `kind` label (values beyond `i64::MAX` saturate).
+fn set_kinds<'a>(
+    family: &Family<KindLabel, Gauge>,
+    kinds: impl IntoIterator<Item = (&'a str, u64)>,
+) {
+    for (kind, value) in kinds {
+        let label = KindLabel { kind: kind.into() };
+        family
+            .get_or_create(&label)
+            .set(i64::try_from(value).unwrap_or(i64::MAX));
     }
 }
 

@@ -75,24 +75,23 @@ impl VerifiedTransfers {
 
     /// The checked transfer for `digest`, if known (counted as a hit or a miss).
     pub fn get(&mut self, digest: &Digest) -> Option<&SignedTransfer> {
-        let found = self.by_digest.get(digest);
-        if found.is_some() {
-            self.hits += 1;
-        } else {
-            self.misses += 1;
-        }
-        found
+        self.count(self.by_digest.contains_key(digest));
+        self.by_digest.get(digest)
     }
 
     /// Takes the checked transfer for `digest` out (it was executed: not needed again).
     pub fn take(&mut self, digest: &Digest) -> Option<SignedTransfer> {
         let found = self.by_digest.remove(digest);
-        if found.is_some() {
+        self.count(found.is_some());
+        found
+    }
+
+    fn count(&mut self, hit: bool) {
+        if hit {
             self.hits += 1;
         } else {
             self.misses += 1;
         }
-        found
     }
 
     /// Transfers held.

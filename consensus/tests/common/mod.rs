@@ -363,6 +363,18 @@ pub fn rejections(actions: &Actions) -> Vec<bftledger_consensus::Rejection> {
         .collect()
 }
 
+/// The seqs of the pre-prepares among the sends, in order.
+pub fn proposed_seqs(actions: &Actions) -> Vec<u64> {
+    actions
+        .send
+        .iter()
+        .filter_map(|o| match &o.message.message {
+            Message::PrePrepare { pre_prepare, .. } => Some(pre_prepare.seq),
+            _ => None,
+        })
+        .collect()
+}
+
 pub fn sent_kinds(actions: &Actions) -> Vec<&'static str> {
     actions
         .send
