@@ -442,8 +442,11 @@ impl Driver {
                     .lock()
                     .expect("mempool lock poisoned")
                     .admit(transfers, Origin::Peer);
+                // Counted apart from the API's refusals: a forwarded transfer dropped here was
+                // already accepted by another validator, and its client was not told.
                 for e in results.iter().filter_map(|r| r.as_ref().err()) {
-                    self.shared.metrics.reject_transfer(e.code());
+                    let reason = format!("forwarded_{}", e.code());
+                    self.shared.metrics.reject_transfer(&reason);
                 }
             }
             Err(e) => {

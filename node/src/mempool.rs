@@ -60,6 +60,11 @@ pub fn transfer_error_code(e: &TransferError) -> &'static str {
     }
 }
 
+/// Share of the pool (percent of `max_transfers`) open to client submissions; the rest is
+/// headroom for transfers other validators already accepted and forward (see
+/// [`Mempool::limit_for`]).
+pub const CLIENT_SHARE_PERCENT: usize = 90;
+
 /// Where a transfer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -203,10 +208,28 @@ impl Mempool {
         results
     }
 
+    /// Most transfers waiting before a submission from `origin` is refused: clients get
+    /// [`CLIENT_SHARE_PERCENT`] of the pool, forwards from other validators all of it.
+    ///
+    /// Why: a forwarded transfer was already accepted by another validator's API, and every pool
+    /// fills at about the same rate (each node holds all forwarded transfers). Without headroom,
+    /// a full primary drops transfers other nodes acknowledged; each drop then leaves a nonce gap
+    /// that dooms the sender's later transfers, and backups holding the dropped ones suspect the
+    /// primary (see testnet/BENCHMARKS.md, overload). With it, overload is refused at the API,
+    /// where the client hears it (HTTP 503) and can retry in nonce order.
+    pub fn limit_for(&self, origin: Origin) -> usize {
+        let all = self.limits.max_transfers;
+        match origin {
+            Origin::Peer => all,
+            Origin::Client => all.saturating_mul(CLIENT_SHARE_PERCENT).div_ceil(100),
+        }
+    }
+
     fn insert(&mut self, t: SignedTransfer, origin: Origin) -> Result<Digest, AdmitError> {
-        if self.waiting.len() >= self.limits.max_transfers {
+        let limit = self.limit_for(origin);
+        if self.waiting.len() >= limit {
             return Err(AdmitError::Full {
-                max_transfers: self.limits.max_transfers,
+                max_transfers: limit,
             });
         }
         let id = t.id();
@@ -407,6 +430,21 @@ mod tests {
         assert!(r[0].is_ok() && r[1].is_ok());
         assert_eq!(r[2], Err(AdmitError::Full { max_transfers: 2 }));
         assert_eq!(r[2].clone().unwrap_err().code(), "mempool_full");
+    }
+
+    /// Overload is refused to clients before the pool is full, so forwards of transfers other
+    /// validators acknowledged still fit.
+    #[test]
+    fn clients_are_refused_first_forwards_keep_the_headroom() {
+        let mut p = pool(20);
+        assert_eq!(p.limit_for(Origin::Client), 18);
+        let r = p.admit((1..=20).map(|n| transfer(n, 1)).collect(), Origin::Client);
+        assert_eq!(r.iter().filter(|x| x.is_ok()).count(), 18);
+        assert_eq!(r[18], Err(AdmitError::Full { max_transfers: 18 }));
+        let r = p.admit((19..=21).map(|n| transfer(n, 1)).collect(), Origin::Peer);
+        assert!(r[0].is_ok() && r[1].is_ok(), "{r:?}");
+        assert_eq!(r[2], Err(AdmitError::Full { max_transfers: 20 }));
+        assert_eq!(p.len(), 20);
     }
 
     #[test]
