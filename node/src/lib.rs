@@ -27,5 +27,7 @@ pub mod p2p;
 pub mod proof;
 pub mod shared;
 pub mod sync;
+#[cfg(test)]
+mod test_support;
 pub mod verified;
 pub mod wire;

@@ -118,46 +118,16 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bftledger_consensus::{Commit, Message, SignedMessage};
-    use bftledger_crypto::SecretKey;
-    use bftledger_ledger::{Block, Transfer};
-
-    fn key(n: u8) -> SecretKey {
-        SecretKey::from_bytes(&[n; 32])
-    }
+    use crate::test_support::{certificate, key, transfer};
+    use bftledger_ledger::Block;
 
     /// A one-transfer block at height 1, certified by replicas `signers`.
     fn proof(signers: &[u32]) -> (CommittedTransfer, BlockResponse) {
-        let t = Transfer {
-            chain_id: "c".into(),
-            from: key(10).public(),
-            to: key(11).public(),
-            amount: 3,
-            nonce: 1,
-            memo: None,
-        }
-        .sign(&key(10));
+        let t = transfer("c", 3, 1);
         let digest = batch_digest(&[Request {
             payload: t.to_bytes(),
         }]);
-        let commit = Commit {
-            view: 0,
-            seq: 1,
-            digest,
-        };
-        let commits = signers
-            .iter()
-            .map(|&id| {
-                let m = SignedMessage::sign(id, Message::Commit(commit), &key(id as u8 + 1));
-                (id, m.signature)
-            })
-            .collect();
-        let cert = CommitCertificate {
-            view: 0,
-            seq: 1,
-            digest,
-            commits,
-        };
+        let cert = certificate(signers, 1, digest);
         let block = Block {
             height: 1,
             view: 0,

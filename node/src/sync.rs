@@ -165,67 +165,15 @@ pub fn decode_response(bytes: &[u8], max_bytes: usize) -> Option<SyncResponse> {
 mod tests {
     use super::*;
     use crate::config::NodeConfig;
-    use crate::mempool::{Mempool, MempoolLimits};
-    use crate::metrics::Metrics;
-    use crate::shared::Live;
-    use bftledger_consensus::{Commit, Message, SignedMessage};
-    use bftledger_crypto::SecretKey;
-    use bftledger_ledger::{
-        BatchInput, Genesis, InitialBalance, Signatures, Store, Transfer, Validator,
-    };
-    use std::sync::{Mutex, RwLock};
-
-    fn key(n: u8) -> SecretKey {
-        SecretKey::from_bytes(&[n; 32])
-    }
-
-    fn certificate(signers: &[u32], seq: u64, digest: Digest) -> CommitCertificate {
-        let commit = Commit {
-            view: 0,
-            seq,
-            digest,
-        };
-        let commits = signers
-            .iter()
-            .map(|&id| {
-                let m = SignedMessage::sign(id, Message::Commit(commit), &key(id as u8 + 1));
-                (id, m.signature)
-            })
-            .collect();
-        CommitCertificate {
-            view: 0,
-            seq,
-            digest,
-            commits,
-        }
-    }
+    use crate::test_support::{certificate, genesis, key, shared, transfer};
+    use bftledger_ledger::{BatchInput, Signatures, Store};
 
     /// A store with one committed block (one transfer), its certificate signed by `signers`.
     fn shared_with_block(signers: &[u32]) -> (tempfile::TempDir, Shared) {
         let dir = tempfile::tempdir().unwrap();
-        let genesis = Genesis {
-            chain_id: "sync-test".into(),
-            validators: (1..=4)
-                .map(|i| Validator {
-                    public_key: key(i).public(),
-                    addresses: vec![],
-                })
-                .collect(),
-            balances: vec![InitialBalance {
-                account: key(10).public(),
-                amount: 100,
-            }],
-        };
+        let genesis = genesis("sync-test", 100);
         let mut store = Store::open_or_create(&dir.path().join("ledger"), &genesis).unwrap();
-        let t = Transfer {
-            chain_id: "sync-test".into(),
-            from: key(10).public(),
-            to: key(11).public(),
-            amount: 7,
-            nonce: 1,
-            memo: None,
-        }
-        .sign(&key(10));
+        let t = transfer("sync-test", 7, 1);
         let digest = batch_digest(&[Request {
             payload: t.to_bytes(),
         }]);
@@ -236,26 +184,8 @@ mod tests {
             certificate: certificate(signers, 1, digest).to_bytes(),
         };
         store.commit_batch(input, Signatures::Verify).unwrap();
-        let shared = Shared {
-            genesis_hash: genesis.hash(),
-            validator: key(1).public(),
-            replica_id: 0,
-            mempool: Mutex::new(Mempool::new(
-                "sync-test",
-                MempoolLimits {
-                    max_transfers: 10,
-                    max_seen_ids: 10,
-                    nonce_gap_hold: std::time::Duration::ZERO,
-                },
-            )),
-            genesis,
-            store: RwLock::new(store),
-            transfers_arrived: tokio::sync::Notify::new(),
-            metrics: Metrics::new(),
-            live: RwLock::new(Live::default()),
-            api: NodeConfig::local_default(1, 2).api,
-            syncing: Default::default(),
-        };
+        let api = NodeConfig::local_default(1, 2).api;
+        let shared = shared(genesis, store, 10, std::time::Duration::ZERO, api);
         (dir, shared)
     }
 

@@ -114,20 +114,9 @@ impl VerifiedTransfers {
 mod tests {
     use super::*;
     use bftledger_crypto::encoding::Versioned;
-    use bftledger_crypto::SecretKey;
-    use bftledger_ledger::Transfer;
 
     fn transfer(nonce: u64) -> (Digest, SignedTransfer) {
-        let key = SecretKey::from_bytes(&[7; 32]);
-        let t = Transfer {
-            chain_id: "c".into(),
-            from: key.public(),
-            to: SecretKey::from_bytes(&[8; 32]).public(),
-            amount: 1,
-            nonce,
-            memo: None,
-        }
-        .sign(&key);
+        let t = crate::test_support::transfer("c", 1, nonce);
         (Digest::of(&t.to_bytes()), t)
     }
 

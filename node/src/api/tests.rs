@@ -4,74 +4,28 @@
 use super::types::ErrorBody;
 use super::*;
 use crate::config::NodeConfig;
-use crate::mempool::{Mempool, MempoolLimits};
-use crate::metrics::Metrics;
-use crate::shared::Live;
+use crate::test_support::{self, key};
 use axum::body::Body;
 use axum::http::Request as HttpRequest;
-use bftledger_crypto::SecretKey;
-use bftledger_ledger::{Genesis, InitialBalance, Store, Transfer, Validator};
+use bftledger_ledger::Store;
 use std::collections::BTreeSet;
-use std::sync::{Mutex, RwLock};
 use tower::ServiceExt;
 
 const CHAIN: &str = "api-test";
 
-fn key(n: u8) -> SecretKey {
-    SecretKey::from_bytes(&[n; 32])
-}
-
 fn shared(max_body_bytes: usize) -> (tempfile::TempDir, Arc<Shared>) {
     let dir = tempfile::tempdir().unwrap();
-    let genesis = Genesis {
-        chain_id: CHAIN.into(),
-        validators: (1..=4)
-            .map(|i| Validator {
-                public_key: key(i).public(),
-                addresses: vec![],
-            })
-            .collect(),
-        balances: vec![InitialBalance {
-            account: key(10).public(),
-            amount: 1_000,
-        }],
-    };
+    let genesis = test_support::genesis(CHAIN, 1_000);
     let store = Store::open_or_create(&dir.path().join("ledger"), &genesis).unwrap();
     let mut api = NodeConfig::local_default(1, 2).api;
     api.max_body_bytes = max_body_bytes;
-    let shared = Arc::new(Shared {
-        genesis_hash: genesis.hash(),
-        validator: key(1).public(),
-        replica_id: 0,
-        mempool: Mutex::new(Mempool::new(
-            CHAIN,
-            MempoolLimits {
-                max_transfers: 100,
-                max_seen_ids: 100,
-                nonce_gap_hold: std::time::Duration::from_millis(500),
-            },
-        )),
-        genesis,
-        store: RwLock::new(store),
-        transfers_arrived: tokio::sync::Notify::new(),
-        metrics: Metrics::new(),
-        live: RwLock::new(Live::default()),
-        api,
-        syncing: Default::default(),
-    });
+    let hold = std::time::Duration::from_millis(500);
+    let shared = Arc::new(test_support::shared(genesis, store, 100, hold, api));
     (dir, shared)
 }
 
 fn transfer(nonce: u64) -> SignedTransfer {
-    Transfer {
-        chain_id: CHAIN.into(),
-        from: key(10).public(),
-        to: key(11).public(),
-        amount: 5,
-        nonce,
-        memo: None,
-    }
-    .sign(&key(10))
+    test_support::transfer(CHAIN, 5, nonce)
 }
 
 async fn call(
