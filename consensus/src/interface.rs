@@ -24,18 +24,22 @@ pub struct InvalidBatch {
 /// replica) and should batch-verify the client signatures.
 pub trait Application {
     /// `Ok` if every request is well-formed and correctly signed by its client.
-    fn validate_batch(&self, requests: &[Request]) -> Result<(), InvalidBatch>;
+    ///
+    /// `digests[i]` is `requests[i].digest()`, which the core has already computed (it checks
+    /// the batch digest and duplicates with them): an application that remembers requests it
+    /// checked before can look them up without hashing again.
+    fn validate_batch(&self, requests: &[Request], digests: &[Digest]) -> Result<(), InvalidBatch>;
 }
 
 impl<A: Application + ?Sized> Application for Box<A> {
-    fn validate_batch(&self, requests: &[Request]) -> Result<(), InvalidBatch> {
-        (**self).validate_batch(requests)
+    fn validate_batch(&self, requests: &[Request], digests: &[Digest]) -> Result<(), InvalidBatch> {
+        (**self).validate_batch(requests, digests)
     }
 }
 
 impl<A: Application + ?Sized> Application for std::sync::Arc<A> {
-    fn validate_batch(&self, requests: &[Request]) -> Result<(), InvalidBatch> {
-        (**self).validate_batch(requests)
+    fn validate_batch(&self, requests: &[Request], digests: &[Digest]) -> Result<(), InvalidBatch> {
+        (**self).validate_batch(requests, digests)
     }
 }
 
@@ -115,6 +119,8 @@ pub struct CommittedBatch {
     pub digest: Digest,
     /// The requests (empty for a null batch from a view change).
     pub requests: Batch,
+    /// `requests[i].digest()`, as the core computed them (the driver need not hash again).
+    pub request_digests: Vec<Digest>,
     /// 2f+1 commits proving it.
     pub certificate: CommitCertificate,
 }

@@ -25,7 +25,7 @@
 //!
 //! struct AcceptAll;
 //! impl Application for AcceptAll {
-//!     fn validate_batch(&self, _: &[Request]) -> Result<(), InvalidBatch> {
+//!     fn validate_batch(&self, _: &[Request], _: &[Digest]) -> Result<(), InvalidBatch> {
 //!         Ok(())
 //!     }
 //! }

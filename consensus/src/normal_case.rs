@@ -81,7 +81,7 @@ impl<A: Application> Replica<A> {
             }
             let (mut digests, mut requests): (Vec<Digest>, Vec<Request>) =
                 taken.into_iter().unzip();
-            match self.app.validate_batch(&requests) {
+            match self.app.validate_batch(&requests, &digests) {
                 Ok(()) => return Some((digests, requests)),
                 Err(invalid) => {
                     let mut bad: Vec<usize> = invalid
@@ -99,7 +99,8 @@ impl<A: Application> Replica<A> {
                         requests.remove(i);
                     }
                     out.reject(None, Rejection::InvalidBatch { seq: 0, bad });
-                    if !requests.is_empty() && self.app.validate_batch(&requests).is_ok() {
+                    if !requests.is_empty() && self.app.validate_batch(&requests, &digests).is_ok()
+                    {
                         return Some((digests, requests));
                     }
                     for d in &digests {
@@ -261,7 +262,7 @@ impl<A: Application> Replica<A> {
             return Err(Rejection::DuplicateRequestInBatch { seq, index });
         }
         self.app
-            .validate_batch(batch)
+            .validate_batch(batch, &digests)
             .map_err(|e| Rejection::InvalidBatch { seq, bad: e.bad })?;
         Ok(Some(digests))
     }
@@ -426,17 +427,19 @@ impl<A: Application> Replica<A> {
                 digest,
                 commits,
             };
-            let digests = slot.request_digests.clone();
+            let view = slot.view;
+            let request_digests = slot.request_digests.clone();
+            self.requests
+                .executed(&request_digests, self.config.executed_requests_remembered);
             out.push_execute(CommittedBatch {
-                view: slot.view,
+                view,
                 seq,
                 digest,
                 requests: batch,
+                request_digests,
                 certificate,
             });
             self.last_executed = seq;
-            self.requests
-                .executed(&digests, self.config.executed_requests_remembered);
             self.timers.failed_views = 0;
             self.timers.stop_view_change_timer();
         }

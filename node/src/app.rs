@@ -8,7 +8,7 @@
 //! others are checked, and recorded there for execution. The verdict is the same either way.
 
 use crate::verified::{SharedVerified, VerifiedTransfers};
-use bftledger_consensus::{Application, InvalidBatch, Request};
+use bftledger_consensus::{Application, Digest, InvalidBatch, Request};
 use bftledger_ledger::decode_and_check_batch;
 
 /// The ledger as a consensus application.
@@ -38,8 +38,7 @@ impl LedgerApp {
 }
 
 impl Application for LedgerApp {
-    fn validate_batch(&self, requests: &[Request]) -> Result<(), InvalidBatch> {
-        let digests: Vec<_> = requests.iter().map(Request::digest).collect();
+    fn validate_batch(&self, requests: &[Request], digests: &[Digest]) -> Result<(), InvalidBatch> {
         let mut unknown: Vec<usize> = Vec::new();
         {
             let mut cache = self.verified.lock().expect("verified cache lock poisoned");
@@ -79,37 +78,27 @@ impl Application for LedgerApp {
 mod tests {
     use super::*;
     use bftledger_crypto::encoding::Versioned;
-    use bftledger_crypto::SecretKey;
-    use bftledger_ledger::Transfer;
+
+    /// `validate_batch` with the digests the core would pass.
+    fn check(app: &LedgerApp, batch: &[Request]) -> Result<(), InvalidBatch> {
+        let digests: Vec<Digest> = batch.iter().map(Request::digest).collect();
+        app.validate_batch(batch, &digests)
+    }
 
     fn request(nonce: u64, chain: &str) -> Request {
-        let key = SecretKey::from_bytes(&[1; 32]);
-        let t = Transfer {
-            chain_id: chain.into(),
-            from: key.public(),
-            to: SecretKey::from_bytes(&[2; 32]).public(),
-            amount: 1,
-            nonce,
-            memo: None,
-        }
-        .sign(&key);
         Request {
-            payload: t.to_bytes(),
+            payload: crate::test_support::transfer(chain, 1, nonce).to_bytes(),
         }
     }
 
     #[test]
     fn names_every_bad_request() {
         let app = LedgerApp::new("c");
-        assert!(app
-            .validate_batch(&[request(1, "c"), request(2, "c")])
-            .is_ok());
+        assert!(check(&app, &[request(1, "c"), request(2, "c")]).is_ok());
         let garbage = Request {
             payload: vec![1, 2, 3],
         };
-        let err = app
-            .validate_batch(&[request(1, "c"), garbage, request(3, "other")])
-            .unwrap_err();
+        let err = check(&app, &[request(1, "c"), garbage, request(3, "other")]).unwrap_err();
         assert_eq!(err.bad, vec![1, 2]);
     }
 
@@ -120,15 +109,15 @@ mod tests {
     fn cached_requests_keep_the_same_verdict_and_positions() {
         let app = LedgerApp::new("c");
         let known = request(1, "c");
-        app.validate_batch(std::slice::from_ref(&known)).unwrap();
+        check(&app, std::slice::from_ref(&known)).unwrap();
         assert_eq!(app.verified.lock().unwrap().len(), 1);
         let garbage = Request {
             payload: vec![9; 40],
         };
         let batch = [known.clone(), garbage, request(2, "c"), request(3, "other")];
-        let err = app.validate_batch(&batch).unwrap_err();
+        let err = check(&app, &batch).unwrap_err();
         assert_eq!(err.bad, vec![1, 3]);
-        app.validate_batch(&[known, request(2, "c")]).unwrap();
+        check(&app, &[known, request(2, "c")]).unwrap();
         let (hits, _) = app.verified.lock().unwrap().stats();
         assert!(hits >= 2, "known requests were found, {hits} hits");
         // A cache filled with other bytes does not make a bad request good.
@@ -137,6 +126,6 @@ mod tests {
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
         let bad = Request { payload: tampered };
-        assert_eq!(fresh.validate_batch(&[bad]).unwrap_err().bad, vec![0]);
+        assert_eq!(check(&fresh, &[bad]).unwrap_err().bad, vec![0]);
     }
 }

@@ -283,8 +283,9 @@ impl Driver {
             batch
                 .requests
                 .iter()
+                .zip(&batch.request_digests)
                 .enumerate()
-                .map(|(i, r)| match verified.take(&r.digest()) {
+                .map(|(i, (r, digest))| match verified.take(digest) {
                     Some(t) => t,
                     None => decode_payload(&r.payload).unwrap_or_else(|e| {
                         panic!(

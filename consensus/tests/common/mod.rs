@@ -20,7 +20,7 @@ pub type DropFilter = Box<dyn Fn(ReplicaId, &SignedMessage) -> bool>;
 pub struct ToyApp;
 
 impl Application for ToyApp {
-    fn validate_batch(&self, requests: &[Request]) -> Result<(), InvalidBatch> {
+    fn validate_batch(&self, requests: &[Request], _: &[Digest]) -> Result<(), InvalidBatch> {
         let bad: Vec<usize> = requests
             .iter()
             .enumerate()

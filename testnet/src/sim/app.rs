@@ -108,7 +108,7 @@ impl ToyValidator {
 }
 
 impl Application for ToyValidator {
-    fn validate_batch(&self, requests: &[Request]) -> Result<(), InvalidBatch> {
+    fn validate_batch(&self, requests: &[Request], _: &[Digest]) -> Result<(), InvalidBatch> {
         let bad: Vec<usize> = requests
             .iter()
             .enumerate()
@@ -250,10 +250,12 @@ mod tests {
         let forged = ClientRequest { op: 100, ..decoded };
         assert!(!forged.verify(&clients));
         let validator = ToyValidator::new(clients);
-        assert!(validator
-            .validate_batch(std::slice::from_ref(&wire))
-            .is_ok());
-        let bad = validator.validate_batch(&[
+        let check = |batch: &[Request]| {
+            let digests: Vec<Digest> = batch.iter().map(Request::digest).collect();
+            validator.validate_batch(batch, &digests)
+        };
+        assert!(check(std::slice::from_ref(&wire)).is_ok());
+        let bad = check(&[
             wire,
             forged.encode(),
             Request {
