@@ -349,10 +349,7 @@ impl<A: Application> Replica<A> {
         };
         let signed = self.send(Target::All, message, out);
         out.push_event(Event::NewViewSent { view });
-        self.enter_view(view, o_set, pre_prepares, batches, out);
-        // §4.5 (liveness): durable before it is sent, so that after a crash this primary can
-        // still answer VIEW-CHANGE(view) with it (`Replica::recover` restores it).
-        self.keep_installed_new_view(signed, out);
+        self.enter_view(view, o_set, pre_prepares, batches, signed, out);
     }
 
     /// §4.4: a backup accepts NEW-VIEW(v, V, O) from primary(v) if v is above its view and not
@@ -390,17 +387,10 @@ impl<A: Application> Replica<A> {
                     },
                     signature,
                 };
-                self.enter_view(view, o_set, new_view.pre_prepares, batches, out);
-                self.keep_installed_new_view(signed, out);
+                self.enter_view(view, o_set, new_view.pre_prepares, batches, signed, out);
             }
             Err(fault) => out.reject(Some(from), Rejection::InvalidNewView(fault)),
         }
-    }
-
-    /// Keeps (durably, key `N`) the NEW-VIEW that installed the current view, to relay it.
-    fn keep_installed_new_view(&mut self, signed: SignedMessage, out: &mut Output) {
-        out.push_persist(durable::put_new_view(&signed));
-        self.installed_new_view = Some(signed);
     }
 
     /// The full check of [`Replica::on_new_view`]; returns the recomputed O-set.
@@ -489,12 +479,16 @@ impl<A: Application> Replica<A> {
 
     /// Enters `view` with the O-set: adopts its checkpoint, installs its pre-prepares (batches
     /// from the new-view, the log, or empty for null), and as a backup prepares each of them.
+    /// `installed` (the signed NEW-VIEW, own or received) is kept durably (key `N`), in the same
+    /// output and so before any send, to answer stale VIEW-CHANGEs for `view` (§4.5 liveness),
+    /// after a crash too (`Replica::recover` restores it).
     fn enter_view(
         &mut self,
         view: View,
         o_set: OSet,
         pre_prepares: Vec<SignedPrePrepare>,
         batches: Vec<Batch>,
+        installed: SignedMessage,
         out: &mut Output,
     ) {
         let null = null_digest();
@@ -515,7 +509,8 @@ impl<A: Application> Replica<A> {
         for old in std::mem::replace(&mut self.own_view_changes, kept).into_keys() {
             out.push_persist(durable::delete_view_change(old));
         }
-        self.installed_new_view = None;
+        out.push_persist(durable::put_new_view(&installed));
+        self.installed_new_view = Some(installed);
         self.view_changes.retain(|v, _| *v > view);
         self.peer_views.retain(|_, v| *v > view);
         self.drop_votes_below(view, out);
