@@ -5,6 +5,7 @@ use crate::durable;
 use crate::error::Rejection;
 use crate::interface::{Application, Event, FetchState, Output, Target};
 use crate::message::{Checkpoint, CheckpointProof, Message};
+use crate::mutants::Mutant;
 use crate::replica::Replica;
 use crate::{ReplicaId, SeqNum};
 use bftledger_crypto::{Digest, Signature};
@@ -238,23 +239,50 @@ impl<A: Application> Replica<A> {
             proof: proof.clone(),
         });
         let seq = proof.seq;
+        let forget_prepared = self.config.mutated(Mutant::FetchForgetsPrepared);
         if self.is_strong(&proof) && self.floor.as_ref().is_none_or(|f| f.seq < seq) {
-            self.floor = Some(proof.clone());
+            self.raise_floor(proof.clone(), out);
+        } else if forget_prepared {
+            for s in self.log.collect_garbage(seq) {
+                out.push_persist(durable::delete_prepared(s));
+            }
         }
         self.fetch = Some(proof);
         if self.lagging.as_ref().is_some_and(|(l, _)| l.seq <= seq) {
             self.lagging = None;
         }
-        // Everything at or below the fetched checkpoint is replaced by its state. Own votes
-        // stay (durably) until the checkpoint is stable, so a crash meanwhile cannot make this
-        // replica sign something different for those seqs.
-        for s in self.log.collect_garbage(seq) {
-            out.push_persist(durable::delete_prepared(s));
-        }
         // Votes for `seq` itself are kept: with this replica's own checkpoint after the
         // transfer they may complete the 2f+1 proof.
         self.checkpoint_votes = self.checkpoint_votes.split_off(&seq);
         self.last_assigned = self.last_assigned.max(seq);
+    }
+
+    /// A 2f+1 checkpoint proof above the stable one becomes the window's floor: from now on a
+    /// VIEW-CHANGE reports it (TOCS'02 §4.4: the checkpoint and the prepared certificates above
+    /// it), so the log and the prepared certificates at or below it may go.
+    ///
+    /// Rule (safety-holes issue, item 1): a correct replica never forgets a prepared certificate
+    /// above the checkpoint it would report in a VIEW-CHANGE, across crashes too. So the floor
+    /// is written durably in the same output as the deletions (a crash cannot keep one without
+    /// the other), and a fetch on only f+1 votes, which does not move what a VIEW-CHANGE
+    /// reports, deletes nothing.
+    fn raise_floor(&mut self, proof: CheckpointProof, out: &mut Output) {
+        let seq = proof.seq;
+        assert!(
+            self.is_strong(&proof) && seq > self.stable.seq,
+            "replica {}: floor {seq} must be a 2f+1 proof above stable {}",
+            self.id,
+            self.stable.seq
+        );
+        if !self.config.mutated(Mutant::FetchForgetsPrepared) {
+            out.push_persist(durable::put_floor(&proof));
+        }
+        self.floor = Some(proof);
+        // Own votes stay (durably) until the checkpoint is stable, so a crash meanwhile cannot
+        // make this replica sign something different for those seqs.
+        for s in self.log.collect_garbage(seq) {
+            out.push_persist(durable::delete_prepared(s));
+        }
     }
 
     /// Re-emits the outstanding fetch request (retransmission rule).
@@ -316,6 +344,7 @@ impl<A: Application> Replica<A> {
         }
         if self.floor.as_ref().is_some_and(|f| f.seq <= seq) {
             self.floor = None;
+            out.push_persist(durable::delete_floor());
         }
         if self.lagging.as_ref().is_some_and(|(l, _)| l.seq <= seq) {
             self.lagging = None;

@@ -4,6 +4,7 @@
 //! units last in names). The defaults of [`Config::new`] suit a small LAN cluster driven by a
 //! 10 ms tick.
 
+use crate::mutants::Mutant;
 use crate::{ReplicaId, SeqNum, View};
 use bftledger_crypto::PublicKey;
 use serde::{Deserialize, Serialize};
@@ -41,12 +42,12 @@ pub struct Config {
     pub max_future_views: View,
     /// Digests of executed requests remembered for duplicate suppression.
     pub executed_requests_remembered: usize,
-    /// Test-only and deliberately unsafe: replaces the 2f+1 quorum of the replica (prepare,
-    /// commit, checkpoint, view change). `None` in every real configuration; set by
-    /// [`Config::mutant_weak_quorum`] for the simulator's negative test.
+    /// Test-only and deliberately unsafe: one protocol rule broken on purpose (see
+    /// [`crate::mutants`]), set by [`Config::with_mutant`] for the simulator's mutation tests.
+    /// `None` in every real configuration.
     #[doc(hidden)]
     #[serde(default)]
-    pub mutant_quorum: Option<usize>,
+    pub mutant: Option<Mutant>,
 }
 
 /// A [`Config`] that cannot work.
@@ -96,14 +97,6 @@ pub enum ConfigError {
         /// Cap.
         max: u64,
     },
-    /// The mutant quorum override is outside [1, 2f+1].
-    #[error("mutant_quorum {quorum} outside [1, {max}]")]
-    MutantQuorum {
-        /// The override.
-        quorum: usize,
-        /// 2f+1.
-        max: usize,
-    },
     /// A request cannot be larger than a batch.
     #[error("max_request_bytes ({request}) exceeds max_batch_bytes ({batch})")]
     RequestLargerThanBatch {
@@ -137,17 +130,21 @@ impl Config {
             max_message_bytes: 16 << 20,
             max_future_views: 16,
             executed_requests_remembered: 1 << 18,
-            mutant_quorum: None,
+            mutant: None,
         }
     }
 
-    /// Deliberately unsafe, simulator only: the quorum becomes 2f instead of 2f+1, so two
-    /// quorums may share only a faulty replica. The simulator must catch the resulting
-    /// disagreement.
+    /// Deliberately unsafe, simulator only: breaks one protocol rule (see [`Mutant`]); the
+    /// simulator must catch the result.
     #[doc(hidden)]
-    pub fn mutant_weak_quorum(mut self) -> Config {
-        self.mutant_quorum = Some(2 * self.f());
+    pub fn with_mutant(mut self, mutant: Mutant) -> Config {
+        self.mutant = Some(mutant);
         self
+    }
+
+    /// Whether the simulator switched `mutant` on (never in a real configuration).
+    pub(crate) fn mutated(&self, mutant: Mutant) -> bool {
+        self.mutant == Some(mutant)
     }
 
     /// Number of replicas.
@@ -214,12 +211,6 @@ impl Config {
                 base: self.view_change_timeout_ticks,
                 max: self.view_change_timeout_max_ticks,
             });
-        }
-        if let Some(quorum) = self.mutant_quorum {
-            let max = 2 * self.f() + 1;
-            if quorum == 0 || quorum > max {
-                return Err(ConfigError::MutantQuorum { quorum, max });
-            }
         }
         if self.max_request_bytes > self.max_batch_bytes {
             return Err(ConfigError::RequestLargerThanBatch {

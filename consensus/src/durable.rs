@@ -14,6 +14,7 @@
 //! | `P` seq | `PreparedCertificate` | this replica's slot for seq becomes prepared |
 //! | `B` seq digest | `(view, primary signature, batch)` | this replica pre-prepares / prepares a batch |
 //! | `N` | `SignedMessage` (the NEW-VIEW of the current view, with its batches) | this replica enters a view |
+//! | `F` | `CheckpointProof` (2f+1) | a fetch moves the window's floor above the stable checkpoint |
 //!
 //! Own votes (`O`) let a restarted replica re-send the *same* vote and refuse to sign a
 //! different digest for a (view, seq) it already voted on. Batches (`B`) are durable with the
@@ -54,6 +55,7 @@ const CHECKPOINT: u8 = b'C';
 const PREPARED: u8 = b'P';
 const BATCH: u8 = b'B';
 const NEW_VIEW: u8 = b'N';
+const FLOOR: u8 = b'F';
 
 /// Largest durable value accepted on recovery.
 const MAX_VALUE_BYTES: usize = 64 << 20;
@@ -128,6 +130,8 @@ pub struct DurableState {
     pub batches: BTreeMap<(SeqNum, Digest), (View, Signature, Batch)>,
     /// The NEW-VIEW that installed the latest view entered, with its batches.
     pub new_view: Option<SignedMessage>,
+    /// A 2f+1 checkpoint above the stable one whose state was being fetched (the window floor).
+    pub floor: Option<CheckpointProof>,
 }
 
 /// Key of an own vote.
@@ -153,6 +157,16 @@ pub fn put_view(view: View, target: Option<View>) -> PersistOp {
 /// Put of the stable checkpoint.
 pub fn put_stable(proof: &CheckpointProof) -> PersistOp {
     put(vec![STABLE], proof)
+}
+
+/// Put of the window floor: a 2f+1 checkpoint fetched above the stable one.
+pub fn put_floor(proof: &CheckpointProof) -> PersistOp {
+    put(vec![FLOOR], proof)
+}
+
+/// Delete of the window floor (it became stable, or was overtaken).
+pub fn delete_floor() -> PersistOp {
+    PersistOp::Delete { key: vec![FLOOR] }
 }
 
 /// Put of the last execution.
@@ -280,6 +294,7 @@ pub fn read(
                 state.view_changes.insert(view, (vc, signature));
             }
             (Some(NEW_VIEW), 1) => state.new_view = Some(value(&key, &bytes)?),
+            (Some(FLOOR), 1) => state.floor = Some(value(&key, &bytes)?),
             (Some(VOTE), 18) => {
                 let seq = be_u64(&key[1..9]).ok_or_else(unknown)?;
                 let view = be_u64(&key[9..17]).ok_or_else(unknown)?;
@@ -368,6 +383,21 @@ impl<A: Application> Replica<A> {
         let executed = state.executed.map_or(0, |(seq, _)| seq);
         self.last_executed = executed.max(self.stable.seq);
         self.last_reported = self.last_executed;
+        // The floor came with the deletion of the prepared certificates below it: without it a
+        // VIEW-CHANGE would report the old stable checkpoint and miss those certificates.
+        if let Some(floor) = state.floor.filter(|f| f.seq > self.stable.seq) {
+            if !self.is_strong(&floor)
+                || floor
+                    .verify_with(&self.config.validators, &self.quorum)
+                    .is_err()
+            {
+                return Err(RecoverError::Inconsistent("window floor proof invalid"));
+            }
+            if floor.seq > self.last_executed {
+                self.fetch = Some(floor.clone());
+            }
+            self.floor = Some(floor);
+        }
         self.own_votes = state
             .votes
             .into_iter()
@@ -384,8 +414,9 @@ impl<A: Application> Replica<A> {
                 .or_default()
                 .insert(*digest);
         }
+        let (low, high) = (self.window_low(), self.high_watermark());
         for (seq, cert) in state.prepared {
-            if seq > self.stable.seq && seq <= self.stable.seq + self.config.watermark_window {
+            if seq > low && seq <= high {
                 let key = (seq, cert.pre_prepare.digest);
                 let batch = state.batches.get(&key).map(|(_, _, b)| b.clone());
                 self.log.record_prepared(cert, batch);
@@ -399,7 +430,8 @@ impl<A: Application> Replica<A> {
             .map(|(seq, _, _)| *seq)
             .max()
             .unwrap_or(0)
-            .max(self.last_executed);
+            .max(self.last_executed)
+            .max(self.fetch.as_ref().map_or(0, |f| f.seq));
         // Own view-changes for views above the recovered one (the target and those asked for
         // before it) are re-sent as signed: a replica still waiting for 2f+1 view-changes for an
         // earlier view needs ours (TOCS'02 §4.5.2 liveness; retransmission of §5.2).
@@ -449,7 +481,7 @@ impl<A: Application> Replica<A> {
     /// votes and prepared certificates, so that retransmission and execution resume where they
     /// were (signatures of own votes are recomputed: ed25519 is deterministic).
     fn restore_slots(&mut self, batches: &BTreeMap<(SeqNum, Digest), (View, Signature, Batch)>) {
-        let (low, high) = (self.stable.seq, self.high_watermark());
+        let (low, high) = (self.window_low(), self.high_watermark());
         let view = self.view;
         for (&(seq, digest), (batch_view, signature, batch)) in batches {
             let voted = |kind| self.own_votes.get(&(seq, view, kind)) == Some(&digest);
@@ -458,8 +490,8 @@ impl<A: Application> Replica<A> {
                 continue;
             }
             let (prepared, commit) = (voted(VoteKind::Prepare), voted(VoteKind::Commit));
-            let digests: Vec<Digest> = batch.iter().map(Request::digest).collect();
-            self.requests.mark_in_log(&digests);
+            let (digests, ids) = self.identify(batch);
+            self.requests.mark_in_log(&ids);
             let cert_prepares = self
                 .log
                 .prepared()
@@ -479,6 +511,7 @@ impl<A: Application> Replica<A> {
             slot.pre_prepare = Some((PrePrepare { view, seq, digest }, *signature));
             slot.batch = Some(batch.clone());
             slot.request_digests = digests;
+            slot.request_ids = ids;
             if let Some(sig) = prepare_sig {
                 slot.prepares.insert(id, digest, sig);
             }
@@ -503,7 +536,7 @@ impl<A: Application> Replica<A> {
         batches: &[Batch],
         durable: &BTreeMap<(SeqNum, Digest), (View, Signature, Batch)>,
     ) {
-        let (low, high) = (self.stable.seq, self.high_watermark());
+        let (low, high) = (self.window_low(), self.high_watermark());
         let view = self.view;
         let null = null_digest();
         for spp in &new_view.pre_prepares {
@@ -526,15 +559,13 @@ impl<A: Application> Replica<A> {
                     .cloned()
                     .or_else(|| durable.get(&(pp.seq, pp.digest)).map(|(_, _, b)| b.clone()))
             };
-            let digests: Vec<Digest> = batch
-                .as_ref()
-                .map(|b| b.iter().map(Request::digest).collect())
-                .unwrap_or_default();
-            self.requests.mark_in_log(&digests);
+            let (digests, ids) = batch.as_ref().map(|b| self.identify(b)).unwrap_or_default();
+            self.requests.mark_in_log(&ids);
             let slot = self.log.slot_mut(pp.seq, view);
             slot.pre_prepare = Some((pp, spp.signature));
             slot.batch = batch;
             slot.request_digests = digests;
+            slot.request_ids = ids;
         }
     }
 

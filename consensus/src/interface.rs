@@ -29,17 +29,34 @@ pub trait Application {
     /// the batch digest and duplicates with them): an application that remembers requests it
     /// checked before can look them up without hashing again.
     fn validate_batch(&self, requests: &[Request], digests: &[Digest]) -> Result<(), InvalidBatch>;
+
+    /// The identity of each request: two requests with the same identity are one request (for
+    /// example one transfer signed twice: ed25519 signatures need not be unique), so the core
+    /// keeps at most one of them pending and, once either executed, neither. Must be
+    /// deterministic. `digests[i]` is `requests[i].digest()`. The default is the byte digest.
+    fn request_ids(&self, requests: &[Request], digests: &[Digest]) -> Vec<Digest> {
+        let _ = requests;
+        digests.to_vec()
+    }
 }
 
 impl<A: Application + ?Sized> Application for Box<A> {
     fn validate_batch(&self, requests: &[Request], digests: &[Digest]) -> Result<(), InvalidBatch> {
         (**self).validate_batch(requests, digests)
     }
+
+    fn request_ids(&self, requests: &[Request], digests: &[Digest]) -> Vec<Digest> {
+        (**self).request_ids(requests, digests)
+    }
 }
 
 impl<A: Application + ?Sized> Application for std::sync::Arc<A> {
     fn validate_batch(&self, requests: &[Request], digests: &[Digest]) -> Result<(), InvalidBatch> {
         (**self).validate_batch(requests, digests)
+    }
+
+    fn request_ids(&self, requests: &[Request], digests: &[Digest]) -> Vec<Digest> {
+        (**self).request_ids(requests, digests)
     }
 }
 
@@ -121,6 +138,8 @@ pub struct CommittedBatch {
     pub requests: Batch,
     /// `requests[i].digest()`, as the core computed them (the driver need not hash again).
     pub request_digests: Vec<Digest>,
+    /// The requests' identities ([`Application::request_ids`]).
+    pub request_ids: Vec<Digest>,
     /// 2f+1 commits proving it.
     pub certificate: CommitCertificate,
 }
@@ -137,6 +156,18 @@ pub struct FetchState {
     /// Checkpoint signatures for (seq, state_root): at least f+1 ([`CheckpointProof::verify_weak`],
     /// one correct replica vouches for the root), 2f+1 when the checkpoint is stable.
     pub proof: CheckpointProof,
+}
+
+/// Requests for the primary, from a backup that waits on them (§4.4: "the backup relays the
+/// request to the primary"): a request some validator received but the primary did not (a lost
+/// forward, or a forwarder that skipped the primary) is then ordered instead of causing a view
+/// change. Each pending request is relayed at most once per view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRelay {
+    /// The primary of the current view.
+    pub to: ReplicaId,
+    /// The requests.
+    pub requests: Vec<Request>,
 }
 
 /// Something that happened, for logs and metrics.
@@ -199,6 +230,9 @@ pub struct Actions {
     pub execute: Vec<CommittedBatch>,
     /// A stable checkpoint beyond what was executed: fetch its state.
     pub fetch_state: Option<FetchState>,
+    /// Pending client requests this backup relays to the primary (§4.4): send them as client
+    /// requests to replica `to` (the node's forward frame), after the persist ops, like sends.
+    pub relay: Option<RequestRelay>,
     /// Events for logs and metrics.
     pub events: Vec<Event>,
 }
@@ -239,6 +273,7 @@ impl Output {
             && self.actions.send.is_empty()
             && self.actions.execute.is_empty()
             && self.actions.fetch_state.is_none()
+            && self.actions.relay.is_none()
             && self.actions.events.is_empty()
     }
 
@@ -260,6 +295,16 @@ impl Output {
             );
         }
         self.actions.execute.push(batch);
+    }
+
+    pub(crate) fn relay(&mut self, to: ReplicaId, requests: Vec<Request>) {
+        if requests.is_empty() {
+            return;
+        }
+        match &mut self.actions.relay {
+            Some(relay) if relay.to == to => relay.requests.extend(requests),
+            slot => *slot = Some(RequestRelay { to, requests }),
+        }
     }
 
     pub(crate) fn set_fetch_state(&mut self, fetch: FetchState) {

@@ -114,6 +114,7 @@ mod interface;
 mod invariants;
 mod log;
 pub mod message;
+pub mod mutants;
 mod normal_case;
 pub mod quorum;
 mod replica;
@@ -135,13 +136,14 @@ pub use durable::RecoverError;
 pub use error::{NewViewFault, Rejection, ViewChangeFault};
 pub use interface::{
     Actions, Application, CommittedBatch, Event, FetchState, Input, InvalidBatch, Outbound, Output,
-    PersistOp, Target,
+    PersistOp, RequestRelay, Target,
 };
 pub use message::{
     batch_digest, null_digest, Batch, CertificateError, Checkpoint, CheckpointProof, Commit,
     CommitCertificate, Message, NewView, PrePrepare, Prepare, PreparedCertificate, Request,
     SignedMessage, SignedPrePrepare, SignedViewChange, ViewChange,
 };
+pub use mutants::Mutant;
 pub use quorum::{Quorum, QuorumKind};
 pub use replica::{Replica, Status};
 pub use view_change::{compute_o_set, OSet};

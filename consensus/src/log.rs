@@ -20,6 +20,8 @@ pub struct Slot {
     pub batch: Option<Batch>,
     /// Digests of the batch's requests (computed once, on acceptance).
     pub request_digests: Vec<Digest>,
+    /// Identities of the batch's requests ([`crate::Application::request_ids`]).
+    pub request_ids: Vec<Digest>,
     /// Prepares by backups (this replica's own included when it is a backup).
     pub prepares: VoteSet<Digest>,
     /// Commits (own included).
@@ -76,6 +78,11 @@ impl Log {
     /// All slots, ascending.
     pub fn slots(&self) -> impl Iterator<Item = (SeqNum, &Slot)> {
         self.slots.iter().map(|(s, slot)| (*s, slot))
+    }
+
+    /// Slots from `seq` on, ascending.
+    pub fn slots_from(&self, seq: SeqNum) -> impl Iterator<Item = (SeqNum, &Slot)> {
+        self.slots.range(seq..).map(|(s, slot)| (*s, slot))
     }
 
     /// Number of slots.

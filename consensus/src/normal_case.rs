@@ -8,10 +8,17 @@ use crate::message::{
     batch_digest_of_request_digests, Batch, Commit, CommitCertificate, Message, PrePrepare,
     Prepare, PreparedCertificate, Request,
 };
+use crate::mutants::Mutant;
 use crate::replica::{Replica, Status};
 use crate::{ReplicaId, SeqNum};
 use bftledger_crypto::{Digest, Signature};
 use std::collections::HashSet;
+
+/// A batch's request byte digests and identities, in order.
+type Identified = (Vec<Digest>, Vec<Digest>);
+
+/// A batch ready to propose: identities, byte digests and requests, in order.
+type ValidBatch = (Vec<Digest>, Vec<Digest>, Vec<Request>);
 
 impl<A: Application> Replica<A> {
     /// Proposes as many batches as are ready: full ones at once, a partial one when the batch
@@ -41,7 +48,7 @@ impl<A: Application> Replica<A> {
     /// the application accepts, signs PRE-PREPARE(v, n, d), records its vote durably and
     /// multicasts it with the batch.
     pub fn propose_batch(&mut self, out: &mut Output) -> Option<SeqNum> {
-        let (digests, requests) = self.take_valid_batch(out)?;
+        let (ids, digests, requests) = self.take_valid_batch(out)?;
         let (view, seq) = (self.view, self.last_assigned + 1);
         let digest = batch_digest_of_request_digests(&digests);
         if !self.record_own_vote(seq, view, VoteKind::PrePrepare, digest, out) {
@@ -55,11 +62,12 @@ impl<A: Application> Replica<A> {
             batch: batch.clone(),
         };
         let signed = self.send(Target::All, message, out);
-        self.requests.mark_in_log(&digests);
+        self.requests.mark_in_log(&ids);
         let slot = self.log.slot_mut(seq, view);
         slot.pre_prepare = Some((pre_prepare, signed.signature));
         slot.batch = Some(batch);
         slot.request_digests = digests;
+        slot.request_ids = ids;
         out.push_event(Event::Proposed {
             view,
             seq,
@@ -70,8 +78,8 @@ impl<A: Application> Replica<A> {
     }
 
     /// Takes queued requests and drops those the application refuses, until a non-empty valid
-    /// batch remains (or nothing is queued).
-    fn take_valid_batch(&mut self, out: &mut Output) -> Option<(Vec<Digest>, Vec<Request>)> {
+    /// batch remains (or nothing is queued). Returns identities, byte digests and requests.
+    fn take_valid_batch(&mut self, out: &mut Output) -> Option<ValidBatch> {
         loop {
             let taken = self
                 .requests
@@ -79,10 +87,16 @@ impl<A: Application> Replica<A> {
             if taken.is_empty() {
                 return None;
             }
-            let (mut digests, mut requests): (Vec<Digest>, Vec<Request>) =
-                taken.into_iter().unzip();
+            let mut ids = Vec::with_capacity(taken.len());
+            let mut digests = Vec::with_capacity(taken.len());
+            let mut requests = Vec::with_capacity(taken.len());
+            for (id, digest, request) in taken {
+                ids.push(id);
+                digests.push(digest);
+                requests.push(request);
+            }
             match self.app.validate_batch(&requests, &digests) {
-                Ok(()) => return Some((digests, requests)),
+                Ok(()) => return Some((ids, digests, requests)),
                 Err(invalid) => {
                     let mut bad: Vec<usize> = invalid
                         .bad
@@ -95,16 +109,17 @@ impl<A: Application> Replica<A> {
                     bad.sort_unstable();
                     bad.dedup();
                     for &i in bad.iter().rev() {
-                        self.requests.drop_request(&digests.remove(i));
+                        self.requests.drop_request(&ids.remove(i));
+                        digests.remove(i);
                         requests.remove(i);
                     }
                     out.reject(None, Rejection::InvalidBatch { seq: 0, bad });
                     if !requests.is_empty() && self.app.validate_batch(&requests, &digests).is_ok()
                     {
-                        return Some((digests, requests));
+                        return Some((ids, digests, requests));
                     }
-                    for d in &digests {
-                        self.requests.drop_request(d);
+                    for id in &ids {
+                        self.requests.drop_request(id);
                     }
                 }
             }
@@ -129,19 +144,14 @@ impl<A: Application> Replica<A> {
             return;
         }
         self.note_peer_view(from, pre_prepare.view, out);
-        let digests = match self.can_accept_pre_prepare(from, &pre_prepare, &batch) {
-            Ok(Some(digests)) => digests,
+        let (digests, ids) = match self.can_accept_pre_prepare(from, &pre_prepare, &batch) {
+            Ok(Some(identified)) => identified,
             Ok(None) => {
                 self.attach_batch(pre_prepare, batch, out);
                 return;
             }
             Err(reason) => {
-                let primary_faulty = matches!(
-                    reason,
-                    Rejection::InvalidBatch { .. }
-                        | Rejection::DuplicateRequestInBatch { .. }
-                        | Rejection::BatchTooLarge { .. }
-                );
+                let primary_faulty = self.proves_primary_faulty(&reason);
                 out.reject(Some(from), reason);
                 if primary_faulty {
                     self.start_view_change(self.view + 1, out);
@@ -150,11 +160,12 @@ impl<A: Application> Replica<A> {
             }
         };
         let PrePrepare { view, seq, digest } = pre_prepare;
-        self.requests.mark_in_log(&digests);
+        self.requests.mark_in_log(&ids);
         let slot = self.log.slot_mut(seq, view);
         slot.pre_prepare = Some((pre_prepare, signature));
         slot.batch = Some(batch);
         slot.request_digests = digests;
+        slot.request_ids = ids;
         self.send_prepare(seq, digest, out);
         self.check_prepared(seq, out);
     }
@@ -171,20 +182,23 @@ impl<A: Application> Replica<A> {
             return;
         }
         let digests: Vec<Digest> = batch.iter().map(Request::digest).collect();
-        if batch_digest_of_request_digests(&digests) != digest {
-            let actual = batch_digest_of_request_digests(&digests);
+        let actual = batch_digest_of_request_digests(&digests);
+        if actual != digest {
+            // Attached by a relayer, not signed by the primary: rejected, nobody accused.
             let reason = Rejection::DigestMismatch {
                 seq,
                 expected: digest,
                 actual,
             };
-            out.reject(Some(self.config.primary(view)), reason);
+            out.reject(None, reason);
             return;
         }
-        self.requests.mark_in_log(&digests);
+        let ids = self.request_ids(&batch, &digests);
+        self.requests.mark_in_log(&ids);
         let slot = self.log.slot_mut(seq, view);
         slot.batch = Some(batch);
         slot.request_digests = digests;
+        slot.request_ids = ids;
         let voted = [VoteKind::PrePrepare, VoteKind::Prepare]
             .iter()
             .any(|k| self.own_votes.contains_key(&(seq, view, *k)));
@@ -192,6 +206,27 @@ impl<A: Application> Replica<A> {
             self.persist_batch(seq, view, out);
         }
         self.execute_committed(out);
+    }
+
+    /// Whether a refused pre-prepare proves its primary faulty (a view change at once).
+    ///
+    /// Only what the primary signed can prove anything: the PRE-PREPARE signature covers
+    /// (v, n, d), not the batch travelling beside it. So a batch counts against the primary
+    /// only once it matches the signed digest d ([`Replica::can_accept_pre_prepare`] checks the
+    /// digest before anything else about the batch): then it is the batch the primary chose,
+    /// and one that is too large, repeats a request or fails the application's check proves
+    /// the primary faulty. A batch that does not match d was attached by whoever relayed the
+    /// message and proves nothing about the primary (safety-holes issue, item 5).
+    fn proves_primary_faulty(&self, reason: &Rejection) -> bool {
+        match reason {
+            Rejection::InvalidBatch { .. }
+            | Rejection::DuplicateRequestInBatch { .. }
+            | Rejection::BatchTooLarge { .. } => true,
+            Rejection::DigestMismatch { .. } => {
+                self.config.mutated(Mutant::UnsignedBatchBlamesPrimary)
+            }
+            _ => false,
+        }
     }
 
     /// Backup: durably records and multicasts PREPARE(v, n, d), counting it in its own slot.
@@ -208,13 +243,18 @@ impl<A: Application> Replica<A> {
     }
 
     /// The acceptance rule of [`Replica::on_pre_prepare`]. `Ok(None)`: a duplicate of the
-    /// accepted pre-prepare. `Ok(Some(digests))`: accept; the request digests.
+    /// accepted pre-prepare. `Ok(Some((digests, ids)))`: accept; the requests' byte digests and
+    /// identities.
+    ///
+    /// The batch is unsigned, so the first check on it is that it matches the signed digest;
+    /// only then do its size, duplicates and validity say anything about the primary (see
+    /// `proves_primary_faulty`).
     pub fn can_accept_pre_prepare(
         &self,
         from: ReplicaId,
         pre_prepare: &PrePrepare,
         batch: &[Request],
-    ) -> Result<Option<Vec<Digest>>, Rejection> {
+    ) -> Result<Option<Identified>, Rejection> {
         let PrePrepare { view, seq, digest } = *pre_prepare;
         self.check_normal_view(view)?;
         if from != self.config.primary(view) {
@@ -233,6 +273,15 @@ impl<A: Application> Replica<A> {
         if voted.is_some_and(|d| *d != digest) {
             return Err(Rejection::OwnVoteConflict { view, seq });
         }
+        let digests: Vec<Digest> = batch.iter().map(Request::digest).collect();
+        let actual = batch_digest_of_request_digests(&digests);
+        if actual != digest {
+            return Err(Rejection::DigestMismatch {
+                seq,
+                expected: digest,
+                actual,
+            });
+        }
         let bytes: usize = batch.iter().map(|r| r.payload.len()).sum();
         let too_big_request = batch
             .iter()
@@ -248,23 +297,15 @@ impl<A: Application> Replica<A> {
                 bytes,
             });
         }
-        let digests: Vec<Digest> = batch.iter().map(Request::digest).collect();
-        let actual = batch_digest_of_request_digests(&digests);
-        if actual != digest {
-            return Err(Rejection::DigestMismatch {
-                seq,
-                expected: digest,
-                actual,
-            });
-        }
-        let mut seen = HashSet::with_capacity(digests.len());
-        if let Some(index) = digests.iter().position(|d| !seen.insert(*d)) {
-            return Err(Rejection::DuplicateRequestInBatch { seq, index });
-        }
         self.app
             .validate_batch(batch, &digests)
             .map_err(|e| Rejection::InvalidBatch { seq, bad: e.bad })?;
-        Ok(Some(digests))
+        let ids = self.request_ids(batch, &digests);
+        let mut seen = HashSet::with_capacity(ids.len());
+        if let Some(index) = ids.iter().position(|id| !seen.insert(*id)) {
+            return Err(Rejection::DuplicateRequestInBatch { seq, index });
+        }
+        Ok(Some((digests, ids)))
     }
 
     /// Normal-case messages are accepted only in normal operation and in the current view.
@@ -429,19 +470,23 @@ impl<A: Application> Replica<A> {
             };
             let view = slot.view;
             let request_digests = slot.request_digests.clone();
+            let request_ids = slot.request_ids.clone();
             self.requests
-                .executed(&request_digests, self.config.executed_requests_remembered);
+                .executed(&request_ids, self.config.executed_requests_remembered);
             out.push_execute(CommittedBatch {
                 view,
                 seq,
                 digest,
                 requests: batch,
                 request_digests,
+                request_ids,
                 certificate,
             });
             self.last_executed = seq;
             self.timers.failed_views = 0;
-            self.timers.stop_view_change_timer();
+            if self.config.mutated(Mutant::TimerStopsOnAnyExecution) {
+                self.timers.stop_view_change_timer();
+            }
         }
         self.resolve_lagging(out, false);
         if let Some(fetch) = self.fetch.take() {

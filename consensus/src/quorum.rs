@@ -1,6 +1,9 @@
-//! Quorum sizes (§4.1: n = 3f+1; strong certificates 2f+1, weak certificates f+1) and vote
-//! collection by distinct replica.
+//! Quorum sizes for any n >= 3f+1, and vote collection by distinct replica.
+//!
+//! This is the one place where a quorum is computed: the core's rules, the certificates
+//! (commit, prepared, checkpoint), the node's proofs and the CLI's `--verify` all ask [`Quorum`].
 
+use crate::mutants::Mutant;
 use crate::ReplicaId;
 use bftledger_crypto::Signature;
 use std::collections::BTreeMap;
@@ -8,20 +11,27 @@ use std::collections::BTreeMap;
 /// Which certificate size a rule needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuorumKind {
-    /// 2f+1: any two such sets intersect in at least one correct replica (§4.2, §4.3, §4.4).
+    /// ceil((n+f+1)/2): any two such sets intersect in at least f+1 replicas, so in a correct
+    /// one (§4.2, §4.3, §4.4). 2f+1 when n = 3f+1.
     Strong,
-    /// f+1: at least one member is correct (§4.4 "join a higher view" rule).
+    /// f+1: at least one member is correct (§4.4 "join a higher view" rule, §6.2 fetch).
     Weak,
 }
 
 /// Quorum arithmetic for a cluster of n replicas.
+///
+/// OSDI'99 §4.1 assumes n = 3f+1, where the strong quorum is 2f+1. For other n (5, 6, 8, ...)
+/// 2f+1 is not enough: two sets of 3 out of 5 share one replica, possibly the faulty one, and
+/// two sets of 3 out of 6 may share none. The strong quorum Q must satisfy 2Q - n >= f+1 (two
+/// quorums share a correct replica) and Q <= n-f (the correct replicas alone form one); the
+/// smallest such Q is ceil((n+f+1)/2) (BFT-SMaRt, Bessani et al. DSN'14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quorum {
     /// Number of replicas.
     pub n: usize,
-    /// Faults tolerated, (n-1)/3.
+    /// Faults tolerated, floor((n-1)/3).
     pub f: usize,
-    /// Test-only, deliberately unsafe: replaces 2f+1 (see `Config::mutant_weak_quorum`).
+    /// Test-only, deliberately unsafe: replaces the strong quorum (simulator mutants).
     pub strong_override: Option<usize>,
 }
 
@@ -35,17 +45,24 @@ impl Quorum {
         }
     }
 
-    /// Quorums of a cluster configuration (honours the simulator's mutant override).
+    /// Quorums of a cluster configuration (honours the simulator's quorum mutants).
     pub fn from_config(config: &crate::Config) -> Quorum {
+        let q = Quorum::new(config.n());
+        let strong_override = match config.mutant {
+            Some(Mutant::WeakQuorum) => Some(2 * q.f),
+            Some(Mutant::ClassicQuorum) => Some(2 * q.f + 1),
+            _ => None,
+        };
         Quorum {
-            strong_override: config.mutant_quorum,
-            ..Quorum::new(config.n())
+            strong_override,
+            ..q
         }
     }
 
-    /// 2f+1 (or the mutant override, which the simulator must catch).
+    /// ceil((n+f+1)/2) (or a mutant's override, which the simulator must catch).
     pub fn strong(&self) -> usize {
-        self.strong_override.unwrap_or(2 * self.f + 1)
+        self.strong_override
+            .unwrap_or((self.n + self.f + 1).div_ceil(2))
     }
 
     /// f+1.
@@ -61,7 +78,8 @@ impl Quorum {
         }
     }
 
-    /// §4.2: prepared needs the pre-prepare plus 2f prepares from distinct backups.
+    /// §4.2: prepared needs the pre-prepare plus prepares from distinct backups, a strong
+    /// quorum in all (2f prepares when n = 3f+1).
     pub fn prepares_needed(&self) -> usize {
         self.strong() - 1
     }

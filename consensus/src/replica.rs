@@ -9,6 +9,7 @@ use crate::log::Log;
 use crate::message::{
     Batch, CheckpointProof, Message, Request, SignedMessage, SignedViewChange, ViewChange,
 };
+use crate::mutants::Mutant;
 use crate::quorum::{Quorum, VoteSet};
 use crate::requests::{AddError, RequestPool};
 use crate::timer::Timers;
@@ -26,6 +27,15 @@ pub enum Status {
         /// The view being changed to.
         target: View,
     },
+}
+
+/// What the running view-change timer waits for (§4.4: the request that started it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Awaited {
+    /// A pending client request, by identity.
+    Request(Digest),
+    /// A pre-prepared slot not yet executed (no request pending, e.g. a null batch).
+    Slot(SeqNum),
 }
 
 /// A view-change message received (or sent), with the batches attached to it.
@@ -82,6 +92,8 @@ pub struct Replica<A: Application> {
     /// Batches made durable (seq -> digests), so they can be deleted at garbage collection.
     pub(crate) durable_batches: BTreeMap<SeqNum, BTreeSet<Digest>>,
     pub(crate) timers: Timers,
+    /// What the view-change timer waits for while in normal status.
+    pub(crate) awaited: Option<Awaited>,
     /// Per peer: certificate relays still allowed in this retransmission period.
     pub(crate) relay_budget: Vec<usize>,
     pub(crate) rejections: BTreeMap<&'static str, u64>,
@@ -106,6 +118,7 @@ impl<A: Application> Replica<A> {
             config.validators[id as usize] == key.public(),
             "the secret key is not validator {id}'s key"
         );
+        let n = config.n();
         Replica {
             quorum: Quorum::from_config(&config),
             config,
@@ -132,7 +145,8 @@ impl<A: Application> Replica<A> {
             own_votes: BTreeMap::new(),
             durable_batches: BTreeMap::new(),
             timers: Timers::default(),
-            relay_budget: Vec::new(),
+            awaited: None,
+            relay_budget: vec![crate::retransmit::RETRANSMIT_SLOTS_PER_PEER; n],
             rejections: BTreeMap::new(),
         }
     }
@@ -150,7 +164,7 @@ impl<A: Application> Replica<A> {
             }
         }
         self.propose_ready(&mut out);
-        self.update_request_timer();
+        self.update_request_timer(&mut out);
         self.count_rejections(&out);
         out
     }
@@ -199,21 +213,24 @@ impl<A: Application> Replica<A> {
             .map_err(|_| Rejection::BadSignature { from })
     }
 
-    /// Client requests: checked for size and duplicates, kept pending (§4.4 timer), and
-    /// queued for proposal at the primary.
+    /// Client requests: checked for size and duplicates (by identity), kept pending (§4.4
+    /// timer), and queued for proposal at the primary.
     fn on_client_requests(&mut self, requests: Vec<Request>, out: &mut Output) {
         let is_primary = self.is_primary() && self.status == Status::Normal;
-        for request in requests {
-            let bytes = request.payload.len();
-            if bytes > self.config.max_request_bytes {
-                let max_bytes = self.config.max_request_bytes;
-                out.reject(None, Rejection::RequestTooLarge { bytes, max_bytes });
-                continue;
-            }
-            let digest = request.digest();
+        let max_bytes = self.config.max_request_bytes;
+        let (requests, too_large): (Vec<Request>, Vec<Request>) = requests
+            .into_iter()
+            .partition(|r| r.payload.len() <= max_bytes);
+        for r in too_large {
+            let bytes = r.payload.len();
+            out.reject(None, Rejection::RequestTooLarge { bytes, max_bytes });
+        }
+        let (digests, ids) = self.identify(&requests);
+        for ((request, digest), id) in requests.into_iter().zip(digests).zip(ids) {
             match self.requests.add(
-                digest,
+                (id, digest),
                 request,
+                self.timers.now,
                 self.config.max_pending_requests,
                 is_primary,
             ) {
@@ -248,25 +265,94 @@ impl<A: Application> Replica<A> {
         }
     }
 
-    /// The view-change timer runs while a known request is unexecuted (§4.4), and restarts
-    /// whenever execution makes progress.
-    fn update_request_timer(&mut self) {
+    /// §4.4: "a backup starts a timer when it receives a request and the timer is not already
+    /// running. It stops the timer when it is no longer waiting to execute the request, but
+    /// restarts it if at that point it is waiting to execute some other request."
+    ///
+    /// The timer waits for one thing, [`Awaited`]: the oldest pending request, or (with none
+    /// pending) the lowest pre-prepared slot not yet executed. Executing *other* batches does
+    /// not stop it, so a primary that keeps proposing empty or victim-free batches just under
+    /// the timeout is still replaced (safety-holes issue, item 4). When the awaited request
+    /// executes, the timer restarts with a full timeout for the next one. A backup that starts
+    /// waiting on a request relays it to the primary, which may never have received it (§4.4;
+    /// item 6).
+    fn update_request_timer(&mut self, out: &mut Output) {
         if self.status != Status::Normal {
+            self.awaited = None;
             return;
         }
-        let waiting = self.requests.pending_len() > 0
-            || self
-                .log
-                .slots()
-                .any(|(seq, slot)| seq > self.last_executed && slot.pre_prepare.is_some());
-        if waiting {
-            self.timers.ensure_view_change_timer(
-                self.config.view_change_timeout_ticks,
-                self.config.view_change_timeout_max_ticks,
-            );
-        } else {
-            self.timers.stop_view_change_timer();
+        if self.config.mutated(Mutant::TimerStopsOnAnyExecution) {
+            self.awaited = self.next_awaited();
+            if self.awaited.is_none() {
+                self.timers.stop_view_change_timer();
+            }
         }
+        let still_waiting = match self.awaited {
+            Some(Awaited::Request(id)) => self.requests.is_pending(&id),
+            Some(Awaited::Slot(seq)) => seq > self.last_executed,
+            None => false,
+        };
+        let running = self.timers.view_change_deadline.is_some();
+        if running && still_waiting {
+            return;
+        }
+        self.awaited = self.next_awaited();
+        let (base, max) = (
+            self.config.view_change_timeout_ticks,
+            self.config.view_change_timeout_max_ticks,
+        );
+        match self.awaited {
+            None => self.timers.stop_view_change_timer(),
+            Some(awaited) if running => {
+                self.timers.restart_view_change_timer(base, max);
+                self.relay_to_primary(Some(awaited), out);
+            }
+            Some(awaited) => {
+                self.timers.ensure_view_change_timer(base, max);
+                self.relay_to_primary(Some(awaited), out);
+            }
+        }
+    }
+
+    /// What the view-change timer should wait for now: the oldest pending request, else the
+    /// lowest pre-prepared slot above the last execution.
+    fn next_awaited(&self) -> Option<Awaited> {
+        if let Some(id) = self.requests.oldest_pending() {
+            return Some(Awaited::Request(id));
+        }
+        self.log
+            .slots_from(self.last_executed + 1)
+            .find(|(_, slot)| slot.pre_prepare.is_some())
+            .map(|(seq, _)| Awaited::Slot(seq))
+    }
+
+    /// §4.4: a backup waiting on requests relays them to the primary: the awaited request, and
+    /// on retransmission (`awaited` = None) every pending request older than one
+    /// retransmission period that is not in the log; each at most once per view and at most
+    /// `max_batch_requests` per call.
+    pub(crate) fn relay_to_primary(&mut self, awaited: Option<Awaited>, out: &mut Output) {
+        if self.is_primary()
+            || self.status != Status::Normal
+            || self.config.mutated(Mutant::NoRequestRelay)
+        {
+            return;
+        }
+        let also = match awaited {
+            Some(Awaited::Request(id)) => Some(id),
+            _ => None,
+        };
+        let older_than = if awaited.is_some() {
+            0
+        } else {
+            self.timers.now.saturating_sub(self.config.retransmit_ticks)
+        };
+        let requests = self.requests.take_for_relay(
+            self.view,
+            older_than,
+            also,
+            self.config.max_batch_requests,
+        );
+        out.relay(self.primary(), requests);
     }
 
     fn count_rejections(&mut self, out: &Output) {
@@ -278,6 +364,29 @@ impl<A: Application> Replica<A> {
     }
 
     // ----- helpers shared by the handlers -----
+
+    /// The byte digests and the identities ([`Application::request_ids`]) of `requests`.
+    pub(crate) fn identify(&self, requests: &[Request]) -> (Vec<Digest>, Vec<Digest>) {
+        let digests: Vec<Digest> = requests.iter().map(Request::digest).collect();
+        let ids = self.request_ids(requests, &digests);
+        (digests, ids)
+    }
+
+    /// [`Application::request_ids`], checked: one identity per request.
+    pub(crate) fn request_ids(&self, requests: &[Request], digests: &[Digest]) -> Vec<Digest> {
+        if self.config.mutated(Mutant::RequestIdentityByBytes) {
+            return digests.to_vec();
+        }
+        let ids = self.app.request_ids(requests, digests);
+        assert_eq!(
+            ids.len(),
+            requests.len(),
+            "Application::request_ids gave {} identities for {} requests",
+            ids.len(),
+            requests.len()
+        );
+        ids
+    }
 
     /// Signs `message` as this replica.
     pub(crate) fn sign(&self, message: Message) -> SignedMessage {

@@ -1,21 +1,43 @@
 //! Client requests waiting to be ordered, and duplicate suppression.
 //!
+//! Every map here is keyed by the request's **identity** ([`crate::Application::request_ids`]),
+//! not by its bytes: one transfer signed twice (two valid ed25519 signatures) is one request
+//! from admission to execution, so once either copy executes the other is no longer pending
+//! anywhere (safety-holes issue, item 7).
+//!
 //! * `pending`: every client request this replica received and has not seen executed, bounded by
 //!   `max_pending_requests`. Backups keep them too, so their view-change timer notices a primary
-//!   that ignores requests (§4.4).
+//!   that ignores them (§4.4), and relay them to the primary (see [`RequestPool::take_for_relay`]).
+//! * `by_arrival`: pending identities in arrival order (the oldest is what the view-change timer
+//!   waits for).
 //! * `queue`: the primary's proposal order (FIFO by arrival); rebuilt on entering a view.
-//! * `in_log`: request digests in the current view's log, which the primary must not propose
-//!   again.
-//! * `executed`: digests of the last `executed_requests_remembered` executed requests.
+//! * `in_log`: identities in the current view's log, which the primary must not propose again.
+//! * `executed`: identities of the last `executed_requests_remembered` executed requests.
 
 use crate::message::Request;
+use crate::View;
 use bftledger_crypto::Digest;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+/// A pending request.
+#[derive(Debug, Clone)]
+struct Pending {
+    /// Arrival number (ascending).
+    arrival: u64,
+    /// Tick of arrival.
+    since_tick: u64,
+    /// SHA-256 of the exact bytes (what batch digests are made of).
+    digest: Digest,
+    request: Request,
+    /// The view in which this replica last relayed it to the primary.
+    relayed_in: Option<View>,
+}
 
 /// The request pool.
 #[derive(Debug, Clone, Default)]
 pub struct RequestPool {
-    pending: HashMap<Digest, (u64, Request)>,
+    pending: HashMap<Digest, Pending>,
+    by_arrival: BTreeMap<u64, Digest>,
     arrivals: u64,
     queue: VecDeque<Digest>,
     in_log: HashSet<Digest>,
@@ -32,18 +54,23 @@ pub enum AddError {
     Full,
 }
 
+/// One request taken for a batch: identity, byte digest, request.
+pub type Taken = (Digest, Digest, Request);
+
 impl RequestPool {
-    /// Adds a client request; `queue_it` when this replica is the primary.
+    /// Adds a client request with identity `id` and byte digest `digest`, arrived at `now`;
+    /// `queue_it` when this replica is the primary.
     pub fn add(
         &mut self,
-        digest: Digest,
+        (id, digest): (Digest, Digest),
         request: Request,
+        now: u64,
         max_pending: usize,
         queue_it: bool,
     ) -> Result<(), AddError> {
-        if self.pending.contains_key(&digest)
-            || self.in_log.contains(&digest)
-            || self.executed.contains(&digest)
+        if self.pending.contains_key(&id)
+            || self.in_log.contains(&id)
+            || self.executed.contains(&id)
         {
             return Err(AddError::Duplicate);
         }
@@ -51,7 +78,15 @@ impl RequestPool {
             return Err(AddError::Full);
         }
         self.arrivals += 1;
-        self.pending.insert(digest, (self.arrivals, request));
+        self.by_arrival.insert(self.arrivals, id);
+        let entry = Pending {
+            arrival: self.arrivals,
+            since_tick: now,
+            digest,
+            request,
+            relayed_in: None,
+        };
+        self.pending.insert(id, entry);
         if queue_it {
             if self.queue.len() >= 2 * max_pending {
                 // Bound the queue: drop entries that were executed or ordered meanwhile.
@@ -59,7 +94,7 @@ impl RequestPool {
                 self.queue
                     .retain(|d| pending.contains_key(d) && !in_log.contains(d));
             }
-            self.queue.push_back(digest);
+            self.queue.push_back(id);
         }
         Ok(())
     }
@@ -67,6 +102,16 @@ impl RequestPool {
     /// Number of pending requests.
     pub fn pending_len(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Whether the request with identity `id` is still pending.
+    pub fn is_pending(&self, id: &Digest) -> bool {
+        self.pending.contains_key(id)
+    }
+
+    /// The identity of the oldest pending request.
+    pub fn oldest_pending(&self) -> Option<Digest> {
+        self.by_arrival.values().next().copied()
     }
 
     /// Whether the primary has anything to propose (approximate: stale queue entries count).
@@ -81,36 +126,39 @@ impl RequestPool {
 
     /// Takes the next batch for the primary: at most `max_requests` requests and `max_bytes`
     /// payload bytes, skipping stale entries (executed or already in the log).
-    pub fn take_batch(&mut self, max_requests: usize, max_bytes: usize) -> Vec<(Digest, Request)> {
+    pub fn take_batch(&mut self, max_requests: usize, max_bytes: usize) -> Vec<Taken> {
         let mut out = Vec::new();
         let mut bytes = 0usize;
-        while let Some(digest) = self.queue.front().copied() {
-            let Some((_, request)) = self.pending.get(&digest) else {
+        while let Some(id) = self.queue.front().copied() {
+            let Some(entry) = self.pending.get(&id) else {
                 self.queue.pop_front();
                 continue;
             };
-            if self.in_log.contains(&digest) {
+            if self.in_log.contains(&id) {
                 self.queue.pop_front();
                 continue;
             }
-            if out.len() >= max_requests || bytes + request.payload.len() > max_bytes {
+            let len = entry.request.payload.len();
+            if out.len() >= max_requests || bytes + len > max_bytes {
                 break;
             }
-            bytes += request.payload.len();
-            out.push((digest, request.clone()));
+            bytes += len;
+            out.push((id, entry.digest, entry.request.clone()));
             self.queue.pop_front();
         }
         out
     }
 
     /// Drops a request the application refused.
-    pub fn drop_request(&mut self, digest: &Digest) {
-        self.pending.remove(digest);
+    pub fn drop_request(&mut self, id: &Digest) {
+        if let Some(entry) = self.pending.remove(id) {
+            self.by_arrival.remove(&entry.arrival);
+        }
     }
 
-    /// Marks digests as ordered in the current view's log.
-    pub fn mark_in_log<'a>(&mut self, digests: impl IntoIterator<Item = &'a Digest>) {
-        self.in_log.extend(digests);
+    /// Marks identities as ordered in the current view's log.
+    pub fn mark_in_log<'a>(&mut self, ids: impl IntoIterator<Item = &'a Digest>) {
+        self.in_log.extend(ids);
     }
 
     /// Entering a view: the log is replaced; pending requests not in it are queued again in
@@ -123,24 +171,22 @@ impl RequestPool {
         self.in_log = in_log.into_iter().copied().collect();
         self.queue.clear();
         if queue_all {
-            let mut order: Vec<(u64, Digest)> = self
-                .pending
-                .iter()
-                .filter(|(d, _)| !self.in_log.contains(*d))
-                .map(|(d, (arrival, _))| (*arrival, *d))
-                .collect();
-            order.sort_unstable();
-            self.queue.extend(order.into_iter().map(|(_, d)| d));
+            let (pending, in_log) = (&self.pending, &self.in_log);
+            let order = self
+                .by_arrival
+                .values()
+                .filter(|id| pending.contains_key(*id) && !in_log.contains(*id));
+            self.queue.extend(order);
         }
     }
 
     /// A batch executed: its requests leave the pool and are remembered as executed.
-    pub fn executed(&mut self, digests: &[Digest], remember: usize) {
-        for digest in digests {
-            self.pending.remove(digest);
-            self.in_log.remove(digest);
-            if self.executed.insert(*digest) {
-                self.executed_order.push_back(*digest);
+    pub fn executed(&mut self, ids: &[Digest], remember: usize) {
+        for id in ids {
+            self.drop_request(id);
+            self.in_log.remove(id);
+            if self.executed.insert(*id) {
+                self.executed_order.push_back(*id);
             }
         }
         while self.executed_order.len() > remember {
@@ -153,11 +199,58 @@ impl RequestPool {
     /// Drops every pending request (after a state transfer).
     pub fn forget_pending(&mut self) {
         self.pending.clear();
+        self.by_arrival.clear();
         self.queue.clear();
+    }
+
+    /// §4.4 (a backup relays a request it waits on to the primary): pending requests not in the
+    /// log that arrived at or before `older_than` (plus `also`, the request the view-change
+    /// timer now waits for) and were not relayed yet in `view`, oldest first, at most `max`.
+    /// Each is marked relayed in `view`, so a request costs at most one relay per view.
+    pub fn take_for_relay(
+        &mut self,
+        view: View,
+        older_than: u64,
+        also: Option<Digest>,
+        max: usize,
+    ) -> Vec<Request> {
+        let mut ids: Vec<Digest> = also.into_iter().collect();
+        for id in self.by_arrival.values() {
+            if ids.len() >= max {
+                break;
+            }
+            let Some(entry) = self.pending.get(id) else {
+                continue;
+            };
+            if entry.since_tick > older_than {
+                break; // arrival order is tick order
+            }
+            if Some(*id) != also {
+                ids.push(*id);
+            }
+        }
+        let mut out = Vec::new();
+        for id in ids {
+            if self.in_log.contains(&id) {
+                continue;
+            }
+            if let Some(entry) = self.pending.get_mut(&id) {
+                if entry.relayed_in != Some(view) {
+                    entry.relayed_in = Some(view);
+                    out.push(entry.request.clone());
+                }
+            }
+        }
+        out
     }
 
     /// Sizes for invariant checks: (pending, queue, executed remembered).
     pub fn sizes(&self) -> (usize, usize, usize) {
+        assert_eq!(
+            self.pending.len(),
+            self.by_arrival.len(),
+            "pending requests and their arrival index disagree"
+        );
         (self.pending.len(), self.queue.len(), self.executed.len())
     }
 }

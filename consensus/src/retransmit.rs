@@ -41,6 +41,7 @@ impl<A: Application> Replica<A> {
         }
         self.retransmit_slots(out);
         self.resend_commits_after_restart(out);
+        self.relay_to_primary(None, out);
     }
 
     /// Own latest checkpoint if above the stable one, and the stable checkpoint's proof as the
@@ -143,23 +144,32 @@ impl<A: Application> Replica<A> {
         }
     }
 
+    /// Spends one of `to`'s relays of this retransmission period (certificates, NEW-VIEWs):
+    /// what a peer can make this replica send back is bounded per period, whatever it sends.
+    pub(crate) fn take_relay_budget(&mut self, to: ReplicaId) -> bool {
+        match self.relay_budget.get_mut(to as usize) {
+            Some(budget) if *budget > 0 => {
+                *budget -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// A peer re-sent a commit we already have for a slot committed here: it has lost the slot
     /// (restart) or our messages for it. Relay the slot's certificate — the primary's signed
     /// pre-prepare with the batch, the prepares and the commits — to it, within its budget.
     pub(crate) fn relay_certificate(&mut self, to: ReplicaId, seq: SeqNum, out: &mut Output) {
-        let Some(budget) = self.relay_budget.get_mut(to as usize) else {
+        let committed = self.log.slot(seq).is_some_and(|s| s.committed);
+        if !committed || !self.take_relay_budget(to) {
             return;
-        };
+        }
         let Some(slot) = self.log.slot(seq) else {
             return;
         };
         let Some((pre_prepare, primary_signature)) = slot.pre_prepare else {
             return;
         };
-        if *budget == 0 || !slot.committed {
-            return;
-        }
-        *budget -= 1;
         let PrePrepare { view, digest, .. } = pre_prepare;
         let primary = self.config.primary(view);
         if let Some(batch) = &slot.batch {

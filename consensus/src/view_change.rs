@@ -210,17 +210,18 @@ impl<A: Application> Replica<A> {
     ) {
         let v = view_change.new_view;
         if v <= self.view {
-            match &self.installed_new_view {
-                Some(nv) if v == self.view => {
-                    out.push_send(Target::One(from), nv.clone());
+            // A stale VIEW-CHANGE for the view installed here: its sender missed the NEW-VIEW.
+            // Answers are bounded per peer and retransmission period: a stale VIEW-CHANGE costs
+            // the sender one signature, the answer a whole NEW-VIEW (item 9).
+            if v == self.view && self.installed_new_view.is_some() {
+                if self.take_relay_budget(from) {
+                    if let Some(nv) = &self.installed_new_view {
+                        out.push_send(Target::One(from), nv.clone());
+                    }
                 }
-                _ => out.reject(
-                    Some(from),
-                    Rejection::ViewOutOfRange {
-                        view: v,
-                        current: self.view,
-                    },
-                ),
+            } else {
+                let current = self.view;
+                out.reject(Some(from), Rejection::ViewOutOfRange { view: v, current });
             }
             return;
         }
@@ -230,6 +231,16 @@ impl<A: Application> Replica<A> {
             let current = self.view;
             out.reject(Some(from), Rejection::ViewOutOfRange { view: v, current });
             self.note_peer_view(from, v, out);
+            return;
+        }
+        // Duplicates before certificates: a VIEW-CHANGE costs up to a window of prepared
+        // certificates to verify, so a repeat from the same sender is dropped unverified
+        // (safety-holes issue, item 9). The envelope signature was checked on arrival.
+        if self
+            .view_changes
+            .get(&v)
+            .is_some_and(|per_view| per_view.contains_key(&from))
+        {
             return;
         }
         let (validators, window) = (&self.config.validators, self.config.watermark_window);
@@ -530,15 +541,13 @@ impl<A: Application> Replica<A> {
             } else {
                 by_digest.get(&pp.digest).cloned()
             };
-            let digests: Vec<Digest> = batch
-                .as_ref()
-                .map(|b| b.iter().map(Request::digest).collect())
-                .unwrap_or_default();
-            in_log.extend_from_slice(&digests);
+            let (digests, ids) = batch.as_ref().map(|b| self.identify(b)).unwrap_or_default();
+            in_log.extend_from_slice(&ids);
             let slot = self.log.slot_mut(pp.seq, view);
             slot.pre_prepare = Some((pp, spp.signature));
             slot.batch = batch;
             slot.request_digests = digests;
+            slot.request_ids = ids;
             installed.push((pp.seq, pp.digest));
         }
         let is_primary = self.is_primary();

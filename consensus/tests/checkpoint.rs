@@ -3,7 +3,7 @@
 
 mod common;
 
-use bftledger_consensus::{Checkpoint, Event, Input, Message, Rejection};
+use bftledger_consensus::{Actions, Checkpoint, Event, Input, Message, Rejection};
 use bftledger_crypto::Digest;
 use common::{batch_of, pre_prepare, rejections, req, sent_kinds, Single};
 
@@ -329,4 +329,112 @@ fn stable_checkpoint_waits_for_the_application_report() {
         state_root: root(4),
     });
     assert_eq!(s.replica.low_watermark(), 4);
+}
+
+/// Prepares seqs `1..=upto` at backup `s` in view 0: the pre-prepare of primary 0 and the prepare
+/// of replica 1 (with its own prepare, 2f = 2) make each slot prepared; nothing commits.
+fn prepare_upto(s: &mut Single, upto: u64) {
+    use bftledger_consensus::Prepare;
+    for seq in 1..=upto {
+        let b = batch_of(&[&format!("req-{seq}")]);
+        let digest = bftledger_consensus::batch_digest(&b);
+        s.deliver(0, pre_prepare(0, seq, &b));
+        let a = s.deliver(
+            1,
+            Message::Prepare(Prepare {
+                view: 0,
+                seq,
+                digest,
+            }),
+        );
+        assert_eq!(sent_kinds(&a), vec!["commit"], "seq {seq} prepared");
+    }
+}
+
+/// The VIEW-CHANGE the replica sends once its view-change timer fires (its slots are pending).
+fn next_view_change(s: &mut Single) -> (bftledger_consensus::ViewChange, Actions) {
+    let a = s.ticks(3 * s.config.view_change_timeout_ticks as usize);
+    let vc = a
+        .send
+        .iter()
+        .find_map(|o| match &o.message.message {
+            Message::ViewChange { view_change, .. } => Some(view_change.clone()),
+            _ => None,
+        })
+        .expect("the view-change timer fired");
+    (vc, a)
+}
+
+fn prepared_seqs(vc: &bftledger_consensus::ViewChange) -> Vec<u64> {
+    vc.prepared.iter().map(|c| c.pre_prepare.seq).collect()
+}
+
+/// Safety-holes issue, item 1 (TOCS'02 §4.4: a VIEW-CHANGE carries the sender's stable checkpoint
+/// and a prepared certificate for every seq above it that it prepared). The review's fork at
+/// n = 4: replica 2 prepared seqs 1..4; replicas 0 (correct) and 1 (Byzantine) sign checkpoint 4;
+/// replica 2 fetches on their f+1 votes. The fetch does not move the checkpoint its VIEW-CHANGE
+/// reports (still 0), so it must not forget the certificates: without them a new primary that
+/// hears from {1 (omits them), 2, 3} fills seq 1 with another batch while replica 0 executed
+/// the original.
+#[test]
+fn fetch_on_f_plus_1_checkpoints_keeps_prepared_certificates() {
+    let mut s = Single::new(4, 2);
+    prepare_upto(&mut s, 4);
+    s.deliver(0, checkpoint(4, root(4)));
+    s.deliver(1, checkpoint(4, root(4)));
+    let (vc, actions) = next_view_change(&mut s);
+    assert_eq!(
+        actions.fetch_state.map(|f| f.seq),
+        Some(4),
+        "f+1 votes: fetch"
+    );
+    assert_eq!(
+        vc.stable.seq, 0,
+        "f+1 votes do not make checkpoint 4 stable"
+    );
+    assert_eq!(
+        prepared_seqs(&vc),
+        vec![1, 2, 3, 4],
+        "no certificate forgotten"
+    );
+}
+
+/// Same rule across a crash (TOCS'02 §4.4, §4.5 recovery): a fetch on 2f+1 votes moves the window
+/// floor and deletes the certificates below it durably; the floor must be durable in the same
+/// write, or after a restart the VIEW-CHANGE reports the old checkpoint without them.
+#[test]
+fn floor_of_a_2f_plus_1_fetch_survives_a_crash_with_the_certificates_it_replaced() {
+    let mut s = Single::new(4, 2);
+    prepare_upto(&mut s, 4);
+    for r in [0, 1, 3] {
+        s.deliver(r, checkpoint(4, root(4)));
+    }
+    s.ticks(s.config.retransmit_ticks as usize + 1);
+    s.restart();
+    let a = s.ticks(1);
+    assert_eq!(a.fetch_state.map(|f| f.seq), Some(4), "fetch resumed");
+    // Nothing is pending after the restart: VIEW-CHANGEs of f+1 peers make it join view 1.
+    let genesis = bftledger_consensus::CheckpointProof::genesis();
+    let mut sent = Vec::new();
+    for r in [0, 3] {
+        let vc = common::view_change(&s.keys, r, 1, genesis.clone(), vec![]);
+        sent.extend(s.input(Input::Message(vc)).send);
+    }
+    let vc = sent
+        .iter()
+        .find_map(|o| match &o.message.message {
+            Message::ViewChange { view_change, .. } if o.message.from == 2 => {
+                Some(view_change.clone())
+            }
+            _ => None,
+        })
+        .expect("joined view 1");
+    let covered = vc.stable.seq >= 4 || prepared_seqs(&vc) == vec![1, 2, 3, 4];
+    assert!(
+        covered,
+        "view-change reports checkpoint {} with certificates {:?}: seqs 1..4 lost",
+        vc.stable.seq,
+        prepared_seqs(&vc)
+    );
+    assert_eq!(vc.stable.seq, 4, "the durable floor is reported");
 }

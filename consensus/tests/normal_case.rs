@@ -4,7 +4,7 @@
 mod common;
 
 use bftledger_consensus::{
-    batch_digest, Commit, Event, Input, Message, PersistOp, Prepare, Rejection,
+    batch_digest, Commit, Event, Input, Message, Mutant, PersistOp, Prepare, Rejection,
 };
 use common::{batch_of, pre_prepare, rejections, req, sent_kinds, Single};
 
@@ -126,6 +126,44 @@ fn pre_prepare_with_mismatching_batch_is_rejected() {
         [Rejection::DigestMismatch { seq: 1, .. }]
     ));
     assert!(!s.replica.is_view_changing());
+}
+
+/// Safety-holes issue, item 5 (the PRE-PREPARE signature covers (v, n, d), not the batch): a
+/// relayer re-attaches an oversized junk batch to the primary's genuine signed PRE-PREPARE. The
+/// batch does not match d, so it is the relayer's, not the primary's: rejected as a digest
+/// mismatch with nobody accused, no view change, and the genuine batch is still accepted when it
+/// arrives. (Before, the size was checked first and `BatchTooLarge` counted against the primary:
+/// with the attacker's own VIEW-CHANGE that made f+1, and every view was changed.)
+#[test]
+fn junk_batch_under_a_genuine_signature_does_not_accuse_the_primary() {
+    let mut s = Single::new(4, 1);
+    let genuine = batch_of(&["a"]);
+    let junk = batch_of(&["1", "2", "3", "4", "5", "6"]);
+    let mut relayed = pre_prepare(0, 1, &genuine);
+    if let Message::PrePrepare { batch, .. } = &mut relayed {
+        *batch = junk;
+    }
+    let a = s.deliver(0, relayed);
+    assert!(matches!(
+        rejections(&a)[..],
+        [Rejection::DigestMismatch { seq: 1, .. }]
+    ));
+    assert!(!s.replica.is_view_changing(), "a correct primary accused");
+    let a = s.deliver(0, pre_prepare(0, 1, &genuine));
+    assert_eq!(sent_kinds(&a), vec!["prepare"]);
+}
+
+/// The mutant that brings the old rule back accuses the primary for the relayer's batch.
+#[test]
+fn unsigned_batch_mutant_accuses_the_primary() {
+    let config = common::small_config(4).with_mutant(Mutant::UnsignedBatchBlamesPrimary);
+    let mut s = Single::with_config(config, 1);
+    let mut relayed = pre_prepare(0, 1, &batch_of(&["a"]));
+    if let Message::PrePrepare { batch, .. } = &mut relayed {
+        *batch = batch_of(&["junk"]);
+    }
+    s.deliver(0, relayed);
+    assert!(s.replica.is_view_changing());
 }
 
 /// ARCHITECTURE §2 / TOCS'02 §4.2: backups check every client signature of the batch (one

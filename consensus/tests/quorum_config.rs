@@ -3,7 +3,7 @@
 
 mod common;
 
-use bftledger_consensus::{Config, ConfigError, Quorum, QuorumKind};
+use bftledger_consensus::{Config, ConfigError, Mutant, Quorum, QuorumKind};
 
 /// §4.1: "the resiliency of our algorithm is optimal: 3f+1 is the minimum number of replicas
 /// that allow an asynchronous system to provide safety and liveness with up to f faulty
@@ -26,25 +26,42 @@ fn quorum_sizes_for_n_4_7_10() {
     }
 }
 
-/// n not of the form 3f+1: f = floor((n-1)/3) and the strong quorum is still 2f+1.
+/// n not of the form 3f+1 (safety-holes issue, item 2): with 2f+1 = 3 out of n = 5 two quorums
+/// share one replica, possibly the faulty one, and out of n = 6 they may share none. The strong
+/// quorum is ceil((n+f+1)/2) (BFT-SMaRt): for every n from 4 to 40 any two strong quorums share
+/// at least f+1 replicas (so a correct one, OSDI'99 §4.1's intersection argument) and the n-f
+/// correct replicas alone still form one (liveness).
 #[test]
-fn quorum_for_n_5_and_6() {
-    assert_eq!(Quorum::new(5).strong(), 3);
-    assert_eq!(Quorum::new(6).strong(), 3);
+fn strong_quorums_intersect_in_a_correct_replica_for_every_n() {
+    assert_eq!(Quorum::new(5).strong(), 4);
+    assert_eq!(Quorum::new(6).strong(), 4);
+    for n in 4..=40 {
+        let q = Quorum::new(n);
+        let (f, strong) = (q.f, q.strong());
+        assert!(n > 3 * f, "n = {n}: n >= 3f+1");
+        assert!(
+            2 * strong > n + f,
+            "n = {n}: quorums of {strong} share <= f"
+        );
+        assert!(strong <= n - f, "n = {n}: {strong} > n - f blocks liveness");
+        assert!(
+            2 * (strong - 1) < n + f + 1,
+            "n = {n}: {strong} is not the smallest"
+        );
+        assert_eq!(q.prepares_needed(), strong - 1, "n = {n}");
+    }
 }
 
-/// The simulator's mutant (deliberately unsafe) lowers the quorum to 2f at runtime only.
+/// The simulator's quorum mutants (deliberately unsafe) change the quorum at runtime only.
 #[test]
-fn mutant_quorum_is_explicit_and_validated() {
-    let c = common::small_config(4).mutant_weak_quorum();
+fn quorum_mutants_are_explicit() {
+    let c = common::small_config(4).with_mutant(Mutant::WeakQuorum);
     assert_eq!(Quorum::from_config(&c).strong(), 2);
     assert_eq!(Quorum::from_config(&common::small_config(4)).strong(), 3);
-    let mut bad = common::small_config(4);
-    bad.mutant_quorum = Some(4);
-    assert_eq!(
-        bad.validate(),
-        Err(ConfigError::MutantQuorum { quorum: 4, max: 3 })
-    );
+    let five = common::small_config(5);
+    assert_eq!(Quorum::from_config(&five).strong(), 4);
+    let classic = five.with_mutant(Mutant::ClassicQuorum);
+    assert_eq!(Quorum::from_config(&classic).strong(), 3);
 }
 
 /// Config::validate catches every unusable limit with a typed error.

@@ -691,3 +691,49 @@ fn o_set_entry_without_batch_is_completed_by_a_relayed_pre_prepare() {
     assert_eq!(a.execute.len(), 1);
     assert_eq!(s.replica.last_executed(), 2);
 }
+
+/// Safety-holes issue, item 9 (cheap amplification): a stale VIEW-CHANGE costs its sender one
+/// signature and the answer a whole NEW-VIEW, so the relay of the installed NEW-VIEW is bounded
+/// per peer and retransmission period (TOCS'02 §5.2 keeps retransmission bounded); the next
+/// period allows it again.
+#[test]
+fn new_view_relays_to_one_peer_are_bounded_per_retransmission_period() {
+    let k = keys(4);
+    let b = batch_of(&["x"]);
+    let nv = new_view(&k, 1, &three_view_changes(&k, &b));
+    let mut s = Single::new(4, 2);
+    s.deliver(
+        1,
+        Message::NewView {
+            new_view: nv,
+            batches: vec![b],
+        },
+    );
+    let stale = view_change(&k, 3, 1, CheckpointProof::genesis(), vec![]);
+    let mut relays = 0;
+    for _ in 0..100 {
+        relays += s.input(Input::Message(stale.clone())).send.len();
+    }
+    assert!(
+        (1..=4).contains(&relays),
+        "{relays} NEW-VIEWs for 100 stale VIEW-CHANGEs"
+    );
+    s.ticks(s.config.retransmit_ticks as usize + 1);
+    let a = s.input(Input::Message(stale));
+    assert_eq!(a.send.len(), 1, "relayed again in the next period");
+}
+
+/// Item 9: a second VIEW-CHANGE from the same sender for the same view is dropped before its
+/// certificates are verified (up to a window of them): even one whose certificates are forged
+/// costs nothing and proves nothing.
+#[test]
+fn repeated_view_change_is_dropped_before_its_certificates_are_verified() {
+    let k = keys(4);
+    let mut s = Single::new(4, 2);
+    s.deliver(3, view_change_message(&k, 3, 1));
+    let mut cert = common::prepared_cert(&k, 0, 1, bftledger_consensus::null_digest());
+    cert.primary_signature = cert.prepares[0].1; // forged: does not verify
+    let forged = view_change(&k, 3, 1, CheckpointProof::genesis(), vec![cert]);
+    let a = s.input(Input::Message(forged));
+    assert!(rejections(&a).is_empty(), "verified: {:?}", rejections(&a));
+}

@@ -9,7 +9,7 @@
 
 use crate::verified::{SharedVerified, VerifiedTransfers};
 use bftledger_consensus::{Application, Digest, InvalidBatch, Request};
-use bftledger_ledger::decode_and_check_batch;
+use bftledger_ledger::{decode_and_check_batch, decode_payload};
 
 /// The ledger as a consensus application.
 #[derive(Debug, Clone)]
@@ -71,6 +71,23 @@ impl Application for LedgerApp {
                     .collect(),
             }),
         }
+    }
+
+    /// A request's identity is its **transfer id** (the hash of the signed fields, signature
+    /// excluded): one transfer signed twice is one request, so once either copy executes the
+    /// other is pending nowhere (safety-holes issue, item 7). Payloads that do not decode keep
+    /// their byte digest (they never pass `validate_batch`).
+    fn request_ids(&self, requests: &[Request], digests: &[Digest]) -> Vec<Digest> {
+        let cache = self.verified.lock().expect("verified cache lock poisoned");
+        requests
+            .iter()
+            .zip(digests)
+            .map(|(request, digest)| {
+                cache
+                    .transfer_id(digest)
+                    .unwrap_or_else(|| decode_payload(&request.payload).map_or(*digest, |t| t.id()))
+            })
+            .collect()
     }
 }
 

@@ -35,7 +35,8 @@ use crate::sync::worker::{FetchTarget, Fetched};
 use crate::verified::SharedVerified;
 use crate::wire::Frame;
 use bftledger_consensus::{
-    Actions, CommittedBatch, Event, FetchState, Input, Output, PersistOp, Replica, Request, Target,
+    Actions, CommittedBatch, Event, FetchState, Input, Output, PersistOp, Replica, Request,
+    RequestRelay, Target,
 };
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::{Digest, PublicKey};
@@ -224,6 +225,9 @@ impl Driver {
         for outbound in actions.send {
             self.send_frame(outbound.to, Frame::Consensus(outbound.message));
         }
+        if let Some(relay) = actions.relay {
+            self.relay_to_primary(relay);
+        }
         for batch in actions.execute {
             let (seq, state_root) = self.execute(batch)?;
             self.queued.push_back(Input::Executed { seq, state_root });
@@ -235,6 +239,31 @@ impl Driver {
             self.record(event);
         }
         Ok(())
+    }
+
+    /// §4.4: pending requests the core waits on go to the primary as a forward (it may never
+    /// have received them: a lost frame, or a forwarder that skipped it). Payloads are this
+    /// node's own pending requests, so they decode; one that does not is a bug.
+    fn relay_to_primary(&self, relay: RequestRelay) {
+        let transfers: Vec<_> = {
+            let mut cache = self.verified.lock().expect("verified cache lock poisoned");
+            relay
+                .requests
+                .iter()
+                .map(|request| {
+                    cache
+                        .get(&request.digest())
+                        .cloned()
+                        .or_else(|| decode_payload(&request.payload).ok())
+                        .expect("a pending request the core relays decodes as a transfer")
+                })
+                .collect()
+        };
+        self.shared
+            .metrics
+            .relayed_transfers
+            .inc_by(transfers.len() as u64);
+        self.send_frame(Target::One(relay.to), Frame::Forward(transfers));
     }
 
     fn persist(&self, ops: Vec<PersistOp>) -> Result<(), DriverError> {

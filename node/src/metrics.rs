@@ -53,6 +53,10 @@ pub struct Metrics {
     /// The verified-transfer cache (`kind` = hits, misses, size), copied about once a second:
     /// hits are decodes and signature checks saved.
     pub verified_cache: Family<KindLabel, Gauge>,
+    /// Pending transfers this backup relayed to the primary (§4.4: it waited on them and the
+    /// primary may not have had them). Non-zero under normal operation means lost forwards or
+    /// a validator that forwards selectively.
+    pub relayed_transfers: Counter,
 }
 
 /// A `kind` label for the p2p counters.
@@ -86,6 +90,7 @@ impl Metrics {
         let persist_groups = Counter::default();
         let persist_group_steps = Counter::default();
         let verified_cache = Family::default();
+        let relayed_transfers = Counter::default();
         let mut r = Registry::with_prefix("bftledger");
         let help = "Height of the last executed block";
         r.register("committed_height", help, committed_height.clone());
@@ -116,6 +121,8 @@ impl Metrics {
         r.register("persist_group_steps", help, persist_group_steps.clone());
         let help = "Verified-transfer cache: hits, misses, size";
         r.register("verified_cache", help, verified_cache.clone());
+        let help = "Pending transfers relayed to the primary by this backup";
+        r.register("relayed_transfers", help, relayed_transfers.clone());
         Metrics {
             registry: Arc::new(r),
             committed_height,
@@ -132,6 +139,7 @@ impl Metrics {
             persist_groups,
             persist_group_steps,
             verified_cache,
+            relayed_transfers,
         }
     }
 

@@ -14,7 +14,7 @@
 //! certificate proves the batch order, not the receipt (a light client cannot re-execute).
 
 use crate::api::types::{BlockResponse, CommittedTransfer};
-use bftledger_consensus::{batch_digest, CertificateError, CommitCertificate, Request};
+use bftledger_consensus::{batch_digest, CertificateError, CommitCertificate, Quorum, Request};
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::{Digest, PublicKey};
 
@@ -106,10 +106,9 @@ pub fn verify(
             position: committed.position,
         });
     }
-    let n = validators.len();
     Ok(VerifiedProof {
         signers: cert.commits.iter().map(|(id, _)| *id).collect(),
-        quorum: 2 * ((n - 1) / 3) + 1,
+        quorum: Quorum::new(validators.len()).strong(),
         seq: cert.seq,
         digest: cert.digest,
     })

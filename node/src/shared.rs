@@ -3,6 +3,7 @@
 use crate::config::ApiSection;
 use crate::mempool::Mempool;
 use crate::metrics::Metrics;
+use bftledger_consensus::Quorum;
 use bftledger_crypto::{Digest, PublicKey};
 use bftledger_ledger::{Genesis, Store};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,10 +62,9 @@ impl Shared {
             .latest_height()
     }
 
-    /// The validators' count needed for a quorum, 2f+1.
+    /// The validators' count needed for a strong quorum ([`Quorum::strong`]).
     pub fn quorum(&self) -> usize {
-        let n = self.genesis.validators.len();
-        2 * ((n - 1) / 3) + 1
+        Quorum::new(self.genesis.validators.len()).strong()
     }
 
     /// Ready: connected to enough validators to form a quorum with itself, and not catching up.

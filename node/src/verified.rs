@@ -24,7 +24,8 @@ pub type SharedVerified = Arc<Mutex<VerifiedTransfers>>;
 #[derive(Debug)]
 pub struct VerifiedTransfers {
     capacity: usize,
-    by_digest: HashMap<Digest, SignedTransfer>,
+    /// Request digest -> (transfer, its transfer id, computed once on insertion).
+    by_digest: HashMap<Digest, (SignedTransfer, Digest)>,
     /// Insertion order, for eviction; may name digests already removed (skipped).
     order: VecDeque<Digest>,
     hits: u64,
@@ -55,7 +56,8 @@ impl VerifiedTransfers {
     /// Records that the payload with digest `digest` decodes to `transfer`, which passed the
     /// stateless checks (fields for this chain, signature).
     pub fn insert(&mut self, digest: Digest, transfer: SignedTransfer) {
-        if self.by_digest.insert(digest, transfer).is_some() {
+        let id = transfer.id();
+        if self.by_digest.insert(digest, (transfer, id)).is_some() {
             return;
         }
         self.order.push_back(digest);
@@ -76,12 +78,18 @@ impl VerifiedTransfers {
     /// The checked transfer for `digest`, if known (counted as a hit or a miss).
     pub fn get(&mut self, digest: &Digest) -> Option<&SignedTransfer> {
         self.count(self.by_digest.contains_key(digest));
-        self.by_digest.get(digest)
+        self.by_digest.get(digest).map(|(t, _)| t)
+    }
+
+    /// The transfer id of the payload with digest `digest`, if known (not counted: consensus
+    /// asks it for every request it identifies, see [`crate::app::LedgerApp`]).
+    pub fn transfer_id(&self, digest: &Digest) -> Option<Digest> {
+        self.by_digest.get(digest).map(|(_, id)| *id)
     }
 
     /// Takes the checked transfer for `digest` out (it was executed: not needed again).
     pub fn take(&mut self, digest: &Digest) -> Option<SignedTransfer> {
-        let found = self.by_digest.remove(digest);
+        let found = self.by_digest.remove(digest).map(|(t, _)| t);
         self.count(found.is_some());
         found
     }

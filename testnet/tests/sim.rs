@@ -71,7 +71,7 @@ fn weak_quorum_mutant_is_caught() {
     options.mutant = Some(Mutant::WeakQuorum);
     let summary = run_seeds(0, 300, &options, 1, &|_| {});
     let seed = summary
-        .first_violation_seed
+        .first_failing_seed
         .expect("the checkers must catch quorums of 2f");
     let outcome = run_seed(seed, &options);
     let violation = outcome.violation.expect("the violating seed replays");

@@ -15,11 +15,24 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// Decides whether a delivery (to, message) is lost.
 pub type DropFilter = Box<dyn Fn(ReplicaId, &SignedMessage) -> bool>;
 
-/// Accepts every request except payloads starting with `bad`.
+/// Accepts every request except payloads starting with `bad`. A payload `body#signature` is
+/// a signed request: its identity is the digest of `body` alone, so `t#1` and `t#2` are one
+/// request signed twice; other payloads are identified by their bytes.
 #[derive(Debug, Clone, Default)]
 pub struct ToyApp;
 
 impl Application for ToyApp {
+    fn request_ids(&self, requests: &[Request], digests: &[Digest]) -> Vec<Digest> {
+        requests
+            .iter()
+            .zip(digests)
+            .map(|(r, d)| match r.payload.iter().position(|b| *b == b'#') {
+                Some(at) => Digest::of(&r.payload[..at]),
+                None => *d,
+            })
+            .collect()
+    }
+
     fn validate_batch(&self, requests: &[Request], _: &[Digest]) -> Result<(), InvalidBatch> {
         let bad: Vec<usize> = requests
             .iter()
@@ -84,6 +97,8 @@ pub struct Cluster {
     pub disks: Vec<BTreeMap<Vec<u8>, Vec<u8>>>,
     pub apps: Vec<AppState>,
     pub queue: VecDeque<(ReplicaId, SignedMessage)>,
+    /// Requests relayed by backups to a primary (§4.4), delivered after the messages.
+    pub relayed: VecDeque<(ReplicaId, ReplicaId, Vec<Request>)>,
     /// Messages from these replicas are dropped (silent / crashed).
     pub mute: BTreeSet<ReplicaId>,
     /// Messages to these replicas are dropped.
@@ -121,6 +136,7 @@ impl Cluster {
             disks: vec![BTreeMap::new(); n],
             apps: vec![AppState::default(); n],
             queue: VecDeque::new(),
+            relayed: VecDeque::new(),
             mute: BTreeSet::new(),
             deaf: BTreeSet::new(),
             decided: BTreeMap::new(),
@@ -169,6 +185,9 @@ impl Cluster {
                 }
                 Target::One(r) => self.queue.push_back((r, o.message)),
             }
+        }
+        if let Some(relay) = actions.relay {
+            self.relayed.push_back((i, relay.to, relay.requests));
         }
         for batch in actions.execute {
             self.execute(i, batch);
@@ -245,16 +264,25 @@ impl Cluster {
     /// Delivers queued messages until none are left (or `max` deliveries).
     pub fn deliver_all(&mut self) {
         let mut budget = 1_000_000;
-        while let Some((to, message)) = self.queue.pop_front() {
-            budget -= 1;
-            assert!(budget > 0, "message storm");
-            if self.deaf.contains(&to) || self.replicas[to as usize].is_none() {
-                continue;
+        loop {
+            if let Some((to, message)) = self.queue.pop_front() {
+                budget -= 1;
+                assert!(budget > 0, "message storm");
+                if self.deaf.contains(&to) || self.replicas[to as usize].is_none() {
+                    continue;
+                }
+                if self.drop_if.as_ref().is_some_and(|f| f(to, &message)) {
+                    continue;
+                }
+                self.step(to, Input::Message(message));
+            } else if let Some((from, to, requests)) = self.relayed.pop_front() {
+                let lost = self.mute.contains(&from) || self.deaf.contains(&to);
+                if !lost {
+                    self.step(to, Input::ClientRequests(requests));
+                }
+            } else {
+                break;
             }
-            if self.drop_if.as_ref().is_some_and(|f| f(to, &message)) {
-                continue;
-            }
-            self.step(to, Input::Message(message));
         }
     }
 
@@ -321,18 +349,43 @@ pub struct Single {
     pub config: Config,
     pub keys: Vec<SecretKey>,
     pub replica: Replica<ToyApp>,
+    /// What the replica's outputs persisted (for [`Single::restart`]).
+    pub disk: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl Single {
     pub fn new(n: usize, id: ReplicaId) -> Single {
-        let config = small_config(n);
-        let keys = keys(n);
+        Single::with_config(small_config(n), id)
+    }
+
+    pub fn with_config(config: Config, id: ReplicaId) -> Single {
+        let keys = keys(config.n());
         let replica = Replica::new(config.clone(), id, keys[id as usize].clone(), ToyApp);
         Single {
             config,
             keys,
             replica,
+            disk: BTreeMap::new(),
         }
+    }
+
+    /// A crash and restart: the replica is rebuilt from what it persisted.
+    pub fn restart(&mut self) {
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = self
+            .disk
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let id = self.replica.id();
+        self.replica = Replica::recover(
+            self.config.clone(),
+            id,
+            self.keys[id as usize].clone(),
+            ToyApp,
+            entries,
+        )
+        .expect("recover");
+        self.replica.check_invariants();
     }
 
     pub fn sign(&self, from: ReplicaId, message: Message) -> SignedMessage {
@@ -346,9 +399,7 @@ impl Single {
     }
 
     pub fn input(&mut self, input: Input) -> Actions {
-        let out = self.replica.step(input);
-        self.replica.check_invariants();
-        out.persisted()
+        self.input_raw(input).1
     }
 }
 
@@ -389,6 +440,7 @@ impl Single {
         let mut out = self.replica.step(input);
         self.replica.check_invariants();
         let persist = out.take_persist();
+        bftledger_consensus::durable::apply(&mut self.disk, &persist);
         (persist, out.persisted())
     }
 

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use bftledger_testnet::sim::cluster::SeedOutcome;
 use bftledger_testnet::sim::{install_panic_recorder, run_seeds, Mutant, SimOptions, Summary};
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
 /// Seeded deterministic simulation of a PBFT cluster with network faults, crash-restarts and
 /// Byzantine replicas; checks agreement, execution order, equal states, vote consistency and
@@ -32,8 +32,8 @@ struct Args {
     #[arg(long)]
     byzantine: Option<usize>,
     /// Run a deliberately broken protocol; succeed only if the checkers catch it.
-    #[arg(long, value_enum)]
-    mutant: Option<MutantArg>,
+    #[arg(long, value_parser = parse_mutant)]
+    mutant: Option<Mutant>,
     /// Print the event trace of the run (use with --seed).
     #[arg(long)]
     trace: bool,
@@ -51,10 +51,15 @@ struct Args {
     no_crashes: bool,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum MutantArg {
-    /// Prepare/commit quorum 2f instead of 2f+1.
-    WeakQuorum,
+/// `--mutant NAME`: one of [`Mutant::ALL`] by its name.
+fn parse_mutant(name: &str) -> Result<Mutant, String> {
+    Mutant::ALL
+        .into_iter()
+        .find(|m| m.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Mutant::ALL.iter().map(|m| m.name()).collect();
+            format!("unknown mutant '{name}'; one of: {}", names.join(", "))
+        })
 }
 
 fn main() -> ExitCode {
@@ -78,7 +83,7 @@ fn main() -> ExitCode {
         );
     }
     let mut options = SimOptions::new(args.replicas, byzantine);
-    options.mutant = args.mutant.map(|MutantArg::WeakQuorum| Mutant::WeakQuorum);
+    options.mutant = args.mutant;
     options.trace = args.trace;
     options.fault_ticks = args.fault_ticks;
     options.liveness_ticks = args.liveness_ticks;
@@ -95,11 +100,16 @@ fn main() -> ExitCode {
     let code = match (options.mutant, failed) {
         (None, false) => ExitCode::SUCCESS,
         (None, true) => ExitCode::FAILURE,
-        (Some(mutant), _) if summary.violations > 0 => {
+        (Some(mutant), true) => {
+            let how = if summary.violations > 0 {
+                "violates safety"
+            } else {
+                "stalls"
+            };
             println!(
-                "mutant {} caught: seed {} violates safety ({} seeds run)",
+                "mutant {} caught: seed {} {how} ({} seeds run)",
                 mutant.name(),
-                summary.first_violation_seed.unwrap_or_default(),
+                summary.first_failing_seed.unwrap_or_default(),
                 summary.seeds
             );
             ExitCode::SUCCESS

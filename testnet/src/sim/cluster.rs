@@ -134,6 +134,13 @@ pub struct SeedOutcome {
     pub coverage: BTreeMap<String, u64>,
 }
 
+impl SeedOutcome {
+    /// Whether a checker caught something (a safety violation or a stall).
+    pub fn failed(&self) -> bool {
+        self.violation.is_some() || self.stall.is_some()
+    }
+}
+
 impl Cluster {
     /// Builds the cluster for `seed`: keys, configuration, fault plan, replicas.
     pub fn new(seed: u64, options: SimOptions) -> Cluster {
@@ -655,6 +662,14 @@ impl Cluster {
                 self.on_event(r, event);
             }
             self.send_all(r, actions.send);
+            if let Some(relay) = actions.relay {
+                self.mark("request_relayed");
+                for request in relay.requests {
+                    let to = relay.to as usize;
+                    let envelope = Envelope::Client(request);
+                    self.network.send(&mut self.rng, self.now, r, to, envelope);
+                }
+            }
             for batch in actions.execute {
                 let reply = self.execute(r, batch);
                 if self.crash_due(r, CrashPoint::MidExecution) {
@@ -909,9 +924,7 @@ pub fn sim_config(validators: Vec<bftledger_crypto::PublicKey>, mutant: Option<M
     config.retransmit_ticks = 40;
     config.max_pending_requests = 4096;
     config.executed_requests_remembered = 1 << 16;
-    if let Some(Mutant::WeakQuorum) = mutant {
-        config = config.mutant_weak_quorum();
-    }
+    config.mutant = mutant;
     config.validate().expect("the simulator's config is valid");
     config
 }

@@ -31,21 +31,8 @@ use serde::Serialize;
 use crate::sim::checker::{Violation, ViolationKind};
 use crate::sim::cluster::{Cluster, SeedOutcome};
 
-/// A deliberately broken protocol the checkers must catch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mutant {
-    /// Prepare/commit quorums of 2f instead of 2f+1.
-    WeakQuorum,
-}
-
-impl Mutant {
-    /// The command-line name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mutant::WeakQuorum => "weak-quorum",
-        }
-    }
-}
+/// A deliberately broken protocol rule the checkers must catch (violation or stall).
+pub use bftledger_consensus::Mutant;
 
 /// What to simulate.
 #[derive(Clone, Copy, Debug)]
@@ -269,7 +256,7 @@ pub struct Summary {
     /// Failing seeds (first 20).
     pub failing_seeds: Vec<u64>,
     /// With a mutant: the first seed that found a violation.
-    pub first_violation_seed: Option<u64>,
+    pub first_failing_seed: Option<u64>,
     /// Batches executed by correct replicas, summed.
     pub executed: u64,
     /// Completed view changes (highest view per seed, summed).
@@ -295,7 +282,7 @@ pub struct Summary {
 }
 
 /// Runs seeds `first..first + count` on `jobs` threads. With a mutant, stops at the first
-/// violating seed (all lower seeds still complete, so the answer does not depend on `jobs`).
+/// failing seed (violation or stall) (all lower seeds still complete, so the answer does not depend on `jobs`).
 /// `on_outcome` sees every outcome as it completes (for printing failures).
 pub fn run_seeds(
     first: u64,
@@ -321,7 +308,7 @@ pub fn run_seeds(
                 }
                 let outcome = run_seed(seed, options);
                 on_outcome(&outcome);
-                if options.mutant.is_some() && outcome.violation.is_some() {
+                if options.mutant.is_some() && outcome.failed() {
                     stop.store(true, Ordering::SeqCst);
                 }
                 outcomes
@@ -334,8 +321,8 @@ pub fn run_seeds(
     let mut outcomes = outcomes.into_inner().expect("threads joined");
     outcomes.sort_by_key(|o| o.seed);
     if options.mutant.is_some() {
-        // Keep the prefix up to the first violation: the same answer for any `jobs`.
-        if let Some(at) = outcomes.iter().position(|o| o.violation.is_some()) {
+        // Keep the prefix up to the first failure: the same answer for any `jobs`.
+        if let Some(at) = outcomes.iter().position(SeedOutcome::failed) {
             outcomes.truncate(at + 1);
         }
     }
@@ -366,10 +353,7 @@ fn summarize(first: u64, options: &SimOptions, outcomes: &[SeedOutcome], seconds
         violations: outcomes.iter().filter(|o| o.violation.is_some()).count() as u64,
         stalls: outcomes.iter().filter(|o| o.stall.is_some()).count() as u64,
         failing_seeds: failing.iter().take(20).copied().collect(),
-        first_violation_seed: outcomes
-            .iter()
-            .find(|o| o.violation.is_some())
-            .map(|o| o.seed),
+        first_failing_seed: outcomes.iter().find(|o| o.failed()).map(|o| o.seed),
         executed: totals.batches_executed,
         view_changes: totals.max_view,
         checkpoints: totals.stable_checkpoints,

@@ -1,0 +1,70 @@
+//! Deliberately broken protocol rules, for mutation testing of the simulator's checkers.
+//!
+//! Each [`Mutant`] brings back one rule the way it was before a bug was fixed (or a classic PBFT
+//! mistake), so that `bftledger-sim --mutant NAME` can show that the simulator catches it. A
+//! real configuration never sets one: [`crate::Config::mutant`] is `None` by default, hidden from
+//! the docs, and the node has no way to set it.
+
+use serde::{Deserialize, Serialize};
+
+/// One deliberately unsafe (or unlive) variant of a rule of the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Mutant {
+    /// Strong quorum 2f instead of ceil((n+f+1)/2): two quorums may share only a faulty replica.
+    WeakQuorum,
+    /// Strong quorum 2f+1 for every n (the old rule): for n = 5 or 6 two quorums need not
+    /// intersect in a correct replica.
+    ClassicQuorum,
+    /// A fetch on f+1 checkpoint votes deletes the prepared certificates at or below it, while
+    /// the checkpoint a VIEW-CHANGE reports stays the old one (TOCS'02 §4.4 violated).
+    FetchForgetsPrepared,
+    /// Any execution stops the view-change timer and resets its backoff, so a primary that
+    /// keeps executing other batches can censor a request forever (§4.4 violated).
+    TimerStopsOnAnyExecution,
+    /// A batch that does not match the signed digest still counts against the primary, so any
+    /// relayer can make a backup accuse a correct primary.
+    UnsignedBatchBlamesPrimary,
+    /// A backup waiting on a request never relays it to the primary (§4.4 violated): a request
+    /// the primary never received causes a view change.
+    NoRequestRelay,
+    /// Requests are identified by their exact bytes instead of the application's identity, so
+    /// a second signature of an executed transfer stays pending forever.
+    RequestIdentityByBytes,
+    /// Host-level (applied by the driver that executes blocks, not by the core): the block
+    /// records the view in which this replica committed it, so correct replicas build different
+    /// block hashes for the same block.
+    ViewInBlockHash,
+    /// Host-level: a state-transfer snapshot is installed without checking its height and block
+    /// hash against the checkpoint that 2f+1 validators signed.
+    UncheckedSnapshot,
+}
+
+impl Mutant {
+    /// Every mutant of the core, in a fixed order.
+    pub const ALL: [Mutant; 9] = [
+        Mutant::WeakQuorum,
+        Mutant::ClassicQuorum,
+        Mutant::FetchForgetsPrepared,
+        Mutant::TimerStopsOnAnyExecution,
+        Mutant::UnsignedBatchBlamesPrimary,
+        Mutant::NoRequestRelay,
+        Mutant::RequestIdentityByBytes,
+        Mutant::ViewInBlockHash,
+        Mutant::UncheckedSnapshot,
+    ];
+
+    /// The command-line name (`bftledger-sim --mutant NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::WeakQuorum => "weak-quorum",
+            Mutant::ClassicQuorum => "classic-quorum",
+            Mutant::FetchForgetsPrepared => "fetch-forgets-prepared",
+            Mutant::TimerStopsOnAnyExecution => "timer-stops-on-any-execution",
+            Mutant::UnsignedBatchBlamesPrimary => "unsigned-batch-blames-primary",
+            Mutant::NoRequestRelay => "no-request-relay",
+            Mutant::RequestIdentityByBytes => "request-identity-by-bytes",
+            Mutant::ViewInBlockHash => "view-in-block-hash",
+            Mutant::UncheckedSnapshot => "unchecked-snapshot",
+        }
+    }
+}
