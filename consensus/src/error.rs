@@ -257,6 +257,15 @@ pub enum ViewChangeFault {
     },
 }
 
+impl ViewChangeFault {
+    /// Whether the fault is in what the sender signed (and so proves the sender faulty, the
+    /// same verdict on every correct replica), rather than in an unsigned attachment that
+    /// anybody relaying the message could have added.
+    pub fn in_signed_part(&self) -> bool {
+        !matches!(self, ViewChangeFault::StrayBatch { .. })
+    }
+}
+
 /// What is wrong with a new-view message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NewViewFault {
@@ -308,4 +317,12 @@ pub enum NewViewFault {
         /// Digest.
         digest: Digest,
     },
+}
+
+impl NewViewFault {
+    /// Whether the fault is in what the primary signed (see
+    /// [`ViewChangeFault::in_signed_part`]).
+    pub fn in_signed_part(&self) -> bool {
+        !matches!(self, NewViewFault::StrayBatch { .. })
+    }
 }

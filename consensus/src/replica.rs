@@ -78,6 +78,11 @@ pub struct Replica<A: Application> {
     pub(crate) requests: RequestPool,
     /// View changes by target view, one per sender.
     pub(crate) view_changes: BTreeMap<View, BTreeMap<ReplicaId, ReceivedViewChange>>,
+    /// (view, sender) of VIEW-CHANGEs refused for what their sender signed: a repeat is
+    /// dropped unverified. Views in (view, view + max_future_views].
+    pub(crate) refused_view_changes: BTreeSet<(View, ReplicaId)>,
+    /// Views whose primary signed an invalid NEW-VIEW: later ones are dropped unverified.
+    pub(crate) refused_new_views: BTreeSet<View>,
     /// Own view-changes for views in (view, target], the latest `max_future_views` of them
     /// (retransmitted while changing view, so peers left behind at a lower target can still
     /// gather 2f+1 for it).
@@ -140,6 +145,8 @@ impl<A: Application> Replica<A> {
             requests: RequestPool::default(),
             view_changes: BTreeMap::new(),
             own_view_changes: BTreeMap::new(),
+            refused_view_changes: BTreeSet::new(),
+            refused_new_views: BTreeSet::new(),
             installed_new_view: None,
             peer_views: BTreeMap::new(),
             own_votes: BTreeMap::new(),

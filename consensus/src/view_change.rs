@@ -234,19 +234,23 @@ impl<A: Application> Replica<A> {
             return;
         }
         // Duplicates before certificates: a VIEW-CHANGE costs up to a window of prepared
-        // certificates to verify, so a repeat from the same sender is dropped unverified
-        // (safety-holes issue, item 9). The envelope signature was checked on arrival.
-        if self
+        // certificates to verify, so a repeat from the same sender (valid and kept, or refused
+        // for what it signed) is dropped unverified (safety-holes issue, item 9). The envelope
+        // signature was checked on arrival.
+        let seen = self
             .view_changes
             .get(&v)
-            .is_some_and(|per_view| per_view.contains_key(&from))
-        {
+            .is_some_and(|per_view| per_view.contains_key(&from));
+        if seen || self.refused_view_changes.contains(&(v, from)) {
             return;
         }
         let (validators, window) = (&self.config.validators, self.config.watermark_window);
         if let Err(fault) =
             validate_view_change(validators, &self.quorum, window, &view_change, &batches)
         {
+            if fault.in_signed_part() {
+                self.refused_view_changes.insert((v, from));
+            }
             out.reject(Some(from), Rejection::InvalidViewChange(fault));
             return;
         }
@@ -388,6 +392,15 @@ impl<A: Application> Replica<A> {
             out.reject(Some(from), Rejection::ViewOutOfRange { view, current });
             return;
         }
+        if view > self.current_target() + self.config.max_future_views {
+            // Bounded work and memory: a replica that far behind joins through the f+1 rule.
+            let current = self.view;
+            out.reject(Some(from), Rejection::ViewOutOfRange { view, current });
+            return;
+        }
+        if self.refused_new_views.contains(&view) {
+            return; // its primary already signed an invalid NEW-VIEW for it (item 9)
+        }
         match self.validate_new_view(&new_view, &batches) {
             Ok(o_set) => {
                 let signed = SignedMessage {
@@ -400,7 +413,15 @@ impl<A: Application> Replica<A> {
                 };
                 self.enter_view(view, o_set, new_view.pre_prepares, batches, signed, out);
             }
-            Err(fault) => out.reject(Some(from), Rejection::InvalidNewView(fault)),
+            Err(fault) => {
+                // A NEW-VIEW is checked against what its primary signed alone, so one that
+                // fails proves that primary faulty on every correct replica: later ones for the
+                // same view are not verified again (each costs 2f+1 view-changes' worth).
+                if fault.in_signed_part() {
+                    self.refused_new_views.insert(view);
+                }
+                out.reject(Some(from), Rejection::InvalidNewView(fault))
+            }
         }
     }
 
@@ -523,6 +544,8 @@ impl<A: Application> Replica<A> {
         out.push_persist(durable::put_new_view(&installed));
         self.installed_new_view = Some(installed);
         self.view_changes.retain(|v, _| *v > view);
+        self.refused_view_changes.retain(|(v, _)| *v > view);
+        self.refused_new_views.retain(|v| *v > view);
         self.peer_views.retain(|_, v| *v > view);
         self.drop_votes_below(view, out);
         self.timers.stop_view_change_timer();

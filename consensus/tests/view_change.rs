@@ -737,3 +737,40 @@ fn repeated_view_change_is_dropped_before_its_certificates_are_verified() {
     let a = s.input(Input::Message(forged));
     assert!(rejections(&a).is_empty(), "verified: {:?}", rejections(&a));
 }
+
+/// Item 9, sibling on NEW-VIEW: a NEW-VIEW is judged on what its primary signed alone, so an
+/// invalid one proves that primary faulty everywhere; its later NEW-VIEWs for the same view
+/// are dropped unverified (each costs 2f+1 VIEW-CHANGEs' worth of certificates), and the
+/// replica leaves the view on its timer as for any faulty new primary.
+#[test]
+fn after_an_invalid_new_view_its_primary_gets_no_more_verification_for_that_view() {
+    let k = keys(4);
+    let b = batch_of(&["x"]);
+    let good = new_view(&k, 1, &three_view_changes(&k, &b));
+    let mut bad = good.clone();
+    bad.view_changes.truncate(2);
+    let mut s = Single::new(4, 2);
+    let deliver = |s: &mut Single, nv: NewView| {
+        s.deliver(
+            1,
+            Message::NewView {
+                new_view: nv,
+                batches: vec![],
+            },
+        )
+    };
+    let a = deliver(&mut s, bad);
+    assert!(matches!(
+        rejections(&a)[..],
+        [Rejection::InvalidNewView(
+            NewViewFault::TooFewViewChanges { .. }
+        )]
+    ));
+    let a = deliver(&mut s, good);
+    assert!(
+        a.send.is_empty() && rejections(&a).is_empty(),
+        "{:?}",
+        a.events
+    );
+    assert_eq!(s.replica.view(), 0, "not entered");
+}
