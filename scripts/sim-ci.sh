@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Bounded simulator run for CI (called by scripts/test.sh): a safety+liveness sample of seeds for
-# n=4 (f=1) and n=7 (f=2), every seed that once exposed a core bug (testnet/SIMULATOR.md lists
-# them), and the weak-quorum mutant, which must be caught (the binary exits 0 only if it finds a
-# violation). Every failing seed prints the command that replays it.
+# n=4 (f=1), n=5 and n=6 (f=1, quorum ceil((n+f+1)/2) = 4) and n=7 (f=2), every seed that once
+# exposed a core bug (testnet/SIMULATOR.md lists them), and the quorum mutants, which must be
+# caught (with --mutant the binary exits 0 only if a checker fails). Every failing seed prints the
+# command that replays it.
 #
 # Uses the dev-profile binary that `cargo test --workspace` has already built (dependencies are
 # optimised in dev, and ed25519 dominates the run time), so there is no extra release compile.
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bftledger/target}"
 SEEDS_N4="${SIM_SEEDS_N4:-300}"
 SEEDS_N7="${SIM_SEEDS_N7:-50}"
+SEEDS_N56="${SIM_SEEDS_N56:-40}"
 SEEDS_MUTANT="${SIM_SEEDS_MUTANT:-300}"
 JOBS="${SIM_JOBS:-2}"
 
@@ -21,6 +23,10 @@ sim="$CARGO_TARGET_DIR/debug/bftledger-sim"
 
 echo "--- n=4, 1 Byzantine, $SEEDS_N4 seeds"
 "$sim" --seeds "$SEEDS_N4" --replicas 4 --byzantine 1 --jobs "$JOBS"
+for n in 5 6; do
+  echo "--- n=$n, 1 Byzantine, $SEEDS_N56 seeds"
+  "$sim" --seeds "$SEEDS_N56" --replicas "$n" --byzantine 1 --jobs "$JOBS"
+done
 echo "--- n=7, 2 Byzantine, $SEEDS_N7 seeds"
 "$sim" --seeds "$SEEDS_N7" --replicas 7 --byzantine 2 --jobs "$JOBS"
 # n=4 f=1 seeds of the bug table in testnet/SIMULATOR.md (most lie outside the ranges above).
@@ -34,3 +40,5 @@ for seed in $REGRESSION_SEEDS; do
 done
 echo "--- weak-quorum mutant (must be caught), up to $SEEDS_MUTANT seeds"
 "$sim" --seeds "$SEEDS_MUTANT" --replicas 4 --byzantine 1 --mutant weak-quorum --jobs "$JOBS"
+echo "--- classic-quorum mutant (2f+1 for every n) at n=5 (must be caught), up to $SEEDS_MUTANT seeds"
+"$sim" --seeds "$SEEDS_MUTANT" --replicas 5 --byzantine 1 --mutant classic-quorum --jobs "$JOBS"

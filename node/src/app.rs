@@ -145,4 +145,32 @@ mod tests {
         let bad = Request { payload: tampered };
         assert_eq!(check(&fresh, &[bad]).unwrap_err().bad, vec![0]);
     }
+
+    /// Safety-holes issue, item 7: a request's identity is its transfer id, whatever its
+    /// signature bytes, so two signatures of one transfer are one request for the core (found in
+    /// the verified cache or decoded); bytes that do not decode keep their byte digest.
+    #[test]
+    fn a_transfer_signed_twice_has_one_identity() {
+        let app = LedgerApp::new("c");
+        let signed = crate::test_support::transfer("c", 1, 1);
+        let mut other = signed.clone();
+        other.signature = crate::test_support::transfer("c", 1, 2).signature;
+        let garbage = Request {
+            payload: vec![7; 12],
+        };
+        let batch = [
+            Request {
+                payload: signed.to_bytes(),
+            },
+            Request {
+                payload: other.to_bytes(),
+            },
+            garbage.clone(),
+        ];
+        check(&app, &batch[..1]).unwrap(); // the first is now in the verified cache
+        let digests: Vec<Digest> = batch.iter().map(Request::digest).collect();
+        assert_ne!(digests[0], digests[1]);
+        let ids = app.request_ids(&batch, &digests);
+        assert_eq!(ids, vec![signed.id(), signed.id(), garbage.digest()]);
+    }
 }
