@@ -17,6 +17,19 @@
 //!   seqs) to random replicas;
 //! - `InvalidBatches`: as primary, proposes batches with a request no client signed, or that
 //!   does not decode;
+//! - `Censor`: as primary, leaves every request of one victim client out of its batches (empty
+//!   batches included) while the others' requests keep executing (OSDI'99 §4.4's timer must
+//!   still replace it);
+//! - `ViewChangeLiar`: its VIEW-CHANGEs omit some or all of its prepared certificates (a lie
+//!   by omission, re-signed with its own key);
+//! - `CheckpointSplitter`: signs correct checkpoints but sends each to only f replicas, so
+//!   that with one correct signer they hold f+1 votes (enough to fetch, not to be stable);
+//! - `ForkHunter`: `CheckpointSplitter` and `ViewChangeLiar` together (the safety-holes issue's
+//!   fork: fetches on f+1 votes, then a view change built from VIEW-CHANGEs that omit
+//!   certificates);
+//! - `BatchSwapper`: re-sends the primary's genuine signed PRE-PREPAREs to the other backups
+//!   with a junk oversized batch (the unsigned part) and joins a view change at once, trying to
+//!   make correct backups accuse a correct primary;
 //! - `Mixed`: picks one of the above per message.
 
 use std::collections::BTreeMap;
@@ -46,20 +59,38 @@ pub enum Strategy {
     ReplayOld,
     /// Proposes batches with forged or malformed requests.
     InvalidBatches,
+    /// As primary, never proposes one client's requests.
+    Censor,
+    /// VIEW-CHANGEs that omit prepared certificates.
+    ViewChangeLiar,
+    /// Checkpoints sent to f replicas only.
+    CheckpointSplitter,
+    /// `CheckpointSplitter` and `ViewChangeLiar` at once.
+    ForkHunter,
+    /// Genuine PRE-PREPAREs relayed with junk batches, and an eager VIEW-CHANGE.
+    BatchSwapper,
     /// One of the above, drawn per message.
     Mixed,
 }
 
-/// Every strategy, for drawing and for coverage reports.
-pub const STRATEGIES: [Strategy; 7] = [
+/// Every strategy, for drawing and for coverage reports (`Mixed` last).
+pub const STRATEGIES: [Strategy; 12] = [
     Strategy::Silent,
     Strategy::Equivocate,
     Strategy::ConflictingVotes,
     Strategy::ForgeSignatures,
     Strategy::ReplayOld,
     Strategy::InvalidBatches,
+    Strategy::Censor,
+    Strategy::ViewChangeLiar,
+    Strategy::CheckpointSplitter,
+    Strategy::ForkHunter,
+    Strategy::BatchSwapper,
     Strategy::Mixed,
 ];
+
+/// The client whose requests a `Censor` primary leaves out.
+pub const CENSORED_CLIENT: u32 = 0;
 
 /// Old messages kept for replay, at most.
 const REPLAY_BUFFER_MAX: usize = 256;
@@ -92,6 +123,10 @@ pub struct Byzantine {
     proposals: BTreeMap<(u64, u64), Vec<Digest>>,
     /// Messages sent by this replica's strategy so far.
     pub sent: u64,
+    /// Sends decided while observing received messages (see [`Byzantine::take_injected`]).
+    injected: Vec<Send>,
+    /// Views for which `BatchSwapper` already sent its eager VIEW-CHANGE.
+    swapped_views: std::collections::BTreeSet<u64>,
 }
 
 impl Byzantine {
@@ -105,7 +140,16 @@ impl Byzantine {
             received: Vec::new(),
             proposals: BTreeMap::new(),
             sent: 0,
+            injected: Vec::new(),
+            swapped_views: std::collections::BTreeSet::new(),
         }
+    }
+
+    /// Messages this replica decided to send on receiving something (not in reply to its own
+    /// replica's output): the cluster sends them after the delivery.
+    pub fn take_injected(&mut self) -> Vec<Send> {
+        self.sent += self.injected.len() as u64;
+        std::mem::take(&mut self.injected)
     }
 
     /// The strategy.
@@ -113,8 +157,12 @@ impl Byzantine {
         self.strategy
     }
 
-    /// Watches a message the replica received (for replay and for voting on every proposal).
+    /// Watches a message the replica received (for replay, for voting on every proposal, and
+    /// for `BatchSwapper`'s relays).
     pub fn observe(&mut self, message: &SignedMessage) {
+        if self.strategy == Strategy::BatchSwapper {
+            self.swap_batch(message);
+        }
         if let Message::PrePrepare { pre_prepare, .. } = &message.message {
             let seen = self
                 .proposals
@@ -137,7 +185,9 @@ impl Byzantine {
         let mut sends = Vec::new();
         for out in outbound {
             let strategy = match self.strategy {
-                Strategy::Mixed => *STRATEGIES[..6].choose(rng).expect("nonempty"),
+                Strategy::Mixed => *STRATEGIES[..STRATEGIES.len() - 1]
+                    .choose(rng)
+                    .expect("nonempty"),
                 other => other,
             };
             let targets = self.targets(out.to);
@@ -150,6 +200,18 @@ impl Byzantine {
                 Strategy::InvalidBatches => {
                     self.invalid_batch(rng, out.message, &targets, &mut sends)
                 }
+                Strategy::Censor => self.censor(out.message, &targets, &mut sends),
+                Strategy::ViewChangeLiar => self.lie_in_view_change(rng, out.message, &targets, &mut sends),
+                Strategy::CheckpointSplitter => {
+                    self.split_checkpoint(rng, out.message, &targets, &mut sends)
+                }
+                Strategy::ForkHunter => match out.message.message {
+                    Message::Checkpoint(_) => {
+                        self.split_checkpoint(rng, out.message, &targets, &mut sends)
+                    }
+                    _ => self.lie_in_view_change(rng, out.message, &targets, &mut sends),
+                },
+                Strategy::BatchSwapper => Self::to_all(&out.message, &targets, &mut sends),
                 Strategy::Mixed => unreachable!("drawn above"),
             }
         }
@@ -394,4 +456,115 @@ impl Byzantine {
         let proposal = self.pre_prepare(*pre_prepare, bad);
         Self::to_all(&proposal, targets, sends);
     }
+
+    fn censor(&self, message: SignedMessage, targets: &[usize], sends: &mut Vec<Send>) {
+        let Message::PrePrepare { pre_prepare, batch } = &message.message else {
+            return Self::to_all(&message, targets, sends);
+        };
+        let victim = |r: &Request| {
+            ClientRequest::decode(r).is_some_and(|c| c.client == CENSORED_CLIENT)
+        };
+        if !batch.iter().any(victim) {
+            return Self::to_all(&message, targets, sends);
+        }
+        let kept: Vec<Request> = batch.iter().filter(|r| !victim(r)).cloned().collect();
+        let proposal = self.pre_prepare(*pre_prepare, kept);
+        Self::to_all(&proposal, targets, sends);
+    }
+
+    fn lie_in_view_change(
+        &self,
+        rng: &mut ChaCha8Rng,
+        message: SignedMessage,
+        targets: &[usize],
+        sends: &mut Vec<Send>,
+    ) {
+        let Message::ViewChange {
+            view_change,
+            batches,
+        } = &message.message
+        else {
+            return Self::to_all(&message, targets, sends);
+        };
+        let mut lie = view_change.clone();
+        if rng.random_bool(0.5) {
+            lie.prepared.clear();
+        } else {
+            lie.prepared.retain(|_| rng.random_bool(0.5));
+        }
+        let kept: Vec<Digest> = lie.prepared.iter().map(|c| c.pre_prepare.digest).collect();
+        let batches = batches
+            .iter()
+            .filter(|b| kept.contains(&batch_digest(b)))
+            .cloned()
+            .collect();
+        let lie = self.sign(Message::ViewChange {
+            view_change: lie,
+            batches,
+        });
+        Self::to_all(&lie, targets, sends);
+    }
+
+    fn split_checkpoint(
+        &self,
+        rng: &mut ChaCha8Rng,
+        message: SignedMessage,
+        targets: &[usize],
+        sends: &mut Vec<Send>,
+    ) {
+        if !matches!(message.message, Message::Checkpoint(_)) {
+            return Self::to_all(&message, targets, sends);
+        }
+        let f = (self.n - 1) / 3;
+        let chosen: Vec<usize> = targets.choose_multiple(rng, f).copied().collect();
+        Self::to_all(&message, &chosen, sends);
+    }
+
+    /// `BatchSwapper`: a PRE-PREPARE received from its primary goes on to every other replica
+    /// with a junk batch too large to be legal (the signature covers only (v, n, d)), followed
+    /// by an eager VIEW-CHANGE for the next view, so that one accusation makes f+1.
+    fn swap_batch(&mut self, message: &SignedMessage) {
+        let Message::PrePrepare { pre_prepare, .. } = &message.message else {
+            return;
+        };
+        if message.from == self.id {
+            return;
+        }
+        let junk: Vec<Request> = (0..SWAPPED_BATCH_REQUESTS)
+            .map(|i| Request {
+                payload: vec![i as u8; 8],
+            })
+            .collect();
+        let swapped = SignedMessage {
+            message: Message::PrePrepare {
+                pre_prepare: *pre_prepare,
+                batch: junk.into(),
+            },
+            ..message.clone()
+        };
+        let others: Vec<usize> = (0..self.n)
+            .filter(|&r| r != self.id as usize && r != message.from as usize)
+            .collect();
+        Self::to_all(&swapped, &others, &mut self.injected);
+        let next = pre_prepare.view + 1;
+        if self.swapped_views.insert(next) {
+            while self.swapped_views.len() > 64 {
+                self.swapped_views.pop_first();
+            }
+            let view_change = bftledger_consensus::ViewChange {
+                new_view: next,
+                stable: bftledger_consensus::CheckpointProof::genesis(),
+                prepared: Vec::new(),
+            };
+            let vc = self.sign(Message::ViewChange {
+                view_change,
+                batches: Vec::new(),
+            });
+            let everyone: Vec<usize> = (0..self.n).filter(|&r| r != self.id as usize).collect();
+            Self::to_all(&vc, &everyone, &mut self.injected);
+        }
+    }
 }
+
+/// Requests in a `BatchSwapper` junk batch: more than any legal batch of the simulator.
+const SWAPPED_BATCH_REQUESTS: usize = 64;

@@ -537,6 +537,8 @@ impl Cluster {
                     }
                     if let Some(byzantine) = &mut self.nodes[packet.to].byzantine {
                         byzantine.observe(&message);
+                        let injected = byzantine.take_injected();
+                        self.transmit(packet.to, injected);
                     }
                     Input::Message(message)
                 }
@@ -721,6 +723,11 @@ impl Cluster {
                     .collect()
             }
         };
+        self.transmit(r, sends);
+    }
+
+    /// Puts `sends` of replica `r` on the network.
+    fn transmit(&mut self, r: usize, sends: Vec<Send>) {
         for send in sends {
             assert!(
                 send.to < self.n(),
