@@ -71,6 +71,11 @@ pub struct SimOptions {
     pub client_retry_ticks: u64,
     /// Whether correct replicas crash and restart.
     pub crashes: bool,
+    /// The application puts the view back into the block identity
+    /// ([`app::block_identity`]; issue 11 item 10), which the block-hash checker must catch.
+    /// Set by tests; to be driven by the runtime mutant "view-in-block-hash" (not in
+    /// [`SimOptions::replay_command`] until then).
+    pub view_in_block_hash: bool,
 }
 
 impl SimOptions {
@@ -91,6 +96,7 @@ impl SimOptions {
             submit_every_ticks: 6,
             client_retry_ticks: 100,
             crashes: true,
+            view_in_block_hash: false,
         }
     }
 
