@@ -73,11 +73,17 @@ pub enum Input {
     /// One unit of logical time passed.
     Tick,
     /// The application executed batch `seq` (handed out in [`Actions::execute`]); its state
-    /// root is `state_root`. Report every seq, in order.
+    /// digest is `state_root`. Report every seq, in order.
+    ///
+    /// This digest is what CHECKPOINT(seq, d) signs (§4.3) and what a state transfer must match,
+    /// so it must be a deterministic function of the requests executed up to `seq`, equal on
+    /// every correct replica. The bftledger node reports the hash of the ledger block at height
+    /// `seq` (`bftledger_ledger::block`: it commits to the height, the chain before it and the
+    /// state root), so a checkpoint fixes all three for external verifiers.
     Executed {
         /// Executed seq.
         seq: SeqNum,
-        /// State root after it.
+        /// The application's state digest after it (the node's block hash).
         state_root: Digest,
     },
     /// The driver installed the state of the stable checkpoint it was asked to fetch
@@ -145,8 +151,9 @@ pub struct CommittedBatch {
 }
 
 /// A request to the driver: fetch the application state of a checkpoint from peers (blocks
-/// with commit certificates or a snapshot), check it against `state_root`, install it, then
-/// report [`Input::StateTransferred`]. Repeated every `retransmit_ticks` while outstanding.
+/// with commit certificates or a snapshot), check it against `state_root` (the state digest of
+/// [`Input::Executed`]) **at height `seq`**, install it, then report [`Input::StateTransferred`].
+/// Repeated every `retransmit_ticks` while outstanding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchState {
     /// Checkpoint seq.

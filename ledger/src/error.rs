@@ -218,6 +218,21 @@ pub enum StoreError {
         /// What was found to be wrong.
         what: String,
     },
+    /// A record was written in a format this build does not read (e.g. a database of a build
+    /// before the block format changed). There is no conversion: delete the data directory and
+    /// let the node catch up from its peers.
+    #[error(
+        "ledger database {what} has format version {found}, this build reads version {expected}: \
+         delete the data directory and let the node catch up from its peers"
+    )]
+    FormatVersion {
+        /// The record.
+        what: String,
+        /// The version found.
+        found: u8,
+        /// The version this build reads.
+        expected: u8,
+    },
     /// The database belongs to another chain.
     #[error("database is for genesis {stored}, but the genesis given has hash {given}")]
     GenesisMismatch {
@@ -326,10 +341,11 @@ pub enum SnapshotError {
         /// Sum found (None if it overflows u64).
         got: Option<u64>,
     },
-    /// The state root recomputed from the accounts differs from the one claimed or expected.
+    /// The state root recomputed from the accounts differs from the one in the snapshot's
+    /// (verified) block header.
     #[error("state root {computed} does not match {expected}")]
     RootMismatch {
-        /// Root the snapshot must have (from a stable checkpoint).
+        /// Root the snapshot must have (its block header's, bound to the checkpoint digest).
         expected: Digest,
         /// Root recomputed from its accounts.
         computed: Digest,
@@ -341,6 +357,18 @@ pub enum SnapshotError {
         expected: u64,
         /// Height in the snapshot.
         got: u64,
+    },
+    /// The snapshot's block header does not hash to the checkpoint digest validators signed.
+    #[error(
+        "snapshot header at height {height} hashes to {got}, the checkpoint digest is {expected}"
+    )]
+    WrongBlockHash {
+        /// The checkpoint's height.
+        height: u64,
+        /// The signed checkpoint digest (the block hash at `height`).
+        expected: Digest,
+        /// The hash of the snapshot's header.
+        got: Digest,
     },
     /// The store cannot export a snapshot at this height.
     #[error("cannot export a snapshot at height {height} (latest is {latest})")]

@@ -8,25 +8,27 @@
 //! * [`genesis`]: the [`Genesis`] file (TOML), validated; its hash identifies the chain.
 //! * [`state`]: [`State::apply`] executes a batch deterministically into [`Receipt`]s and
 //!   maintains the [`State::state_root`] (construction documented there); total supply asserted.
-//! * [`block`]: [`Block`] (hash excludes the commit certificate), [`CertifiedBlock`].
+//! * [`block`]: [`Block`], its [`BlockHeader`] and hash (a deterministic function of what was
+//!   agreed: no view, no certificate), [`CertifiedBlock`]; the checkpoint digest is defined there.
 //! * [`store`]: [`Store`] on RocksDB: one atomic synced write per block, crash recovery, queries,
 //!   a column family reserved for the consensus layer.
-//! * [`snapshot`]: [`Snapshot`] export/import verified against a state root (state transfer).
+//! * [`snapshot`]: [`Snapshot`] export/import verified against a checkpoint digest (state
+//!   transfer).
 //!
 //! How the node drives it, per committed batch (sequence number `seq`):
 //!
 //! ```no_run
 //! # use bftledger_ledger::*;
-//! # fn run(genesis: Genesis, payloads: Vec<Vec<u8>>, seq: u64, view: u64,
+//! # fn run(genesis: Genesis, payloads: Vec<Vec<u8>>, seq: u64,
 //! #        digest: bftledger_crypto::Digest, cert: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
 //! let mut store = Store::open_or_create(std::path::Path::new("data/ledger"), &genesis)?;
 //! // Before preparing a proposed batch (consensus `Application::validate_batch`):
 //! let transfers = decode_and_check_batch(&payloads, &genesis.chain_id)?;
 //! // When the batch commits (signatures were checked above, on 2f+1 replicas):
 //! assert_eq!(seq, store.latest_height() + 1);
-//! let block = store.commit_batch(BatchInput { view, batch_digest: digest, transfers,
+//! let block = store.commit_batch(BatchInput { batch_digest: digest, transfers,
 //!                                             certificate: cert }, Signatures::AlreadyVerified)?;
-//! // Tell consensus: Input::Executed { seq, state_root: block.state_root }
+//! // Tell consensus the checkpoint digest, the block hash: Input::Executed { seq, state_root: block.hash() }
 //! # Ok(()) }
 //! ```
 
@@ -38,7 +40,9 @@ pub mod state;
 pub mod store;
 pub mod transfer;
 
-pub use block::{Block, CertifiedBlock, MAX_BLOCK_TRANSFERS, MAX_CERTIFICATE_BYTES};
+pub use block::{
+    receipts_digest, Block, BlockHeader, CertifiedBlock, MAX_BLOCK_TRANSFERS, MAX_CERTIFICATE_BYTES,
+};
 pub use error::{
     GenesisError, InvalidPayloads, PayloadError, RejectReason, SnapshotError, StoreError,
     TransferError,

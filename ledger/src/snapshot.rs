@@ -1,11 +1,16 @@
 //! Snapshots of all accounts at a height, for state transfer to a replica that fell behind.
 //!
-//! A replica behind a stable checkpoint learns `(seq, state_root)` from 2f+1 matching signed
-//! checkpoints, fetches a snapshot from any peer, and accepts it only if
-//! [`Snapshot::verify`] passes against that root: accounts strictly sorted by key, no empty
-//! record, balances summing to the genesis supply, and the root recomputed from scratch (the
-//! construction documented in [`crate::state`]) equal to the expected one.
+//! A replica behind a stable checkpoint learns `(seq, d)` from matching signed checkpoints
+//! (2f+1, or f+1 to fetch: at least one correct validator vouches for it), where `d` is the hash
+//! of the block at height `seq` (the checkpoint digest, see [`crate::block`]). It fetches a
+//! snapshot from any peer and accepts it only if [`Snapshot::verify`] passes against `(seq, d)`.
+//! Everything the snapshot claims is bound to the signed digest, nothing is taken on the peer's
+//! word: its header is at height `seq` and hashes to `d` (so its `prev_hash`, the next block's
+//! link, is the agreed one too), and its accounts are strictly sorted by key, hold no empty
+//! record, sum to the genesis supply, and hash (the construction documented in
+//! [`crate::state`], recomputed from scratch) to the header's state root.
 
+use crate::block::BlockHeader;
 use crate::error::SnapshotError;
 use crate::genesis::Genesis;
 use crate::state::{state_root_of, Account, State};
@@ -16,37 +21,41 @@ use serde::{Deserialize, Serialize};
 /// Most accounts a snapshot may hold.
 pub const MAX_SNAPSHOT_ACCOUNTS: usize = 1_000_000;
 
-/// All accounts at `height`.
+/// All accounts after the block at [`Snapshot::height`].
+///
+/// Height, block hash and state root are not separate claims: all three are read from
+/// `header`, so they cannot disagree, and [`Snapshot::verify`] checks the header's hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The chain's genesis hash.
     pub genesis_hash: Digest,
-    /// Height of the last block executed into this state.
-    pub height: u64,
-    /// Hash of the block at `height` (genesis hash at 0), the next block's `prev_hash`. Not
-    /// covered by the state root: a hint the importer cannot verify (blocks carry their own
-    /// commit certificates for that).
-    pub block_hash: Digest,
-    /// The state root claimed for `accounts`.
-    pub state_root: Digest,
+    /// The header of the last block executed into this state (a snapshot is never at height
+    /// 0: the genesis state needs no transfer).
+    pub header: BlockHeader,
     /// Every non-empty account, in strictly increasing key order.
     pub accounts: Vec<(PublicKey, Account)>,
 }
 
 impl Versioned for Snapshot {
-    const VERSION: u8 = 1;
+    /// Version 2: a block header instead of separate height, block hash and state root.
+    const VERSION: u8 = 2;
     /// Header (~ 120 bytes) plus [`MAX_SNAPSHOT_ACCOUNTS`] entries of at most 54 bytes
     /// (key 33 + two varint u64 of 10 + version slack): 64 MiB.
     const MAX_BYTES: usize = 64 << 20;
 }
 
 impl Snapshot {
-    /// The snapshot of `state`.
+    /// The snapshot of `state`, which is the state after the block with `header`.
     ///
     /// # Panics
     /// If `state` holds a key that is not a valid public key (accounts only ever come from
-    /// validated keys, so this is a broken invariant).
-    pub fn of_state(state: &State, genesis_hash: Digest, block_hash: Digest) -> Snapshot {
+    /// validated keys), or is not at `header`'s height with its state root: broken invariants.
+    pub fn of_state(state: &State, genesis_hash: Digest, header: BlockHeader) -> Snapshot {
+        assert_eq!(
+            (state.height(), state.state_root()),
+            (header.height, header.state_root),
+            "a snapshot's state is the one after its header's block"
+        );
         let accounts = state
             .accounts()
             .map(|(k, a)| {
@@ -57,11 +66,19 @@ impl Snapshot {
             .collect();
         Snapshot {
             genesis_hash,
-            height: state.height(),
-            block_hash,
-            state_root: state.state_root(),
+            header,
             accounts,
         }
+    }
+
+    /// Height of the last block executed into this state.
+    pub fn height(&self) -> u64 {
+        self.header.height
+    }
+
+    /// Hash of the block at [`Snapshot::height`]: the checkpoint digest it claims to match.
+    pub fn block_hash(&self) -> Digest {
+        self.header.hash()
     }
 
     /// Decodes untrusted snapshot bytes (bounded by [`Snapshot::MAX_BYTES`]).
@@ -69,13 +86,14 @@ impl Snapshot {
         Snapshot::from_bytes(bytes).map_err(SnapshotError::Decode)
     }
 
-    /// Verifies the snapshot for `genesis` at `expected_height` against `expected_root` (from a
-    /// stable checkpoint) and returns the state it describes.
+    /// Verifies the snapshot for `genesis` against the checkpoint `(expected_height,
+    /// expected_block_hash)` that validators signed (see the module docs) and returns the state
+    /// it describes. The only owner of these checks: the store's import calls it.
     pub fn verify(
         &self,
         genesis: &Genesis,
         expected_height: u64,
-        expected_root: Digest,
+        expected_block_hash: Digest,
     ) -> Result<State, SnapshotError> {
         let expected = genesis.hash();
         if self.genesis_hash != expected {
@@ -84,26 +102,31 @@ impl Snapshot {
                 got: self.genesis_hash,
             });
         }
-        if self.height != expected_height {
+        if self.height() != expected_height {
             return Err(SnapshotError::WrongHeight {
                 expected: expected_height,
-                got: self.height,
+                got: self.height(),
+            });
+        }
+        if self.block_hash() != expected_block_hash {
+            return Err(SnapshotError::WrongBlockHash {
+                height: expected_height,
+                expected: expected_block_hash,
+                got: self.block_hash(),
             });
         }
         self.check_accounts(genesis.supply())?;
         let computed = state_root_of(self.accounts.iter().map(|(k, a)| (k.as_bytes(), a)));
-        for claimed in [expected_root, self.state_root] {
-            if computed != claimed {
-                return Err(SnapshotError::RootMismatch {
-                    expected: claimed,
-                    computed,
-                });
-            }
+        if computed != self.header.state_root {
+            return Err(SnapshotError::RootMismatch {
+                expected: self.header.state_root,
+                computed,
+            });
         }
         let state = State::from_accounts(
             &genesis.chain_id,
             genesis.supply(),
-            self.height,
+            self.height(),
             self.accounts.iter().map(|(k, a)| (*k.as_bytes(), *a)),
         );
         assert_eq!(

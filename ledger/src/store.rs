@@ -8,7 +8,7 @@
 //! | `blocks`    | height (u64 big-endian) | [`CertifiedBlock`] |
 //! | `transfers` | transfer id (32 bytes) | `IndexEntry { height, position, receipt }` |
 //! | `accounts`  | public key (32 bytes) | [`Account`] |
-//! | `meta`      | `"genesis"`, `"tip"` | genesis hash; `Tip { height, base_height, block_hash, state_root }` |
+//! | `meta`      | `"genesis"`, `"tip"`, `"base"` | genesis hash; `Tip { height, base_height, block_hash, state_root }`; the [`BlockHeader`] at `base_height` if it is above 0 (from a snapshot) |
 //! | `consensus` | opaque | opaque ([`Store::consensus_put_batch`]) |
 //!
 //! Every value is a [`Versioned`] encoding. Each block — block and certificate, index entries,
@@ -16,11 +16,15 @@
 //! crash the database holds exactly the blocks whose write completed. [`Store::open`] checks
 //! that: the tip names the last stored block, its hash and state root match, no later block
 //! exists, and the state root recomputed from the accounts equals the tip's (also the supply).
+//! A database written by a build with another record format (e.g. blocks with a view, before
+//! block format 2) is refused with [`StoreError::FormatVersion`], never misread.
 //!
 //! The transfer index keeps, for an id, the block where it was *applied* if it ever was, else
 //! the first block where it was rejected (a replay of an applied transfer never hides it).
 
-use crate::block::{Block, CertifiedBlock, MAX_BLOCK_TRANSFERS, MAX_CERTIFICATE_BYTES};
+use crate::block::{
+    Block, BlockHeader, CertifiedBlock, MAX_BLOCK_TRANSFERS, MAX_CERTIFICATE_BYTES,
+};
 use crate::error::{RejectReason, SnapshotError, StoreError};
 use crate::genesis::Genesis;
 use crate::snapshot::Snapshot;
@@ -36,7 +40,7 @@ use std::path::{Path, PathBuf};
 mod rocks;
 use rocks::{
     cf, corrupt, decode_stored, load_state, open_db, staging_path, sync_writes, CF_ACCOUNTS,
-    CF_BLOCKS, CF_CONSENSUS, CF_META, CF_TRANSFERS, KEY_GENESIS, KEY_TIP,
+    CF_BLOCKS, CF_CONSENSUS, CF_META, CF_TRANSFERS, KEY_BASE, KEY_GENESIS, KEY_TIP,
 };
 
 /// Largest key or value the consensus layer may store, in bytes.
@@ -49,12 +53,15 @@ struct Tip {
     /// Height of the state the store started from (0 = genesis, else an imported snapshot):
     /// blocks `base_height + 1 ..= height` are stored.
     base_height: u64,
+    /// Hash of the block at `height` ([`Block::hash`]; the genesis hash at height 0).
     block_hash: Digest,
     state_root: Digest,
 }
 
 impl Versioned for Tip {
-    const VERSION: u8 = 1;
+    /// Version 2: `block_hash` is a block format 2 hash. Every database of an older build has a
+    /// version 1 tip, so opening one fails clearly ([`StoreError::FormatVersion`]).
+    const VERSION: u8 = 2;
     const MAX_BYTES: usize = 128;
 }
 
@@ -113,10 +120,11 @@ impl TransferRecord {
 }
 
 /// A committed batch to execute (the block's height is the store's next height).
+///
+/// No view: the view in which this replica saw the batch commit is not part of the block (see
+/// [`crate::block`]); it is in the certificate.
 #[derive(Debug, Clone)]
 pub struct BatchInput {
-    /// The consensus view it committed in.
-    pub view: u64,
     /// The consensus digest of the batch.
     pub batch_digest: Digest,
     /// Its transfers, in order (empty for a null batch).
@@ -152,6 +160,9 @@ pub struct Store {
     genesis_hash: Digest,
     state: State,
     tip: Tip,
+    /// The header of the block at `tip.base_height`, if above 0 (the store started from a
+    /// snapshot whose blocks it does not hold).
+    base: Option<BlockHeader>,
     poisoned: bool,
 }
 
@@ -258,6 +269,10 @@ impl Store {
             &db.get_cf(meta, KEY_TIP)?.ok_or_else(|| corrupt("no tip"))?,
             "tip",
         )?;
+        let base: Option<BlockHeader> = db
+            .get_cf(meta, KEY_BASE)?
+            .map(|bytes| decode_stored(&bytes, "base block header"))
+            .transpose()?;
         let state = load_state(&db, genesis, tip.height)?;
         let store = Store {
             db,
@@ -265,6 +280,7 @@ impl Store {
             genesis_hash,
             state,
             tip,
+            base,
             poisoned: false,
         };
         store.check_consistency()?;
@@ -297,16 +313,25 @@ impl Store {
                 self.state.supply()
             )));
         }
-        if tip.height > tip.base_height {
-            let last = self
-                .block(tip.height)?
-                .ok_or_else(|| corrupt(format!("tip block {} is missing", tip.height)))?;
-            if last.block.hash() != tip.block_hash || last.block.state_root != tip.state_root {
+        match (tip.base_height, self.base) {
+            (0, None) => {}
+            (base_height, Some(base)) if base.height == base_height => {}
+            (base_height, base) => {
                 return Err(corrupt(format!(
-                    "tip block {} does not match the tip",
-                    tip.height
-                )));
+                    "base height {base_height} with base header {base:?}"
+                )))
             }
+        }
+        let matches_tip = match self.header_at(tip.height)? {
+            Some(last) => last.hash() == tip.block_hash && last.state_root == tip.state_root,
+            None if tip.height == 0 => tip.block_hash == self.genesis_hash,
+            None => return Err(corrupt(format!("tip block {} is missing", tip.height))),
+        };
+        if !matches_tip {
+            return Err(corrupt(format!(
+                "tip block {} does not match the tip",
+                tip.height
+            )));
         }
         if self.block(tip.height + 1)?.is_some() {
             return Err(corrupt(format!(
@@ -353,6 +378,33 @@ impl Store {
         self.state.account(key)
     }
 
+    /// The header of the block at `height`, if this store knows it: a stored block, or the
+    /// header of the snapshot the store started from. None at height 0 (no block) and for the
+    /// heights a snapshot skipped.
+    pub fn header_at(&self, height: u64) -> Result<Option<BlockHeader>, StoreError> {
+        if height == 0 {
+            return Ok(None);
+        }
+        if let Some(base) = self.base.filter(|b| b.height == height) {
+            return Ok(Some(base));
+        }
+        Ok(self
+            .block(height)?
+            .map(|certified| certified.block.header()))
+    }
+
+    /// The hash of the block at `height` (the genesis hash at 0), if this store knows it (see
+    /// [`Store::header_at`]): the checkpoint digest at `height`.
+    pub fn block_hash_at(&self, height: u64) -> Result<Option<Digest>, StoreError> {
+        if height == 0 {
+            return Ok(Some(self.genesis_hash));
+        }
+        if height == self.tip.height {
+            return Ok(Some(self.tip.block_hash));
+        }
+        Ok(self.header_at(height)?.map(|header| header.hash()))
+    }
+
     /// The block at `height` with its certificate, if stored.
     pub fn block(&self, height: u64) -> Result<Option<CertifiedBlock>, StoreError> {
         self.db
@@ -388,7 +440,7 @@ impl Store {
     }
 
     /// Executes a committed batch as the next block and writes it (one atomic synced write).
-    /// Returns the block; its `state_root` is what consensus checkpoints.
+    /// Returns the block; its hash is what consensus checkpoints (see [`crate::block`]).
     pub fn commit_batch(
         &mut self,
         input: BatchInput,
@@ -399,7 +451,6 @@ impl Store {
         let receipts = self.state.apply(height, &input.transfers, signatures);
         let block = Block {
             height,
-            view: input.view,
             batch_digest: input.batch_digest,
             prev_hash: self.tip.block_hash,
             transfers: input.transfers,
@@ -553,58 +604,58 @@ impl Store {
     }
 
     /// The snapshot of the state at `height` (at most the latest height, at least the height the
-    /// store started from): the current accounts with the later blocks reverted.
+    /// store started from, never 0): the current accounts with the later blocks reverted.
     pub fn export_snapshot(&self, height: u64) -> Result<Snapshot, StoreError> {
         let unavailable = SnapshotError::Unavailable {
             height,
             latest: self.tip.height,
         };
-        if height > self.tip.height || height < self.tip.base_height {
+        if height == 0 || height > self.tip.height || height < self.tip.base_height {
             return Err(unavailable.into());
         }
+        let header = self
+            .header_at(height)?
+            .ok_or_else(|| corrupt(format!("block {height} is missing")))?;
         if height == self.tip.height {
-            return Ok(Snapshot::of_state(
-                &self.state,
-                self.genesis_hash,
-                self.tip.block_hash,
-            ));
+            return Ok(Snapshot::of_state(&self.state, self.genesis_hash, header));
         }
         let mut state = self.state.clone();
-        let mut block_hash = self.tip.block_hash;
         for h in (height + 1..=self.tip.height).rev() {
             let certified = self
                 .block(h)?
                 .ok_or_else(|| corrupt(format!("block {h} is missing")))?;
             state.revert(&certified.block.transfers, &certified.block.receipts);
-            block_hash = certified.block.prev_hash;
         }
         state.take_changed();
-        Ok(Snapshot::of_state(&state, self.genesis_hash, block_hash))
+        Ok(Snapshot::of_state(&state, self.genesis_hash, header))
     }
 
-    /// Replaces the state with a verified snapshot (state transfer): `expected_root` is the
-    /// root of the stable checkpoint at `snapshot.height`, which must be beyond the latest height.
-    /// Blocks up to the snapshot's height are not fetched; later blocks follow on it.
+    /// Replaces the state with a snapshot (state transfer) once it verifies against the
+    /// checkpoint validators signed: the block at `height` has hash `block_hash` (the checkpoint
+    /// digest, see [`crate::block`]), and `height` is beyond the latest height. A refused
+    /// snapshot changes nothing. Blocks up to `height` are not fetched; later blocks follow on
+    /// it (their `prev_hash` must be `block_hash`).
     pub fn import_snapshot(
         &mut self,
         snapshot: &Snapshot,
         genesis: &Genesis,
-        expected_root: Digest,
+        height: u64,
+        block_hash: Digest,
     ) -> Result<(), StoreError> {
         if self.poisoned {
             return Err(StoreError::Poisoned);
         }
-        if snapshot.height <= self.tip.height {
+        if height <= self.tip.height {
             return Err(StoreError::WrongHeight {
                 expected: self.tip.height + 1,
-                got: snapshot.height,
+                got: height,
             });
         }
-        let state = snapshot.verify(genesis, snapshot.height, expected_root)?;
+        let state = snapshot.verify(genesis, height, block_hash)?;
         let tip = Tip {
-            height: snapshot.height,
-            base_height: snapshot.height,
-            block_hash: snapshot.block_hash,
+            height,
+            base_height: height,
+            block_hash,
             state_root: state.state_root(),
         };
         let mut batch = WriteBatch::default();
@@ -613,10 +664,13 @@ impl Store {
         for (key, account) in state.accounts() {
             batch.put_cf(accounts, key, account.to_bytes());
         }
-        batch.put_cf(cf(&self.db, CF_META), KEY_TIP, tip.to_bytes());
+        let meta = cf(&self.db, CF_META);
+        batch.put_cf(meta, KEY_BASE, snapshot.header.to_bytes());
+        batch.put_cf(meta, KEY_TIP, tip.to_bytes());
         self.db.write_opt(batch, &sync_writes())?;
         self.state = state;
         self.tip = tip;
+        self.base = Some(snapshot.header);
         Ok(())
     }
 

@@ -63,7 +63,6 @@ fn crash_child_writer() {
             })
             .collect();
         let input = BatchInput {
-            view: height / 10,
             batch_digest: bftledger_crypto::Digest::of(&height.to_be_bytes()),
             transfers,
             certificate: vec![height as u8; 200],

@@ -351,7 +351,7 @@ proptest! {
         let _ = Block::from_bytes(&bytes);
         let _ = CertifiedBlock::from_bytes(&bytes);
         if let Ok(snapshot) = Snapshot::decode(&bytes) {
-            let _ = snapshot.verify(&genesis(&BALANCES), snapshot.height, snapshot.state_root);
+            let _ = snapshot.verify(&genesis(&BALANCES), snapshot.height(), snapshot.block_hash());
         }
     }
 
@@ -364,12 +364,13 @@ proptest! {
     }
 
     /// Mutating one byte of a valid block never panics the decoder, and what decodes re-encodes
-    /// to the same bytes (one encoding per value, so block hashes identify blocks).
+    /// to the same bytes (one encoding per value). The hash changes with anything but the
+    /// transfers, which it covers through `batch_digest` (see `bftledger_ledger::block`: whoever
+    /// takes a block from elsewhere recomputes that digest from the transfers).
     #[test]
     fn mutated_blocks_never_panic(pos in any::<usize>(), flip in 1u8..=255) {
         let block = Block {
             height: 7,
-            view: 1,
             batch_digest: bftledger_crypto::Digest::of(b"batch"),
             prev_hash: bftledger_crypto::Digest::of(b"prev"),
             transfers: vec![transfer(0, 1, 5, 1), transfer(1, 2, u64::MAX, 9)],
@@ -381,7 +382,10 @@ proptest! {
         bytes[pos] ^= flip;
         if let Ok(decoded) = Block::from_bytes(&bytes) {
             prop_assert_eq!(decoded.to_bytes(), bytes);
-            prop_assert_ne!(decoded.hash(), block.hash());
+            if decoded.hash() == block.hash() {
+                prop_assert_eq!(decoded.header(), block.header());
+                prop_assert_ne!(decoded.transfers, block.transfers);
+            }
         }
     }
 }

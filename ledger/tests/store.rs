@@ -12,7 +12,6 @@ use std::path::Path;
 fn batch(view: u64, transfers: Vec<SignedTransfer>) -> BatchInput {
     let certificate = format!("certificate for view {view}").into_bytes();
     BatchInput {
-        view,
         batch_digest: Digest::of(&view.to_be_bytes()),
         transfers,
         certificate,
@@ -237,7 +236,7 @@ fn corruption_is_detected_at_open_never_a_panic() {
     expect_corrupt(&dir, "forged balance");
     // An undecodable tip.
     let dir = setup();
-    poke(dir.path(), "meta", b"tip", Some(b"\x01garbage"));
+    poke(dir.path(), "meta", b"tip", Some(b"\x02garbage"));
     expect_corrupt(&dir, "garbage tip");
     // The tip block is missing.
     let dir = setup();
@@ -380,27 +379,27 @@ fn snapshots_round_trip_and_tampering_is_rejected() {
 
     // At the latest height, and at an earlier one (later blocks reverted).
     let latest = source.export_snapshot(3).unwrap();
-    assert_eq!(latest.state_root, source.state_root());
+    assert_eq!(latest.header, blocks[2].header());
     let at_one = source.export_snapshot(1).unwrap();
-    assert_eq!(at_one.state_root, blocks[0].state_root);
-    assert_eq!(at_one.block_hash, blocks[0].hash());
-    assert!(matches!(
-        source.export_snapshot(4),
-        Err(StoreError::Snapshot(SnapshotError::Unavailable {
-            height: 4,
-            latest: 3
-        }))
-    ));
+    assert_eq!(at_one.header, blocks[0].header());
+    assert_eq!(at_one.block_hash(), blocks[0].hash());
+    for unavailable in [0, 4] {
+        assert!(matches!(
+            source.export_snapshot(unavailable),
+            Err(StoreError::Snapshot(SnapshotError::Unavailable { height, latest: 3 }))
+                if height == unavailable
+        ));
+    }
 
     let bytes = at_one.to_bytes();
     let decoded = Snapshot::decode(&bytes).unwrap();
-    let state = decoded.verify(&g, 1, blocks[0].state_root).unwrap();
+    let state = decoded.verify(&g, 1, blocks[0].hash()).unwrap();
     assert_eq!(state.state_root(), blocks[0].state_root);
 
     let tampered = |f: &dyn Fn(&mut Snapshot)| {
         let mut s = at_one.clone();
         f(&mut s);
-        s.verify(&g, 1, blocks[0].state_root).unwrap_err()
+        s.verify(&g, 1, blocks[0].hash()).unwrap_err()
     };
     // Moving value between accounts keeps the supply, but not the root.
     assert!(matches!(
@@ -423,53 +422,49 @@ fn snapshots_round_trip_and_tampering_is_rejected() {
         SnapshotError::Unsorted { position: 1 }
     ));
     assert!(matches!(
-        tampered(&|s| s.height = 2),
-        SnapshotError::WrongHeight {
-            expected: 1,
-            got: 2
-        }
-    ));
-    assert!(matches!(
         tampered(&|s| s.genesis_hash = Digest::ZERO),
         SnapshotError::WrongGenesis { .. }
     ));
-    assert!(matches!(
-        tampered(&|s| s.state_root = Digest::ZERO),
-        SnapshotError::RootMismatch { .. }
-    ));
-    assert!(matches!(
-        at_one.verify(&g, 1, blocks[2].state_root),
-        Err(SnapshotError::RootMismatch { .. })
-    ));
+    // Every header field is bound to the checkpoint digest.
+    for (field, f) in [
+        (
+            "state_root",
+            &(|s: &mut Snapshot| s.header.state_root = Digest::ZERO) as &dyn Fn(&mut Snapshot),
+        ),
+        ("prev_hash", &|s: &mut Snapshot| {
+            s.header.prev_hash = Digest::ZERO
+        }),
+        ("batch_digest", &|s: &mut Snapshot| {
+            s.header.batch_digest = Digest::ZERO
+        }),
+        ("receipts_digest", &|s: &mut Snapshot| {
+            s.header.receipts_digest = Digest::ZERO
+        }),
+    ] {
+        assert!(
+            matches!(tampered(f), SnapshotError::WrongBlockHash { height: 1, .. }),
+            "{field}"
+        );
+    }
     // Byte-level tampering: never a panic, never accepted.
     for pos in 0..bytes.len() {
         let mut evil = bytes.clone();
         evil[pos] ^= 0x01;
-        if let Ok(mut s) = Snapshot::decode(&evil) {
-            if s.verify(&g, 1, blocks[0].state_root).is_ok() {
-                // Only the block-hash hint is outside the state root (documented on the field).
-                s.block_hash = at_one.block_hash;
-                assert_eq!(s, at_one, "byte {pos} changed a verified snapshot");
-            }
+        if let Ok(s) = Snapshot::decode(&evil) {
+            assert!(
+                s.verify(&g, 1, blocks[0].hash()).is_err(),
+                "byte {pos} changed a verified snapshot"
+            );
         }
     }
 
     // Import into a fresh replica, then both execute the same next block.
     let mut follower = Store::create(b.path(), &g).unwrap();
-    let err = follower
-        .import_snapshot(&latest, &g, blocks[0].state_root)
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::Snapshot(SnapshotError::RootMismatch { .. })
-        ),
-        "{err}"
-    );
     follower
-        .import_snapshot(&latest, &g, source.state_root())
+        .import_snapshot(&latest, &g, 3, blocks[2].hash())
         .unwrap();
     assert_eq!(follower.latest_height(), 3);
+    assert_eq!(follower.latest_block_hash(), blocks[2].hash());
     let next = batch(2, vec![transfer(2, 4, 3, 1)]);
     let want = source
         .commit_batch(next.clone(), Signatures::Verify)
@@ -483,11 +478,185 @@ fn snapshots_round_trip_and_tampering_is_rejected() {
         follower.block(3).unwrap().is_none(),
         "blocks before the snapshot were not fetched"
     );
+    assert_eq!(follower.block_hash_at(3).unwrap(), Some(blocks[2].hash()));
+    assert_eq!(follower.block_hash_at(2).unwrap(), None);
     assert!(matches!(
         follower.export_snapshot(2),
         Err(StoreError::Snapshot(SnapshotError::Unavailable { .. }))
     ));
     assert_eq!(follower.export_snapshot(3).unwrap(), latest);
+}
+
+/// A store with `fill`'s three blocks and one more (a payment), in `dir`.
+fn four_blocks(dir: &Path, g: &Genesis) -> (Store, Vec<Block>) {
+    let mut store = Store::create(dir, g).unwrap();
+    let mut blocks = fill(&mut store);
+    let fourth = store
+        .commit_batch(batch(3, vec![transfer(2, 4, 1, 1)]), Signatures::Verify)
+        .unwrap();
+    blocks.push(fourth);
+    (store, blocks)
+}
+
+/// Asserts that `store` still is the fresh genesis store, also after a reopen.
+fn assert_untouched(store: Store, path: &Path, g: &Genesis) {
+    let expected = (0, g.hash(), State::from_genesis(g).state_root());
+    let seen = |s: &Store| (s.latest_height(), s.latest_block_hash(), s.state_root());
+    assert_eq!(seen(&store), expected, "a refused snapshot changes nothing");
+    drop(store);
+    let reopened = Store::open(path, g).expect("the store reopens after a refusal");
+    assert_eq!(seen(&reopened), expected);
+}
+
+/// Issue 11 item 3. Scenario: a replica fetches the state of checkpoint 2 (seq 2 and the block
+/// hash 2f+1 validators signed in CHECKPOINT, TOCS'02 §4.3/§5.3.2); a Byzantine peer answers
+/// with a genuine snapshot of another height, or with the right accounts and a header relabelled
+/// to another height. Before the fix the store verified a snapshot against its own height and
+/// installed it, and the node panicked on every restart ("block ... below the ledger height but
+/// not stored"). Rule: a snapshot is installed only at the fetched checkpoint's height; anything
+/// else is a typed refusal that leaves the store as it was.
+#[test]
+fn a_snapshot_of_another_height_is_refused_and_changes_nothing() {
+    let g = genesis(&[1_000]);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (source, blocks) = four_blocks(a.path(), &g);
+    let checkpoint = (2, blocks[1].hash());
+    let mut follower = Store::create(b.path(), &g).unwrap();
+
+    // Genuine snapshots of other heights, and the right accounts labelled with height 4.
+    let higher = source.export_snapshot(4).unwrap();
+    let lower = source.export_snapshot(1).unwrap();
+    let relabelled = {
+        let mut s = source.export_snapshot(2).unwrap();
+        s.header.height = 4;
+        s
+    };
+    for (snapshot, got) in [(&higher, 4), (&lower, 1), (&relabelled, 4)] {
+        let err = follower
+            .import_snapshot(snapshot, &g, checkpoint.0, checkpoint.1)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Snapshot(SnapshotError::WrongHeight { expected: 2, got: g })
+                    if g == got
+            ),
+            "{err}"
+        );
+    }
+    assert_untouched(follower, b.path(), &g);
+}
+
+/// Issue 11 item 3. Scenario: a Byzantine peer serves, for checkpoint 2, a snapshot at height 2
+/// whose accounts are right but whose header is not the agreed block 2 (another `prev_hash`:
+/// another history; before the fix the block hash was "a hint the importer cannot verify", so
+/// the next genuine block would never chain on it). Rule: the snapshot's header must hash to the
+/// checkpoint digest validators signed (TOCS'02 §4.3: the checkpoint digest is the state's
+/// digest; here the block hash, which covers height, history and state root).
+#[test]
+fn a_snapshot_with_a_wrong_block_hash_is_refused_and_changes_nothing() {
+    let g = genesis(&[1_000]);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (source, blocks) = four_blocks(a.path(), &g);
+    let mut follower = Store::create(b.path(), &g).unwrap();
+    let mut forged = source.export_snapshot(2).unwrap();
+    forged.header.prev_hash = Digest::of(b"another history");
+    let err = follower
+        .import_snapshot(&forged, &g, 2, blocks[1].hash())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Snapshot(SnapshotError::WrongBlockHash { height: 2, expected, got })
+                if expected == blocks[1].hash() && got == forged.block_hash()
+        ),
+        "{err}"
+    );
+    // A checkpoint at or below the ledger's height is refused before any verification.
+    let genuine = source.export_snapshot(2).unwrap();
+    assert!(matches!(
+        follower.import_snapshot(&genuine, &g, 0, g.hash()),
+        Err(StoreError::WrongHeight {
+            expected: 1,
+            got: 0
+        })
+    ));
+    assert_untouched(follower, b.path(), &g);
+}
+
+/// Issue 11 item 10. Scenario (seen on the testnet): seq 1831 committed in view 6 by two
+/// validators and in view 7 by the third, same batch; their blocks had different hashes, and so
+/// had every later block chained on them. Rule: a block is a deterministic function of what was
+/// agreed (TOCS'02 §4.2/§4.4: replicas agree on the request order, (seq, batch), not on the view
+/// each commits in); the certificate, whose view may differ, is stored beside it.
+#[test]
+fn replicas_committing_one_batch_in_different_views_build_the_same_block() {
+    let g = genesis(&[1_000]);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut in_view_6 = Store::create(a.path(), &g).unwrap();
+    let mut in_view_7 = Store::create(b.path(), &g).unwrap();
+    let batch_in = |view: u64, transfers: Vec<SignedTransfer>| BatchInput {
+        batch_digest: Digest::of(b"the agreed batch"),
+        transfers,
+        certificate: format!("2f+1 commits of view {view}").into_bytes(),
+    };
+    let first = vec![transfer(0, 1, 10, 1), transfer(0, 2, 20, 2)];
+    let x = in_view_6
+        .commit_batch(batch_in(6, first.clone()), Signatures::Verify)
+        .unwrap();
+    let y = in_view_7
+        .commit_batch(batch_in(7, first), Signatures::Verify)
+        .unwrap();
+    assert_eq!(x, y);
+    assert_eq!(x.hash(), y.hash());
+    // The chains stay equal after it, and each store keeps its own certificate.
+    let next = || batch(8, vec![transfer(1, 3, 1, 1)]);
+    let x2 = in_view_6.commit_batch(next(), Signatures::Verify).unwrap();
+    let y2 = in_view_7.commit_batch(next(), Signatures::Verify).unwrap();
+    assert_eq!(x2.prev_hash, y2.prev_hash);
+    assert_eq!(in_view_6.latest_block_hash(), in_view_7.latest_block_hash());
+    assert_eq!(
+        in_view_6.block(1).unwrap().unwrap().certificate,
+        b"2f+1 commits of view 6"
+    );
+    assert_eq!(
+        in_view_7.block(1).unwrap().unwrap().certificate,
+        b"2f+1 commits of view 7"
+    );
+}
+
+/// A database of a build before block format 2 (blocks with a view; its tip and blocks are
+/// version 1 records) is refused with a clear, typed error, never misread.
+#[test]
+fn a_database_of_the_old_block_format_is_refused_clearly() {
+    let g = genesis(&[1_000]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::create(dir.path(), &g).unwrap();
+    fill(&mut store);
+    drop(store);
+    let names = ["blocks", "transfers", "accounts", "meta", "consensus"];
+    let old_tip = {
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), names).unwrap();
+        let mut tip = db
+            .get_cf(db.cf_handle("meta").unwrap(), b"tip")
+            .unwrap()
+            .unwrap();
+        tip[0] = 1;
+        tip
+    };
+    poke(dir.path(), "meta", b"tip", Some(&old_tip));
+    let err = Store::open(dir.path(), &g).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StoreError::FormatVersion { what, found: 1, expected: 2 } if what == "tip"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("delete the data directory"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -15,7 +15,10 @@
 //!    release the rest (the types enforce it);
 //! 2. **send**: frames to the p2p layer (best effort; the core retransmits);
 //! 3. **execute**: each committed batch becomes the next block, stored atomically with its
-//!    commit certificate; `Input::Executed { seq, state_root }` is queued for the core;
+//!    commit certificate; `Input::Executed { seq, state_root }` is queued for the core, where
+//!    the digest reported is the **block hash** (the checkpoint digest, defined in
+//!    `bftledger_ledger::block`: it commits to the height, the chain before it and the state
+//!    root, and is the same on every correct replica because a block holds no view);
 //! 4. **fetch_state**: a goal for the sync worker ([`crate::sync::worker`]), which fetches and
 //!    verifies blocks off the driver's task; the driver applies them as they come and reports
 //!    `Input::StateTransferred` once the ledger holds the checkpoint's state;
@@ -24,7 +27,7 @@
 //! Queued inputs are fed before the next external input, so the core sees its reports in order.
 //! A block that is already stored (applied by catch-up, or before a crash) is not executed again:
 //! its batch digest must equal the committed one (anything else would be a safety violation,
-//! and panics with both digests), and its stored state root is reported.
+//! and panics with both digests), and its stored block hash is reported.
 
 use crate::config::NodeConfig;
 use crate::mempool::{Origin, Pending};
@@ -32,7 +35,7 @@ use crate::p2p::{P2pEvent, P2pHandle};
 use crate::shared::Shared;
 use crate::sync;
 use crate::sync::worker::{FetchTarget, Fetched};
-use crate::verified::SharedVerified;
+use crate::verified::{SharedVerified, VerifiedTransfers};
 use crate::wire::Frame;
 use bftledger_consensus::{
     Actions, CommittedBatch, Event, FetchState, Input, Output, PersistOp, Replica, Request,
@@ -229,8 +232,12 @@ impl Driver {
             self.relay_to_primary(relay);
         }
         for batch in actions.execute {
-            let (seq, state_root) = self.execute(batch)?;
-            self.queued.push_back(Input::Executed { seq, state_root });
+            let (seq, block_hash) = self.execute(batch)?;
+            // The core's `state_root` is the checkpoint digest: our block hash.
+            self.queued.push_back(Input::Executed {
+                seq,
+                state_root: block_hash,
+            });
         }
         if let Some(fetch) = actions.fetch_state {
             self.request_state(fetch)?;
@@ -294,12 +301,13 @@ impl Driver {
     }
 
     /// Executes a committed batch as the next block (or recognises it as already stored).
+    /// Returns the height and the block hash.
     fn execute(&mut self, batch: CommittedBatch) -> Result<(u64, Digest), DriverError> {
         let span = info_span!("execute", view = batch.view, seq = batch.seq);
         let _entered = span.enter();
         let height = self.shared.stored_height();
         if batch.seq <= height {
-            return Ok((batch.seq, self.stored_root(batch.seq, batch.digest)?));
+            return Ok((batch.seq, self.stored_block_hash(batch.seq, batch.digest)?));
         }
         assert_eq!(
             batch.seq,
@@ -307,59 +315,42 @@ impl Driver {
             "the core handed out seq {} but the ledger is at height {height}",
             batch.seq
         );
-        let transfers = {
+        let input = {
             let mut verified = self.verified.lock().expect("verified cache lock poisoned");
-            batch
-                .requests
-                .iter()
-                .zip(&batch.request_digests)
-                .enumerate()
-                .map(|(i, (r, digest))| match verified.take(digest) {
-                    Some(t) => t,
-                    None => decode_payload(&r.payload).unwrap_or_else(|e| {
-                        panic!(
-                            "committed batch {} holds request {i} that is not a transfer ({e}); \
-                             validate_batch accepted it",
-                            batch.seq
-                        )
-                    }),
-                })
-                .collect::<Vec<_>>()
-        };
-        // Signatures were batch-verified by `validate_batch` before this replica prepared the
-        // batch (and by at least f+1 correct replicas before it could commit).
-        let input = BatchInput {
-            view: batch.view,
-            batch_digest: batch.digest,
-            transfers,
-            certificate: batch.certificate.to_bytes(),
+            batch_input(&batch, &mut verified)
         };
         let block = {
             let mut store = self.shared.store.write().expect("store lock poisoned");
             tokio::task::block_in_place(|| store.commit_batch(input, Signatures::AlreadyVerified))?
         };
         self.account_block(&block.transfers, &block.receipts);
+        let hash = block.hash();
         info!(
             height = block.height,
             transfers = block.transfers.len(),
             state_root = %block.state_root,
+            block_hash = %hash,
             "block committed"
         );
-        Ok((block.height, block.state_root))
+        Ok((block.height, hash))
     }
 
-    /// The state root of an already stored block, after checking it holds the committed batch.
-    fn stored_root(&self, seq: u64, digest: Digest) -> Result<Digest, DriverError> {
+    /// The hash of an already stored block, after checking it holds the committed batch.
+    fn stored_block_hash(&self, seq: u64, digest: Digest) -> Result<Digest, DriverError> {
         let store = self.shared.store.read().expect("store lock poisoned");
-        let stored = store
-            .block(seq)?
-            .unwrap_or_else(|| panic!("block {seq} is below the ledger height but not stored"));
+        let stored = store.block(seq)?.unwrap_or_else(|| {
+            panic!(
+                "the core handed out seq {seq}, below the ledger height {} but not stored \
+                 (skipped by a state transfer to a later checkpoint)",
+                store.latest_height()
+            )
+        });
         assert_eq!(
             stored.block.batch_digest, digest,
             "SAFETY: block {seq} stored with batch {} but consensus committed {digest}",
             stored.block.batch_digest
         );
-        Ok(stored.block.state_root)
+        Ok(stored.block.hash())
     }
 
     /// Metrics and mempool bookkeeping for a block's transfers.
@@ -397,7 +388,7 @@ impl Driver {
             }
             Event::ViewEntered { view, primary } => info!(view, primary, "entered view"),
             Event::StableCheckpoint { seq, state_root } => {
-                info!(seq, %state_root, "stable checkpoint")
+                info!(seq, block_hash = %state_root, "stable checkpoint")
             }
             Event::Proposed {
                 view,
@@ -523,5 +514,91 @@ impl Driver {
             .map(|p| Request { payload: p.payload })
             .collect();
         self.queued.push_back(Input::ClientRequests(requests));
+    }
+}
+
+/// The ledger's input for a committed batch: its transfers (taken from the cache of transfers
+/// this node already checked, else decoded), its digest and its certificate.
+///
+/// The view the batch committed in is deliberately not part of it: replicas commit one batch at
+/// one seq in different views across a view change, and the block must be the same on all of
+/// them (see `bftledger_ledger::block`); the view stays in the certificate.
+///
+/// # Panics
+/// If a request is not a transfer: `validate_batch` accepted the batch on this replica before
+/// it prepared it, so that is a broken invariant.
+pub fn batch_input(batch: &CommittedBatch, verified: &mut VerifiedTransfers) -> BatchInput {
+    let transfers = batch
+        .requests
+        .iter()
+        .zip(&batch.request_digests)
+        .enumerate()
+        .map(|(i, (r, digest))| match verified.take(digest) {
+            Some(t) => t,
+            None => decode_payload(&r.payload).unwrap_or_else(|e| {
+                panic!(
+                    "committed batch {} holds request {i} that is not a transfer ({e}); \
+                     validate_batch accepted it",
+                    batch.seq
+                )
+            }),
+        })
+        .collect();
+    // Signatures were batch-verified by `validate_batch` before this replica prepared the
+    // batch (and by at least f+1 correct replicas before it could commit).
+    BatchInput {
+        batch_digest: batch.digest,
+        transfers,
+        certificate: batch.certificate.to_bytes(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{certificate_in_view, genesis, transfer};
+    use bftledger_consensus::batch_digest;
+    use bftledger_ledger::Store;
+
+    /// Issue 11 item 10, at the node's execution path. Scenario (seen on the testnet): across a
+    /// view change, two validators commit seq 1 in view 6 and the third in view 7, same batch;
+    /// each executes the `CommittedBatch` its core hands out. Before the fix the view went into
+    /// the block, so their block hashes (and, chained by `prev_hash`, every later one) differed.
+    /// Rule: a block is a deterministic function of what was agreed (TOCS'02 §4.2: replicas agree
+    /// on (seq, batch), not on the view each commits in); the certificate keeps the view.
+    #[test]
+    fn one_batch_committed_in_two_views_gives_one_block_hash() {
+        let g = genesis("views", 100);
+        let requests = vec![Request {
+            payload: transfer("views", 5, 1).to_bytes(),
+        }];
+        let digest = batch_digest(&requests);
+        let committed_in = |view: u64| CommittedBatch {
+            view,
+            seq: 1,
+            digest,
+            request_digests: requests.iter().map(Request::digest).collect(),
+            request_ids: requests.iter().map(Request::digest).collect(),
+            requests: requests.clone().into(),
+            certificate: certificate_in_view(view, &[0, 1, 2], 1, digest),
+        };
+        let mut hashes = Vec::new();
+        for view in [6, 7] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = Store::create(dir.path(), &g).unwrap();
+            let mut verified = VerifiedTransfers::new(8);
+            let input = batch_input(&committed_in(view), &mut verified);
+            let block = store.commit_batch(input, Signatures::Verify).unwrap();
+            let stored = store.block(1).unwrap().unwrap();
+            assert_eq!(
+                bftledger_consensus::CommitCertificate::decode(&stored.certificate)
+                    .unwrap()
+                    .view,
+                view,
+                "the certificate beside the block keeps the view"
+            );
+            hashes.push(block.hash());
+        }
+        assert_eq!(hashes[0], hashes[1]);
     }
 }

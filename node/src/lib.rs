@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod app;
+pub mod certified;
 pub mod cli;
 pub mod commands;
 pub mod config;

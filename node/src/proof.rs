@@ -3,19 +3,19 @@
 //! Trust: only the **genesis validator set** is trusted (from a local genesis file, or from the
 //! node but then pinned by a hash the user supplies). Everything the node sends is checked:
 //!
-//! 1. the commit certificate decodes, and 2f+1 distinct genesis validators signed
-//!    COMMIT(view, seq, digest) (consensus `CommitCertificate::verify`);
-//! 2. its `seq` is the block height;
-//! 3. the block's batch digest, **recomputed** from the block's transfers, equals the
-//!    certificate's digest (so the block's transfers are exactly the committed batch);
-//! 4. the transfer is in that block at the stated position, with the stated receipt.
+//! 1. the block is certified ([`crate::certified::verify_certified`]: 2f+1 distinct genesis
+//!    validators signed COMMIT(view, seq, digest), `seq` is the block height, and the batch
+//!    digest **recomputed** from the block's transfers is the certified one);
+//! 2. the transfer's stated height is the block's, and the block hash the node states (in the
+//!    transfer and beside the block) is the hash of the block it served;
+//! 3. the transfer is in that block at the stated position, with the stated receipt.
 //!
 //! The receipt itself is the deterministic outcome of executing the chain up to that block; the
 //! certificate proves the batch order, not the receipt (a light client cannot re-execute).
 
 use crate::api::types::{BlockResponse, CommittedTransfer};
-use bftledger_consensus::{batch_digest, CertificateError, CommitCertificate, Quorum, Request};
-use bftledger_crypto::encoding::Versioned;
+use crate::certified::{verify_certified, CertifiedBlockError};
+use bftledger_consensus::Quorum;
 use bftledger_crypto::{Digest, PublicKey};
 
 /// What was verified.
@@ -32,29 +32,29 @@ pub struct VerifiedProof {
 }
 
 /// Why a proof does not verify.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProofError {
-    /// The certificate is not hex or does not decode.
-    #[error("the commit certificate does not decode: {0}")]
-    Undecodable(String),
-    /// The signatures do not make a quorum of genesis validators.
-    #[error("the commit certificate does not verify against the genesis validators: {0}")]
-    Certificate(CertificateError),
-    /// The certificate is for another height.
-    #[error("the certificate is for seq {cert_seq}, the block is at height {height}")]
-    WrongSeq {
-        /// Certificate's seq.
-        cert_seq: u64,
+    /// The certificate is not hex.
+    #[error("the commit certificate is not hex: {0}")]
+    NotHex(hex::FromHexError),
+    /// The block is not certified by the genesis validators.
+    #[error("{0}")]
+    Block(#[from] CertifiedBlockError),
+    /// The transfer is said to be at another height than the block's.
+    #[error("the transfer is said to be at height {stated}, the block is at height {height}")]
+    WrongHeight {
+        /// The transfer's stated height.
+        stated: u64,
         /// Block height.
         height: u64,
     },
-    /// The block's transfers are not the certified batch.
-    #[error("the block's transfers hash to {computed}, the certificate commits {certified}")]
-    BatchMismatch {
-        /// Recomputed from the block.
+    /// A block hash the node states is not the hash of the block it served.
+    #[error("the node states block hash {stated}, the block it served hashes to {computed}")]
+    WrongBlockHash {
+        /// The hash the node stated.
+        stated: Digest,
+        /// The hash of the served block.
         computed: Digest,
-        /// In the certificate.
-        certified: Digest,
     },
     /// The transfer or receipt is not where the node says.
     #[error("the block does not hold this transfer with this receipt at position {position}")]
@@ -71,32 +71,21 @@ pub fn verify(
     committed: &CommittedTransfer,
     block: &BlockResponse,
 ) -> Result<VerifiedProof, ProofError> {
-    let bytes =
-        hex::decode(&block.certificate).map_err(|e| ProofError::Undecodable(e.to_string()))?;
-    let cert =
-        CommitCertificate::decode(&bytes).map_err(|e| ProofError::Undecodable(e.to_string()))?;
-    cert.verify(validators).map_err(ProofError::Certificate)?;
+    let bytes = hex::decode(&block.certificate).map_err(ProofError::NotHex)?;
+    let cert = verify_certified(validators, &block.block, &bytes)?;
     let height = block.block.height;
-    if cert.seq != height || committed.height != height {
-        return Err(ProofError::WrongSeq {
-            cert_seq: cert.seq,
+    if committed.height != height {
+        return Err(ProofError::WrongHeight {
+            stated: committed.height,
             height,
         });
     }
-    let requests: Vec<Request> = block
-        .block
-        .transfers
+    let computed = block.block.hash();
+    if let Some(&stated) = [block.hash, committed.block_hash]
         .iter()
-        .map(|t| Request {
-            payload: t.to_bytes(),
-        })
-        .collect();
-    let computed = batch_digest(&requests);
-    if computed != cert.digest {
-        return Err(ProofError::BatchMismatch {
-            computed,
-            certified: cert.digest,
-        });
+        .find(|&&h| h != computed)
+    {
+        return Err(ProofError::WrongBlockHash { stated, computed });
     }
     let pos = committed.position as usize;
     let in_block = block.block.transfers.get(pos) == Some(&committed.transfer)
@@ -118,6 +107,8 @@ pub fn verify(
 mod tests {
     use super::*;
     use crate::test_support::{certificate, key, transfer};
+    use bftledger_consensus::{batch_digest, Request};
+    use bftledger_crypto::encoding::Versioned;
     use bftledger_ledger::Block;
 
     /// A one-transfer block at height 1, certified by replicas `signers`.
@@ -129,7 +120,6 @@ mod tests {
         let cert = certificate(signers, 1, digest);
         let block = Block {
             height: 1,
-            view: 0,
             batch_digest: digest,
             prev_hash: Digest::ZERO,
             transfers: vec![t.clone()],
@@ -170,13 +160,38 @@ mod tests {
         let (c, b) = proof(&[0, 1]);
         assert!(matches!(
             verify(&validators(), &c, &b),
-            Err(ProofError::Certificate(_))
+            Err(ProofError::Block(CertifiedBlockError::Certificate(_)))
         ));
         let (c, mut b) = proof(&[0, 1, 2]);
         b.block.transfers[0].transfer.amount = 4;
         assert!(matches!(
             verify(&validators(), &c, &b),
-            Err(ProofError::BatchMismatch { .. })
+            Err(ProofError::Block(CertifiedBlockError::BatchMismatch { .. }))
+        ));
+        // A node stating another block hash than the hash of the block it serves.
+        let (mut c, b) = proof(&[0, 1, 2]);
+        c.block_hash = Digest::ZERO;
+        assert!(matches!(
+            verify(&validators(), &c, &b),
+            Err(ProofError::WrongBlockHash {
+                stated: Digest::ZERO,
+                ..
+            })
+        ));
+        let (c, mut b) = proof(&[0, 1, 2]);
+        b.block.state_root = Digest::of(b"another state");
+        assert!(matches!(
+            verify(&validators(), &c, &b),
+            Err(ProofError::WrongBlockHash { .. })
+        ));
+        let (mut c, b) = proof(&[0, 1, 2]);
+        c.height = 2;
+        assert!(matches!(
+            verify(&validators(), &c, &b),
+            Err(ProofError::WrongHeight {
+                stated: 2,
+                height: 1
+            })
         ));
         let (mut c, b) = proof(&[0, 1, 2]);
         c.receipt = bftledger_ledger::Receipt::Rejected(bftledger_ledger::RejectReason::NonceGap {
@@ -191,13 +206,19 @@ mod tests {
         b.block.height = 2;
         assert!(matches!(
             verify(&validators(), &c, &b),
-            Err(ProofError::WrongSeq { .. })
+            Err(ProofError::Block(CertifiedBlockError::WrongSeq { .. }))
         ));
         let (c, mut b) = proof(&[0, 1, 2]);
         b.certificate = "zz".into();
         assert!(matches!(
             verify(&validators(), &c, &b),
-            Err(ProofError::Undecodable(_))
+            Err(ProofError::NotHex(_))
+        ));
+        let (c, mut b) = proof(&[0, 1, 2]);
+        b.certificate = "0102".into();
+        assert!(matches!(
+            verify(&validators(), &c, &b),
+            Err(ProofError::Block(CertifiedBlockError::Undecodable(_)))
         ));
         let others: Vec<_> = (20..24).map(|i| key(i).public()).collect();
         let (c, b) = proof(&[0, 1, 2]);

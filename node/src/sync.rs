@@ -5,15 +5,25 @@
 //! their commit certificates, bounded by count and by response bytes) and `Snapshot { height }`
 //! (the accounts at a height, for a peer that cannot serve old blocks).
 //!
-//! **Trust**: nothing a peer sends is believed. A fetched block is applied only if
-//! 1. its commit certificate carries 2f+1 valid COMMIT signatures of the genesis validators
-//!    for `seq == height`, and
-//! 2. the batch digest recomputed from its transfers equals the certified digest, and
-//! 3. re-executing its transfers on our state gives exactly its receipts and state root
-//!    (`Store::commit_block`), and it extends our chain (`prev_hash`).
+//! **Trust**: nothing a peer sends is believed; what does not check out is a typed refusal
+//! ([`worker::FetchError`], `SnapshotRefusal` in the driver) and the worker asks another peer.
+//! A fetched block is applied only if
+//! 1. it is at the height asked for (the answer is consecutive from the first height asked),
+//! 2. it is certified ([`crate::certified::verify_certified`]: a quorum of genesis validators
+//!    signed COMMIT for `seq == height` and the batch digest recomputed from its transfers), and
+//! 3. re-executing its transfers on our state gives exactly its receipts and state root, and it
+//!    extends our chain: `prev_hash` is our latest block hash (`Store::commit_block`).
 //!
-//! A snapshot is installed only at a stable checkpoint whose state root the consensus core
-//! proved with 2f+1 checkpoint signatures (`FetchState`), and only if it hashes to that root.
+//! Every field of such a block is then fixed by the certificate or by our own chain, so its hash
+//! is the one every correct replica has at that height (blocks hold no view, see
+//! `bftledger_ledger::block`).
+//!
+//! A snapshot is installed only for the state transfer the core asked for
+//! ([`bftledger_consensus::FetchState`]: checkpoint `(seq, d)` signed by at least f+1 validators,
+//! where the checkpoint digest `d` is the hash of the block at height `seq`), only at height
+//! `seq`, and only if its block header hashes to `d` and its accounts to that header's state
+//! root (`Snapshot::verify`, called by `Store::import_snapshot`). Height, chain and state are
+//! thereby all bound to what the validators signed.
 //!
 //! **When** ([`worker`]): when the core asks ([`bftledger_consensus::FetchState`]: a stable
 //! checkpoint beyond what we executed), and when a node notices it is not advancing while a peer
@@ -24,9 +34,8 @@
 pub mod worker;
 
 use crate::shared::Shared;
-use bftledger_consensus::{batch_digest, CommitCertificate, Request};
 use bftledger_crypto::encoding::Versioned;
-use bftledger_crypto::{Digest, PublicKey};
+use bftledger_crypto::Digest;
 use bftledger_ledger::{CertifiedBlock, Snapshot};
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +82,8 @@ pub enum SyncResponse {
 }
 
 impl Versioned for SyncResponse {
-    const VERSION: u8 = 1;
+    /// Version 2: blocks without a view, snapshots with a block header.
+    const VERSION: u8 = 2;
     const MAX_BYTES: usize = 256 << 20;
 }
 
@@ -124,35 +134,6 @@ pub fn answer(
     response.to_bytes()
 }
 
-/// Checks a fetched block's certificate against the validators and its transfers (rules 1 and
-/// 2 of the module doc). Re-execution (rule 3) is the store's.
-pub fn verify_block(validators: &[PublicKey], block: &CertifiedBlock) -> Result<(), String> {
-    let cert = CommitCertificate::decode(&block.certificate)
-        .map_err(|e| format!("certificate does not decode: {e}"))?;
-    cert.verify(validators)
-        .map_err(|e| format!("certificate does not verify: {e}"))?;
-    let height = block.block.height;
-    if cert.seq != height {
-        return Err(format!("certificate is for seq {}, not {height}", cert.seq));
-    }
-    let requests: Vec<Request> = block
-        .block
-        .transfers
-        .iter()
-        .map(|t| Request {
-            payload: t.to_bytes(),
-        })
-        .collect();
-    let computed = batch_digest(&requests);
-    if computed != cert.digest || block.block.batch_digest != cert.digest {
-        return Err(format!(
-            "transfers hash to {computed}, block says {}, certificate commits {}",
-            block.block.batch_digest, cert.digest
-        ));
-    }
-    Ok(())
-}
-
 /// Decodes a sync response, bounded by `max_bytes`.
 pub fn decode_response(bytes: &[u8], max_bytes: usize) -> Option<SyncResponse> {
     if bytes.len() > max_bytes {
@@ -164,8 +145,11 @@ pub fn decode_response(bytes: &[u8], max_bytes: usize) -> Option<SyncResponse> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::certified::{verify_certified, CertifiedBlockError};
     use crate::config::NodeConfig;
     use crate::test_support::{certificate, genesis, key, shared, transfer};
+    use bftledger_consensus::{batch_digest, Request};
+    use bftledger_crypto::PublicKey;
     use bftledger_ledger::{BatchInput, Signatures, Store};
 
     /// A store with one committed block (one transfer), its certificate signed by `signers`.
@@ -178,7 +162,6 @@ mod tests {
             payload: t.to_bytes(),
         }]);
         let input = BatchInput {
-            view: 0,
             batch_digest: digest,
             transfers: vec![t],
             certificate: certificate(signers, 1, digest).to_bytes(),
@@ -197,36 +180,68 @@ mod tests {
         }
     }
 
+    fn verify(
+        validators: &[PublicKey],
+        b: &CertifiedBlock,
+    ) -> Result<bftledger_consensus::CommitCertificate, CertifiedBlockError> {
+        verify_certified(validators, &b.block, &b.certificate)
+    }
+
     #[test]
     fn served_blocks_verify_and_tampering_is_caught() {
         let (_dir, shared) = shared_with_block(&[0, 1, 2]);
         let validators = shared.genesis.validator_keys();
         let blocks = served_blocks(&shared);
         assert_eq!(blocks.len(), 1);
-        verify_block(&validators, &blocks[0]).unwrap();
+        verify(&validators, &blocks[0]).unwrap();
         // A transfer changed: the batch no longer matches the certificate.
         let mut changed = blocks[0].clone();
         changed.block.transfers[0].transfer.amount = 8;
-        assert!(verify_block(&validators, &changed)
-            .unwrap_err()
-            .contains("hash to"));
+        assert!(matches!(
+            verify(&validators, &changed),
+            Err(CertifiedBlockError::BatchMismatch { .. })
+        ));
+        // The block names another batch than its (certified) transfers.
+        let mut renamed = blocks[0].clone();
+        renamed.block.batch_digest = Digest::ZERO;
+        assert!(matches!(
+            verify(&validators, &renamed),
+            Err(CertifiedBlockError::DigestMismatch {
+                named: Digest::ZERO,
+                ..
+            })
+        ));
+        // A certified block relabelled with another height.
+        let mut moved = blocks[0].clone();
+        moved.block.height = 2;
+        assert!(matches!(
+            verify(&validators, &moved),
+            Err(CertifiedBlockError::WrongSeq {
+                cert_seq: 1,
+                height: 2
+            })
+        ));
         // Another validator set does not accept the signatures.
         let others: Vec<_> = (20..24).map(|i| key(i).public()).collect();
-        assert!(verify_block(&others, &blocks[0]).is_err());
+        assert!(matches!(
+            verify(&others, &blocks[0]),
+            Err(CertifiedBlockError::Certificate(_))
+        ));
         // Garbage certificate.
         let mut garbage = blocks[0].clone();
         garbage.certificate = vec![1, 2, 3];
-        assert!(verify_block(&validators, &garbage)
-            .unwrap_err()
-            .contains("decode"));
+        assert!(matches!(
+            verify(&validators, &garbage),
+            Err(CertifiedBlockError::Undecodable(_))
+        ));
     }
 
     #[test]
     fn a_certificate_without_a_quorum_is_refused() {
         let (_dir, shared) = shared_with_block(&[0, 1]);
         let blocks = served_blocks(&shared);
-        let err = verify_block(&shared.genesis.validator_keys(), &blocks[0]).unwrap_err();
-        assert!(err.contains("does not verify"), "{err}");
+        let err = verify(&shared.genesis.validator_keys(), &blocks[0]).unwrap_err();
+        assert!(matches!(err, CertifiedBlockError::Certificate(_)), "{err}");
     }
 
     #[test]
@@ -250,7 +265,9 @@ mod tests {
         let Some(SyncResponse::Snapshot(s)) = decode_response(&snap, 1 << 20) else {
             panic!("no snapshot");
         };
-        s.verify(&shared.genesis, 1, root).unwrap();
+        let block_hash = shared.store.read().unwrap().latest_block_hash();
+        s.verify(&shared.genesis, 1, block_hash).unwrap();
+        assert_eq!(s.header.state_root, root);
         let beyond = answer(
             &shared,
             &SyncRequest::Blocks { from: 5, max: 1 }.to_bytes(),

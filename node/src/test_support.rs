@@ -51,11 +51,17 @@ pub fn transfer(chain: &str, amount: u64, nonce: u64) -> SignedTransfer {
 
 /// A view-0 commit certificate for (`seq`, `digest`) signed by replicas `signers`.
 pub fn certificate(signers: &[u32], seq: u64, digest: Digest) -> CommitCertificate {
-    let commit = Commit {
-        view: 0,
-        seq,
-        digest,
-    };
+    certificate_in_view(0, signers, seq, digest)
+}
+
+/// A commit certificate of `view` for (`seq`, `digest`) signed by replicas `signers`.
+pub fn certificate_in_view(
+    view: u64,
+    signers: &[u32],
+    seq: u64,
+    digest: Digest,
+) -> CommitCertificate {
+    let commit = Commit { view, seq, digest };
     let commits = signers
         .iter()
         .map(|&id| {
@@ -64,7 +70,7 @@ pub fn certificate(signers: &[u32], seq: u64, digest: Digest) -> CommitCertifica
         })
         .collect();
     CommitCertificate {
-        view: 0,
+        view,
         seq,
         digest,
         commits,

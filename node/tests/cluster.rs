@@ -252,8 +252,9 @@ fn a_stopped_validator_does_not_stop_commits_and_catches_up_after_restart() {
     // And it takes part again: new transfers commit with it.
     let (code, out, err) = transfer(&c, 3, 0, 1, 5, &["--wait", "--nonce", "12"]);
     assert_eq!(code, 0, "{out}{err}");
-    c.wait_converged(&[0, 1, 2, 3], h3 + 1, CONVERGE);
+    let (top, _) = c.wait_converged(&[0, 1, 2, 3], h3 + 1, CONVERGE);
     assert_eq!(balance(&c, 3, 1), 1_000_000 + 60);
+    c.assert_same_block_hashes(&[0, 1, 2, 3], top);
     // Checkpoints became stable on the restarted node too.
     assert!(c.status(3).unwrap()["stable_checkpoint"].as_u64().unwrap() >= 8);
 }
@@ -319,6 +320,10 @@ fn a_primary_restarted_mid_view_never_equivocates() {
         || (0..4).all(|i| balance(&c, i, 1) == 1_000_008),
         || c.log_tail(0),
     );
+    // Issue 11 item 10: blocks committed before, during and after the view change (in different
+    // views on different validators) have one hash per height on every validator.
+    let (height, _) = c.wait_converged(&[0, 1, 2, 3], 1, CONVERGE);
+    c.assert_same_block_hashes(&[0, 1, 2, 3], height);
     // No replica saw two different votes from one replica for the same slot.
     for i in 0..4 {
         let m = c.metrics(i);

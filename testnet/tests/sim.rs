@@ -85,3 +85,21 @@ fn weak_quorum_mutant_is_caught() {
         "{violation}"
     );
 }
+
+/// Issue 11 item 10: with the view back in the block identity (the runtime mutant
+/// `view-in-block-hash`), correct replicas that commit one batch in
+/// different views across a view change build different blocks; the block-hash checker catches
+/// it, as the first violation of a seed.
+#[test]
+fn view_in_block_hash_is_caught_by_the_block_hash_checker() {
+    let mut options = SimOptions::new(4, 1);
+    options.mutant = Some(Mutant::ViewInBlockHash);
+    let (seed, violation) = (0..200)
+        .find_map(|seed| run_seed(seed, &options).violation.map(|v| (seed, v)))
+        .expect("the block-hash checker must catch a view in the block identity");
+    assert_eq!(
+        violation.kind,
+        ViolationKind::BlockHashDivergence,
+        "seed {seed}: {violation}"
+    );
+}

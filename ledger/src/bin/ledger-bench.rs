@@ -188,7 +188,6 @@ fn main() {
     for (i, block) in blocks.into_iter().enumerate() {
         let t = Instant::now();
         let input = BatchInput {
-            view: 0,
             batch_digest: Digest::of(&(i as u64).to_be_bytes()),
             transfers: block,
             certificate: vec![0; 300],

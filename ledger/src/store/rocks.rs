@@ -17,15 +17,24 @@ pub(super) const CF_CONSENSUS: &str = "consensus";
 const COLUMN_FAMILIES: [&str; 5] = [CF_BLOCKS, CF_TRANSFERS, CF_ACCOUNTS, CF_META, CF_CONSENSUS];
 pub(super) const KEY_GENESIS: &[u8] = b"genesis";
 pub(super) const KEY_TIP: &[u8] = b"tip";
+pub(super) const KEY_BASE: &[u8] = b"base";
 
 /// A `Corrupt` error saying what is wrong.
 pub(super) fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt { what: what.into() }
 }
 
-/// Decodes a stored record; a record that does not decode means a corrupt database.
+/// Decodes a stored record; a record of another format version is [`StoreError::FormatVersion`]
+/// (a database of another build), any other record that does not decode means corruption.
 pub(super) fn decode_stored<T: Versioned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
-    T::from_bytes(bytes).map_err(|e: DecodeError| corrupt(format!("{what}: {e}")))
+    T::from_bytes(bytes).map_err(|e: DecodeError| match e {
+        DecodeError::UnknownVersion { found, expected } => StoreError::FormatVersion {
+            what: what.to_string(),
+            found,
+            expected,
+        },
+        e => corrupt(format!("{what}: {e}")),
+    })
 }
 
 /// Every write of the store is synced before it returns.

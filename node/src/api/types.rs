@@ -111,11 +111,12 @@ pub struct AccountResponse {
 /// `GET /v1/blocks/{height}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BlockResponse {
-    /// Hash of the block (excludes the certificate).
+    /// Hash of the block (`Block::hash`: no view, no certificate), the same on every validator.
     pub hash: Digest,
     /// The block.
     pub block: Block,
-    /// The commit certificate (hex of its canonical encoding).
+    /// The commit certificate (hex of its canonical encoding); it carries the view its signers
+    /// committed in, which may differ between validators.
     pub certificate: String,
 }
 

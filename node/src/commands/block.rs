@@ -16,9 +16,8 @@ pub fn run(args: &BlockArgs, global: &GlobalArgs, out: &Output) -> CliResult {
         let r: BlockResponse = client.get(&format!("/v1/blocks/{}", args.height)).await?;
         let b = &r.block;
         let mut human = format!(
-            "block {} (view {})\n  hash: {}\n  prev: {}\n  state root: {}\n  batch digest: {}\n  transfers: {}",
+            "block {}\n  hash: {}\n  prev: {}\n  state root: {}\n  batch digest: {}\n  transfers: {}",
             b.height,
-            b.view,
             r.hash,
             b.prev_hash,
             b.state_root,

@@ -9,9 +9,13 @@
 //! until reached), or, when this node's height has not moved for a poll interval, the highest
 //! height its peers report (a node restarted after missing blocks catches up without waiting
 //! for the next checkpoint). Peers' claimed heights are only hints: every block is verified
-//! ([`super::verify_block`]) here, then re-executed by the store in the driver.
+//! ([`crate::certified::verify_certified`]) here, then re-executed by the store in the driver;
+//! a snapshot is verified by the driver against the goal's checkpoint digest. A peer whose
+//! answer is refused ([`FetchError`], or the driver's refusal of a snapshot) is passed over for
+//! the next one.
 
-use super::{decode_response, verify_block, SyncRequest, SyncResponse};
+use super::{decode_response, SyncRequest, SyncResponse};
+use crate::certified::{verify_certified, CertifiedBlockError};
 use crate::p2p::P2pHandle;
 use crate::shared::Shared;
 use bftledger_crypto::encoding::Versioned;
@@ -23,13 +27,46 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
-/// A stable checkpoint to reach (from the core's `FetchState`).
+/// A checkpoint to reach (from the core's `FetchState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FetchTarget {
     /// Checkpoint seq.
     pub seq: u64,
-    /// Its state root, proven by 2f+1 checkpoint signatures.
-    pub state_root: Digest,
+    /// Its digest, signed by at least f+1 validators in CHECKPOINT: the hash of the block at
+    /// height `seq` (see `bftledger_ledger::block`).
+    pub block_hash: Digest,
+}
+
+/// Why a peer's answer to a blocks request was refused (the worker then asks another peer).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The answer does not decode as a sync response.
+    #[error("undecodable response")]
+    Undecodable,
+    /// No blocks, or more than asked for.
+    #[error("{count} blocks for a request of {max}")]
+    BlockCount {
+        /// Blocks in the answer.
+        count: usize,
+        /// Most asked for.
+        max: u64,
+    },
+    /// A block at another height than due (answers are consecutive from the height asked).
+    #[error("block {got} where {expected} was due")]
+    WrongHeight {
+        /// The height due.
+        expected: u64,
+        /// The block's height.
+        got: u64,
+    },
+    /// A block is not certified by the genesis validators.
+    #[error("block {height}: {error}")]
+    Uncertified {
+        /// The block's height.
+        height: u64,
+        /// Why.
+        error: CertifiedBlockError,
+    },
 }
 
 /// Verified material for the driver to apply; `applied` answers how many blocks it applied
@@ -45,7 +82,7 @@ pub enum Fetched {
         /// How many were applied.
         applied: oneshot::Sender<u64>,
     },
-    /// A snapshot at a target checkpoint (the driver checks it against `target.state_root`).
+    /// A snapshot for a target checkpoint (the driver checks it against `target`).
     Snapshot {
         /// The snapshot.
         snapshot: Box<Snapshot>,
@@ -206,7 +243,12 @@ impl SyncWorker {
 
     /// One request; verifies what comes back and hands it to the driver. Returns how many
     /// blocks the driver applied.
-    async fn fetch_from(&mut self, peer: PublicKey, from: u64, max: u64) -> Result<u64, String> {
+    async fn fetch_from(
+        &mut self,
+        peer: PublicKey,
+        from: u64,
+        max: u64,
+    ) -> Result<u64, FetchError> {
         let request = SyncRequest::Blocks { from, max }.to_bytes();
         let bytes = match self.p2p.request(peer, request).await {
             Ok(bytes) => bytes,
@@ -218,17 +260,28 @@ impl SyncWorker {
         let blocks = match decode_response(&bytes, self.limits.max_response_bytes) {
             Some(SyncResponse::Blocks(blocks)) => blocks,
             Some(_) => return Ok(0),
-            None => return Err("undecodable response".into()),
+            None => return Err(FetchError::Undecodable),
         };
         if blocks.is_empty() || blocks.len() as u64 > max {
-            return Err(format!("{} blocks for a request of {max}", blocks.len()));
+            return Err(FetchError::BlockCount {
+                count: blocks.len(),
+                max,
+            });
         }
         for (i, b) in blocks.iter().enumerate() {
             let expected = from + i as u64;
             if b.block.height != expected {
-                return Err(format!("block {} where {expected} was due", b.block.height));
+                return Err(FetchError::WrongHeight {
+                    expected,
+                    got: b.block.height,
+                });
             }
-            verify_block(&self.validators, b).map_err(|e| format!("block {expected}: {e}"))?;
+            verify_certified(&self.validators, &b.block, &b.certificate).map_err(|error| {
+                FetchError::Uncertified {
+                    height: expected,
+                    error,
+                }
+            })?;
         }
         let (applied, answer) = oneshot::channel();
         let fetched = Fetched::Blocks {

@@ -305,6 +305,31 @@ impl Cluster {
         result
     }
 
+    /// Asserts that the listed validators serve the same block hash at every height 1..=`top`
+    /// (`GET /v1/blocks/H`); a validator that started from a snapshot lacks the blocks below it
+    /// (404) and is left out there, but every height must be served by two validators at least.
+    pub fn assert_same_block_hashes(&self, nodes: &[usize], top: u64) {
+        for height in 1..=top {
+            let hashes: Vec<(usize, String)> = nodes
+                .iter()
+                .filter_map(|&i| {
+                    let (status, body) =
+                        get(&format!("{}/v1/blocks/{height}", self.nodes[i].url)).unwrap();
+                    if status == 404 {
+                        return None;
+                    }
+                    assert_eq!(status, 200, "node {i} block {height}: {body}");
+                    let block: Value = serde_json::from_str(&body).unwrap();
+                    Some((i, block["hash"].as_str().unwrap().to_string()))
+                })
+                .collect();
+            assert!(
+                hashes.len() >= 2 && hashes.iter().all(|(_, h)| *h == hashes[0].1),
+                "height {height}: block hashes per node {hashes:?}"
+            );
+        }
+    }
+
     /// The Prometheus text of validator `i`.
     pub fn metrics(&self, i: usize) -> String {
         get(&format!("{}/metrics", self.nodes[i].url))

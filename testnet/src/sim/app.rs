@@ -11,6 +11,14 @@
 //! real ledger skips a replayed nonce. Because the chain covers exactly what was applied, two
 //! replicas with equal roots at one seq applied the same requests in the same order.
 //!
+//! **Blocks.** Each executed batch also gets a block identity built exactly as the ledger builds
+//! it: a `bftledger_ledger::BlockHeader` (height = seq, previous block hash, batch digest, digest
+//! of the receipts, state root) hashed by the ledger's own `BlockHeader::hash`, with a ledger
+//! `Receipt` per request (applied, or rejected as a replay). The block hash is what the
+//! simulated driver reports to the core (`Input::Executed`), as the node does: it is the
+//! checkpoint digest. [`block_identity`] is the one place the simulator derives it, and where the
+//! mutant that puts the view back into the block identity lives.
+//!
 //! Durability: the application state is durable by itself, like the ledger's store that commits
 //! one block atomically. A crash keeps the state at the last executed seq; after a restart the
 //! driver skips batches at or below that seq (and the checker confirms they are the batches it
@@ -18,8 +26,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bftledger_consensus::{Application, InvalidBatch, Request};
+use bftledger_consensus::{Application, CommittedBatch, InvalidBatch, Request};
 use bftledger_crypto::{Digest, Domain, PublicKey, SecretKey, Signature};
+use bftledger_ledger::{receipts_digest, BlockHeader, Receipt, RejectReason, TransferError};
 
 /// Bytes of an encoded client request.
 pub const REQUEST_BYTES: usize = 4 + 8 + 8 + 64;
@@ -125,11 +134,25 @@ impl Application for ToyValidator {
     }
 }
 
+/// The identity of the block for `header`, committed in `view`: the ledger's block hash
+/// ([`BlockHeader::hash`], which holds no view), or, with `view_in_block_hash` (the mutant
+/// "view-in-block-hash", the bug of issue 11 item 10), a hash that also covers the view, so
+/// that correct replicas committing one batch in different views build different blocks.
+pub fn block_identity(header: &BlockHeader, view: u64, view_in_block_hash: bool) -> Digest {
+    if view_in_block_hash {
+        Digest::of_parts(&[header.hash().as_bytes(), &view.to_be_bytes()])
+    } else {
+        header.hash()
+    }
+}
+
 /// What executing one batch did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Execution {
     /// State root after the batch.
     pub state_root: Digest,
+    /// Hash of the block (see the module docs): the digest reported to the core.
+    pub block_hash: Digest,
     /// Requests applied (first time ordered).
     pub applied: u64,
     /// Requests skipped because they were applied before.
@@ -138,11 +161,13 @@ pub struct Execution {
     pub undecodable: u64,
 }
 
-/// The toy application's state: a hash chain over applied requests.
+/// The toy application's state: a hash chain over applied requests, and the hash of the last
+/// block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppState {
     last_executed_seq: u64,
     state_root: Digest,
+    block_hash: Digest,
     applied: BTreeMap<u32, BTreeSet<u64>>,
     applied_total: u64,
 }
@@ -154,11 +179,13 @@ impl Default for AppState {
 }
 
 impl AppState {
-    /// The state before any batch: seq 0, root = digest of a fixed tag.
+    /// The state before any batch: seq 0, root = digest of a fixed tag, and the block hash
+    /// (the first block's `prev_hash`) the digest of another (the ledger uses the genesis hash).
     pub fn genesis() -> AppState {
         AppState {
             last_executed_seq: 0,
             state_root: Digest::of(b"bftledger-sim genesis"),
+            block_hash: Digest::of(b"bftledger-sim genesis block"),
             applied: BTreeMap::new(),
             applied_total: 0,
         }
@@ -174,6 +201,11 @@ impl AppState {
         self.state_root
     }
 
+    /// Hash of the block at the last executed (or transferred) seq.
+    pub fn block_hash(&self) -> Digest {
+        self.block_hash
+    }
+
     /// Requests applied so far.
     pub fn applied_total(&self) -> u64 {
         self.applied_total
@@ -186,8 +218,10 @@ impl AppState {
             .is_some_and(|nonces| nonces.contains(&nonce))
     }
 
-    /// Executes batch `seq` (which must be the next one).
-    pub fn execute(&mut self, seq: u64, requests: &[Request]) -> Execution {
+    /// Executes committed `batch` (which must be the next seq) into the state and the next
+    /// block; `view_in_block_hash` is the mutant of [`block_identity`].
+    pub fn execute(&mut self, batch: &CommittedBatch, view_in_block_hash: bool) -> Execution {
+        let seq = batch.seq;
         assert_eq!(
             seq,
             self.last_executed_seq + 1,
@@ -195,18 +229,23 @@ impl AppState {
         );
         let mut execution = Execution {
             state_root: Digest::ZERO,
+            block_hash: Digest::ZERO,
             applied: 0,
             duplicates: 0,
             undecodable: 0,
         };
+        let mut receipts = Vec::with_capacity(batch.requests.len());
         let mut parts: Vec<Vec<u8>> = vec![
             b"batch".to_vec(),
             self.state_root.0.to_vec(),
             seq.to_le_bytes().to_vec(),
         ];
-        for request in requests {
+        for request in batch.requests.iter() {
             let Some(decoded) = ClientRequest::decode(request) else {
                 execution.undecodable += 1;
+                receipts.push(Receipt::Rejected(RejectReason::Invalid(
+                    TransferError::BadSignature,
+                )));
                 continue;
             };
             if self
@@ -217,15 +256,29 @@ impl AppState {
             {
                 execution.applied += 1;
                 parts.push(request.digest().0.to_vec());
+                receipts.push(Receipt::Applied);
             } else {
                 execution.duplicates += 1;
+                receipts.push(Receipt::Rejected(RejectReason::NonceReplayed {
+                    last_used: decoded.nonce,
+                    got: decoded.nonce,
+                }));
             }
         }
         let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         self.state_root = Digest::of_parts(&slices);
+        let header = BlockHeader {
+            height: seq,
+            prev_hash: self.block_hash,
+            batch_digest: batch.digest,
+            receipts_digest: receipts_digest(&receipts),
+            state_root: self.state_root,
+        };
+        self.block_hash = block_identity(&header, batch.view, view_in_block_hash);
         self.last_executed_seq = seq;
         self.applied_total += execution.applied;
         execution.state_root = self.state_root;
+        execution.block_hash = self.block_hash;
         execution
     }
 }
@@ -265,20 +318,65 @@ mod tests {
         assert_eq!(bad.unwrap_err().bad, vec![1, 2]);
     }
 
+    /// Batch `seq` of `requests`, committed in `view` (certificate without signatures: the
+    /// application does not look at it).
+    fn committed(view: u64, seq: u64, requests: Vec<Request>) -> CommittedBatch {
+        let digest = bftledger_consensus::batch_digest(&requests);
+        CommittedBatch {
+            view,
+            seq,
+            digest,
+            request_digests: requests.iter().map(Request::digest).collect(),
+            request_ids: requests.iter().map(Request::digest).collect(),
+            requests: requests.into(),
+            certificate: bftledger_consensus::CommitCertificate {
+                view,
+                seq,
+                digest,
+                commits: Vec::new(),
+            },
+        }
+    }
+
     #[test]
     fn execution_is_deterministic_and_skips_duplicates() {
         let a = ClientRequest::sign(&key(1), 0, 1, 7).encode();
         let b = ClientRequest::sign(&key(1), 0, 2, 8).encode();
         let mut x = AppState::genesis();
         let mut y = AppState::genesis();
-        x.execute(1, &[a.clone(), b.clone()]);
-        y.execute(1, &[a.clone(), b.clone()]);
+        x.execute(&committed(0, 1, vec![a.clone(), b.clone()]), false);
+        y.execute(&committed(0, 1, vec![a.clone(), b.clone()]), false);
         assert_eq!(x, y);
-        let again = x.execute(2, std::slice::from_ref(&a));
+        let again = x.execute(&committed(0, 2, vec![a.clone()]), false);
         assert_eq!((again.applied, again.duplicates), (0, 1));
         assert!(x.contains(0, 1) && x.contains(0, 2) && !x.contains(0, 3));
         let mut z = AppState::genesis();
-        z.execute(1, &[b, a]);
+        z.execute(&committed(0, 1, vec![b, a]), false);
         assert_ne!(z.state_root(), y.state_root(), "order matters");
+        assert_ne!(z.block_hash(), y.block_hash());
+    }
+
+    /// Issue 11 item 10 in the simulator's application: two replicas execute one batch that
+    /// one committed in view 6 and the other in view 7; their blocks (and the next ones, chained)
+    /// are the same, and with the mutant "view-in-block-hash" they are not.
+    #[test]
+    fn one_batch_committed_in_two_views_gives_one_block_unless_the_mutant() {
+        let a = ClientRequest::sign(&key(1), 0, 1, 7).encode();
+        let b = ClientRequest::sign(&key(1), 0, 2, 8).encode();
+        for mutant in [false, true] {
+            let mut x = AppState::genesis();
+            let mut y = AppState::genesis();
+            let first = (
+                x.execute(&committed(6, 1, vec![a.clone()]), mutant),
+                y.execute(&committed(7, 1, vec![a.clone()]), mutant),
+            );
+            assert_eq!(first.0.state_root, first.1.state_root);
+            let second = (
+                x.execute(&committed(7, 2, vec![b.clone()]), mutant),
+                y.execute(&committed(7, 2, vec![b.clone()]), mutant),
+            );
+            assert_eq!(first.0.block_hash == first.1.block_hash, !mutant);
+            assert_eq!(second.0.block_hash == second.1.block_hash, !mutant);
+        }
     }
 }

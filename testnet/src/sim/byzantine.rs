@@ -17,9 +17,8 @@
 //!   seqs) to random replicas;
 //! - `InvalidBatches`: as primary, proposes batches with a request no client signed, or that
 //!   does not decode;
-//! - `Censor`: as primary, leaves every request of one victim client out of its batches (empty
-//!   batches included) while the others' requests keep executing (OSDI'99 §4.4's timer must
-//!   still replace it);
+//! - `Censor`: ignores every request of one victim client (its replica never proposes them),
+//!   while the others' requests keep executing (OSDI'99 §4.4's timer must still replace it);
 //! - `ViewChangeLiar`: its VIEW-CHANGEs omit some or all of its prepared certificates (a lie
 //!   by omission, re-signed with its own key);
 //! - `CheckpointSplitter`: signs correct checkpoints but sends each to only f replicas, so
@@ -200,8 +199,10 @@ impl Byzantine {
                 Strategy::InvalidBatches => {
                     self.invalid_batch(rng, out.message, &targets, &mut sends)
                 }
-                Strategy::Censor => self.censor(out.message, &targets, &mut sends),
-                Strategy::ViewChangeLiar => self.lie_in_view_change(rng, out.message, &targets, &mut sends),
+                Strategy::Censor => Self::to_all(&out.message, &targets, &mut sends),
+                Strategy::ViewChangeLiar => {
+                    self.lie_in_view_change(rng, out.message, &targets, &mut sends)
+                }
                 Strategy::CheckpointSplitter => {
                     self.split_checkpoint(rng, out.message, &targets, &mut sends)
                 }
@@ -211,7 +212,7 @@ impl Byzantine {
                     }
                     _ => self.lie_in_view_change(rng, out.message, &targets, &mut sends),
                 },
-                Strategy::BatchSwapper => Self::to_all(&out.message, &targets, &mut sends),
+                Strategy::BatchSwapper => self.swap_relayed(out.message, &targets, &mut sends),
                 Strategy::Mixed => unreachable!("drawn above"),
             }
         }
@@ -457,21 +458,6 @@ impl Byzantine {
         Self::to_all(&proposal, targets, sends);
     }
 
-    fn censor(&self, message: SignedMessage, targets: &[usize], sends: &mut Vec<Send>) {
-        let Message::PrePrepare { pre_prepare, batch } = &message.message else {
-            return Self::to_all(&message, targets, sends);
-        };
-        let victim = |r: &Request| {
-            ClientRequest::decode(r).is_some_and(|c| c.client == CENSORED_CLIENT)
-        };
-        if !batch.iter().any(victim) {
-            return Self::to_all(&message, targets, sends);
-        }
-        let kept: Vec<Request> = batch.iter().filter(|r| !victim(r)).cloned().collect();
-        let proposal = self.pre_prepare(*pre_prepare, kept);
-        Self::to_all(&proposal, targets, sends);
-    }
-
     fn lie_in_view_change(
         &self,
         rng: &mut ChaCha8Rng,
@@ -524,12 +510,28 @@ impl Byzantine {
     /// with a junk batch too large to be legal (the signature covers only (v, n, d)), followed
     /// by an eager VIEW-CHANGE for the next view, so that one accusation makes f+1.
     fn swap_batch(&mut self, message: &SignedMessage) {
-        let Message::PrePrepare { pre_prepare, .. } = &message.message else {
-            return;
-        };
-        if message.from == self.id {
+        if message.from == self.id || !matches!(message.message, Message::PrePrepare { .. }) {
             return;
         }
+        let others: Vec<usize> = (0..self.n)
+            .filter(|&r| r != self.id as usize && r != message.from as usize)
+            .collect();
+        let mut injected = std::mem::take(&mut self.injected);
+        self.swap_relayed(message.clone(), &others, &mut injected);
+        self.injected = injected;
+    }
+
+    /// `BatchSwapper` on its replica's relays of the primary's PRE-PREPAREs (retransmission to
+    /// peers that lack the slot, who have not accepted the genuine batch yet): the junk batch
+    /// instead, and the eager VIEW-CHANGE. Anything else goes out unchanged.
+    fn swap_relayed(&mut self, message: SignedMessage, targets: &[usize], sends: &mut Vec<Send>) {
+        let Message::PrePrepare { pre_prepare, .. } = &message.message else {
+            return Self::to_all(&message, targets, sends);
+        };
+        if message.from == self.id {
+            return Self::to_all(&message, targets, sends);
+        }
+        let pre_prepare = *pre_prepare;
         let junk: Vec<Request> = (0..SWAPPED_BATCH_REQUESTS)
             .map(|i| Request {
                 payload: vec![i as u8; 8],
@@ -537,15 +539,12 @@ impl Byzantine {
             .collect();
         let swapped = SignedMessage {
             message: Message::PrePrepare {
-                pre_prepare: *pre_prepare,
+                pre_prepare,
                 batch: junk.into(),
             },
-            ..message.clone()
+            ..message
         };
-        let others: Vec<usize> = (0..self.n)
-            .filter(|&r| r != self.id as usize && r != message.from as usize)
-            .collect();
-        Self::to_all(&swapped, &others, &mut self.injected);
+        Self::to_all(&swapped, targets, sends);
         let next = pre_prepare.view + 1;
         if self.swapped_views.insert(next) {
             while self.swapped_views.len() > 64 {
@@ -561,8 +560,16 @@ impl Byzantine {
                 batches: Vec::new(),
             });
             let everyone: Vec<usize> = (0..self.n).filter(|&r| r != self.id as usize).collect();
-            Self::to_all(&vc, &everyone, &mut self.injected);
+            Self::to_all(&vc, &everyone, sends);
         }
+    }
+
+    /// Whether this replica ignores a client request (a `Censor` never lets its replica see
+    /// the victim's requests, relayed ones included, so it proposes everything else normally
+    /// and its own state stays in step with the correct replicas).
+    pub fn drops_request(&self, request: &Request) -> bool {
+        self.strategy == Strategy::Censor
+            && ClientRequest::decode(request).is_some_and(|c| c.client == CENSORED_CLIENT)
     }
 }
 

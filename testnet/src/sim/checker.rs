@@ -6,6 +6,9 @@
 //!   (a state transfer jumps forward to a stable checkpoint; a restart resumes after the durable
 //!   application state);
 //! - **equal state at equal seq**: the application state roots after seq are equal;
+//! - **one block hash per height**: every correct replica has the same block hash at every height
+//!   (executed or installed by state transfer); the hash chains the blocks, so this is also "one
+//!   hash chain" (issue 11 item 10: a view in the block identity breaks it across view changes);
 //! - **genuine requests only**: every executed request was signed by a simulated client;
 //! - **no conflicting signatures**: a correct replica never signs two different digests for one
 //!   `(kind, view, seq)` — across crash-restarts too, which is what persisting votes is for;
@@ -27,6 +30,8 @@ pub enum ViolationKind {
     ExecutionOrder,
     /// Two correct replicas have different application states after one seq.
     StateDivergence,
+    /// Two correct replicas have different block hashes at one height.
+    BlockHashDivergence,
     /// A request no client signed was executed.
     ForgedRequestExecuted,
     /// A correct replica signed two different digests for one (kind, view, seq).
@@ -79,6 +84,8 @@ pub struct Checker {
     executed: BTreeMap<u64, (Digest, Vec<Digest>, usize)>,
     /// seq -> (state root after seq, first correct replica to report it).
     roots: BTreeMap<u64, (Digest, usize)>,
+    /// height -> (block hash, first correct replica to report it).
+    blocks: BTreeMap<u64, (Digest, usize)>,
     /// Per correct replica, the last seq it executed or installed.
     last_executed: Vec<u64>,
     /// (replica, kind, view, seq) -> digest signed.
@@ -95,6 +102,7 @@ impl Checker {
             correct,
             executed: BTreeMap::new(),
             roots: BTreeMap::new(),
+            blocks: BTreeMap::new(),
             last_executed: vec![0; replicas],
             signed: HashMap::new(),
             genuine_requests: HashSet::new(),
@@ -203,6 +211,26 @@ impl Checker {
             Some((first_root, first)) if *first_root != root => {
                 let detail = format!("after seq {seq}: replica {first} has root {first_root}, replica {replica} has {root}");
                 self.report(tick, ViolationKind::StateDivergence, detail);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// A correct replica's block at height `height` has hash `hash` (executed, or installed by
+    /// state transfer).
+    pub fn on_block(&mut self, tick: u64, replica: usize, height: u64, hash: Digest) {
+        if !self.correct[replica] {
+            return;
+        }
+        match self.blocks.get(&height) {
+            None => {
+                self.blocks.insert(height, (hash, replica));
+            }
+            Some((first_hash, first)) if *first_hash != hash => {
+                let detail = format!(
+                    "height {height}: replica {first} has block {first_hash}, replica {replica} has {hash}"
+                );
+                self.report(tick, ViolationKind::BlockHashDivergence, detail);
             }
             Some(_) => {}
         }
@@ -330,6 +358,21 @@ mod tests {
         assert_eq!(
             c.violation().map(|v| v.kind),
             Some(ViolationKind::ForgedRequestExecuted)
+        );
+    }
+
+    #[test]
+    fn block_hash_divergence_is_found_and_byzantine_ignored() {
+        let mut c = Checker::new(vec![true, false, true]);
+        c.on_block(1, 0, 1, d(1));
+        c.on_block(1, 1, 1, d(2));
+        c.on_block(2, 2, 1, d(1));
+        c.on_block(2, 2, 2, d(3));
+        assert!(c.violation().is_none());
+        c.on_block(3, 0, 2, d(4));
+        assert_eq!(
+            c.violation().map(|v| v.kind),
+            Some(ViolationKind::BlockHashDivergence)
         );
     }
 

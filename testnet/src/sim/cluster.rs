@@ -16,7 +16,12 @@
 //! and the application state are durable; `Replica::recover` rebuilds the replica from the
 //! disk. Batches handed out again at or below the application's height are skipped (the
 //! contract) after checking they are the ones executed before; their execution is reported to
-//! the core with the state root recorded then, as a node reads it from its block store.
+//! the core with the block hash recorded then, as a node reads it from its block store.
+//!
+//! **Digests.** As in the node, the digest reported to the core after a batch (`Input::Executed`,
+//! and so the checkpoint digest) is the hash of the block the application built for it
+//! ([`crate::sim::app`]), and a state transfer installs a snapshot whose block hash is the
+//! checkpoint's.
 //!
 //! **Liveness.** At `heal_at_tick` every fault ends (Byzantine replicas keep misbehaving).
 //! Clients keep submitting for `submit_after_heal_ticks` more and retransmit anything fewer
@@ -67,8 +72,8 @@ struct Node {
     disk: BTreeMap<Vec<u8>, Vec<u8>>,
     /// Durable application state.
     app: AppState,
-    /// Durable: state root after each executed or installed seq (a node's block headers).
-    roots: BTreeMap<u64, Digest>,
+    /// Durable: block hash at each executed or installed seq (a node's block store).
+    block_hashes: BTreeMap<u64, Digest>,
     /// Application states at checkpoint seqs, offered to peers for state transfer.
     snapshots: BTreeMap<u64, AppState>,
     /// A state transfer the replica asked for and the driver has not finished.
@@ -104,6 +109,8 @@ pub struct Cluster {
     rng: ChaCha8Rng,
     config: Config,
     validator: ToyValidator,
+    /// The application's block identity covers the view (the mutant `view-in-block-hash`).
+    view_in_block_hash: bool,
     nodes: Vec<Node>,
     network: Network<Envelope>,
     client_keys: Vec<SecretKey>,
@@ -177,7 +184,7 @@ impl Cluster {
                     replica: Some(replica),
                     disk: BTreeMap::new(),
                     app: AppState::genesis(),
-                    roots: BTreeMap::from([(0, AppState::genesis().state_root())]),
+                    block_hashes: BTreeMap::from([(0, AppState::genesis().block_hash())]),
                     snapshots,
                     fetch: None,
                     byzantine,
@@ -194,6 +201,7 @@ impl Cluster {
             rng,
             config,
             validator,
+            view_in_block_hash: options.mutant == Some(Mutant::ViewInBlockHash),
             nodes,
             network,
             client_keys,
@@ -523,7 +531,13 @@ impl Cluster {
                 continue;
             }
             let input = match packet.message {
-                Envelope::Client(request) => Input::ClientRequests(vec![request]),
+                Envelope::Client(request) => {
+                    let byzantine = self.nodes[packet.to].byzantine.as_ref();
+                    if byzantine.is_some_and(|b| b.drops_request(&request)) {
+                        continue;
+                    }
+                    Input::ClientRequests(vec![request])
+                }
                 Envelope::Consensus(message) => {
                     if self.options.trace {
                         self.trace(|| {
@@ -572,7 +586,7 @@ impl Cluster {
                     self.nodes[d]
                         .snapshots
                         .get(&fetch.seq)
-                        .filter(|s| s.state_root() == fetch.state_root)
+                        .filter(|s| s.block_hash() == fetch.state_root)
                         .cloned()
                 });
             let Some(snapshot) = donor else {
@@ -590,18 +604,21 @@ impl Cluster {
                 });
                 continue;
             }
+            let state_root = snapshot.state_root();
             node.app = snapshot.clone();
-            node.roots.insert(fetch.seq, fetch.state_root);
+            node.block_hashes.insert(fetch.seq, fetch.state_root);
             node.snapshots.insert(fetch.seq, snapshot);
             while node.snapshots.len() > SNAPSHOTS_KEPT {
                 node.snapshots.pop_first();
             }
             self.stats.state_transfers += 1;
             self.checker
-                .on_state_transfer(self.now, r, fetch.seq, fetch.state_root);
+                .on_state_transfer(self.now, r, fetch.seq, state_root);
+            self.checker
+                .on_block(self.now, r, fetch.seq, fetch.state_root);
             self.trace(|| {
                 format!(
-                    "r{r} STATE TRANSFER to seq {} root {}",
+                    "r{r} STATE TRANSFER to seq {} block {} root {state_root}",
                     fetch.seq, fetch.state_root
                 )
             });
@@ -798,11 +815,11 @@ impl Cluster {
         let request_digests: Vec<Digest> = batch.requests.iter().map(Request::digest).collect();
         if batch.seq <= app_seq {
             // Handed out again after a restart: already applied (durable application state).
-            let Some(&root) = self.nodes[r].roots.get(&batch.seq) else {
+            let Some(&block_hash) = self.nodes[r].block_hashes.get(&batch.seq) else {
                 // Below the height, but never executed here: skipped by a state transfer.
                 let detail = format!(
                     "replica {r} was handed seq {} below its application height {app_seq}, \
-                     a seq it skipped by state transfer and has no state root for",
+                     a seq it skipped by state transfer and has no block for",
                     batch.seq
                 );
                 if correct {
@@ -817,7 +834,7 @@ impl Cluster {
             self.mark("execute.skipped_after_restart");
             return Some(Input::Executed {
                 seq: batch.seq,
-                state_root: root,
+                state_root: block_hash,
             });
         }
         self.checker
@@ -827,8 +844,8 @@ impl Cluster {
             return None;
         }
         let node = &mut self.nodes[r];
-        let execution = node.app.execute(batch.seq, &batch.requests);
-        node.roots.insert(batch.seq, execution.state_root);
+        let execution = node.app.execute(&batch, self.view_in_block_hash);
+        node.block_hashes.insert(batch.seq, execution.block_hash);
         if batch.seq.is_multiple_of(self.config.checkpoint_interval) {
             node.snapshots.insert(batch.seq, node.app.clone());
             while node.snapshots.len() > SNAPSHOTS_KEPT {
@@ -845,20 +862,24 @@ impl Cluster {
         }
         self.checker
             .on_state(self.now, r, batch.seq, execution.state_root);
+        self.checker
+            .on_block(self.now, r, batch.seq, execution.block_hash);
         self.trace(|| {
             format!(
-                "r{r} EXECUTE view {} seq {} digest {} ({} requests, {} applied) root {}",
+                "r{r} EXECUTE view {} seq {} digest {} ({} requests, {} applied) root {} block {}",
                 batch.view,
                 batch.seq,
                 batch.digest,
                 batch.requests.len(),
                 execution.applied,
-                execution.state_root
+                execution.state_root,
+                execution.block_hash
             )
         });
+        // The checkpoint digest is the block hash, as in the node.
         Some(Input::Executed {
             seq: batch.seq,
-            state_root: execution.state_root,
+            state_root: execution.block_hash,
         })
     }
 
