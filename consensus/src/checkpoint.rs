@@ -246,7 +246,16 @@ impl<A: Application> Replica<A> {
             for s in self.log.collect_garbage(seq) {
                 out.push_persist(durable::delete_prepared(s));
             }
+        } else {
+            // The fetched state replaces those seqs, so their slots go (nothing at or below the
+            // fetched checkpoint is handed out for execution meanwhile: the driver may install
+            // the state at any moment); their prepared certificates stay, for VIEW-CHANGE.
+            self.log.drop_slots_upto(seq);
         }
+        // Durable, so that a restart after the driver installed the state but before it told
+        // the core (`Input::StateTransferred`) neither executes those seqs again nor forgets it
+        // is fetching: the driver finds the state already there and reports it.
+        out.push_persist(durable::put_fetch(&proof));
         self.fetch = Some(proof);
         if self.lagging.as_ref().is_some_and(|(l, _)| l.seq <= seq) {
             self.lagging = None;
@@ -283,6 +292,16 @@ impl<A: Application> Replica<A> {
         for s in self.log.collect_garbage(seq) {
             out.push_persist(durable::delete_prepared(s));
         }
+    }
+
+    /// The outstanding fetch is over (installed, overtaken by execution, or below a new stable
+    /// checkpoint): forgotten, durably too.
+    pub(crate) fn end_fetch(&mut self, out: &mut Output) -> Option<CheckpointProof> {
+        let fetch = self.fetch.take();
+        if fetch.is_some() {
+            out.push_persist(durable::delete_fetch());
+        }
+        fetch
     }
 
     /// Re-emits the outstanding fetch request (retransmission rule).
@@ -340,7 +359,7 @@ impl<A: Application> Replica<A> {
             }
         }
         if self.fetch.as_ref().is_some_and(|f| f.seq <= seq) {
-            self.fetch = None;
+            self.end_fetch(out);
         }
         if self.floor.as_ref().is_some_and(|f| f.seq <= seq) {
             self.floor = None;
@@ -368,7 +387,7 @@ impl<A: Application> Replica<A> {
             out.reject(None, Rejection::UnexpectedStateTransfer { seq });
             return;
         }
-        let Some(proof) = self.fetch.take() else {
+        let Some(proof) = self.end_fetch(out) else {
             return;
         };
         self.last_executed = seq;

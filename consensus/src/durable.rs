@@ -15,6 +15,7 @@
 //! | `B` seq digest | `(view, primary signature, batch)` | this replica pre-prepares / prepares a batch |
 //! | `N` | `SignedMessage` (the NEW-VIEW of the current view, with its batches) | this replica enters a view |
 //! | `F` | `CheckpointProof` (2f+1) | a fetch moves the window's floor above the stable checkpoint |
+//! | `T` | `CheckpointProof` (f+1 or more) | a state transfer is asked for (deleted when it ends) |
 //!
 //! Own votes (`O`) let a restarted replica re-send the *same* vote and refuse to sign a
 //! different digest for a (view, seq) it already voted on. Batches (`B`) are durable with the
@@ -56,6 +57,7 @@ const PREPARED: u8 = b'P';
 const BATCH: u8 = b'B';
 const NEW_VIEW: u8 = b'N';
 const FLOOR: u8 = b'F';
+const FETCH: u8 = b'T';
 
 /// Largest durable value accepted on recovery.
 const MAX_VALUE_BYTES: usize = 64 << 20;
@@ -132,6 +134,8 @@ pub struct DurableState {
     pub new_view: Option<SignedMessage>,
     /// A 2f+1 checkpoint above the stable one whose state was being fetched (the window floor).
     pub floor: Option<CheckpointProof>,
+    /// The outstanding state transfer.
+    pub fetch: Option<CheckpointProof>,
 }
 
 /// Key of an own vote.
@@ -167,6 +171,16 @@ pub fn put_floor(proof: &CheckpointProof) -> PersistOp {
 /// Delete of the window floor (it became stable, or was overtaken).
 pub fn delete_floor() -> PersistOp {
     PersistOp::Delete { key: vec![FLOOR] }
+}
+
+/// Put of the outstanding state transfer's checkpoint.
+pub fn put_fetch(proof: &CheckpointProof) -> PersistOp {
+    put(vec![FETCH], proof)
+}
+
+/// Delete of the outstanding state transfer (it ended).
+pub fn delete_fetch() -> PersistOp {
+    PersistOp::Delete { key: vec![FETCH] }
 }
 
 /// Put of the last execution.
@@ -295,6 +309,7 @@ pub fn read(
             }
             (Some(NEW_VIEW), 1) => state.new_view = Some(value(&key, &bytes)?),
             (Some(FLOOR), 1) => state.floor = Some(value(&key, &bytes)?),
+            (Some(FETCH), 1) => state.fetch = Some(value(&key, &bytes)?),
             (Some(VOTE), 18) => {
                 let seq = be_u64(&key[1..9]).ok_or_else(unknown)?;
                 let view = be_u64(&key[9..17]).ok_or_else(unknown)?;
@@ -398,6 +413,14 @@ impl<A: Application> Replica<A> {
             }
             self.floor = Some(floor);
         }
+        if let Some(fetch) = state.fetch.filter(|f| f.seq > self.last_executed) {
+            if fetch.verify_weak(&self.config.validators).is_err() {
+                return Err(RecoverError::Inconsistent("state transfer proof invalid"));
+            }
+            if self.fetch.as_ref().is_none_or(|f| f.seq < fetch.seq) {
+                self.fetch = Some(fetch);
+            }
+        }
         self.own_votes = state
             .votes
             .into_iter()
@@ -477,11 +500,18 @@ impl<A: Application> Replica<A> {
         Ok(())
     }
 
+    /// Slots at or below this are not rebuilt: below the window, or replaced by the state
+    /// being fetched (nothing there may be handed out for execution again).
+    fn restored_slots_low(&self) -> SeqNum {
+        self.window_low()
+            .max(self.fetch.as_ref().map_or(0, |f| f.seq))
+    }
+
     /// Rebuilds the current view's slots this replica voted on from the durable batches, own
     /// votes and prepared certificates, so that retransmission and execution resume where they
     /// were (signatures of own votes are recomputed: ed25519 is deterministic).
     fn restore_slots(&mut self, batches: &BTreeMap<(SeqNum, Digest), (View, Signature, Batch)>) {
-        let (low, high) = (self.window_low(), self.high_watermark());
+        let (low, high) = (self.restored_slots_low(), self.high_watermark());
         let view = self.view;
         for (&(seq, digest), (batch_view, signature, batch)) in batches {
             let voted = |kind| self.own_votes.get(&(seq, view, kind)) == Some(&digest);
@@ -536,7 +566,7 @@ impl<A: Application> Replica<A> {
         batches: &[Batch],
         durable: &BTreeMap<(SeqNum, Digest), (View, Signature, Batch)>,
     ) {
-        let (low, high) = (self.window_low(), self.high_watermark());
+        let (low, high) = (self.restored_slots_low(), self.high_watermark());
         let view = self.view;
         let null = null_digest();
         for spp in &new_view.pre_prepares {

@@ -140,6 +140,12 @@ impl Log {
         dropped.into_keys().collect()
     }
 
+    /// Drops the slots (not the prepared certificates) at or below `seq`: a state transfer to
+    /// `seq` replaces them, while a VIEW-CHANGE may still need the certificates.
+    pub fn drop_slots_upto(&mut self, seq: SeqNum) {
+        self.slots = self.slots.split_off(&(seq + 1));
+    }
+
     /// Lowest and highest seq held (slots and certificates), for invariant checks.
     pub fn seq_range(&self) -> Option<(SeqNum, SeqNum)> {
         let lows = [self.slots.keys().next(), self.prepared.keys().next()];

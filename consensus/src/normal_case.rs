@@ -489,10 +489,12 @@ impl<A: Application> Replica<A> {
             }
         }
         self.resolve_lagging(out, false);
-        if let Some(fetch) = self.fetch.take() {
-            if fetch.seq > self.last_executed {
-                self.fetch = Some(fetch);
-            } else {
+        if self
+            .fetch
+            .as_ref()
+            .is_some_and(|f| f.seq <= self.last_executed)
+        {
+            if let Some(fetch) = self.end_fetch(out) {
                 self.adopt_stable_proof_if_strong(fetch, out);
             }
         }

@@ -438,3 +438,43 @@ fn floor_of_a_2f_plus_1_fetch_survives_a_crash_with_the_certificates_it_replaced
     );
     assert_eq!(vc.stable.seq, 4, "the durable floor is reported");
 }
+
+/// The outstanding state transfer is durable (TOCS'02 §6.2 with crash-recovery, §4.5): if the
+/// driver installed the fetched state and crashed before telling the core, the restarted
+/// replica must neither hand out the seqs that state covers (the ledger has no blocks for them)
+/// nor forget that it is fetching; it asks again and the driver reports the state it already has.
+#[test]
+fn outstanding_fetch_survives_a_crash_and_nothing_below_it_is_executed() {
+    let mut s = Single::new(4, 2);
+    prepare_upto(&mut s, 4);
+    s.deliver(0, checkpoint(4, root(4)));
+    s.deliver(1, checkpoint(4, root(4)));
+    let a = s.ticks(s.config.retransmit_ticks as usize + 1);
+    assert_eq!(a.fetch_state.map(|f| f.seq), Some(4), "f+1 votes: fetch");
+    s.restart();
+    // Commits for the fetched seqs arrive again: nothing is executed below the fetch.
+    let mut executed = Vec::new();
+    for seq in 1..=4 {
+        let digest = bftledger_consensus::batch_digest(&batch_of(&[&format!("req-{seq}")]));
+        for r in [0, 1, 3] {
+            let commit = bftledger_consensus::Commit {
+                view: 0,
+                seq,
+                digest,
+            };
+            executed.extend(s.deliver(r, Message::Commit(commit)).execute);
+        }
+    }
+    assert!(
+        executed.is_empty(),
+        "executed below the fetch: {executed:?}"
+    );
+    let a = s.ticks(1);
+    assert_eq!(a.fetch_state.map(|f| f.seq), Some(4), "still fetching");
+    let a = s.input(Input::StateTransferred {
+        seq: 4,
+        state_root: root(4),
+    });
+    assert!(rejections(&a).is_empty(), "{:?}", a.events);
+    assert_eq!(s.replica.last_executed(), 4);
+}
