@@ -168,7 +168,7 @@ pub struct FetchState {
 /// Requests for the primary, from a backup that waits on them (§4.4: "the backup relays the
 /// request to the primary"): a request some validator received but the primary did not (a lost
 /// forward, or a forwarder that skipped the primary) is then ordered instead of causing a view
-/// change. Each pending request is relayed at most once per view.
+/// change. Each pending request is relayed at most once per retransmission period.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRelay {
     /// The primary of the current view.

@@ -335,8 +335,8 @@ impl<A: Application> Replica<A> {
 
     /// §4.4: a backup waiting on requests relays them to the primary: the awaited request, and
     /// on retransmission (`awaited` = None) every pending request older than one
-    /// retransmission period that is not in the log; each at most once per view and at most
-    /// `max_batch_requests` per call.
+    /// retransmission period that is not in the log; each at most once per retransmission
+    /// period and at most `max_batch_requests` per call.
     pub(crate) fn relay_to_primary(&mut self, awaited: Option<Awaited>, out: &mut Output) {
         if self.is_primary()
             || self.status != Status::Normal
@@ -353,12 +353,10 @@ impl<A: Application> Replica<A> {
         } else {
             self.timers.now.saturating_sub(self.config.retransmit_ticks)
         };
-        let requests = self.requests.take_for_relay(
-            self.view,
-            older_than,
-            also,
-            self.config.max_batch_requests,
-        );
+        let when = (self.view, self.timers.now, self.config.retransmit_ticks);
+        let requests =
+            self.requests
+                .take_for_relay(when, older_than, also, self.config.max_batch_requests);
         out.relay(self.primary(), requests);
     }
 

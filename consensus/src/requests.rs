@@ -29,8 +29,8 @@ struct Pending {
     /// SHA-256 of the exact bytes (what batch digests are made of).
     digest: Digest,
     request: Request,
-    /// The view in which this replica last relayed it to the primary.
-    relayed_in: Option<View>,
+    /// When (view, tick) this replica last relayed it to the primary.
+    relayed_at: Option<(View, u64)>,
 }
 
 /// The request pool.
@@ -84,7 +84,7 @@ impl RequestPool {
             since_tick: now,
             digest,
             request,
-            relayed_in: None,
+            relayed_at: None,
         };
         self.pending.insert(id, entry);
         if queue_it {
@@ -205,11 +205,13 @@ impl RequestPool {
 
     /// §4.4 (a backup relays a request it waits on to the primary): pending requests not in the
     /// log that arrived at or before `older_than` (plus `also`, the request the view-change
-    /// timer now waits for) and were not relayed yet in `view`, oldest first, at most `max`.
-    /// Each is marked relayed in `view`, so a request costs at most one relay per view.
+    /// timer now waits for), oldest first, at most `max`, skipping those relayed in `view` less
+    /// than `period` ticks before `now`. A request costs at most one relay per period: enough
+    /// for a primary that lost it (a lost frame, a restart that emptied its pool), bounded for
+    /// one that has it.
     pub fn take_for_relay(
         &mut self,
-        view: View,
+        (view, now, period): (View, u64, u64),
         older_than: u64,
         also: Option<Digest>,
         max: usize,
@@ -235,8 +237,11 @@ impl RequestPool {
                 continue;
             }
             if let Some(entry) = self.pending.get_mut(&id) {
-                if entry.relayed_in != Some(view) {
-                    entry.relayed_in = Some(view);
+                let recent = entry
+                    .relayed_at
+                    .is_some_and(|(v, at)| v == view && now < at + period);
+                if !recent {
+                    entry.relayed_at = Some((view, now));
                     out.push(entry.request.clone());
                 }
             }
