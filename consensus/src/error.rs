@@ -249,12 +249,6 @@ pub enum ViewChangeFault {
         /// The new view.
         new_view: View,
     },
-    /// An attached batch matches no prepared certificate.
-    #[error("attached batch {digest} matches no prepared certificate")]
-    StrayBatch {
-        /// Digest of the attachment.
-        digest: Digest,
-    },
 }
 
 /// What is wrong with a new-view message.
@@ -301,11 +295,5 @@ pub enum NewViewFault {
     PrePrepareSignature {
         /// Seq.
         seq: SeqNum,
-    },
-    /// An attached batch matches no O-set entry.
-    #[error("attached batch {digest} matches no O-set entry")]
-    StrayBatch {
-        /// Digest.
-        digest: Digest,
     },
 }
