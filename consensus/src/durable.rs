@@ -20,7 +20,9 @@
 //! different digest for a (view, seq) it already voted on. Batches (`B`) are durable with the
 //! vote that accepts them: a digest that reaches a prepared certificate (and so possibly every
 //! later O-set) must never be left without its batch by crashes of correct replicas. They are
-//! mirrored in memory and served to peers that lack them (FETCH-BATCH). Entries at or below the stable
+//! mirrored in memory and served to peers that lack them (FETCH-BATCH): VIEW-CHANGE and NEW-VIEW
+//! carry digests only, so no value here is larger than the largest message
+//! ([`crate::bounds`]). Entries at or below the stable
 //! checkpoint, and votes of views below the current one, are deleted.
 //!
 //! The NEW-VIEW that installed the current view (`N`; the primary's own or a received one) is
@@ -58,8 +60,11 @@ const BATCH: u8 = b'B';
 const NEW_VIEW: u8 = b'N';
 const FLOOR: u8 = b'F';
 
-/// Largest durable value accepted on recovery.
-const MAX_VALUE_BYTES: usize = 64 << 20;
+/// Largest durable value accepted on recovery. No value is larger than the largest message
+/// ([`crate::bounds::largest_durable_values`]), and [`Config::validate`] keeps
+/// `max_message_bytes` at or below this, so every value a valid configuration writes is read
+/// back. A host's store must accept values of this size (the node checks its RocksDB limit).
+pub const MAX_VALUE_BYTES: usize = 64 << 20;
 
 /// Which normal-case message a vote was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

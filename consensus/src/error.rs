@@ -249,6 +249,17 @@ pub enum ViewChangeFault {
         /// The new view.
         new_view: View,
     },
+    /// The stable proof or a prepared certificate carries more signatures than a quorum (a
+    /// correct replica never builds one; it would only inflate the message, item 8).
+    #[error("proof or certificate for seq {seq} has {have} signatures, at most {max} allowed")]
+    ExtraSignatures {
+        /// Seq of the proof or certificate.
+        seq: SeqNum,
+        /// Signatures present.
+        have: usize,
+        /// The quorum's size (prepares only, for a certificate).
+        max: usize,
+    },
 }
 
 /// What is wrong with a new-view message.
@@ -295,5 +306,13 @@ pub enum NewViewFault {
     PrePrepareSignature {
         /// Seq.
         seq: SeqNum,
+    },
+    /// More view changes than a strong quorum (item 8: they would only inflate the message).
+    #[error("{have} view changes, at most {max} allowed")]
+    ExtraViewChanges {
+        /// View changes present.
+        have: usize,
+        /// Strong quorum.
+        max: usize,
     },
 }

@@ -73,8 +73,8 @@
 //! Module map (ARCHITECTURE.md §1): [`message`] (messages, signed envelope, certificates),
 //! `replica` (state and `step` dispatch), `normal_case` (§4.2), `checkpoint` (§4.3),
 //! `retransmit` (bounded re-sending), `fetch_batch` (missing batches),
-//! [`view_change`] (§4.4), `log`, [`quorum`], `timer`, `invariants`, [`config`], [`error`],
-//! [`durable`] (persist key layout and recovery).
+//! [`view_change`] (§4.4), `log`, [`quorum`], `timer`, `invariants`, [`config`], [`bounds`]
+//! (largest message of every kind), [`error`], [`durable`] (persist key layout and recovery).
 //!
 //! **Client requests at a backup** are kept pending (so the backup's view-change timer catches
 //! a primary that ignores them, §4.4) but are not forwarded by the core: the node forwards them
@@ -105,7 +105,9 @@
 //! send back (certificates, NEW-VIEWs, FETCH-BATCH answers) is bounded per peer and period.
 //!
 //! **Batches and view changes** (safety-holes issue, item 8): VIEW-CHANGE and NEW-VIEW carry
-//! digests only, never batches. A replica that enters a view without the batch of an O-set entry (the
+//! digests only, never batches, so every message kind has a size bound that depends on the
+//! configuration alone ([`bounds`]), checked by [`Config::validate`] against
+//! `max_message_bytes`. A replica that enters a view without the batch of an O-set entry (the
 //! new primary included) asks for it with [`FetchBatch`]; any replica holding it answers with
 //! the primary's signed pre-prepare and the batch, checked against the signed digest. A backup
 //! prepares only batches it holds, so the correct signers of every prepared certificate hold
@@ -115,6 +117,7 @@
 //! lost and its timer expired) while the others stay in v rejects their normal-case messages
 //! until they change view too; meanwhile it follows through checkpoints and state transfer.
 
+pub mod bounds;
 mod checkpoint;
 pub mod config;
 pub mod durable;
@@ -141,6 +144,7 @@ pub type SeqNum = u64;
 pub type View = u64;
 
 pub use bftledger_crypto::Digest;
+pub use bounds::MessageBounds;
 pub use config::{Config, ConfigError};
 pub use durable::RecoverError;
 pub use error::{NewViewFault, Rejection, ViewChangeFault};

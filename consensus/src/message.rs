@@ -13,7 +13,8 @@
 //! outgrow every frame and store limit, safety-holes issue item 8): a replica that enters a view
 //! without the batch of an O-set entry asks its peers with [`FetchBatch`] (OSDI'99 §4.4: "a
 //! replica may be missing some request message m ... It can obtain missing information from
-//! another replica").
+//! another replica"). Every message kind then has a size bound that depends only on the
+//! configuration ([`crate::bounds`]), checked by [`crate::Config::validate`].
 
 use crate::quorum::Quorum;
 use crate::{ReplicaId, SeqNum, View};

@@ -77,6 +77,11 @@ pub fn compute_o_set(view: View, view_changes: &[&ViewChange]) -> OSet {
 /// §4.4: a view-change message is well-formed if its checkpoint proof holds, and every prepared
 /// certificate verifies, is for a seq in (stable, stable + L] (one per seq) and a view below the
 /// new view.
+///
+/// Proofs and certificates carry no more signatures than a quorum (a correct replica never
+/// builds larger ones): a VIEW-CHANGE is then never larger than
+/// [`crate::bounds::MessageBounds::view_change`], nor a NEW-VIEW embedding a quorum of them
+/// larger than its bound, whatever a Byzantine sender pads them with (item 8).
 pub fn validate_view_change(
     validators: &[PublicKey],
     quorum: &Quorum,
@@ -84,6 +89,14 @@ pub fn validate_view_change(
     view_change: &ViewChange,
 ) -> Result<(), ViewChangeFault> {
     let stable = &view_change.stable;
+    let (strong, prepares_max) = (quorum.strong(), quorum.prepares_needed());
+    if stable.signatures.len() > strong {
+        return Err(ViewChangeFault::ExtraSignatures {
+            seq: stable.seq,
+            have: stable.signatures.len(),
+            max: strong,
+        });
+    }
     stable
         .verify_with(validators, quorum)
         .map_err(ViewChangeFault::StableProof)?;
@@ -92,6 +105,14 @@ pub fn validate_view_change(
         let PrePrepare { view, seq, .. } = cert.pre_prepare;
         if seq <= stable.seq || seq > stable.seq.saturating_add(window) || !seqs.insert(seq) {
             return Err(ViewChangeFault::PreparedSeq { seq });
+        }
+        if cert.prepares.len() > prepares_max {
+            let have = cert.prepares.len();
+            return Err(ViewChangeFault::ExtraSignatures {
+                seq,
+                have,
+                max: prepares_max,
+            });
         }
         if view >= view_change.new_view {
             let new_view = view_change.new_view;
@@ -361,10 +382,20 @@ impl<A: Application> Replica<A> {
     }
 
     /// The full check of [`Replica::on_new_view`]; returns the recomputed O-set.
+    ///
+    /// V holds exactly a strong quorum of view-changes: more would let a Byzantine primary
+    /// inflate a NEW-VIEW beyond [`crate::bounds::MessageBounds::new_view`], which every backup
+    /// keeps durably (key `N`) and relays (item 8).
     pub fn validate_new_view(&self, new_view: &NewView) -> Result<OSet, NewViewFault> {
         let view = new_view.view;
         let validators = &self.config.validators;
         let need = self.quorum.strong();
+        if new_view.view_changes.len() > need {
+            return Err(NewViewFault::ExtraViewChanges {
+                have: new_view.view_changes.len(),
+                max: need,
+            });
+        }
         let senders: BTreeSet<ReplicaId> = new_view.view_changes.iter().map(|s| s.from).collect();
         if senders.len() < need || senders.len() != new_view.view_changes.len() {
             return Err(NewViewFault::TooFewViewChanges {

@@ -1,7 +1,8 @@
 //! Safety-holes issue, item 8: VIEW-CHANGE and NEW-VIEW carry digests, never batches; a replica
 //! that holds a pre-prepare without its batch fetches it (OSDI'99 §4.4: "a replica may be
 //! missing some request message m ... It can obtain missing information from another
-//! replica"; TOCS'02 §5 keeps such retransmission bounded).
+//! replica"; TOCS'02 §5 keeps such retransmission bounded). The size bounds are in
+//! `message_bounds.rs`.
 
 mod common;
 

@@ -5,13 +5,13 @@ mod common;
 
 use bftledger_consensus::{
     batch_digest, compute_o_set, null_digest, view_change::validate_view_change, CheckpointProof,
-    Input, Message, NewView, NewViewFault, PrePrepare, Quorum, Rejection, Replica, ViewChange,
-    ViewChangeFault,
+    Input, Message, NewView, NewViewFault, PrePrepare, Quorum, Rejection, Replica,
+    SignedViewChange, ViewChange, ViewChangeFault,
 };
 use bftledger_crypto::{Digest, SecretKey};
 use common::{
     batch_of, checkpoint_proof, keys, new_view, pre_prepare, prepared_cert, rejections, req,
-    sent_kinds, sign_pp, three_view_changes, view_change, Single,
+    sent_kinds, sig_for, sign_pp, three_view_changes, view_change, Single,
 };
 
 fn d(i: u8) -> Digest {
@@ -124,6 +124,51 @@ fn view_change_validation_rules() {
         validate_view_change(&validators, &q, 8, &bad_proof),
         Err(ViewChangeFault::StableProof(_))
     ));
+}
+
+/// Item 8 (size bounds, §4.4 message formats): a VIEW-CHANGE whose stable proof or prepared
+/// certificate carries more signatures than a quorum is refused, although every signature is
+/// valid: padded, it could outgrow the bound a NEW-VIEW embedding it is sized for.
+#[test]
+fn view_change_padded_beyond_a_quorum_is_refused() {
+    let keys = keys(4);
+    let validators: Vec<_> = keys.iter().map(SecretKey::public).collect();
+    let q = Quorum::new(4);
+    let good = vc_of(4, &[(0, 5, d(5))]);
+    let mut padded_cert = good.clone();
+    let extra = bftledger_consensus::Prepare {
+        view: 0,
+        seq: 5,
+        digest: d(5),
+    };
+    padded_cert.prepared[0]
+        .prepares
+        .push((3, sig_for(&keys, 3, Message::Prepare(extra))));
+    assert_eq!(
+        validate_view_change(&validators, &q, 8, &padded_cert),
+        Err(ViewChangeFault::ExtraSignatures {
+            seq: 5,
+            have: 3,
+            max: 2
+        })
+    );
+    let mut padded_proof = good;
+    let checkpoint = bftledger_consensus::Checkpoint {
+        seq: 4,
+        state_root: d(0),
+    };
+    padded_proof
+        .stable
+        .signatures
+        .push((3, sig_for(&keys, 3, Message::Checkpoint(checkpoint))));
+    assert_eq!(
+        validate_view_change(&validators, &q, 8, &padded_proof),
+        Err(ViewChangeFault::ExtraSignatures {
+            seq: 4,
+            have: 4,
+            max: 3
+        })
+    );
 }
 
 /// §4.4: a replica accepts VIEW-CHANGE only for views above its own and (bounded memory) at
@@ -323,6 +368,21 @@ fn invalid_new_views_are_rejected() {
     assert_eq!(
         deliver(1, few),
         Rejection::InvalidNewView(NewViewFault::TooFewViewChanges { have: 2, need: 3 })
+    );
+
+    // Item 8: V holds exactly a quorum; a fourth (valid) view-change only inflates the message.
+    let mut padded = good.clone();
+    let Message::ViewChange(vc) = view_change_message(&k, 2, 1) else {
+        unreachable!("a view-change")
+    };
+    padded.view_changes.push(SignedViewChange {
+        from: 2,
+        signature: sig_for(&k, 2, Message::ViewChange(vc.clone())),
+        view_change: vc,
+    });
+    assert_eq!(
+        deliver(1, padded),
+        Rejection::InvalidNewView(NewViewFault::ExtraViewChanges { have: 4, max: 3 })
     );
 
     let mut wrong_o = good.clone();
