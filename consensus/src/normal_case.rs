@@ -152,7 +152,14 @@ impl<A: Application> Replica<A> {
             }
             Err(reason) => {
                 let primary_faulty = self.proves_primary_faulty(&reason);
-                out.reject(Some(from), reason);
+                // A batch that does not match the signed digest came from whoever relayed it
+                // (a retransmission, a FETCH-BATCH answer), not from the signer: the rejection
+                // names nobody, like the one of `attach_batch`.
+                let blamed = match reason {
+                    Rejection::DigestMismatch { .. } => None,
+                    _ => Some(from),
+                };
+                out.reject(blamed, reason);
                 if primary_faulty {
                     self.start_view_change(self.view + 1, out);
                 }

@@ -10,7 +10,10 @@
 //!   the others, and commits each side's digest to that side; as backup, prepares and commits
 //!   every digest it saw proposed for a slot, a different one to each half;
 //! - `ConflictingVotes`: each prepare/commit/checkpoint goes out with the true digest to some
-//!   replicas and a made-up digest to others;
+//!   replicas and a made-up digest to others; a pre-prepare it relays for another primary (a
+//!   retransmission or a FETCH-BATCH answer) goes out to some with another batch under the
+//!   primary's genuine signature (the batch is unsigned: it must be refused by digest and never
+//!   count against the primary);
 //! - `ForgeSignatures`: sends its messages, plus copies claiming to be from another replica
 //!   (signed with the wrong key, or with garbage);
 //! - `ReplayOld`: sends its messages, and re-sends old messages it received (old views, old
@@ -275,6 +278,21 @@ impl Byzantine {
         targets: &[usize],
         sends: &mut Vec<Send>,
     ) {
+        if let Message::PrePrepare { pre_prepare, batch } = &message.message {
+            if message.from != self.id {
+                let swapped = SignedMessage {
+                    message: Message::PrePrepare {
+                        pre_prepare: *pre_prepare,
+                        batch: Self::other_batch(rng, batch).into(),
+                    },
+                    ..message.clone()
+                };
+                let (a, b) = Self::split(rng, targets);
+                Self::to_all(&message, &a, sends);
+                Self::to_all(&swapped, &b, sends);
+                return;
+            }
+        }
         let junk = Digest(rng.random());
         let altered = match &message.message {
             Message::Prepare(p) => Some(Message::Prepare(bftledger_consensus::Prepare {
