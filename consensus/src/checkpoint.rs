@@ -353,8 +353,8 @@ impl<A: Application> Replica<A> {
         }
         self.checkpoint_votes = self.checkpoint_votes.split_off(&(seq + 1));
         let kept = self.durable_batches.split_off(&(seq + 1));
-        for (s, digests) in std::mem::replace(&mut self.durable_batches, kept) {
-            for d in digests {
+        for (s, batches) in std::mem::replace(&mut self.durable_batches, kept) {
+            for d in batches.into_keys() {
                 out.push_persist(durable::delete_batch(s, &d));
             }
         }

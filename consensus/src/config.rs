@@ -35,7 +35,8 @@ pub struct Config {
     pub max_pending_requests: usize,
     /// Largest single request payload in bytes.
     pub max_request_bytes: usize,
-    /// Largest encoded [`crate::SignedMessage`] in bytes (enforced by decode).
+    /// Largest encoded [`crate::SignedMessage`] in bytes (enforced by decode). [`Config::validate`]
+    /// checks that the largest message of every kind fits ([`crate::bounds`]).
     pub max_message_bytes: usize,
     /// How many views ahead of the current one view-change messages are kept (per peer: one
     /// per view), bounding what a flooding peer can make us store.
@@ -81,13 +82,29 @@ pub enum ConfigError {
         /// K.
         interval: SeqNum,
     },
-    /// A full batch would not fit in a message.
-    #[error("max_message_bytes ({message}) must exceed max_batch_bytes ({batch}) plus framing")]
+    /// The largest message of some kind (a pre-prepare with a full batch, a VIEW-CHANGE with a
+    /// full window of prepared certificates, a NEW-VIEW with a quorum of those) would not fit in
+    /// `max_message_bytes` ([`crate::bounds::MessageBounds`]).
+    #[error(
+        "the largest {kind} message is {bytes} bytes, more than max_message_bytes \
+         ({max_message_bytes}); raise max_message_bytes or lower watermark_window / the batch limits"
+    )]
     MessageTooSmall {
+        /// Message kind ([`crate::Message::kind`]).
+        kind: &'static str,
+        /// Its largest encoding under this config.
+        bytes: usize,
         /// max_message_bytes.
-        message: usize,
-        /// max_batch_bytes.
-        batch: usize,
+        max_message_bytes: usize,
+    },
+    /// `max_message_bytes` above what a message may be decoded at or a durable value may hold
+    /// ([`crate::bounds::MAX_MESSAGE_BYTES_CAP`]).
+    #[error("max_message_bytes ({max_message_bytes}) exceeds the cap of {cap} bytes")]
+    MessageLimitAboveCap {
+        /// max_message_bytes.
+        max_message_bytes: usize,
+        /// The cap.
+        cap: usize,
     },
     /// The cap is below the base timeout.
     #[error("view_change_timeout_max_ticks ({max}) is below view_change_timeout_ticks ({base})")]
@@ -106,11 +123,6 @@ pub enum ConfigError {
         batch: usize,
     },
 }
-
-/// Per-request framing allowance when checking that a full batch fits in a message.
-const FRAMING_BYTES_PER_REQUEST: usize = 10;
-/// Allowance for the non-batch part of a pre-prepare message.
-const FRAMING_BYTES_FIXED: usize = 256;
 
 impl Config {
     /// A configuration with defaults suited to a LAN cluster and a 10 ms tick.
@@ -199,25 +211,46 @@ impl Config {
         if !window.is_multiple_of(interval) || window < 2 * interval {
             return Err(ConfigError::WindowNotMultiple { window, interval });
         }
-        let framing = FRAMING_BYTES_FIXED + self.max_batch_requests * FRAMING_BYTES_PER_REQUEST;
-        if self.max_message_bytes < self.max_batch_bytes.saturating_add(framing) {
-            return Err(ConfigError::MessageTooSmall {
-                message: self.max_message_bytes,
-                batch: self.max_batch_bytes,
-            });
-        }
-        if self.view_change_timeout_max_ticks < self.view_change_timeout_ticks {
-            return Err(ConfigError::TimeoutCapTooSmall {
-                base: self.view_change_timeout_ticks,
-                max: self.view_change_timeout_max_ticks,
-            });
-        }
         if self.max_request_bytes > self.max_batch_bytes {
             return Err(ConfigError::RequestLargerThanBatch {
                 request: self.max_request_bytes,
                 batch: self.max_batch_bytes,
             });
         }
+        self.validate_message_bounds()?;
+        if self.view_change_timeout_max_ticks < self.view_change_timeout_ticks {
+            return Err(ConfigError::TimeoutCapTooSmall {
+                base: self.view_change_timeout_ticks,
+                max: self.view_change_timeout_max_ticks,
+            });
+        }
         Ok(())
+    }
+
+    /// Safety-holes issue, item 8: every message the core sends fits `max_message_bytes`, and
+    /// that fits a decodable message and a durable value (the NEW-VIEW of the current view is
+    /// kept under key `N`; a value the store refuses would stop the replica on every restart).
+    /// The sizes come from the real encoding ([`crate::bounds`]).
+    fn validate_message_bounds(&self) -> Result<(), ConfigError> {
+        let cap = crate::bounds::MAX_MESSAGE_BYTES_CAP;
+        if self.max_message_bytes > cap {
+            return Err(ConfigError::MessageLimitAboveCap {
+                max_message_bytes: self.max_message_bytes,
+                cap,
+            });
+        }
+        let bounds = crate::bounds::MessageBounds::of(self);
+        match bounds
+            .kinds()
+            .into_iter()
+            .find(|(_, bytes)| *bytes > self.max_message_bytes)
+        {
+            Some((kind, bytes)) => Err(ConfigError::MessageTooSmall {
+                kind,
+                bytes,
+                max_message_bytes: self.max_message_bytes,
+            }),
+            None => Ok(()),
+        }
     }
 }

@@ -13,14 +13,17 @@
 //! | `C` seq | `Digest` | this replica signs a checkpoint |
 //! | `P` seq | `PreparedCertificate` | this replica's slot for seq becomes prepared |
 //! | `B` seq digest | `(view, primary signature, batch)` | this replica pre-prepares / prepares a batch |
-//! | `N` | `SignedMessage` (the NEW-VIEW of the current view, with its batches) | this replica enters a view |
+//! | `N` | `SignedMessage` (the NEW-VIEW of the current view: digests only, no batches) | this replica enters a view |
 //! | `F` | `CheckpointProof` (2f+1) | a fetch moves the window's floor above the stable checkpoint |
 //! | `T` | `CheckpointProof` (f+1 or more) | a state transfer is asked for (deleted when it ends) |
 //!
 //! Own votes (`O`) let a restarted replica re-send the *same* vote and refuse to sign a
 //! different digest for a (view, seq) it already voted on. Batches (`B`) are durable with the
 //! vote that accepts them: a digest that reaches a prepared certificate (and so possibly every
-//! later O-set) must never be left without its batch by crashes of correct replicas. Entries at or below the stable
+//! later O-set) must never be left without its batch by crashes of correct replicas. They are
+//! mirrored in memory and served to peers that lack them (FETCH-BATCH): VIEW-CHANGE and NEW-VIEW
+//! carry digests only, so no value here is larger than the largest message
+//! ([`crate::bounds`]). Entries at or below the stable
 //! checkpoint, and votes of views below the current one, are deleted.
 //!
 //! The NEW-VIEW that installed the current view (`N`; the primary's own or a received one) is
@@ -36,8 +39,8 @@
 use crate::config::Config;
 use crate::interface::{Application, Output, PersistOp};
 use crate::message::{
-    batch_digest, decode_durable, null_digest, Batch, CheckpointProof, Commit, Message, NewView,
-    PrePrepare, Prepare, PreparedCertificate, Request, SignedMessage, ViewChange,
+    decode_durable, null_digest, Batch, CheckpointProof, Commit, Message, NewView, PrePrepare,
+    Prepare, PreparedCertificate, Request, SignedMessage, ViewChange,
 };
 use crate::replica::{Replica, Status};
 use crate::{ReplicaId, SeqNum, View};
@@ -59,8 +62,11 @@ const NEW_VIEW: u8 = b'N';
 const FLOOR: u8 = b'F';
 const FETCH: u8 = b'T';
 
-/// Largest durable value accepted on recovery.
-const MAX_VALUE_BYTES: usize = 64 << 20;
+/// Largest durable value accepted on recovery. No value is larger than the largest message
+/// ([`crate::bounds::largest_durable_values`]), and [`Config::validate`] keeps
+/// `max_message_bytes` at or below this, so every value a valid configuration writes is read
+/// back. A host's store must accept values of this size (the node checks its RocksDB limit).
+pub const MAX_VALUE_BYTES: usize = 64 << 20;
 
 /// Which normal-case message a vote was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -130,7 +136,7 @@ pub struct DurableState {
     /// Batches this replica voted for: (seq, digest) -> (view, primary's pre-prepare signature,
     /// batch).
     pub batches: BTreeMap<(SeqNum, Digest), (View, Signature, Batch)>,
-    /// The NEW-VIEW that installed the latest view entered, with its batches.
+    /// The NEW-VIEW that installed the latest view entered.
     pub new_view: Option<SignedMessage>,
     /// A 2f+1 checkpoint above the stable one whose state was being fetched (the window floor).
     pub floor: Option<CheckpointProof>,
@@ -431,11 +437,11 @@ impl<A: Application> Replica<A> {
             .into_iter()
             .filter(|(seq, _)| *seq > self.stable.seq)
             .collect();
-        for (seq, digest) in state.batches.keys() {
+        for (&(seq, digest), (_, _, batch)) in &state.batches {
             self.durable_batches
-                .entry(*seq)
+                .entry(seq)
                 .or_default()
-                .insert(*digest);
+                .insert(digest, batch.clone());
         }
         let (low, high) = (self.window_low(), self.high_watermark());
         for (seq, cert) in state.prepared {
@@ -467,20 +473,17 @@ impl<A: Application> Replica<A> {
             for (view, (vc, signature)) in state.view_changes.range(self.view + 1..=target) {
                 let message = SignedMessage {
                     from: self.id,
-                    message: Message::ViewChange {
-                        view_change: vc.clone(),
-                        batches: Vec::new(),
-                    },
+                    message: Message::ViewChange(vc.clone()),
                     signature: *signature,
                 };
-                self.store_view_change(self.id, vc.clone(), *signature, Vec::new());
+                self.store_view_change(self.id, vc.clone(), *signature);
                 self.own_view_changes.insert(*view, message);
             }
         }
         // §4.5 (liveness): the NEW-VIEW that installed the recovered view answers stale
         // VIEW-CHANGEs for it (the primary's own sends may never have left).
         if let Some(nv) = state.new_view {
-            let Message::NewView { new_view, batches } = &nv.message else {
+            let Message::NewView(new_view) = &nv.message else {
                 return Err(RecoverError::Inconsistent(
                     "new-view entry is another message",
                 ));
@@ -492,7 +495,7 @@ impl<A: Application> Replica<A> {
             }
             if new_view.view == self.view {
                 if self.status == Status::Normal && self.is_primary() {
-                    self.restore_new_view_slots(new_view, batches, &state.batches);
+                    self.restore_new_view_slots(new_view);
                 }
                 self.installed_new_view = Some(nv);
             }
@@ -559,16 +562,11 @@ impl<A: Application> Replica<A> {
 
     /// The recovered primary of the view re-installs the O-set slots of its own NEW-VIEW that
     /// [`Replica::restore_slots`] did not (a batch made durable in an earlier view keeps that
-    /// view in its `B` entry), so it can collect the prepares and commits of the new view.
-    fn restore_new_view_slots(
-        &mut self,
-        new_view: &NewView,
-        batches: &[Batch],
-        durable: &BTreeMap<(SeqNum, Digest), (View, Signature, Batch)>,
-    ) {
+    /// view in its `B` entry, and an O-set entry may have no batch here at all), so it can
+    /// collect the prepares and commits of the new view and fetch what it lacks.
+    fn restore_new_view_slots(&mut self, new_view: &NewView) {
         let (low, high) = (self.restored_slots_low(), self.high_watermark());
         let view = self.view;
-        let null = null_digest();
         for spp in &new_view.pre_prepares {
             let pp = spp.pre_prepare;
             let voted =
@@ -580,14 +578,10 @@ impl<A: Application> Replica<A> {
             if pp.seq <= low || pp.seq > high || !voted || present {
                 continue;
             }
-            let batch = if pp.digest == null {
+            let batch = if pp.digest == null_digest() {
                 Some(Batch::from(Vec::<Request>::new()))
             } else {
-                batches
-                    .iter()
-                    .find(|b| batch_digest(b) == pp.digest)
-                    .cloned()
-                    .or_else(|| durable.get(&(pp.seq, pp.digest)).map(|(_, _, b)| b.clone()))
+                self.held_batch(pp.seq, &pp.digest)
             };
             let (digests, ids) = batch.as_ref().map(|b| self.identify(b)).unwrap_or_default();
             self.requests.mark_in_log(&ids);
@@ -609,18 +603,20 @@ impl<A: Application> Replica<A> {
             return;
         };
         let digest = pre_prepare.digest;
-        let known = self.durable_batches.entry(seq).or_default();
-        if !known.insert(digest) {
-            return;
-        }
-        out.push_persist(put_batch(seq, &digest, view, &signature, batch));
+        let batch = batch.clone();
         let certified = self
             .log
             .prepared()
             .find(|(c, _)| c.pre_prepare.seq == seq)
             .map(|(c, _)| c.pre_prepare.digest);
+        let known = self.durable_batches.entry(seq).or_default();
+        if known.contains_key(&digest) {
+            return;
+        }
+        out.push_persist(put_batch(seq, &digest, view, &signature, &batch));
+        known.insert(digest, batch);
         let stale: Vec<Digest> = known
-            .iter()
+            .keys()
             .filter(|d| **d != digest && Some(**d) != certified)
             .copied()
             .collect();

@@ -249,21 +249,17 @@ pub enum ViewChangeFault {
         /// The new view.
         new_view: View,
     },
-    /// An attached batch matches no prepared certificate.
-    #[error("attached batch {digest} matches no prepared certificate")]
-    StrayBatch {
-        /// Digest of the attachment.
-        digest: Digest,
+    /// The stable proof or a prepared certificate carries more signatures than a quorum (a
+    /// correct replica never builds one; it would only inflate the message, item 8).
+    #[error("proof or certificate for seq {seq} has {have} signatures, at most {max} allowed")]
+    ExtraSignatures {
+        /// Seq of the proof or certificate.
+        seq: SeqNum,
+        /// Signatures present.
+        have: usize,
+        /// The quorum's size (prepares only, for a certificate).
+        max: usize,
     },
-}
-
-impl ViewChangeFault {
-    /// Whether the fault is in what the sender signed (and so proves the sender faulty, the
-    /// same verdict on every correct replica), rather than in an unsigned attachment that
-    /// anybody relaying the message could have added.
-    pub fn in_signed_part(&self) -> bool {
-        !matches!(self, ViewChangeFault::StrayBatch { .. })
-    }
 }
 
 /// What is wrong with a new-view message.
@@ -311,18 +307,12 @@ pub enum NewViewFault {
         /// Seq.
         seq: SeqNum,
     },
-    /// An attached batch matches no O-set entry.
-    #[error("attached batch {digest} matches no O-set entry")]
-    StrayBatch {
-        /// Digest.
-        digest: Digest,
+    /// More view changes than a strong quorum (item 8: they would only inflate the message).
+    #[error("{have} view changes, at most {max} allowed")]
+    ExtraViewChanges {
+        /// View changes present.
+        have: usize,
+        /// Strong quorum.
+        max: usize,
     },
-}
-
-impl NewViewFault {
-    /// Whether the fault is in what the primary signed (see
-    /// [`ViewChangeFault::in_signed_part`]).
-    pub fn in_signed_part(&self) -> bool {
-        !matches!(self, NewViewFault::StrayBatch { .. })
-    }
 }

@@ -252,5 +252,16 @@ impl<A: Application> Replica<A> {
             "replica {}: peer views",
             self.id
         );
+        // Durable batches (served to FETCH-BATCH): above the stable checkpoint, at most the
+        // last voted and the certified one per seq (`persist_batch`).
+        for (seq, batches) in &self.durable_batches {
+            assert!(
+                *seq > self.stable.seq && batches.len() <= 2,
+                "replica {}: {} durable batches at seq {seq} (stable {})",
+                self.id,
+                batches.len(),
+                self.stable.seq
+            );
+        }
     }
 }

@@ -72,9 +72,9 @@
 //!
 //! Module map (ARCHITECTURE.md §1): [`message`] (messages, signed envelope, certificates),
 //! `replica` (state and `step` dispatch), `normal_case` (§4.2), `checkpoint` (§4.3),
-//! `retransmit` (bounded re-sending),
-//! [`view_change`] (§4.4), `log`, [`quorum`], `timer`, `invariants`, [`config`], [`error`],
-//! [`durable`] (persist key layout and recovery).
+//! `retransmit` (bounded re-sending), `fetch_batch` (missing batches),
+//! [`view_change`] (§4.4), `log`, [`quorum`], `timer`, `invariants`, [`config`], [`bounds`]
+//! (largest message of every kind), [`error`], [`durable`] (persist key layout and recovery).
 //!
 //! **Client requests at a backup** are kept pending (so the backup's view-change timer catches
 //! a primary that ignores them, §4.4) but are not forwarded by the core: the node forwards them
@@ -97,19 +97,32 @@
 //! peer: own view-changes while changing view; own latest checkpoint and the signed checkpoint
 //! messages of the stable proof; an outstanding fetch request; for each slot of the current view
 //! older than one period, own pre-prepare/prepare/commit (and, from backups, the primary's signed
-//! pre-prepare with its batch) to each peer whose commit for it is missing; own commits for slots
-//! lacking their batch, to which peers that committed the slot answer by relaying its
-//! certificate and batch. A primary that receives a view-change for the view it installed
-//! answers with its new-view. Healthy pipelines (slots younger than a period) never trigger it.
+//! pre-prepare with its batch) to each peer whose commit for it is missing; FETCH-BATCH for slots
+//! holding a pre-prepare without its batch; own commits for slots lost in a restart, to which
+//! peers that committed the slot answer by relaying its certificate and batch. A primary that
+//! receives a view-change for the view it installed answers with its new-view. Healthy
+//! pipelines (slots younger than a period) never trigger it. What a peer can make a replica
+//! send back (certificates, NEW-VIEWs, FETCH-BATCH answers) is bounded per peer and period.
+//!
+//! **Batches and view changes** (safety-holes issue, item 8): VIEW-CHANGE and NEW-VIEW carry
+//! digests only, never batches, so every message kind has a size bound that depends on the
+//! configuration alone ([`bounds`]), checked by [`Config::validate`] against
+//! `max_message_bytes`. A replica that enters a view without the batch of an O-set entry (the
+//! new primary included) asks for it with [`FetchBatch`]; any replica holding it answers with
+//! the primary's signed pre-prepare and the batch, checked against the signed digest. A backup
+//! prepares only batches it holds, so the correct signers of every prepared certificate hold
+//! its batch (the argument is in `fetch_batch.rs`).
 //!
 //! **Known limitation (PBFT behaviour)**: a replica alone in a view change to v+1 (its new-view
 //! lost and its timer expired) while the others stay in v rejects their normal-case messages
 //! until they change view too; meanwhile it follows through checkpoints and state transfer.
 
+pub mod bounds;
 mod checkpoint;
 pub mod config;
 pub mod durable;
 pub mod error;
+mod fetch_batch;
 mod interface;
 mod invariants;
 mod log;
@@ -131,6 +144,7 @@ pub type SeqNum = u64;
 pub type View = u64;
 
 pub use bftledger_crypto::Digest;
+pub use bounds::MessageBounds;
 pub use config::{Config, ConfigError};
 pub use durable::RecoverError;
 pub use error::{NewViewFault, Rejection, ViewChangeFault};
@@ -140,8 +154,8 @@ pub use interface::{
 };
 pub use message::{
     batch_digest, null_digest, Batch, CertificateError, Checkpoint, CheckpointProof, Commit,
-    CommitCertificate, Message, NewView, PrePrepare, Prepare, PreparedCertificate, Request,
-    SignedMessage, SignedPrePrepare, SignedViewChange, ViewChange,
+    CommitCertificate, FetchBatch, Message, NewView, PrePrepare, Prepare, PreparedCertificate,
+    Request, SignedMessage, SignedPrePrepare, SignedViewChange, ViewChange,
 };
 pub use mutants::Mutant;
 pub use quorum::{Quorum, QuorumKind};

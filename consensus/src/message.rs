@@ -7,6 +7,14 @@
 //! pre-prepare signs `(view, seq, digest)` only; the batch travels next to it and is bound to it
 //! by `digest == batch_digest(batch)`. This is what lets prepared certificates, view-change and
 //! new-view messages carry pre-prepares without their batches.
+//!
+//! **Digests, not batches, in view changes.** VIEW-CHANGE and NEW-VIEW carry no batches at
+//! all (they used to attach them, which let a window of prepared certificates with full batches
+//! outgrow every frame and store limit, safety-holes issue item 8): a replica that enters a view
+//! without the batch of an O-set entry asks its peers with [`FetchBatch`] (OSDI'99 §4.4: "a
+//! replica may be missing some request message m ... It can obtain missing information from
+//! another replica"). Every message kind then has a size bound that depends only on the
+//! configuration ([`crate::bounds`]), checked by [`crate::Config::validate`].
 
 use crate::quorum::Quorum;
 use crate::{ReplicaId, SeqNum, View};
@@ -300,11 +308,30 @@ pub struct NewView {
     pub pre_prepares: Vec<SignedPrePrepare>,
 }
 
-/// One protocol message. Attachments (`batch`, `batches`) are not signed: each is bound by its
-/// digest to a signed pre-prepare or prepared certificate.
+/// FETCH-BATCH: "send me the batch of this pre-prepare". Sent by a replica that holds the
+/// signed pre-prepare of a slot (an O-set entry of a NEW-VIEW, or its own O-set pre-prepare as
+/// the new primary) but not its batch; any replica holding a batch with that digest answers by
+/// relaying `Message::PrePrepare { pre_prepare, batch }` under `primary_signature`, which the
+/// requester checks like any relayed pre-prepare (the batch must match the signed digest).
+///
+/// The request carries the primary's signature so that *any* holder can answer, also one that is
+/// not (yet) in that view or holds the batch only from an earlier view's slot or certificate:
+/// the batch is bound to the slot by its digest alone. A forged `primary_signature` only makes
+/// the requester (who sent it) reject the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchBatch {
+    /// The pre-prepare whose batch is missing (its digest names the batch).
+    pub pre_prepare: PrePrepare,
+    /// The signature of primary(pre_prepare.view) over it, as the requester holds it.
+    pub primary_signature: Signature,
+}
+
+/// One protocol message. The only unsigned part is a pre-prepare's `batch`, bound by its digest
+/// to the signed pre-prepare.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
-    /// Pre-prepare with the proposed batch.
+    /// Pre-prepare with the proposed batch (also relayed by other replicas, under the primary's
+    /// signature, to peers that lack the batch).
     PrePrepare {
         /// Signed part.
         pre_prepare: PrePrepare,
@@ -317,20 +344,12 @@ pub enum Message {
     Commit(Commit),
     /// Checkpoint.
     Checkpoint(Checkpoint),
-    /// View change with the batches of its prepared certificates that the sender has.
-    ViewChange {
-        /// Signed part.
-        view_change: ViewChange,
-        /// Batches of (some of) the P-set entries, for the new primary.
-        batches: Vec<Batch>,
-    },
-    /// New view with the batches of its non-null O-set entries that the primary has.
-    NewView {
-        /// Signed part.
-        new_view: NewView,
-        /// Batches of (some of) the O-set entries.
-        batches: Vec<Batch>,
-    },
+    /// View change: checkpoint proof and prepared certificates, digests only.
+    ViewChange(ViewChange),
+    /// New view: view-changes and O-set pre-prepares, digests only.
+    NewView(NewView),
+    /// A request for the batch of a pre-prepare this replica holds without it.
+    FetchBatch(FetchBatch),
 }
 
 /// The signed part of a message (a borrowed view), encoded with the sender id for signing.
@@ -348,6 +367,8 @@ pub enum SignedBody<'a> {
     ViewChange(&'a ViewChange),
     /// See [`NewView`].
     NewView(&'a NewView),
+    /// See [`FetchBatch`].
+    FetchBatch(&'a FetchBatch),
 }
 
 /// The bytes a replica signs for `body` sent as `from`.
@@ -363,8 +384,9 @@ impl Message {
             Message::Prepare(p) => SignedBody::Prepare(p),
             Message::Commit(c) => SignedBody::Commit(c),
             Message::Checkpoint(c) => SignedBody::Checkpoint(c),
-            Message::ViewChange { view_change, .. } => SignedBody::ViewChange(view_change),
-            Message::NewView { new_view, .. } => SignedBody::NewView(new_view),
+            Message::ViewChange(view_change) => SignedBody::ViewChange(view_change),
+            Message::NewView(new_view) => SignedBody::NewView(new_view),
+            Message::FetchBatch(fetch) => SignedBody::FetchBatch(fetch),
         }
     }
 
@@ -375,8 +397,9 @@ impl Message {
             Message::Prepare(_) => "prepare",
             Message::Commit(_) => "commit",
             Message::Checkpoint(_) => "checkpoint",
-            Message::ViewChange { .. } => "view_change",
-            Message::NewView { .. } => "new_view",
+            Message::ViewChange(_) => "view_change",
+            Message::NewView(_) => "new_view",
+            Message::FetchBatch(_) => "fetch_batch",
         }
     }
 }
@@ -429,7 +452,8 @@ impl SignedMessage {
 }
 
 impl Versioned for SignedMessage {
-    const VERSION: u8 = 1;
+    /// 2: VIEW-CHANGE and NEW-VIEW without batch attachments, FETCH-BATCH added.
+    const VERSION: u8 = 2;
     /// Hard cap; the configured `max_message_bytes` (usually smaller) applies via `decode`.
     const MAX_BYTES: usize = 64 << 20;
 }

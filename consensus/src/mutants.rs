@@ -30,6 +30,10 @@ pub enum Mutant {
     /// Requests are identified by their exact bytes instead of the application's identity, so
     /// a second signature of an executed transfer stays pending forever.
     RequestIdentityByBytes,
+    /// A replica holding a pre-prepare without its batch (an O-set entry of a NEW-VIEW, which
+    /// carries digests only) never sends FETCH-BATCH for it: a new primary that lacks an
+    /// O-set batch never gets it (safety-holes issue, item 8).
+    NoBatchFetch,
     /// Host-level (applied by the driver that executes blocks, not by the core): the block
     /// records the view in which this replica committed it, so correct replicas build different
     /// block hashes for the same block.
@@ -41,7 +45,7 @@ pub enum Mutant {
 
 impl Mutant {
     /// Every mutant of the core, in a fixed order.
-    pub const ALL: [Mutant; 9] = [
+    pub const ALL: [Mutant; 10] = [
         Mutant::WeakQuorum,
         Mutant::ClassicQuorum,
         Mutant::FetchForgetsPrepared,
@@ -49,6 +53,7 @@ impl Mutant {
         Mutant::UnsignedBatchBlamesPrimary,
         Mutant::NoRequestRelay,
         Mutant::RequestIdentityByBytes,
+        Mutant::NoBatchFetch,
         Mutant::ViewInBlockHash,
         Mutant::UncheckedSnapshot,
     ];
@@ -63,6 +68,7 @@ impl Mutant {
             Mutant::UnsignedBatchBlamesPrimary => "unsigned-batch-blames-primary",
             Mutant::NoRequestRelay => "no-request-relay",
             Mutant::RequestIdentityByBytes => "request-identity-by-bytes",
+            Mutant::NoBatchFetch => "no-batch-fetch",
             Mutant::ViewInBlockHash => "view-in-block-hash",
             Mutant::UncheckedSnapshot => "unchecked-snapshot",
         }

@@ -152,7 +152,14 @@ impl<A: Application> Replica<A> {
             }
             Err(reason) => {
                 let primary_faulty = self.proves_primary_faulty(&reason);
-                out.reject(Some(from), reason);
+                // A batch that does not match the signed digest came from whoever relayed it
+                // (a retransmission, a FETCH-BATCH answer), not from the signer: the rejection
+                // names nobody, like the one of `attach_batch`.
+                let blamed = match reason {
+                    Rejection::DigestMismatch { .. } => None,
+                    _ => Some(from),
+                };
+                out.reject(blamed, reason);
                 if primary_faulty {
                     self.start_view_change(self.view + 1, out);
                 }
@@ -171,8 +178,10 @@ impl<A: Application> Replica<A> {
     }
 
     /// A slot installed without its batch (from a new-view's O-set, or after a restart) gets
-    /// the batch from a relayed pre-prepare of the same (view, seq, digest), checked by digest;
-    /// execution may then resume.
+    /// the batch from a relayed pre-prepare of the same (view, seq, digest) — a FETCH-BATCH
+    /// answer or a retransmission — checked by digest; execution may then resume. A backup of
+    /// the current view that had not prepared the slot (it lacked the batch) prepares it now:
+    /// a correct backup prepares only batches it holds (see `fetch_batch.rs`).
     fn attach_batch(&mut self, pre_prepare: PrePrepare, batch: Batch, out: &mut Output) {
         let PrePrepare { view, seq, digest } = pre_prepare;
         let Some(slot) = self.log.slot(seq) else {
@@ -204,6 +213,14 @@ impl<A: Application> Replica<A> {
             .any(|k| self.own_votes.contains_key(&(seq, view, *k)));
         if voted {
             self.persist_batch(seq, view, out);
+        }
+        let prepare_now = self.status == Status::Normal
+            && view == self.view
+            && !self.is_primary()
+            && !self.own_votes.contains_key(&(seq, view, VoteKind::Prepare));
+        if prepare_now {
+            self.send_prepare(seq, digest, out);
+            self.check_prepared(seq, out);
         }
         self.execute_committed(out);
     }

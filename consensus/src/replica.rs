@@ -38,13 +38,6 @@ pub(crate) enum Awaited {
     Slot(SeqNum),
 }
 
-/// A view-change message received (or sent), with the batches attached to it.
-#[derive(Debug, Clone)]
-pub(crate) struct ReceivedViewChange {
-    pub signed: SignedViewChange,
-    pub batches: Vec<Batch>,
-}
-
 /// One PBFT replica as a deterministic state machine (see the crate docs for the driver loop).
 pub struct Replica<A: Application> {
     pub(crate) config: Config,
@@ -77,7 +70,7 @@ pub struct Replica<A: Application> {
     pub(crate) checkpoint_votes: BTreeMap<SeqNum, VoteSet<Digest>>,
     pub(crate) requests: RequestPool,
     /// View changes by target view, one per sender.
-    pub(crate) view_changes: BTreeMap<View, BTreeMap<ReplicaId, ReceivedViewChange>>,
+    pub(crate) view_changes: BTreeMap<View, BTreeMap<ReplicaId, SignedViewChange>>,
     /// (view, sender) of VIEW-CHANGEs refused for what their sender signed: a repeat is
     /// dropped unverified. Views in (view, view + max_future_views].
     pub(crate) refused_view_changes: BTreeSet<(View, ReplicaId)>,
@@ -94,13 +87,17 @@ pub struct Replica<A: Application> {
     pub(crate) peer_views: BTreeMap<ReplicaId, View>,
     /// Own signed votes: (seq, view, kind) -> digest. Persisted before sending.
     pub(crate) own_votes: BTreeMap<(SeqNum, View, VoteKind), Digest>,
-    /// Batches made durable (seq -> digests), so they can be deleted at garbage collection.
-    pub(crate) durable_batches: BTreeMap<SeqNum, BTreeSet<Digest>>,
+    /// Batches made durable (`B` entries: seq -> digest -> batch), mirrored in memory so they
+    /// can be deleted at garbage collection and served to FETCH-BATCH requests (at most two per
+    /// seq of the window: the one voted for last and the one of the prepared certificate).
+    pub(crate) durable_batches: BTreeMap<SeqNum, BTreeMap<Digest, Batch>>,
     pub(crate) timers: Timers,
     /// What the view-change timer waits for while in normal status.
     pub(crate) awaited: Option<Awaited>,
     /// Per peer: certificate relays still allowed in this retransmission period.
     pub(crate) relay_budget: Vec<usize>,
+    /// Rounds of FETCH-BATCH requests sent so far: rotates which peers are asked.
+    pub(crate) batch_fetch_round: u64,
     pub(crate) rejections: BTreeMap<&'static str, u64>,
 }
 
@@ -154,6 +151,7 @@ impl<A: Application> Replica<A> {
             timers: Timers::default(),
             awaited: None,
             relay_budget: vec![crate::retransmit::RETRANSMIT_SLOTS_PER_PEER; n],
+            batch_fetch_round: 0,
             rejections: BTreeMap::new(),
         }
     }
@@ -193,13 +191,11 @@ impl<A: Application> Replica<A> {
             Message::Prepare(prepare) => self.on_prepare(from, prepare, signature, out),
             Message::Commit(commit) => self.on_commit(from, commit, signature, out),
             Message::Checkpoint(checkpoint) => self.on_checkpoint(from, checkpoint, signature, out),
-            Message::ViewChange {
-                view_change,
-                batches,
-            } => self.on_view_change(from, view_change, batches, signature, out),
-            Message::NewView { new_view, batches } => {
-                self.on_new_view(from, new_view, batches, signature, out)
+            Message::ViewChange(view_change) => {
+                self.on_view_change(from, view_change, signature, out)
             }
+            Message::NewView(new_view) => self.on_new_view(from, new_view, signature, out),
+            Message::FetchBatch(fetch) => self.on_fetch_batch(from, fetch, out),
         }
     }
 
@@ -435,7 +431,6 @@ impl<A: Application> Replica<A> {
         from: ReplicaId,
         view_change: ViewChange,
         signature: bftledger_crypto::Signature,
-        batches: Vec<Batch>,
     ) -> bool {
         let per_view = self.view_changes.entry(view_change.new_view).or_default();
         if per_view.contains_key(&from) {
@@ -443,13 +438,10 @@ impl<A: Application> Replica<A> {
         }
         per_view.insert(
             from,
-            ReceivedViewChange {
-                signed: SignedViewChange {
-                    from,
-                    view_change,
-                    signature,
-                },
-                batches,
+            SignedViewChange {
+                from,
+                view_change,
+                signature,
             },
         );
         true

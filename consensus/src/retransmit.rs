@@ -19,9 +19,10 @@ impl<A: Application> Replica<A> {
     /// * for each slot of the current view older than one period: to each peer whose commit for
     ///   it has not been seen, own pre-prepare / prepare / commit, and (backups) the primary's
     ///   signed pre-prepare with its batch to peers that have not prepared it;
-    /// * own commit votes for slots it lacks or lacks the batch of (restart, O-set entry without
-    ///   batch), so that peers relay the slot's certificate and batch back
-    ///   (see [`Replica::on_commit`]).
+    /// * FETCH-BATCH for slots holding a pre-prepare without its batch (O-set entries; see
+    ///   `fetch_batch.rs`);
+    /// * own commit votes for slots it lost (restart), so that peers relay the slot's
+    ///   certificate and batch back (see [`Replica::on_commit`]).
     ///
     /// Bounded: per peer, at most `RETRANSMIT_SLOTS_PER_PEER` slots per period (a crashed peer
     /// must not cost L batches per period; a far-behind one catches up through checkpoints and
@@ -40,6 +41,7 @@ impl<A: Application> Replica<A> {
             return;
         }
         self.retransmit_slots(out);
+        self.fetch_missing_batches(out);
         self.resend_commits_after_restart(out);
         self.relay_to_primary(None, out);
     }
@@ -118,9 +120,9 @@ impl<A: Application> Replica<A> {
         }
     }
 
-    /// Own commit votes for slots this replica cannot execute because it lacks them or their
-    /// batch (log lost in a restart; O-set entry whose batch the new primary did not have):
-    /// re-sending them tells peers to relay the slot's certificate and batch.
+    /// Own commit votes for slots this replica cannot execute because it lost them (log lost
+    /// in a restart): re-sending them tells peers to relay the slot's certificate and batch. A
+    /// slot that holds its pre-prepare but not the batch is fetched with FETCH-BATCH instead.
     fn resend_commits_after_restart(&self, out: &mut Output) {
         let lost: Vec<(SeqNum, Digest)> = self
             .own_votes
@@ -129,7 +131,7 @@ impl<A: Application> Replica<A> {
                 *kind == VoteKind::Commit
                     && *view == self.view
                     && *seq > self.last_executed
-                    && self.log.slot(*seq).is_none_or(|s| s.batch.is_none())
+                    && self.log.slot(*seq).is_none_or(|s| s.pre_prepare.is_none())
             })
             .map(|((seq, _, _), digest)| (*seq, *digest))
             .take(RETRANSMIT_SLOTS_PER_PEER)
@@ -144,7 +146,8 @@ impl<A: Application> Replica<A> {
         }
     }
 
-    /// Spends one of `to`'s relays of this retransmission period (certificates, NEW-VIEWs):
+    /// Spends one of `to`'s relays of this retransmission period (certificates, NEW-VIEWs,
+    /// FETCH-BATCH answers):
     /// what a peer can make this replica send back is bounded per period, whatever it sends.
     pub(crate) fn take_relay_budget(&mut self, to: ReplicaId) -> bool {
         match self.relay_budget.get_mut(to as usize) {

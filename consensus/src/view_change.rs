@@ -6,8 +6,8 @@ use crate::durable::{self, VoteKind};
 use crate::error::{NewViewFault, Rejection, ViewChangeFault};
 use crate::interface::{Application, Event, Output, Target};
 use crate::message::{
-    batch_digest, null_digest, signing_bytes, Batch, CheckpointProof, Message, NewView, PrePrepare,
-    Request, SignedBody, SignedMessage, SignedPrePrepare, SignedViewChange, ViewChange,
+    null_digest, signing_bytes, Batch, CheckpointProof, Message, NewView, PrePrepare, Request,
+    SignedBody, SignedMessage, SignedPrePrepare, SignedViewChange, ViewChange,
 };
 use crate::quorum::Quorum;
 use crate::replica::{Replica, Status};
@@ -76,23 +76,43 @@ pub fn compute_o_set(view: View, view_changes: &[&ViewChange]) -> OSet {
 
 /// §4.4: a view-change message is well-formed if its checkpoint proof holds, and every prepared
 /// certificate verifies, is for a seq in (stable, stable + L] (one per seq) and a view below the
-/// new view. Attached batches must each match a certificate.
+/// new view.
+///
+/// Proofs and certificates carry no more signatures than a quorum (a correct replica never
+/// builds larger ones): a VIEW-CHANGE is then never larger than
+/// [`crate::bounds::MessageBounds::view_change`], nor a NEW-VIEW embedding a quorum of them
+/// larger than its bound, whatever a Byzantine sender pads them with (item 8).
 pub fn validate_view_change(
     validators: &[PublicKey],
     quorum: &Quorum,
     window: SeqNum,
     view_change: &ViewChange,
-    batches: &[Batch],
 ) -> Result<(), ViewChangeFault> {
     let stable = &view_change.stable;
+    let (strong, prepares_max) = (quorum.strong(), quorum.prepares_needed());
+    if stable.signatures.len() > strong {
+        return Err(ViewChangeFault::ExtraSignatures {
+            seq: stable.seq,
+            have: stable.signatures.len(),
+            max: strong,
+        });
+    }
     stable
         .verify_with(validators, quorum)
         .map_err(ViewChangeFault::StableProof)?;
     let mut seqs = BTreeSet::new();
     for cert in &view_change.prepared {
         let PrePrepare { view, seq, .. } = cert.pre_prepare;
-        if seq <= stable.seq || seq > stable.seq + window || !seqs.insert(seq) {
+        if seq <= stable.seq || seq > stable.seq.saturating_add(window) || !seqs.insert(seq) {
             return Err(ViewChangeFault::PreparedSeq { seq });
+        }
+        if cert.prepares.len() > prepares_max {
+            let have = cert.prepares.len();
+            return Err(ViewChangeFault::ExtraSignatures {
+                seq,
+                have,
+                max: prepares_max,
+            });
         }
         if view >= view_change.new_view {
             let new_view = view_change.new_view;
@@ -100,16 +120,6 @@ pub fn validate_view_change(
         }
         cert.verify_with(validators, quorum)
             .map_err(|error| ViewChangeFault::PreparedCertificate { seq, error })?;
-    }
-    for batch in batches {
-        let digest = batch_digest(batch);
-        if !view_change
-            .prepared
-            .iter()
-            .any(|c| c.pre_prepare.digest == digest)
-        {
-            return Err(ViewChangeFault::StrayBatch { digest });
-        }
     }
     Ok(())
 }
@@ -133,32 +143,24 @@ impl<A: Application> Replica<A> {
         };
         let low = stable.seq;
         let high = low + self.config.watermark_window;
-        let mut prepared = Vec::new();
-        let mut batches = Vec::new();
-        for (cert, batch) in self.log.prepared() {
-            let seq = cert.pre_prepare.seq;
-            if seq > low && seq <= high {
-                prepared.push(cert.clone());
-                if let Some(b) = batch {
-                    if !batches.iter().any(|x: &Batch| Arc::ptr_eq(x, b)) {
-                        batches.push(b.clone());
-                    }
-                }
-            }
-        }
+        // Digests only (item 8): the batches stay here and are fetched by whoever lacks them.
+        let prepared = self
+            .log
+            .prepared()
+            .map(|(cert, _)| cert)
+            .filter(|cert| cert.pre_prepare.seq > low && cert.pre_prepare.seq <= high)
+            .cloned()
+            .collect();
         let view_change = ViewChange {
             new_view: target,
             stable,
             prepared,
         };
-        let signed = self.sign(Message::ViewChange {
-            view_change: view_change.clone(),
-            batches: batches.clone(),
-        });
+        let signed = self.sign(Message::ViewChange(view_change.clone()));
         out.push_persist(durable::put_view_change(&view_change, &signed.signature));
         out.push_send(Target::All, signed.clone());
         self.view_changes.retain(|v, _| *v >= target);
-        self.store_view_change(self.id, view_change, signed.signature, batches);
+        self.store_view_change(self.id, view_change, signed.signature);
         self.own_view_changes.insert(target, signed);
         while self.own_view_changes.len() as u64 > self.config.max_future_views {
             if let Some((view, _)) = self.own_view_changes.pop_first() {
@@ -204,7 +206,6 @@ impl<A: Application> Replica<A> {
         &mut self,
         from: ReplicaId,
         view_change: ViewChange,
-        batches: Vec<Batch>,
         signature: Signature,
         out: &mut Output,
     ) {
@@ -245,17 +246,15 @@ impl<A: Application> Replica<A> {
             return;
         }
         let (validators, window) = (&self.config.validators, self.config.watermark_window);
-        if let Err(fault) =
-            validate_view_change(validators, &self.quorum, window, &view_change, &batches)
-        {
-            if fault.in_signed_part() {
-                self.refused_view_changes.insert((v, from));
-            }
+        if let Err(fault) = validate_view_change(validators, &self.quorum, window, &view_change) {
+            // Everything a VIEW-CHANGE holds is signed by its sender, so the verdict is the same
+            // on every correct replica: a repeat need not be verified again.
+            self.refused_view_changes.insert((v, from));
             out.reject(Some(from), Rejection::InvalidViewChange(fault));
             return;
         }
         let stable = view_change.stable.clone();
-        if !self.store_view_change(from, view_change, signature, batches) {
+        if !self.store_view_change(from, view_change, signature) {
             return;
         }
         self.adopt_stable_proof(stable, false, out);
@@ -302,29 +301,27 @@ impl<A: Application> Replica<A> {
 
     /// §4.4: the new primary, holding 2f+1 view changes for `view` (its own included), computes
     /// the O-set, signs a pre-prepare for each entry (recorded durably as own votes), multicasts
-    /// NEW-VIEW(view, V, O) with the batches it has, and enters the view.
+    /// NEW-VIEW(view, V, O) and enters the view.
+    ///
+    /// NEW-VIEW carries digests only (item 8), and the primary need not hold the batches of O:
+    /// it enters the view with the slots it lacks batches for and fetches them like any backup
+    /// (`fetch_batch.rs`); backups that hold them prepare at once.
     pub fn send_new_view(&mut self, view: View, out: &mut Output) {
         let Some(received) = self.view_changes.get(&view) else {
             return;
         };
         let mut chosen: Vec<SignedViewChange> = Vec::new();
         if let Some(own) = received.get(&self.id) {
-            chosen.push(own.signed.clone());
+            chosen.push(own.clone());
         }
         for (from, vc) in received {
             if *from != self.id && chosen.len() < self.quorum.strong() {
-                chosen.push(vc.signed.clone());
+                chosen.push(vc.clone());
             }
-        }
-        let mut known: HashMap<Digest, Batch> = HashMap::new();
-        for b in received.values().flat_map(|r| r.batches.iter()) {
-            known.entry(batch_digest(b)).or_insert_with(|| b.clone());
         }
         let vcs: Vec<&ViewChange> = chosen.iter().map(|s| &s.view_change).collect();
         let o_set = compute_o_set(view, &vcs);
         let mut pre_prepares = Vec::with_capacity(o_set.pre_prepares.len());
-        let mut batches: Vec<Batch> = Vec::new();
-        let null = null_digest();
         let low = self.window_low();
         for pp in &o_set.pre_prepares {
             // Entries at or below our own stable checkpoint are signed (backups need them) but
@@ -339,32 +336,15 @@ impl<A: Application> Replica<A> {
                 pre_prepare: *pp,
                 signature,
             });
-            if pp.digest == null {
-                continue;
-            }
-            let batch = known
-                .get(&pp.digest)
-                .cloned()
-                .or_else(|| self.log.find_batch(pp.seq, &pp.digest));
-            if let Some(b) = batch {
-                if !batches.iter().any(|x| Arc::ptr_eq(x, &b)) {
-                    known.insert(pp.digest, b.clone());
-                    batches.push(b);
-                }
-            }
         }
         let new_view = NewView {
             view,
             view_changes: chosen,
             pre_prepares: pre_prepares.clone(),
         };
-        let message = Message::NewView {
-            new_view,
-            batches: batches.clone(),
-        };
-        let signed = self.send(Target::All, message, out);
+        let signed = self.send(Target::All, Message::NewView(new_view), out);
         out.push_event(Event::NewViewSent { view });
-        self.enter_view(view, o_set, pre_prepares, batches, signed, out);
+        self.enter_view(view, o_set, pre_prepares, signed, out);
     }
 
     /// §4.4: a backup accepts NEW-VIEW(v, V, O) from primary(v) if v is above its view and not
@@ -375,7 +355,6 @@ impl<A: Application> Replica<A> {
         &mut self,
         from: ReplicaId,
         new_view: NewView,
-        batches: Vec<Batch>,
         signature: Signature,
         out: &mut Output,
     ) {
@@ -401,40 +380,42 @@ impl<A: Application> Replica<A> {
         if self.refused_new_views.contains(&view) {
             return; // its primary already signed an invalid NEW-VIEW for it (item 9)
         }
-        match self.validate_new_view(&new_view, &batches) {
+        match self.validate_new_view(&new_view) {
             Ok(o_set) => {
+                let pre_prepares = new_view.pre_prepares.clone();
                 let signed = SignedMessage {
                     from,
-                    message: Message::NewView {
-                        new_view: new_view.clone(),
-                        batches: batches.clone(),
-                    },
+                    message: Message::NewView(new_view),
                     signature,
                 };
-                self.enter_view(view, o_set, new_view.pre_prepares, batches, signed, out);
+                self.enter_view(view, o_set, pre_prepares, signed, out);
             }
             Err(fault) => {
                 // A NEW-VIEW is checked against what its primary signed alone, so one that
                 // fails proves that primary faulty on every correct replica: later ones for the
                 // same view are not verified again (each costs 2f+1 view-changes' worth).
-                if fault.in_signed_part() {
-                    self.refused_new_views.insert(view);
-                }
+                self.refused_new_views.insert(view);
                 out.reject(Some(from), Rejection::InvalidNewView(fault))
             }
         }
     }
 
     /// The full check of [`Replica::on_new_view`]; returns the recomputed O-set.
-    pub fn validate_new_view(
-        &self,
-        new_view: &NewView,
-        batches: &[Batch],
-    ) -> Result<OSet, NewViewFault> {
+    ///
+    /// V holds exactly a strong quorum of view-changes: more would let a Byzantine primary
+    /// inflate a NEW-VIEW beyond [`crate::bounds::MessageBounds::new_view`], which every backup
+    /// keeps durably (key `N`) and relays (item 8).
+    pub fn validate_new_view(&self, new_view: &NewView) -> Result<OSet, NewViewFault> {
         let view = new_view.view;
         let validators = &self.config.validators;
-        let senders: BTreeSet<ReplicaId> = new_view.view_changes.iter().map(|s| s.from).collect();
         let need = self.quorum.strong();
+        if new_view.view_changes.len() > need {
+            return Err(NewViewFault::ExtraViewChanges {
+                have: new_view.view_changes.len(),
+                max: need,
+            });
+        }
+        let senders: BTreeSet<ReplicaId> = new_view.view_changes.iter().map(|s| s.from).collect();
         if senders.len() < need || senders.len() != new_view.view_changes.len() {
             return Err(NewViewFault::TooFewViewChanges {
                 have: senders.len(),
@@ -468,12 +449,6 @@ impl<A: Application> Replica<A> {
                     seq: spp.pre_prepare.seq,
                 })?;
         }
-        for batch in batches {
-            let digest = batch_digest(batch);
-            if !o_set.pre_prepares.iter().any(|pp| pp.digest == digest) {
-                return Err(NewViewFault::StrayBatch { digest });
-            }
-        }
         Ok(o_set)
     }
 
@@ -493,7 +468,7 @@ impl<A: Application> Replica<A> {
             .view_changes
             .get(&view)
             .and_then(|m| m.get(&from))
-            .is_some_and(|r| r.signed == *svc);
+            .is_some_and(|r| r == svc);
         if already_verified {
             return Ok(());
         }
@@ -505,12 +480,16 @@ impl<A: Application> Replica<A> {
         key.verify(Domain::Consensus, &bytes, &svc.signature)
             .map_err(|_| NewViewFault::ViewChangeSignature { from })?;
         let window = self.config.watermark_window;
-        validate_view_change(validators, &self.quorum, window, &svc.view_change, &[])
+        validate_view_change(validators, &self.quorum, window, &svc.view_change)
             .map_err(|fault| NewViewFault::ViewChange { from, fault })
     }
 
     /// Enters `view` with the O-set: adopts its checkpoint, installs its pre-prepares (batches
-    /// from the new-view, the log, or empty for null), and as a backup prepares each of them.
+    /// from the log or the durable batches, empty for null, none if this replica does not hold
+    /// them), and as a backup prepares each entry whose batch it holds. Entries without a batch
+    /// are fetched (`fetch_batch.rs`) and prepared once the batch arrives: a correct backup
+    /// signs PREPARE only for a batch it holds and has made durable, so the correct signers of a
+    /// prepared certificate hold its batch (the availability argument of `fetch_batch.rs`).
     /// `installed` (the signed NEW-VIEW, own or received) is kept durably (key `N`), in the same
     /// output and so before any send, to answer stale VIEW-CHANGEs for `view` (§4.5 liveness),
     /// after a crash too (`Replica::recover` restores it).
@@ -519,17 +498,16 @@ impl<A: Application> Replica<A> {
         view: View,
         o_set: OSet,
         pre_prepares: Vec<SignedPrePrepare>,
-        batches: Vec<Batch>,
         installed: SignedMessage,
         out: &mut Output,
     ) {
         let null = null_digest();
-        let mut by_digest: HashMap<Digest, Batch> =
-            batches.into_iter().map(|b| (batch_digest(&b), b)).collect();
+        // Looked up before the old view's slots are cleared (they may hold the batches).
+        let mut by_digest: HashMap<Digest, Batch> = HashMap::new();
         for spp in &pre_prepares {
             let pp = spp.pre_prepare;
             if pp.digest != null && !by_digest.contains_key(&pp.digest) {
-                if let Some(b) = self.log.find_batch(pp.seq, &pp.digest) {
+                if let Some(b) = self.held_batch(pp.seq, &pp.digest) {
                     by_digest.insert(pp.digest, b);
                 }
             }
@@ -566,12 +544,13 @@ impl<A: Application> Replica<A> {
             };
             let (digests, ids) = batch.as_ref().map(|b| self.identify(b)).unwrap_or_default();
             in_log.extend_from_slice(&ids);
+            let held = batch.is_some();
             let slot = self.log.slot_mut(pp.seq, view);
             slot.pre_prepare = Some((pp, spp.signature));
             slot.batch = batch;
             slot.request_digests = digests;
             slot.request_ids = ids;
-            installed.push((pp.seq, pp.digest));
+            installed.push((pp.seq, pp.digest, held));
         }
         let is_primary = self.is_primary();
         self.requests.reset_for_view(&in_log, is_primary);
@@ -583,14 +562,15 @@ impl<A: Application> Replica<A> {
             view,
             primary: self.config.primary(view),
         });
-        for (seq, digest) in installed {
+        for (seq, digest, held) in installed {
             if is_primary {
                 self.persist_batch(seq, view, out);
-            } else {
+            } else if held {
                 self.send_prepare(seq, digest, out);
             }
             self.check_prepared(seq, out);
         }
+        self.fetch_missing_batches(out);
     }
 
     /// Own votes of views below `view` can never be needed again (a replica never returns to

@@ -358,7 +358,7 @@ fn next_view_change(s: &mut Single) -> (bftledger_consensus::ViewChange, Actions
         .send
         .iter()
         .find_map(|o| match &o.message.message {
-            Message::ViewChange { view_change, .. } => Some(view_change.clone()),
+            Message::ViewChange(view_change) => Some(view_change.clone()),
             _ => None,
         })
         .expect("the view-change timer fired");
@@ -423,9 +423,7 @@ fn floor_of_a_2f_plus_1_fetch_survives_a_crash_with_the_certificates_it_replaced
     let vc = sent
         .iter()
         .find_map(|o| match &o.message.message {
-            Message::ViewChange { view_change, .. } if o.message.from == 2 => {
-                Some(view_change.clone())
-            }
+            Message::ViewChange(view_change) if o.message.from == 2 => Some(view_change.clone()),
             _ => None,
         })
         .expect("joined view 1");

@@ -186,10 +186,10 @@ fn new_view_is_relayed_while_its_primary_changes_to_a_later_view() {
     c.drop_if = Some(Box::new(|to, m| {
         let from_r1 = m.from == 1 && to != 1;
         match &m.message {
-            bftledger_consensus::Message::ViewChange { view_change, .. } => {
+            bftledger_consensus::Message::ViewChange(view_change) => {
                 from_r1 && view_change.new_view == 1
             }
-            bftledger_consensus::Message::NewView { .. } => from_r1,
+            bftledger_consensus::Message::NewView(_) => from_r1,
             _ => false,
         }
     }));

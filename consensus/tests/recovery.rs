@@ -200,7 +200,7 @@ fn recovered_view_changer_resends_the_same_view_change() {
     let resent = resent.expect("view-change retransmitted");
     resent.verify(&small_config(4).validators).expect("valid");
     match resent.message {
-        Message::ViewChange { view_change, .. } => assert_eq!(view_change.new_view, 1),
+        Message::ViewChange(view_change) => assert_eq!(view_change.new_view, 1),
         other => panic!("{other:?}"),
     }
 }
@@ -325,7 +325,7 @@ fn recovered_replica_resends_its_earlier_view_changes() {
                       // The primary of view 0 sends no pre-prepares, so the backups' timers expire.
     c.drop_if = Some(Box::new(|_, m| {
         let lost_vc1 = m.from == 3
-            && matches!(&m.message, Message::ViewChange { view_change, .. } if view_change.new_view == 1);
+            && matches!(&m.message, Message::ViewChange(view_change) if view_change.new_view == 1);
         lost_vc1 || (m.from == 0 && matches!(m.message, Message::PrePrepare { .. }))
     }));
     for i in [0, 1, 3] {

@@ -5,13 +5,13 @@ mod common;
 
 use bftledger_consensus::{
     batch_digest, compute_o_set, null_digest, view_change::validate_view_change, CheckpointProof,
-    Input, Message, NewView, NewViewFault, PrePrepare, Quorum, Rejection, Replica, SignedMessage,
-    SignedPrePrepare, SignedViewChange, ViewChange, ViewChangeFault,
+    Input, Message, NewView, NewViewFault, PrePrepare, Quorum, Rejection, Replica,
+    SignedViewChange, ViewChange, ViewChangeFault,
 };
 use bftledger_crypto::{Digest, SecretKey};
 use common::{
-    batch_of, checkpoint_proof, keys, pre_prepare, prepared_cert, rejections, req, sent_kinds,
-    sig_for, view_change, Single,
+    batch_of, checkpoint_proof, keys, new_view, pre_prepare, prepared_cert, rejections, req,
+    sent_kinds, sig_for, sign_pp, three_view_changes, view_change, Single,
 };
 
 fn d(i: u8) -> Digest {
@@ -82,37 +82,37 @@ fn view_change_validation_rules() {
     let validators: Vec<_> = keys.iter().map(SecretKey::public).collect();
     let q = Quorum::new(4);
     let good = vc_of(4, &[(0, 5, d(5))]);
-    assert_eq!(validate_view_change(&validators, &q, 8, &good, &[]), Ok(()));
+    assert_eq!(validate_view_change(&validators, &q, 8, &good), Ok(()));
 
     let mut forged = good.clone();
     forged.prepared[0].prepares[0].1 = forged.prepared[0].primary_signature;
     assert!(matches!(
-        validate_view_change(&validators, &q, 8, &forged, &[]),
+        validate_view_change(&validators, &q, 8, &forged),
         Err(ViewChangeFault::PreparedCertificate { seq: 5, .. })
     ));
 
     let mut short = good.clone();
     short.prepared[0].prepares.truncate(1);
     assert!(matches!(
-        validate_view_change(&validators, &q, 8, &short, &[]),
+        validate_view_change(&validators, &q, 8, &short),
         Err(ViewChangeFault::PreparedCertificate { .. })
     ));
 
     for seq in [4, 13] {
         let out_of_window = vc_of(4, &[(0, seq, d(1))]);
         assert_eq!(
-            validate_view_change(&validators, &q, 8, &out_of_window, &[]),
+            validate_view_change(&validators, &q, 8, &out_of_window),
             Err(ViewChangeFault::PreparedSeq { seq })
         );
     }
     let twice = vc_of(4, &[(0, 6, d(1)), (1, 6, d(2))]);
     assert_eq!(
-        validate_view_change(&validators, &q, 8, &twice, &[]),
+        validate_view_change(&validators, &q, 8, &twice),
         Err(ViewChangeFault::PreparedSeq { seq: 6 })
     );
     let future = vc_of(4, &[(5, 6, d(1))]);
     assert_eq!(
-        validate_view_change(&validators, &q, 8, &future, &[]),
+        validate_view_change(&validators, &q, 8, &future),
         Err(ViewChangeFault::PreparedView {
             view: 5,
             new_view: 5
@@ -121,14 +121,54 @@ fn view_change_validation_rules() {
     let mut bad_proof = good.clone();
     bad_proof.stable.signatures.pop();
     assert!(matches!(
-        validate_view_change(&validators, &q, 8, &bad_proof, &[]),
+        validate_view_change(&validators, &q, 8, &bad_proof),
         Err(ViewChangeFault::StableProof(_))
     ));
-    let stray = batch_of(&["unrelated"]);
-    assert!(matches!(
-        validate_view_change(&validators, &q, 8, &good, &[stray]),
-        Err(ViewChangeFault::StrayBatch { .. })
-    ));
+}
+
+/// Item 8 (size bounds, §4.4 message formats): a VIEW-CHANGE whose stable proof or prepared
+/// certificate carries more signatures than a quorum is refused, although every signature is
+/// valid: padded, it could outgrow the bound a NEW-VIEW embedding it is sized for.
+#[test]
+fn view_change_padded_beyond_a_quorum_is_refused() {
+    let keys = keys(4);
+    let validators: Vec<_> = keys.iter().map(SecretKey::public).collect();
+    let q = Quorum::new(4);
+    let good = vc_of(4, &[(0, 5, d(5))]);
+    let mut padded_cert = good.clone();
+    let extra = bftledger_consensus::Prepare {
+        view: 0,
+        seq: 5,
+        digest: d(5),
+    };
+    padded_cert.prepared[0]
+        .prepares
+        .push((3, sig_for(&keys, 3, Message::Prepare(extra))));
+    assert_eq!(
+        validate_view_change(&validators, &q, 8, &padded_cert),
+        Err(ViewChangeFault::ExtraSignatures {
+            seq: 5,
+            have: 3,
+            max: 2
+        })
+    );
+    let mut padded_proof = good;
+    let checkpoint = bftledger_consensus::Checkpoint {
+        seq: 4,
+        state_root: d(0),
+    };
+    padded_proof
+        .stable
+        .signatures
+        .push((3, sig_for(&keys, 3, Message::Checkpoint(checkpoint))));
+    assert_eq!(
+        validate_view_change(&validators, &q, 8, &padded_proof),
+        Err(ViewChangeFault::ExtraSignatures {
+            seq: 4,
+            have: 4,
+            max: 3
+        })
+    );
 }
 
 /// §4.4: a replica accepts VIEW-CHANGE only for views above its own and (bounded memory) at
@@ -183,7 +223,7 @@ fn f_plus_1_view_changes_make_a_replica_join() {
     )));
     assert_eq!(sent_kinds(&a), vec!["view_change"]);
     match &a.send[0].message.message {
-        Message::ViewChange { view_change, .. } => assert_eq!(view_change.new_view, 1),
+        Message::ViewChange(view_change) => assert_eq!(view_change.new_view, 1),
         other => panic!("{other:?}"),
     }
     assert!(s.replica.is_view_changing());
@@ -215,104 +255,48 @@ fn view_changing_replica_rejects_normal_case_messages() {
 }
 
 /// §4.4: "when the primary p of view v+1 receives 2f valid view-change messages for view v+1
-/// from other replicas, it multicasts a NEW-VIEW" and enters v+1.
+/// from other replicas, it multicasts a NEW-VIEW" and enters v+1. NEW-VIEW carries the O-set's
+/// digests only (item 8).
 #[test]
 fn new_primary_sends_new_view_after_2f_plus_1_view_changes() {
     let mut s = Single::new(4, 1);
     let k = keys(4);
     let b = batch_of(&["prepared-in-v0"]);
+    s.deliver(0, pre_prepare(0, 1, &b)); // the new primary holds the batch
     let cert = prepared_cert(&k, 0, 1, batch_digest(&b));
-    let mut vc2 = view_change(&k, 2, 1, CheckpointProof::genesis(), vec![cert]);
-    if let Message::ViewChange { batches, .. } = &mut vc2.message {
-        batches.push(b.clone());
-    }
+    let vc2 = view_change(&k, 2, 1, CheckpointProof::genesis(), vec![cert]);
     let vc3 = view_change(&k, 3, 1, CheckpointProof::genesis(), vec![]);
     s.input(Input::Message(vc2));
     let a = s.input(Input::Message(vc3));
     assert_eq!(sent_kinds(&a), vec!["view_change", "new_view"]);
     assert_eq!((s.replica.view(), s.replica.is_view_changing()), (1, false));
     match &a.send[1].message.message {
-        Message::NewView { new_view, batches } => {
+        Message::NewView(new_view) => {
             assert_eq!(new_view.view_changes.len(), 3);
             assert_eq!(new_view.pre_prepares.len(), 1);
             assert_eq!(
                 new_view.pre_prepares[0].pre_prepare.digest,
                 batch_digest(&b)
             );
-            assert_eq!(batches.len(), 1, "the batch travels with the new-view");
         }
         other => panic!("{other:?}"),
     }
-}
-
-/// Builds NEW-VIEW(view) from signed view-change messages, as a correct primary would.
-fn new_view(keys: &[SecretKey], view: u64, vcs: &[SignedMessage]) -> NewView {
-    let signed: Vec<SignedViewChange> = vcs
-        .iter()
-        .map(|m| match &m.message {
-            Message::ViewChange { view_change, .. } => SignedViewChange {
-                from: m.from,
-                view_change: view_change.clone(),
-                signature: m.signature,
-            },
-            _ => unreachable!(),
-        })
-        .collect();
-    let refs: Vec<&ViewChange> = signed.iter().map(|s| &s.view_change).collect();
-    let o = compute_o_set(view, &refs);
-    let primary = (view % keys.len() as u64) as u32;
-    NewView {
-        view,
-        view_changes: signed,
-        pre_prepares: o
-            .pre_prepares
-            .iter()
-            .map(|pp| sign_pp(keys, primary, *pp))
-            .collect(),
-    }
-}
-
-fn sign_pp(keys: &[SecretKey], primary: u32, pp: PrePrepare) -> SignedPrePrepare {
-    SignedPrePrepare {
-        pre_prepare: pp,
-        signature: sig_for(
-            keys,
-            primary,
-            Message::PrePrepare {
-                pre_prepare: pp,
-                batch: Vec::new().into(),
-            },
-        ),
-    }
-}
-
-fn three_view_changes(k: &[SecretKey], b: &bftledger_consensus::Batch) -> Vec<SignedMessage> {
-    let cert = prepared_cert(k, 0, 2, batch_digest(b));
-    vec![
-        view_change(k, 1, 1, CheckpointProof::genesis(), vec![cert]),
-        view_change(k, 3, 1, CheckpointProof::genesis(), vec![]),
-        view_change(k, 0, 1, CheckpointProof::genesis(), vec![]),
-    ]
 }
 
 /// §4.4: "a backup accepts a new-view message for view v+1 if it is signed properly, if the
 /// view-change messages it contains are valid for view v+1, and if the set O is correct; it
 /// verifies the correctness of O by performing a computation similar to the one used by the
 /// primary to create O." It then enters v+1 and multicasts a prepare for every entry of O
-/// (seq 1 is a null request here, seq 2 the prepared batch).
+/// (seq 1 is a null request here, seq 2 the prepared batch, which this backup holds from the
+/// pre-prepare of view 0).
 #[test]
 fn backup_accepts_valid_new_view_and_prepares_o_set() {
     let mut s = Single::new(4, 2);
     let k = keys(4);
     let b = batch_of(&["x"]);
+    s.deliver(0, pre_prepare(0, 2, &b));
     let nv = new_view(&k, 1, &three_view_changes(&k, &b));
-    let a = s.deliver(
-        1,
-        Message::NewView {
-            new_view: nv,
-            batches: vec![b],
-        },
-    );
+    let a = s.deliver(1, Message::NewView(nv));
     assert!(rejections(&a).is_empty(), "{:?}", a.events);
     assert_eq!((s.replica.view(), s.replica.is_view_changing()), (1, false));
     assert_eq!(sent_kinds(&a), vec!["prepare", "prepare"]);
@@ -327,10 +311,7 @@ fn backup_relays_the_new_view_that_installed_its_view() {
     let k = keys(4);
     let b = batch_of(&["x"]);
     let nv = new_view(&k, 1, &three_view_changes(&k, &b));
-    let nv_message = Message::NewView {
-        new_view: nv,
-        batches: vec![b],
-    };
+    let nv_message = Message::NewView(nv);
     let mut s = Single::new(4, 2);
     let (persist, a) = s.input_raw(Input::Message(s.sign(1, nv_message.clone())));
     assert!(rejections(&a).is_empty(), "{:?}", a.events);
@@ -373,13 +354,7 @@ fn invalid_new_views_are_rejected() {
     let good = new_view(&k, 1, &vcs);
     let deliver = |from: u32, nv: NewView| {
         let mut s = Single::new(4, 2);
-        let a = s.deliver(
-            from,
-            Message::NewView {
-                new_view: nv,
-                batches: vec![],
-            },
-        );
+        let a = s.deliver(from, Message::NewView(nv));
         assert_eq!(s.replica.view(), 0, "not entered");
         rejections(&a).remove(0)
     };
@@ -393,6 +368,21 @@ fn invalid_new_views_are_rejected() {
     assert_eq!(
         deliver(1, few),
         Rejection::InvalidNewView(NewViewFault::TooFewViewChanges { have: 2, need: 3 })
+    );
+
+    // Item 8: V holds exactly a quorum; a fourth (valid) view-change only inflates the message.
+    let mut padded = good.clone();
+    let Message::ViewChange(vc) = view_change_message(&k, 2, 1) else {
+        unreachable!("a view-change")
+    };
+    padded.view_changes.push(SignedViewChange {
+        from: 2,
+        signature: sig_for(&k, 2, Message::ViewChange(vc.clone())),
+        view_change: vc,
+    });
+    assert_eq!(
+        deliver(1, padded),
+        Rejection::InvalidNewView(NewViewFault::ExtraViewChanges { have: 4, max: 3 })
     );
 
     let mut wrong_o = good.clone();
@@ -514,8 +504,8 @@ fn view_change_timer_with_backoff() {
     );
 }
 
-/// §4.4: a view-change carries the sender's prepared certificates (P-set) and the batches it
-/// has for them.
+/// §4.4: a view-change carries the sender's prepared certificates (P-set), digests only (item
+/// 8: the batches stay with the replicas that hold them).
 #[test]
 fn view_change_carries_prepared_certificates() {
     let mut s = Single::new(4, 1);
@@ -550,19 +540,15 @@ fn view_change_carries_prepared_certificates() {
         .send
         .iter()
         .find_map(|o| match &o.message.message {
-            Message::ViewChange {
-                view_change,
-                batches,
-            } => Some((view_change.clone(), batches.clone())),
+            Message::ViewChange(view_change) => Some(view_change.clone()),
             _ => None,
         })
         .expect("own view-change");
-    assert_eq!(own.0.prepared.len(), 1);
-    assert_eq!(own.0.prepared[0].pre_prepare.digest, batch_digest(&b));
-    own.0.prepared[0]
+    assert_eq!(own.prepared.len(), 1);
+    assert_eq!(own.prepared[0].pre_prepare.digest, batch_digest(&b));
+    own.prepared[0]
         .verify(&s.config.validators)
         .expect("certificate verifies");
-    assert_eq!(own.1.len(), 1);
 }
 
 /// Regression (simulator seed 83): a new primary whose stable checkpoint moved above the one in
@@ -626,70 +612,11 @@ fn new_primary_ahead_of_min_s_keeps_its_invariants() {
     )));
     assert!(sent_kinds(&a).contains(&"new_view"), "{:?}", sent_kinds(&a));
     let nv = a.send.iter().find_map(|o| match &o.message.message {
-        Message::NewView { new_view, .. } => Some(new_view.clone()),
+        Message::NewView(new_view) => Some(new_view.clone()),
         _ => None,
     });
     assert_eq!(nv.expect("new-view").pre_prepares.len(), 8, "O = (0, 8]");
     assert_eq!((s.replica.view(), s.replica.last_executed()), (2, 8));
-}
-
-/// §4.4 / TOCS'02 §5.2 (retransmission of missing requests): an O-set entry installed without
-/// its batch (the new primary did not have it) still prepares and commits; the replica then
-/// asks for it by re-sending its commit, and executes once a peer relays the primary's signed
-/// pre-prepare with the batch (checked against the digest).
-#[test]
-fn o_set_entry_without_batch_is_completed_by_a_relayed_pre_prepare() {
-    let mut s = Single::new(4, 2);
-    let k = keys(4);
-    let b = batch_of(&["x"]);
-    let nv = new_view(&k, 1, &three_view_changes(&k, &b));
-    s.deliver(
-        1,
-        Message::NewView {
-            new_view: nv,
-            batches: vec![],
-        },
-    );
-    for seq in [1u64, 2] {
-        let digest = if seq == 1 {
-            null_digest()
-        } else {
-            batch_digest(&b)
-        };
-        s.deliver(
-            3,
-            Message::Prepare(bftledger_consensus::Prepare {
-                view: 1,
-                seq,
-                digest,
-            }),
-        );
-        for from in [0, 3] {
-            s.deliver(
-                from,
-                Message::Commit(bftledger_consensus::Commit {
-                    view: 1,
-                    seq,
-                    digest,
-                }),
-            );
-        }
-    }
-    assert_eq!(
-        s.replica.last_executed(),
-        1,
-        "the null batch executes, seq 2 lacks its batch"
-    );
-    let asks = s.ticks(6);
-    assert!(
-        asks.send
-            .iter()
-            .any(|o| matches!(&o.message.message, Message::Commit(c) if c.seq == 2)),
-        "re-sends its commit for seq 2 to get the batch"
-    );
-    let a = s.deliver(1, pre_prepare(1, 2, &b)); // relayed by a peer; signed by the primary
-    assert_eq!(a.execute.len(), 1);
-    assert_eq!(s.replica.last_executed(), 2);
 }
 
 /// Safety-holes issue, item 9 (cheap amplification): a stale VIEW-CHANGE costs its sender one
@@ -702,13 +629,7 @@ fn new_view_relays_to_one_peer_are_bounded_per_retransmission_period() {
     let b = batch_of(&["x"]);
     let nv = new_view(&k, 1, &three_view_changes(&k, &b));
     let mut s = Single::new(4, 2);
-    s.deliver(
-        1,
-        Message::NewView {
-            new_view: nv,
-            batches: vec![b],
-        },
-    );
+    s.deliver(1, Message::NewView(nv));
     let stale = view_change(&k, 3, 1, CheckpointProof::genesis(), vec![]);
     let mut relays = 0;
     for _ in 0..100 {
@@ -750,15 +671,7 @@ fn after_an_invalid_new_view_its_primary_gets_no_more_verification_for_that_view
     let mut bad = good.clone();
     bad.view_changes.truncate(2);
     let mut s = Single::new(4, 2);
-    let deliver = |s: &mut Single, nv: NewView| {
-        s.deliver(
-            1,
-            Message::NewView {
-                new_view: nv,
-                batches: vec![],
-            },
-        )
-    };
+    let deliver = |s: &mut Single, nv: NewView| s.deliver(1, Message::NewView(nv));
     let a = deliver(&mut s, bad);
     assert!(matches!(
         rejections(&a)[..],

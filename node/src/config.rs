@@ -459,14 +459,19 @@ impl NodeConfig {
             "p2p.max_frame_bytes",
             "bytes",
         );
+        // Every consensus message is at most consensus.max_message_bytes (the core's
+        // `Config::validate` sizes each kind against it), plus the frame's own bytes.
+        let frame_needed = crate::wire::consensus_frame_bytes(self.consensus.max_message_bytes);
         p.check(
-            s.max_frame_bytes >= self.consensus.max_message_bytes,
+            s.max_frame_bytes >= frame_needed,
             "p2p.max_frame_bytes",
             || {
                 format!(
-                    "is {} bytes, smaller than consensus.max_message_bytes ({} bytes): \
-                     the largest consensus message could never be delivered",
-                    s.max_frame_bytes, self.consensus.max_message_bytes
+                    "is {} bytes, smaller than consensus.max_message_bytes ({} bytes) plus {} of \
+                 framing: the largest consensus message could never be delivered",
+                    s.max_frame_bytes,
+                    self.consensus.max_message_bytes,
+                    crate::wire::CONSENSUS_FRAME_OVERHEAD_BYTES
                 )
             },
         );
@@ -594,6 +599,20 @@ impl NodeConfig {
                     "is {} bytes; it must exceed consensus.max_batch_bytes ({} bytes) because a \
                      pre-prepare carries a whole batch",
                     s.max_message_bytes, s.max_batch_bytes
+                )
+            },
+        );
+        // The core keeps no durable value larger than its largest message (the NEW-VIEW of the
+        // current view, key `N`); one the store refuses would stop the driver on every restart.
+        p.check(
+            s.max_message_bytes <= bftledger_ledger::store::MAX_CONSENSUS_VALUE_BYTES,
+            "consensus.max_message_bytes",
+            || {
+                format!(
+                    "is {} bytes, more than the store's largest consensus value ({} bytes): \
+                     a NEW-VIEW kept for restarts could not be written",
+                    s.max_message_bytes,
+                    bftledger_ledger::store::MAX_CONSENSUS_VALUE_BYTES
                 )
             },
         );
@@ -725,5 +744,101 @@ mod tests {
         let c = NodeConfig::load(&path).unwrap();
         assert_eq!(c.genesis_path, dir.path().join("genesis.toml"));
         assert_eq!(c.data_dir, dir.path().join("data"));
+    }
+
+    /// `count` distinct placeholder validator keys.
+    fn validators(count: usize) -> Vec<bftledger_crypto::PublicKey> {
+        (0..count as u32)
+            .map(|i| {
+                let mut seed = [3u8; 32];
+                seed[..4].copy_from_slice(&i.to_le_bytes());
+                bftledger_crypto::SecretKey::from_bytes(&seed).public()
+            })
+            .collect()
+    }
+
+    /// Whether the node accepts `c` and the core accepts it for `n` validators.
+    fn legal(c: &NodeConfig, n: usize) -> bool {
+        c.validate().is_ok() && c.consensus_config(validators(n)).validate().is_ok()
+    }
+
+    /// The largest value in `[low, high)` that `set` makes legal (legality is monotone in it).
+    fn largest_legal(
+        c: &mut NodeConfig,
+        n: usize,
+        (mut low, mut high): (usize, usize),
+        set: fn(&mut NodeConfig, usize),
+    ) {
+        while high - low > 1 {
+            let mid = low + (high - low) / 2;
+            set(c, mid);
+            if legal(c, n) {
+                low = mid;
+            } else {
+                high = mid;
+            }
+        }
+        set(c, low);
+        assert!(legal(c, n), "{low} is legal");
+    }
+
+    /// The largest legal configuration for `n` validators: the largest frame, the largest
+    /// message the store keeps, full blocks, then the largest batch and window the core accepts.
+    fn largest_legal_config(n: usize) -> NodeConfig {
+        let mut c = NodeConfig::local_default(1, 2);
+        c.p2p.max_frame_bytes = ceilings::FRAME_BYTES as usize;
+        c.p2p.max_sync_response_bytes = c.p2p.max_frame_bytes;
+        c.consensus.max_message_bytes = bftledger_ledger::store::MAX_CONSENSUS_VALUE_BYTES;
+        c.consensus.max_batch_requests = bftledger_ledger::MAX_BLOCK_TRANSFERS;
+        c.consensus.checkpoint_interval_seqs = 1;
+        c.consensus.watermark_window_seqs = 2;
+        let batch_range = (SIGNED_TRANSFER_MAX_BYTES, c.consensus.max_message_bytes);
+        largest_legal(&mut c, n, batch_range, |c, bytes| {
+            c.consensus.max_batch_bytes = bytes;
+            c.consensus.max_request_bytes = bytes;
+        });
+        largest_legal(&mut c, n, (2, 1 << 20), |c, window| {
+            c.consensus.watermark_window_seqs = window as u64;
+        });
+        c
+    }
+
+    /// Safety-holes issue, item 8 (TOCS'02 §4.4 messages, sized): for the default testnet
+    /// configuration and for the largest legal one (256 validators, the ledger's maximum), the
+    /// largest message of every consensus kind — a pre-prepare with a full batch, prepare,
+    /// commit, checkpoint, a VIEW-CHANGE with a certificate for every seq of the window, a
+    /// NEW-VIEW with a quorum of those, FETCH-BATCH — travels in a frame of at most
+    /// `p2p.max_frame_bytes`, and every durable value the core can write (the NEW-VIEW under
+    /// key `N` the largest) is accepted by the RocksDB store and read back by the core.
+    #[test]
+    fn largest_consensus_messages_fit_the_frame_and_the_store() {
+        use crate::wire::Frame;
+        use bftledger_crypto::encoding::Versioned;
+        use bftledger_ledger::{ConsensusOp, Store};
+        let default = NodeConfig::local_default(1, 2);
+        default.validate().expect("default");
+        for (n, c) in [(4, default), (256, largest_legal_config(256))] {
+            let consensus = c.consensus_config(validators(n));
+            for message in bftledger_consensus::bounds::largest_messages(&consensus) {
+                let kind = message.message.kind();
+                let frame = Frame::Consensus(message).to_bytes();
+                assert!(frame.len() <= c.p2p.max_frame_bytes, "n={n} {kind}");
+                Frame::decode(&frame, c.p2p.max_frame_bytes).expect(kind);
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let genesis = crate::test_support::genesis("sizes", 1);
+            let store = Store::create(dir.path(), &genesis).unwrap();
+            for op in bftledger_consensus::bounds::largest_durable_values(&consensus) {
+                let bftledger_consensus::PersistOp::Put { key, value } = op else {
+                    unreachable!("puts only")
+                };
+                let len = value.len();
+                store
+                    .consensus_put_batch([ConsensusOp::Put { key, value }])
+                    .unwrap_or_else(|e| panic!("n={n}: {len} bytes: {e}"));
+            }
+            let entries = store.consensus_entries().unwrap();
+            bftledger_consensus::durable::read(entries).expect("the core reads them back");
+        }
     }
 }

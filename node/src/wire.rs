@@ -27,6 +27,17 @@ impl Versioned for Frame {
     const MAX_BYTES: usize = 64 << 20;
 }
 
+/// Bytes a [`Frame::Consensus`] adds to the [`SignedMessage::to_bytes`] it carries: both start
+/// with a version byte; the frame then has its variant tag (a one-byte varint) where the
+/// message's version byte was. Checked against the real encoding in the tests.
+pub const CONSENSUS_FRAME_OVERHEAD_BYTES: usize = 1;
+
+/// The frame size that carries a consensus message of `message_bytes` (`p2p.max_frame_bytes` must
+/// hold this for `consensus.max_message_bytes`).
+pub const fn consensus_frame_bytes(message_bytes: usize) -> usize {
+    message_bytes.saturating_add(CONSENSUS_FRAME_OVERHEAD_BYTES)
+}
+
 impl Frame {
     /// Decodes a frame of at most `max_bytes`.
     pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
@@ -43,6 +54,21 @@ impl Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The framing allowance is exact for every consensus message kind, from the smallest to
+    /// one with a batch whose length prefix takes several bytes.
+    #[test]
+    fn consensus_frame_overhead_matches_the_encoding() {
+        let keys: Vec<_> = (1..=4u8)
+            .map(|i| bftledger_crypto::SecretKey::from_bytes(&[i; 32]).public())
+            .collect();
+        let config = bftledger_consensus::Config::new(keys);
+        for message in bftledger_consensus::bounds::largest_messages(&config) {
+            let bytes = message.to_bytes().len();
+            let frame = Frame::Consensus(message).to_bytes().len();
+            assert_eq!(frame, consensus_frame_bytes(bytes));
+        }
+    }
 
     #[test]
     fn garbage_is_refused_not_panicking() {

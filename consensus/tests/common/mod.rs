@@ -557,14 +557,7 @@ pub fn view_change(
         stable,
         prepared,
     };
-    SignedMessage::sign(
-        from,
-        Message::ViewChange {
-            view_change: vc,
-            batches: Vec::new(),
-        },
-        &keys[from as usize],
-    )
+    SignedMessage::sign(from, Message::ViewChange(vc), &keys[from as usize])
 }
 
 impl Single {
@@ -659,4 +652,67 @@ impl Cluster {
             self.step(to, Input::Message(message));
         }
     }
+}
+
+/// Builds NEW-VIEW(view) from signed view-change messages, as a correct primary would.
+pub fn new_view(
+    keys: &[SecretKey],
+    view: u64,
+    vcs: &[SignedMessage],
+) -> bftledger_consensus::NewView {
+    use bftledger_consensus::{compute_o_set, NewView, SignedViewChange, ViewChange};
+    let signed: Vec<SignedViewChange> = vcs
+        .iter()
+        .map(|m| match &m.message {
+            Message::ViewChange(view_change) => SignedViewChange {
+                from: m.from,
+                view_change: view_change.clone(),
+                signature: m.signature,
+            },
+            other => panic!("not a view-change: {other:?}"),
+        })
+        .collect();
+    let refs: Vec<&ViewChange> = signed.iter().map(|s| &s.view_change).collect();
+    let o = compute_o_set(view, &refs);
+    let primary = (view % keys.len() as u64) as ReplicaId;
+    NewView {
+        view,
+        view_changes: signed,
+        pre_prepares: o
+            .pre_prepares
+            .iter()
+            .map(|pp| sign_pp(keys, primary, *pp))
+            .collect(),
+    }
+}
+
+/// An O-set entry signed by `primary`.
+pub fn sign_pp(
+    keys: &[SecretKey],
+    primary: ReplicaId,
+    pp: bftledger_consensus::PrePrepare,
+) -> bftledger_consensus::SignedPrePrepare {
+    bftledger_consensus::SignedPrePrepare {
+        pre_prepare: pp,
+        signature: sig_for(
+            keys,
+            primary,
+            Message::PrePrepare {
+                pre_prepare: pp,
+                batch: Vec::new().into(),
+            },
+        ),
+    }
+}
+
+/// VIEW-CHANGE(1) from replicas 1, 3 and 0 (n = 4); replica 1 reports a prepared certificate
+/// for `b` at seq 2 (view 0), so the O-set of view 1 is seq 1 null, seq 2 `b`.
+pub fn three_view_changes(k: &[SecretKey], b: &bftledger_consensus::Batch) -> Vec<SignedMessage> {
+    use bftledger_consensus::CheckpointProof;
+    let cert = prepared_cert(k, 0, 2, bftledger_consensus::batch_digest(b));
+    vec![
+        view_change(k, 1, 1, CheckpointProof::genesis(), vec![cert]),
+        view_change(k, 3, 1, CheckpointProof::genesis(), vec![]),
+        view_change(k, 0, 1, CheckpointProof::genesis(), vec![]),
+    ]
 }

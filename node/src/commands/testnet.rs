@@ -82,6 +82,11 @@ pub fn init(args: &TestnetInitArgs, out: &Output) -> CliResult {
             .map(|j| loopback_multiaddr(&validator_keys[j].public(), p2p_port(j)))
             .collect();
         config.validate().map_err(CliError::failure)?;
+        // With the real validator count: the largest VIEW-CHANGE and NEW-VIEW grow with n.
+        config
+            .consensus_config(genesis.validator_keys())
+            .validate()
+            .map_err(|e| CliError::usage(format!("consensus config for {n} validators: {e}")))?;
         let config_path = node_dir.join("config.toml");
         write_file(&config_path, &render_config(&config))?;
         nodes.push((config_path, config.api.listen, Address::from(k.public())));

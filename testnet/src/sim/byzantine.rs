@@ -10,7 +10,10 @@
 //!   the others, and commits each side's digest to that side; as backup, prepares and commits
 //!   every digest it saw proposed for a slot, a different one to each half;
 //! - `ConflictingVotes`: each prepare/commit/checkpoint goes out with the true digest to some
-//!   replicas and a made-up digest to others;
+//!   replicas and a made-up digest to others; a pre-prepare it relays for another primary (a
+//!   retransmission or a FETCH-BATCH answer) goes out to some with another batch under the
+//!   primary's genuine signature (the batch is unsigned: it must be refused by digest and never
+//!   count against the primary);
 //! - `ForgeSignatures`: sends its messages, plus copies claiming to be from another replica
 //!   (signed with the wrong key, or with garbage);
 //! - `ReplayOld`: sends its messages, and re-sends old messages it received (old views, old
@@ -338,6 +341,21 @@ impl Byzantine {
         targets: &[usize],
         sends: &mut Vec<Send>,
     ) {
+        if let Message::PrePrepare { pre_prepare, batch } = &message.message {
+            if message.from != self.id {
+                let swapped = SignedMessage {
+                    message: Message::PrePrepare {
+                        pre_prepare: *pre_prepare,
+                        batch: Self::other_batch(rng, batch).into(),
+                    },
+                    ..message.clone()
+                };
+                let (a, b) = Self::split(rng, targets);
+                Self::to_all(&message, &a, sends);
+                Self::to_all(&swapped, &b, sends);
+                return;
+            }
+        }
         let junk = Digest(rng.random());
         let altered = match &message.message {
             Message::Prepare(p) => Some(Message::Prepare(bftledger_consensus::Prepare {
@@ -465,11 +483,7 @@ impl Byzantine {
         targets: &[usize],
         sends: &mut Vec<Send>,
     ) {
-        let Message::ViewChange {
-            view_change,
-            batches,
-        } = &message.message
-        else {
+        let Message::ViewChange(view_change) = &message.message else {
             return Self::to_all(&message, targets, sends);
         };
         let mut lie = view_change.clone();
@@ -478,16 +492,7 @@ impl Byzantine {
         } else {
             lie.prepared.retain(|_| rng.random_bool(0.5));
         }
-        let kept: Vec<Digest> = lie.prepared.iter().map(|c| c.pre_prepare.digest).collect();
-        let batches = batches
-            .iter()
-            .filter(|b| kept.contains(&batch_digest(b)))
-            .cloned()
-            .collect();
-        let lie = self.sign(Message::ViewChange {
-            view_change: lie,
-            batches,
-        });
+        let lie = self.sign(Message::ViewChange(lie));
         Self::to_all(&lie, targets, sends);
     }
 
@@ -555,10 +560,7 @@ impl Byzantine {
                 stable: bftledger_consensus::CheckpointProof::genesis(),
                 prepared: Vec::new(),
             };
-            let vc = self.sign(Message::ViewChange {
-                view_change,
-                batches: Vec::new(),
-            });
+            let vc = self.sign(Message::ViewChange(view_change));
             let everyone: Vec<usize> = (0..self.n).filter(|&r| r != self.id as usize).collect();
             Self::to_all(&vc, &everyone, sends);
         }

@@ -788,7 +788,7 @@ impl Cluster {
                 self.checker
                     .on_signed(now, r, SignedKind::Checkpoint, 0, c.seq, c.state_root)
             }
-            Message::NewView { new_view, .. } => {
+            Message::NewView(new_view) => {
                 for signed in &new_view.pre_prepares {
                     let p = signed.pre_prepare;
                     self.checker
@@ -798,13 +798,15 @@ impl Cluster {
                 self.checker
                     .on_signed(now, r, SignedKind::NewView, new_view.view, 0, digest);
             }
-            Message::ViewChange { view_change, .. } => {
+            Message::ViewChange(view_change) => {
                 // One view-change per target view, re-sent unchanged (also after a restart).
                 let digest = Digest::of(&encode(view_change));
                 let view = view_change.new_view;
                 self.checker
                     .on_signed(now, r, SignedKind::ViewChange, view, 0, digest);
             }
+            // A request, not a vote: nothing to check for conflicts.
+            Message::FetchBatch(_) => self.mark("send.fetch_batch"),
         }
     }
 
@@ -988,17 +990,21 @@ fn describe(message: &Message) -> String {
         Message::Prepare(p) => format!("PREPARE v{} n{} {}", p.view, p.seq, p.digest),
         Message::Commit(c) => format!("COMMIT v{} n{} {}", c.view, c.seq, c.digest),
         Message::Checkpoint(c) => format!("CHECKPOINT n{} {}", c.seq, c.state_root),
-        Message::ViewChange { view_change, .. } => format!(
+        Message::ViewChange(view_change) => format!(
             "VIEW-CHANGE to v{} stable n{} ({} prepared)",
             view_change.new_view,
             view_change.stable.seq,
             view_change.prepared.len()
         ),
-        Message::NewView { new_view, .. } => format!(
+        Message::NewView(new_view) => format!(
             "NEW-VIEW v{} ({} view-changes, {} pre-prepares)",
             new_view.view,
             new_view.view_changes.len(),
             new_view.pre_prepares.len()
+        ),
+        Message::FetchBatch(f) => format!(
+            "FETCH-BATCH v{} n{} {}",
+            f.pre_prepare.view, f.pre_prepare.seq, f.pre_prepare.digest
         ),
     }
 }
