@@ -76,9 +76,13 @@
 //! [`view_change`] (§4.4), `log`, [`quorum`], `timer`, `invariants`, [`config`], [`bounds`]
 //! (largest message of every kind), [`error`], [`durable`] (persist key layout and recovery).
 //!
-//! **Client requests at a backup** are kept pending (so the backup's view-change timer catches
-//! a primary that ignores them, §4.4) but are not forwarded by the core: the node forwards them
-//! to the primary (and clients may send to all replicas). Pending requests are dropped after a
+//! **Client requests at a backup** are kept pending, keyed by their identity
+//! ([`Application::request_ids`]: one transfer signed twice is one request). The view-change
+//! timer waits for one of them, the oldest, and executing other batches does not stop it
+//! (§4.4), so a primary that censors a request is replaced. A backup relays what it waits on
+//! to the primary ([`Actions::relay`], at most once per retransmission period per request): the
+//! node forwards client requests to every validator, but a lost frame, a selective forwarder or
+//! a primary that restarted must not cost a view change. Pending requests are dropped after a
 //! state transfer (the transferred state may contain them; clients re-send what is missing).
 //!
 //! **Durability** ([`durable`]): own votes, view status, own view-change, stable checkpoint, own
