@@ -193,6 +193,31 @@ impl<A: Application> Replica<A> {
             self.id,
             self.log.len()
         );
+        let refused = self
+            .refused_view_changes
+            .iter()
+            .map(|(v, _)| v)
+            .chain(&self.refused_new_views);
+        for view in refused {
+            assert!(
+                *view > self.view && *view <= self.current_target() + c.max_future_views,
+                "replica {}: refused view-change or new-view kept for view {view} (current {})",
+                self.id,
+                self.view
+            );
+        }
+        if let (Some(crate::replica::Awaited::Slot(seq)), Status::Normal) =
+            (self.awaited, self.status)
+        {
+            let waiting = seq > self.last_executed
+                && self.log.slot(seq).is_some_and(|s| s.pre_prepare.is_some());
+            assert!(
+                waiting,
+                "replica {}: the view-change timer waits for slot {seq}, not a pre-prepared \
+                 slot above the last execution {}",
+                self.id, self.last_executed
+            );
+        }
         for (view, per_view) in &self.view_changes {
             assert!(
                 *view > self.view && *view <= self.current_target() + c.max_future_views,

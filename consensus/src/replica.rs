@@ -292,7 +292,11 @@ impl<A: Application> Replica<A> {
         }
         let still_waiting = match self.awaited {
             Some(Awaited::Request(id)) => self.requests.is_pending(&id),
-            Some(Awaited::Slot(seq)) => seq > self.last_executed,
+            // Executed, or replaced by a state transfer (its slot dropped): no longer awaited.
+            Some(Awaited::Slot(seq)) => {
+                seq > self.last_executed
+                    && self.log.slot(seq).is_some_and(|s| s.pre_prepare.is_some())
+            }
             None => false,
         };
         let running = self.timers.view_change_deadline.is_some();

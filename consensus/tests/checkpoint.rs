@@ -3,7 +3,7 @@
 
 mod common;
 
-use bftledger_consensus::{Actions, Checkpoint, Event, Input, Message, Rejection};
+use bftledger_consensus::{Checkpoint, Event, Input, Message, Rejection};
 use bftledger_crypto::Digest;
 use common::{batch_of, pre_prepare, rejections, req, sent_kinds, Single};
 
@@ -351,18 +351,21 @@ fn prepare_upto(s: &mut Single, upto: u64) {
     }
 }
 
-/// The VIEW-CHANGE the replica sends once its view-change timer fires (its slots are pending).
-fn next_view_change(s: &mut Single) -> (bftledger_consensus::ViewChange, Actions) {
-    let a = s.ticks(3 * s.config.view_change_timeout_ticks as usize);
-    let vc = a
-        .send
-        .iter()
+/// The VIEW-CHANGE replica 2 sends when VIEW-CHANGEs for view 1 from f+1 peers (0 and 3)
+/// make it join view 1 (§4.4 liveness rule).
+fn joined_view_change(s: &mut Single) -> bftledger_consensus::ViewChange {
+    let genesis = bftledger_consensus::CheckpointProof::genesis();
+    let mut sent = Vec::new();
+    for r in [0, 3] {
+        let vc = common::view_change(&s.keys, r, 1, genesis.clone(), vec![]);
+        sent.extend(s.input(Input::Message(vc)).send);
+    }
+    sent.iter()
         .find_map(|o| match &o.message.message {
-            Message::ViewChange(view_change) => Some(view_change.clone()),
+            Message::ViewChange(view_change) if o.message.from == 2 => Some(view_change.clone()),
             _ => None,
         })
-        .expect("the view-change timer fired");
-    (vc, a)
+        .expect("joined view 1")
 }
 
 fn prepared_seqs(vc: &bftledger_consensus::ViewChange) -> Vec<u64> {
@@ -382,12 +385,9 @@ fn fetch_on_f_plus_1_checkpoints_keeps_prepared_certificates() {
     prepare_upto(&mut s, 4);
     s.deliver(0, checkpoint(4, root(4)));
     s.deliver(1, checkpoint(4, root(4)));
-    let (vc, actions) = next_view_change(&mut s);
-    assert_eq!(
-        actions.fetch_state.map(|f| f.seq),
-        Some(4),
-        "f+1 votes: fetch"
-    );
+    let a = s.ticks(s.config.retransmit_ticks as usize + 1);
+    assert_eq!(a.fetch_state.map(|f| f.seq), Some(4), "f+1 votes: fetch");
+    let vc = joined_view_change(&mut s);
     assert_eq!(
         vc.stable.seq, 0,
         "f+1 votes do not make checkpoint 4 stable"
@@ -414,19 +414,7 @@ fn floor_of_a_2f_plus_1_fetch_survives_a_crash_with_the_certificates_it_replaced
     let a = s.ticks(1);
     assert_eq!(a.fetch_state.map(|f| f.seq), Some(4), "fetch resumed");
     // Nothing is pending after the restart: VIEW-CHANGEs of f+1 peers make it join view 1.
-    let genesis = bftledger_consensus::CheckpointProof::genesis();
-    let mut sent = Vec::new();
-    for r in [0, 3] {
-        let vc = common::view_change(&s.keys, r, 1, genesis.clone(), vec![]);
-        sent.extend(s.input(Input::Message(vc)).send);
-    }
-    let vc = sent
-        .iter()
-        .find_map(|o| match &o.message.message {
-            Message::ViewChange(view_change) if o.message.from == 2 => Some(view_change.clone()),
-            _ => None,
-        })
-        .expect("joined view 1");
+    let vc = joined_view_change(&mut s);
     let covered = vc.stable.seq >= 4 || prepared_seqs(&vc) == vec![1, 2, 3, 4];
     assert!(
         covered,
