@@ -351,6 +351,18 @@ fn prepare_upto(s: &mut Single, upto: u64) {
     }
 }
 
+/// Replica 2 with seqs 1..4 prepared (not executed), fetching checkpoint 4 on the f+1 votes of
+/// replicas 0 and 1 (after the one retransmission period a fetch inside the window waits).
+fn fetching_on_f_plus_1_votes() -> Single {
+    let mut s = Single::new(4, 2);
+    prepare_upto(&mut s, 4);
+    s.deliver(0, checkpoint(4, root(4)));
+    s.deliver(1, checkpoint(4, root(4)));
+    let a = s.ticks(s.config.retransmit_ticks as usize + 1);
+    assert_eq!(a.fetch_state.map(|f| f.seq), Some(4), "f+1 votes: fetch");
+    s
+}
+
 /// The VIEW-CHANGE replica 2 sends when VIEW-CHANGEs for view 1 from f+1 peers (0 and 3)
 /// make it join view 1 (§4.4 liveness rule).
 fn joined_view_change(s: &mut Single) -> bftledger_consensus::ViewChange {
@@ -381,12 +393,7 @@ fn prepared_seqs(vc: &bftledger_consensus::ViewChange) -> Vec<u64> {
 /// the original.
 #[test]
 fn fetch_on_f_plus_1_checkpoints_keeps_prepared_certificates() {
-    let mut s = Single::new(4, 2);
-    prepare_upto(&mut s, 4);
-    s.deliver(0, checkpoint(4, root(4)));
-    s.deliver(1, checkpoint(4, root(4)));
-    let a = s.ticks(s.config.retransmit_ticks as usize + 1);
-    assert_eq!(a.fetch_state.map(|f| f.seq), Some(4), "f+1 votes: fetch");
+    let mut s = fetching_on_f_plus_1_votes();
     let vc = joined_view_change(&mut s);
     assert_eq!(
         vc.stable.seq, 0,
@@ -431,12 +438,7 @@ fn floor_of_a_2f_plus_1_fetch_survives_a_crash_with_the_certificates_it_replaced
 /// nor forget that it is fetching; it asks again and the driver reports the state it already has.
 #[test]
 fn outstanding_fetch_survives_a_crash_and_nothing_below_it_is_executed() {
-    let mut s = Single::new(4, 2);
-    prepare_upto(&mut s, 4);
-    s.deliver(0, checkpoint(4, root(4)));
-    s.deliver(1, checkpoint(4, root(4)));
-    let a = s.ticks(s.config.retransmit_ticks as usize + 1);
-    assert_eq!(a.fetch_state.map(|f| f.seq), Some(4), "f+1 votes: fetch");
+    let mut s = fetching_on_f_plus_1_votes();
     s.restart();
     // Commits for the fetched seqs arrive again: nothing is executed below the fetch.
     let mut executed = Vec::new();
