@@ -106,7 +106,7 @@ impl<A: Application> Replica<A> {
     /// 2f+1 matching checkpoint votes for `seq` form a stable-checkpoint proof: adopt it if the
     /// replica executed that far, otherwise ask the driver for state transfer.
     fn check_stable(&mut self, seq: SeqNum, out: &mut Output) {
-        let (strong, weak) = (self.quorum.strong(), self.quorum.weak());
+        let (strong, weak) = (self.quorum.checkpoint_votes_needed(), self.quorum.weak());
         let Some(votes) = self.checkpoint_votes.get(&seq) else {
             return;
         };
@@ -149,7 +149,7 @@ impl<A: Application> Replica<A> {
 
     /// Whether a proof has 2f+1 signatures (stable) rather than only f+1 (enough to fetch).
     pub(crate) fn is_strong(&self, proof: &CheckpointProof) -> bool {
-        proof.seq == 0 || proof.signatures.len() >= self.quorum.strong()
+        proof.seq == 0 || proof.signatures.len() >= self.quorum.checkpoint_votes_needed()
     }
 
     /// A verified stable-checkpoint proof (2f+1; from checkpoint votes, a view-change or a

@@ -184,14 +184,7 @@ impl CheckpointProof {
     /// replica vouches for the state, which is enough to fetch it (TOCS'02 §6.2) but not to
     /// call it stable. [`crate::FetchState::proof`] satisfies at least this.
     pub fn verify_weak(&self, validators: &[PublicKey]) -> Result<(), CertificateError> {
-        let weak = Quorum::new(validators.len()).weak();
-        self.verify_with(
-            validators,
-            &Quorum {
-                strong_override: Some(weak),
-                ..Quorum::new(validators.len())
-            },
-        )
+        self.verify_votes(validators, Quorum::new(validators.len()).weak())
     }
 
     /// [`CheckpointProof::verify`] with the replica's quorum.
@@ -200,6 +193,11 @@ impl CheckpointProof {
         validators: &[PublicKey],
         quorum: &Quorum,
     ) -> Result<(), CertificateError> {
+        self.verify_votes(validators, quorum.checkpoint_votes_needed())
+    }
+
+    /// Checks `needed` distinct validators signed CHECKPOINT(seq, state_root).
+    fn verify_votes(&self, validators: &[PublicKey], needed: usize) -> Result<(), CertificateError> {
         if self.seq == 0 {
             return Ok(());
         }
@@ -211,7 +209,7 @@ impl CheckpointProof {
             validators,
             &self.signatures,
             |from| signing_bytes(from, SignedBody::Checkpoint(&body)),
-            quorum.strong(),
+            needed,
         )
     }
 }

@@ -41,11 +41,34 @@ pub enum Mutant {
     /// Host-level: a state-transfer snapshot is installed without checking its height and block
     /// hash against the checkpoint that 2f+1 validators signed.
     UncheckedSnapshot,
+    /// Classic: prepared with one prepare fewer than the rule needs (2f-1 when n = 3f+1), so two
+    /// prepared certificates for one (view, seq) need not share a correct replica (§4.2).
+    PreparedOnFewerPrepares,
+    /// Classic: committed-local with one COMMIT fewer than a strong quorum (2f when n = 3f+1):
+    /// a committed batch need not be prepared at any correct replica of a later view's
+    /// quorum (§4.2, §4.4).
+    CommittedOnFewerCommits,
+    /// Classic: a checkpoint is stable with one vote fewer than a strong quorum (2f), so the
+    /// proof a VIEW-CHANGE carries need not include a correct replica that executed it (§4.3).
+    StableOnFewerCheckpoints,
+    /// Classic: a NEW-VIEW is built and accepted on one VIEW-CHANGE fewer than a strong quorum
+    /// (2f), so V need not hold a prepared certificate of every committed batch (§4.4).
+    NewViewOnFewerViewChanges,
+    /// Classic: a backup accepts the O-set of a NEW-VIEW without recomputing it from V, so a
+    /// Byzantine new primary can re-propose any digest (or null) at any seq (§4.4).
+    NewViewUncheckedOSet,
+    /// Classic: no high watermark check on PRE-PREPARE, PREPARE and COMMIT: a faulty primary
+    /// can make backups hold slots beyond the window (§4.2: h < n <= H).
+    NoWatermarkCheck,
+    /// Host-level, classic: the driver sends a step's messages before its persist ops are
+    /// durable, so a crash in between makes a restarted replica forget a vote it sent and sign
+    /// a conflicting one (TOCS'02 §5: persist before send).
+    SendBeforePersist,
 }
 
 impl Mutant {
     /// Every mutant of the core, in a fixed order.
-    pub const ALL: [Mutant; 10] = [
+    pub const ALL: [Mutant; 17] = [
         Mutant::WeakQuorum,
         Mutant::ClassicQuorum,
         Mutant::FetchForgetsPrepared,
@@ -56,6 +79,13 @@ impl Mutant {
         Mutant::NoBatchFetch,
         Mutant::ViewInBlockHash,
         Mutant::UncheckedSnapshot,
+        Mutant::PreparedOnFewerPrepares,
+        Mutant::CommittedOnFewerCommits,
+        Mutant::StableOnFewerCheckpoints,
+        Mutant::NewViewOnFewerViewChanges,
+        Mutant::NewViewUncheckedOSet,
+        Mutant::NoWatermarkCheck,
+        Mutant::SendBeforePersist,
     ];
 
     /// The command-line name (`bftledger-sim --mutant NAME`).
@@ -71,6 +101,13 @@ impl Mutant {
             Mutant::NoBatchFetch => "no-batch-fetch",
             Mutant::ViewInBlockHash => "view-in-block-hash",
             Mutant::UncheckedSnapshot => "unchecked-snapshot",
+            Mutant::PreparedOnFewerPrepares => "prepared-on-fewer-prepares",
+            Mutant::CommittedOnFewerCommits => "committed-on-fewer-commits",
+            Mutant::StableOnFewerCheckpoints => "stable-on-fewer-checkpoints",
+            Mutant::NewViewOnFewerViewChanges => "new-view-on-fewer-view-changes",
+            Mutant::NewViewUncheckedOSet => "new-view-unchecked-o-set",
+            Mutant::NoWatermarkCheck => "no-watermark-check",
+            Mutant::SendBeforePersist => "send-before-persist",
         }
     }
 }

@@ -449,7 +449,7 @@ impl<A: Application> Replica<A> {
     }
 
     fn check_committed(&mut self, seq: SeqNum, out: &mut Output) {
-        let strong = self.quorum.strong();
+        let strong = self.quorum.commits_needed();
         let Some(slot) = self.log.slot(seq) else {
             return;
         };
@@ -478,7 +478,7 @@ impl<A: Application> Replica<A> {
                 break;
             }
             let mut commits = slot.commits.signers(&digest);
-            commits.truncate(self.quorum.strong());
+            commits.truncate(self.quorum.commits_needed());
             let certificate = CommitCertificate {
                 view: slot.view,
                 seq,

@@ -31,8 +31,8 @@ pub struct Quorum {
     pub n: usize,
     /// Faults tolerated, floor((n-1)/3).
     pub f: usize,
-    /// Test-only, deliberately unsafe: replaces the strong quorum (simulator mutants).
-    pub strong_override: Option<usize>,
+    /// Test-only, deliberately unsafe: a quorum mutant of the simulator weakens one rule.
+    pub mutant: Option<Mutant>,
 }
 
 impl Quorum {
@@ -41,28 +41,49 @@ impl Quorum {
         Quorum {
             n,
             f: n.saturating_sub(1) / 3,
-            strong_override: None,
+            mutant: None,
         }
     }
 
     /// Quorums of a cluster configuration (honours the simulator's quorum mutants).
     pub fn from_config(config: &crate::Config) -> Quorum {
-        let q = Quorum::new(config.n());
-        let strong_override = match config.mutant {
-            Some(Mutant::WeakQuorum) => Some(2 * q.f),
-            Some(Mutant::ClassicQuorum) => Some(2 * q.f + 1),
-            _ => None,
-        };
         Quorum {
-            strong_override,
-            ..q
+            mutant: config.mutant,
+            ..Quorum::new(config.n())
         }
     }
 
-    /// ceil((n+f+1)/2) (or a mutant's override, which the simulator must catch).
+    /// ceil((n+f+1)/2) (or a quorum mutant's size, which the simulator must catch).
     pub fn strong(&self) -> usize {
-        self.strong_override
-            .unwrap_or((self.n + self.f + 1).div_ceil(2))
+        match self.mutant {
+            Some(Mutant::WeakQuorum) => 2 * self.f,
+            Some(Mutant::ClassicQuorum) => 2 * self.f + 1,
+            _ => (self.n + self.f + 1).div_ceil(2),
+        }
+    }
+
+    /// The strong quorum, one fewer under `mutant` (a classic mutant weakening one rule only).
+    fn strong_unless(&self, mutant: Mutant) -> usize {
+        if self.mutant == Some(mutant) {
+            self.strong() - 1
+        } else {
+            self.strong()
+        }
+    }
+
+    /// §4.2: COMMITs from distinct replicas that make a prepared slot committed-local.
+    pub fn commits_needed(&self) -> usize {
+        self.strong_unless(Mutant::CommittedOnFewerCommits)
+    }
+
+    /// §4.3: matching CHECKPOINT votes that make a checkpoint stable (and a stable proof valid).
+    pub fn checkpoint_votes_needed(&self) -> usize {
+        self.strong_unless(Mutant::StableOnFewerCheckpoints)
+    }
+
+    /// §4.4: VIEW-CHANGEs from distinct replicas in a NEW-VIEW's V.
+    pub fn view_changes_needed(&self) -> usize {
+        self.strong_unless(Mutant::NewViewOnFewerViewChanges)
     }
 
     /// f+1.
@@ -81,7 +102,7 @@ impl Quorum {
     /// §4.2: prepared needs the pre-prepare plus prepares from distinct backups, a strong
     /// quorum in all (2f prepares when n = 3f+1).
     pub fn prepares_needed(&self) -> usize {
-        self.strong() - 1
+        self.strong_unless(Mutant::PreparedOnFewerPrepares) - 1
     }
 }
 

@@ -9,6 +9,7 @@ use crate::message::{
     null_digest, signing_bytes, Batch, CheckpointProof, Message, NewView, PrePrepare, Request,
     SignedBody, SignedMessage, SignedPrePrepare, SignedViewChange, ViewChange,
 };
+use crate::mutants::Mutant;
 use crate::quorum::Quorum;
 use crate::replica::{Replica, Status};
 use crate::{ReplicaId, SeqNum, View};
@@ -293,7 +294,7 @@ impl<A: Application> Replica<A> {
             && self
                 .view_changes
                 .get(&view)
-                .is_some_and(|vcs| vcs.len() >= self.quorum.strong());
+                .is_some_and(|vcs| vcs.len() >= self.quorum.view_changes_needed());
         if ready {
             self.send_new_view(view, out);
         }
@@ -315,7 +316,7 @@ impl<A: Application> Replica<A> {
             chosen.push(own.clone());
         }
         for (from, vc) in received {
-            if *from != self.id && chosen.len() < self.quorum.strong() {
+            if *from != self.id && chosen.len() < self.quorum.view_changes_needed() {
                 chosen.push(vc.clone());
             }
         }
@@ -408,7 +409,7 @@ impl<A: Application> Replica<A> {
     pub fn validate_new_view(&self, new_view: &NewView) -> Result<OSet, NewViewFault> {
         let view = new_view.view;
         let validators = &self.config.validators;
-        let need = self.quorum.strong();
+        let need = self.quorum.view_changes_needed();
         if new_view.view_changes.len() > need {
             return Err(NewViewFault::ExtraViewChanges {
                 have: new_view.view_changes.len(),
@@ -430,12 +431,16 @@ impl<A: Application> Replica<A> {
             .iter()
             .map(|s| &s.view_change)
             .collect();
-        let o_set = compute_o_set(view, &vcs);
+        let mut o_set = compute_o_set(view, &vcs);
         let given: Vec<PrePrepare> = new_view
             .pre_prepares
             .iter()
             .map(|s| s.pre_prepare)
             .collect();
+        if self.config.mutated(Mutant::NewViewUncheckedOSet) {
+            o_set.max_s = given.iter().map(|pp| pp.seq).fold(o_set.min_s, SeqNum::max);
+            o_set.pre_prepares = given.clone();
+        }
         if given != o_set.pre_prepares {
             let seq = first_difference(&given, &o_set.pre_prepares, o_set.min_s);
             return Err(NewViewFault::OSetMismatch { seq });

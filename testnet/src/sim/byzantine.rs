@@ -32,14 +32,25 @@
 //! - `BatchSwapper`: re-sends the primary's genuine signed PRE-PREPAREs to the other backups
 //!   with a junk oversized batch (the unsigned part) and joins a view change at once, trying to
 //!   make correct backups accuse a correct primary;
-//! - `Mixed`: picks one of the above per message.
+//! - `NewViewForger`: as the new primary, sends each backup its own NEW-VIEW: the honest one,
+//!   one built from a different (valid) choice of 2f+1 VIEW-CHANGEs, or one whose O-set
+//!   re-proposes a seq with the null batch (invalid: O does not follow from V);
+//! - `Twins` (Bano et al. 2020): not a rewriting strategy; the cluster runs a second honest
+//!   instance with the same key, and each correct replica talks to one of the two instances
+//!   (`crate::sim::twins`), so equivocation appears in every message kind;
+//! - `Mixed`: picks one of the rewriting strategies above per message.
+//!
+//! Every Byzantine host but a `Silent` one forwards client requests to every replica except the
+//! primary of its view (a selective forwarder), where a correct host forwards to all.
 
 use std::collections::BTreeMap;
 
+use bftledger_consensus::message::{signing_bytes, SignedBody};
 use bftledger_consensus::{
-    batch_digest, Message, Outbound, PrePrepare, Request, SignedMessage, Target,
+    batch_digest, compute_o_set, null_digest, Message, NewView, Outbound, PrePrepare, Request,
+    SignedMessage, SignedPrePrepare, SignedViewChange, Target,
 };
-use bftledger_crypto::{Digest, SecretKey, Signature};
+use bftledger_crypto::{Digest, Domain, SecretKey, Signature};
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -71,12 +82,16 @@ pub enum Strategy {
     ForkHunter,
     /// Genuine PRE-PREPAREs relayed with junk batches, and an eager VIEW-CHANGE.
     BatchSwapper,
-    /// One of the above, drawn per message.
+    /// As new primary, a different NEW-VIEW to each backup (valid or with a forged O-set).
+    NewViewForger,
+    /// Two honest instances with one key, each talking to its own side of the cluster.
+    Twins,
+    /// One of the rewriting strategies, drawn per message.
     Mixed,
 }
 
 /// Every strategy, for drawing and for coverage reports (`Mixed` last).
-pub const STRATEGIES: [Strategy; 12] = [
+pub const STRATEGIES: [Strategy; 14] = [
     Strategy::Silent,
     Strategy::Equivocate,
     Strategy::ConflictingVotes,
@@ -88,8 +103,33 @@ pub const STRATEGIES: [Strategy; 12] = [
     Strategy::CheckpointSplitter,
     Strategy::ForkHunter,
     Strategy::BatchSwapper,
+    Strategy::NewViewForger,
+    Strategy::Twins,
     Strategy::Mixed,
 ];
+
+/// The strategies `Mixed` draws from per message: those that rewrite messages.
+const PER_MESSAGE: [Strategy; 12] = [
+    Strategy::Silent,
+    Strategy::Equivocate,
+    Strategy::ConflictingVotes,
+    Strategy::ForgeSignatures,
+    Strategy::ReplayOld,
+    Strategy::InvalidBatches,
+    Strategy::Censor,
+    Strategy::ViewChangeLiar,
+    Strategy::CheckpointSplitter,
+    Strategy::ForkHunter,
+    Strategy::BatchSwapper,
+    Strategy::NewViewForger,
+];
+
+/// Sequence numbers an `InvalidBatches` primary jumps ahead by, now and then: beyond any
+/// watermark window of the simulator (no correct backup may accept such a slot).
+const SEQ_JUMP: u64 = 1 << 10;
+
+/// VIEW-CHANGEs a `NewViewForger` keeps, per view, for building other NEW-VIEWs.
+const VIEW_CHANGES_KEPT: usize = 16;
 
 /// The client whose requests a `Censor` primary leaves out.
 pub const CENSORED_CLIENT: u32 = 0;
@@ -129,6 +169,8 @@ pub struct Byzantine {
     injected: Vec<Send>,
     /// Views for which `BatchSwapper` already sent its eager VIEW-CHANGE.
     swapped_views: std::collections::BTreeSet<u64>,
+    /// VIEW-CHANGEs received, per target view (`NewViewForger`; bounded).
+    view_changes: BTreeMap<u64, Vec<SignedViewChange>>,
 }
 
 impl Byzantine {
@@ -144,6 +186,7 @@ impl Byzantine {
             sent: 0,
             injected: Vec::new(),
             swapped_views: std::collections::BTreeSet::new(),
+            view_changes: BTreeMap::new(),
         }
     }
 
@@ -177,6 +220,19 @@ impl Byzantine {
                 self.proposals.pop_first();
             }
         }
+        if let Message::ViewChange(view_change) = &message.message {
+            let kept = self.view_changes.entry(view_change.new_view).or_default();
+            if kept.len() < VIEW_CHANGES_KEPT && kept.iter().all(|k| k.from != message.from) {
+                kept.push(SignedViewChange {
+                    from: message.from,
+                    view_change: view_change.clone(),
+                    signature: message.signature,
+                });
+            }
+            while self.view_changes.len() > 8 {
+                self.view_changes.pop_first();
+            }
+        }
         if self.received.len() < REPLAY_BUFFER_MAX {
             self.received.push(message.clone());
         }
@@ -187,9 +243,7 @@ impl Byzantine {
         let mut sends = Vec::new();
         for out in outbound {
             let strategy = match self.strategy {
-                Strategy::Mixed => *STRATEGIES[..STRATEGIES.len() - 1]
-                    .choose(rng)
-                    .expect("nonempty"),
+                Strategy::Mixed => *PER_MESSAGE.choose(rng).expect("nonempty"),
                 other => other,
             };
             let targets = self.targets(out.to);
@@ -216,6 +270,10 @@ impl Byzantine {
                     _ => self.lie_in_view_change(rng, out.message, &targets, &mut sends),
                 },
                 Strategy::BatchSwapper => self.swap_relayed(out.message, &targets, &mut sends),
+                Strategy::NewViewForger => {
+                    self.forge_new_views(rng, out.message, &targets, &mut sends)
+                }
+                Strategy::Twins => Self::to_all(&out.message, &targets, &mut sends),
                 Strategy::Mixed => unreachable!("drawn above"),
             }
         }
@@ -472,7 +530,13 @@ impl Byzantine {
         };
         let at = rng.random_range(0..=bad.len());
         bad.insert(at, junk);
-        let proposal = self.pre_prepare(*pre_prepare, bad);
+        let mut template = *pre_prepare;
+        if rng.random_ratio(1, 4) {
+            // A valid batch far beyond the high watermark (§4.2: h < n <= H).
+            template.seq += SEQ_JUMP;
+            bad = batch.to_vec();
+        }
+        let proposal = self.pre_prepare(template, bad);
         Self::to_all(&proposal, targets, sends);
     }
 
@@ -564,6 +628,87 @@ impl Byzantine {
             let everyone: Vec<usize> = (0..self.n).filter(|&r| r != self.id as usize).collect();
             Self::to_all(&vc, &everyone, sends);
         }
+    }
+
+    /// `NewViewForger`: its NEW-VIEW goes to each backup in one of three forms: as built, built
+    /// from another valid choice of 2f+1 VIEW-CHANGEs, or with one O-set entry re-proposed as
+    /// the null batch (which no correct backup may accept: O must follow from V).
+    fn forge_new_views(
+        &self,
+        rng: &mut ChaCha8Rng,
+        message: SignedMessage,
+        targets: &[usize],
+        sends: &mut Vec<Send>,
+    ) {
+        let Message::NewView(new_view) = &message.message else {
+            return Self::to_all(&message, targets, sends);
+        };
+        for &to in targets {
+            let forged = match rng.random_range(0..3) {
+                0 => None,
+                1 => self.other_choice_of_v(rng, new_view),
+                _ => self.null_in_o(rng, new_view),
+            };
+            let message = forged.map_or_else(|| message.clone(), |nv| self.sign(Message::NewView(nv)));
+            sends.push(Send { to, message });
+        }
+    }
+
+    /// A NEW-VIEW from another valid V: its own VIEW-CHANGE and 2f others drawn from those it
+    /// received, with the O-set recomputed from them (legal, but different per backup).
+    fn other_choice_of_v(&self, rng: &mut ChaCha8Rng, new_view: &NewView) -> Option<NewView> {
+        let own = new_view.view_changes.iter().find(|s| s.from == self.id)?;
+        let others: Vec<&SignedViewChange> = self
+            .view_changes
+            .get(&new_view.view)?
+            .iter()
+            .filter(|s| s.from != self.id)
+            .collect();
+        let need = new_view.view_changes.len() - 1;
+        if others.len() < need {
+            return None;
+        }
+        let mut chosen = vec![own.clone()];
+        chosen.extend(others.choose_multiple(rng, need).map(|s| (*s).clone()));
+        let vcs: Vec<&bftledger_consensus::ViewChange> =
+            chosen.iter().map(|s| &s.view_change).collect();
+        let o_set = compute_o_set(new_view.view, &vcs);
+        let pre_prepares = o_set
+            .pre_prepares
+            .iter()
+            .map(|pp| self.sign_pre_prepare(*pp))
+            .collect();
+        Some(NewView {
+            view: new_view.view,
+            view_changes: chosen,
+            pre_prepares,
+        })
+    }
+
+    /// The NEW-VIEW with one O-set entry (or, if O is empty, a new one) re-proposed as null.
+    fn null_in_o(&self, rng: &mut ChaCha8Rng, new_view: &NewView) -> Option<NewView> {
+        let mut forged = new_view.clone();
+        let entries: Vec<usize> = (0..forged.pre_prepares.len())
+            .filter(|&i| forged.pre_prepares[i].pre_prepare.digest != null_digest())
+            .collect();
+        let &at = entries.choose(rng)?;
+        let mut pp = forged.pre_prepares[at].pre_prepare;
+        pp.digest = null_digest();
+        forged.pre_prepares[at] = self.sign_pre_prepare(pp);
+        Some(forged)
+    }
+
+    fn sign_pre_prepare(&self, pre_prepare: PrePrepare) -> SignedPrePrepare {
+        let bytes = signing_bytes(self.id, SignedBody::PrePrepare(&pre_prepare));
+        SignedPrePrepare {
+            pre_prepare,
+            signature: self.key.sign(Domain::Consensus, &bytes),
+        }
+    }
+
+    /// Whether this replica forwards client requests at all (a `Silent` one does not).
+    pub fn forwards_requests(&self) -> bool {
+        self.strategy != Strategy::Silent
     }
 
     /// Whether this replica ignores a client request (a `Censor` never lets its replica see

@@ -40,6 +40,9 @@ pub enum ViolationKind {
     StateTransferMismatch,
     /// The consensus core panicked (an internal invariant broke).
     Panic,
+    /// A correct replica's VIEW-CHANGE lacks a prepared certificate (of at least the view it
+    /// committed in) for a seq above its reported checkpoint that it sent a COMMIT for (§4.4).
+    IncompletePreparedSet,
 }
 
 /// One broken property, with enough detail to start debugging from.
@@ -91,6 +94,9 @@ pub struct Checker {
     /// (replica, kind, view, seq) -> digest signed.
     signed: HashMap<(usize, SignedKind, u64, u64), Digest>,
     genuine_requests: HashSet<Digest>,
+    /// (replica, seq) -> highest view in which the correct replica sent a COMMIT for seq (it
+    /// prepared there, so its VIEW-CHANGEs must carry a certificate of at least that view).
+    committed_in: BTreeMap<(usize, u64), u64>,
     violation: Option<Violation>,
 }
 
@@ -106,6 +112,7 @@ impl Checker {
             last_executed: vec![0; replicas],
             signed: HashMap::new(),
             genuine_requests: HashSet::new(),
+            committed_in: BTreeMap::new(),
             violation: None,
         }
     }
@@ -289,6 +296,53 @@ impl Checker {
         if previous != digest {
             let detail = format!("replica {replica} signed {kind:?} view {view} seq {seq} for {previous} and for {digest}");
             self.report(tick, ViolationKind::ConflictingSignature, detail);
+        }
+    }
+
+    /// A correct replica sent COMMIT(view, seq): it had prepared seq in view (§4.2).
+    pub fn on_commit_sent(&mut self, replica: usize, view: u64, seq: u64) {
+        if !self.correct[replica] {
+            return;
+        }
+        let highest = self.committed_in.entry((replica, seq)).or_insert(view);
+        *highest = (*highest).max(view);
+    }
+
+    /// A correct replica sent VIEW-CHANGE(new_view, stable checkpoint, P) (§4.4): P must hold,
+    /// for every seq in (stable, stable + window] it sent a COMMIT for in a view below
+    /// new_view, a prepared certificate of that view or a later one. A certificate forgotten
+    /// (by a fetch, a crash that lost a write, a send before persist) lets the new primary
+    /// re-propose a committed seq.
+    pub fn on_view_change_sent(
+        &mut self,
+        tick: u64,
+        replica: usize,
+        view_change: &bftledger_consensus::ViewChange,
+        window: u64,
+    ) {
+        if !self.correct[replica] {
+            return;
+        }
+        let (low, new_view) = (view_change.stable.seq, view_change.new_view);
+        let high = low.saturating_add(window);
+        let carried: BTreeMap<u64, u64> = view_change
+            .prepared
+            .iter()
+            .map(|c| (c.pre_prepare.seq, c.pre_prepare.view))
+            .collect();
+        let missing = self
+            .committed_in
+            .range((replica, low + 1)..=(replica, high))
+            .find(|(&(_, seq), &view)| {
+                view < new_view && carried.get(&seq).is_none_or(|&have| have < view)
+            });
+        if let Some((&(_, seq), &view)) = missing {
+            let detail = format!(
+                "replica {replica}'s VIEW-CHANGE to view {new_view} reports checkpoint {low} and \
+                 carries {:?} for seq {seq}, but it committed seq {seq} in view {view}",
+                carried.get(&seq)
+            );
+            self.report(tick, ViolationKind::IncompletePreparedSet, detail);
         }
     }
 

@@ -46,6 +46,7 @@ use crate::sim::byzantine::{Byzantine, Send};
 use crate::sim::checker::{Checker, SignedKind, ViolationKind};
 use crate::sim::faults::{FaultEvent, FaultKnobs, FaultPlan};
 use crate::sim::network::{Endpoint, LinkFaults, Network};
+use crate::sim::twins::TwinRoutes;
 use crate::sim::{Mutant, SeedStats, SimOptions};
 
 /// Simulated clients (one key each).
@@ -61,11 +62,16 @@ const STEP_CASCADE_MAX: usize = 100_000;
 #[derive(Clone, Debug)]
 enum Envelope {
     Consensus(SignedMessage),
+    /// From a client: the receiving host forwards it to its peers once, as the node does.
     Client(Request),
+    /// A client request from a peer (its forward, or the core's relay): not forwarded again.
+    Forwarded(Request),
 }
 
 /// One replica slot: the running replica (if up) and everything durable about it.
 struct Node {
+    /// The replica id this slot runs (a twin's second instance shares it).
+    id: u32,
     key: SecretKey,
     replica: Option<Replica<ToyValidator>>,
     /// The consensus layer's durable key-value store.
@@ -100,6 +106,8 @@ struct Submitted {
     request: Request,
     submitted_tick: u64,
     last_sent_tick: u64,
+    /// The replica the client sent it to last.
+    sent_to: usize,
 }
 
 /// The whole simulated world of one seed.
@@ -111,7 +119,9 @@ pub struct Cluster {
     validator: ToyValidator,
     /// The application's block identity covers the view (the mutant `view-in-block-hash`).
     view_in_block_hash: bool,
+    /// One per slot: the replicas, then the second instances of twins (`crate::sim::twins`).
     nodes: Vec<Node>,
+    routes: TwinRoutes,
     network: Network<Envelope>,
     client_keys: Vec<SecretKey>,
     next_nonce: Vec<u64>,
@@ -169,10 +179,11 @@ impl Cluster {
             crashes: options.crashes,
         };
         let plan = FaultPlan::draw(&mut rng, knobs);
-        let nodes: Vec<Node> = keys
-            .into_iter()
-            .enumerate()
-            .map(|(id, key)| {
+        let routes = TwinRoutes::new(n, plan.twinned());
+        let nodes: Vec<Node> = (0..routes.slots())
+            .map(|slot| {
+                let (id, _) = routes.instance(slot);
+                let key = keys[id].clone();
                 let replica =
                     Replica::new(config.clone(), id as u32, key.clone(), validator.clone());
                 let byzantine = plan.byzantine[id]
@@ -180,6 +191,7 @@ impl Cluster {
                 let mut snapshots = BTreeMap::new();
                 snapshots.insert(0, AppState::genesis());
                 Node {
+                    id: id as u32,
                     key,
                     replica: Some(replica),
                     disk: BTreeMap::new(),
@@ -192,9 +204,11 @@ impl Cluster {
                 }
             })
             .collect();
-        let correct = (0..n).map(|r| !plan.is_byzantine(r)).collect();
-        // Endpoint n is the clients' side of the network.
-        let network = Network::new(n + 1, plan.link_faults);
+        let correct = (0..routes.slots())
+            .map(|slot| !plan.is_byzantine(routes.instance(slot).0))
+            .collect();
+        // Endpoint `slots` is the clients' side of the network.
+        let network = Network::new(routes.slots() + 1, plan.link_faults);
         Cluster {
             seed,
             options,
@@ -203,6 +217,7 @@ impl Cluster {
             validator,
             view_in_block_hash: options.mutant == Some(Mutant::ViewInBlockHash),
             nodes,
+            routes,
             network,
             client_keys,
             next_nonce: vec![0; CLIENTS],
@@ -222,8 +237,19 @@ impl Cluster {
         }
     }
 
+    /// Replicas (validators).
     fn n(&self) -> usize {
+        self.config.n()
+    }
+
+    /// Running instances: the replicas and twins' second instances.
+    fn slots(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// The clients' network endpoint.
+    fn clients_endpoint(&self) -> Endpoint {
+        self.slots()
     }
 
     fn is_correct(&self, r: usize) -> bool {
@@ -289,7 +315,18 @@ impl Cluster {
     fn apply_fault(&mut self, event: FaultEvent) {
         self.trace(|| format!("fault {event:?}"));
         match event {
-            FaultEvent::Partition { groups } => self.network.partition(groups),
+            FaultEvent::Partition { groups } => {
+                // `groups` has one side per replica and one for the clients; a twin's second
+                // instance is on its replica's side.
+                let mut by_slot: Vec<u8> = (0..self.slots())
+                    .map(|slot| groups[self.routes.instance(slot).0])
+                    .collect();
+                by_slot.push(groups[self.n()]);
+                self.network.partition(by_slot)
+            }
+            FaultEvent::TwinSides {
+                replica, sides, ..
+            } => self.routes.set_sides(replica, sides),
             FaultEvent::Unpartition => {
                 let faults = self.network.faults();
                 self.network.heal();
@@ -313,7 +350,7 @@ impl Cluster {
                     1,
                     self.plan.link_faults.delay_ticks_max,
                 ));
-                for r in 0..self.n() {
+                for r in 0..self.slots() {
                     self.nodes[r].crash_pending = None;
                     self.restart(r);
                 }
@@ -346,7 +383,7 @@ impl Cluster {
     }
 
     fn finish_pending_crashes(&mut self) {
-        for r in 0..self.n() {
+        for r in 0..self.slots() {
             if self.nodes[r]
                 .crash_pending
                 .is_some_and(|(_, deadline)| self.now >= deadline)
@@ -433,30 +470,35 @@ impl Cluster {
             )
         });
         self.stats.requests_submitted += 1;
-        self.broadcast_request(&request);
+        let to = self.rng.random_range(0..self.n());
+        self.send_request(&request, to);
         self.submitted.push(Submitted {
             client: client as u32,
             nonce,
             request,
             submitted_tick: self.now,
             last_sent_tick: self.now,
+            sent_to: to,
         });
     }
 
-    fn broadcast_request(&mut self, request: &Request) {
-        let clients: Endpoint = self.n();
-        for r in 0..self.n() {
-            self.network.send(
-                &mut self.rng,
-                self.now,
-                clients,
-                r,
-                Envelope::Client(request.clone()),
-            );
-        }
+    /// A client sends `request` to one validator, as a real client does (the validator
+    /// forwards it to its peers). A twinned validator is two processes: the client reaches one.
+    fn send_request(&mut self, request: &Request, to: usize) {
+        let instance = if self.routes.is_twinned(to) {
+            self.rng.random_range(0..2)
+        } else {
+            0
+        };
+        let slot = self.routes.slot(to, instance);
+        let clients = self.clients_endpoint();
+        let envelope = Envelope::Client(request.clone());
+        self.network
+            .send(&mut self.rng, self.now, clients, slot, envelope);
     }
 
-    /// Clients re-send a request until f+1 correct replicas executed it (f+1 matching replies).
+    /// Clients re-send a request until f+1 correct replicas executed it (f+1 matching replies),
+    /// each time to another validator than the last (a timed-out client suspects it).
     fn retransmit_requests(&mut self) {
         let retry = self.options.client_retry_ticks;
         let needed = self.config.f() + 1;
@@ -465,7 +507,7 @@ impl Cluster {
             if self.now < s.last_sent_tick + retry {
                 continue;
             }
-            let replies = (0..self.n())
+            let replies = (0..self.slots())
                 .filter(|&r| self.is_correct(r) && self.nodes[r].app.contains(s.client, s.nonce))
                 .count();
             if replies < needed {
@@ -474,15 +516,18 @@ impl Cluster {
         }
         for index in resend {
             let request = self.submitted[index].request.clone();
+            let last = self.submitted[index].sent_to;
+            let to = (last + self.rng.random_range(1..self.n())) % self.n();
             self.submitted[index].last_sent_tick = self.now;
+            self.submitted[index].sent_to = to;
             self.stats.client_retransmissions += 1;
-            self.broadcast_request(&request);
+            self.send_request(&request, to);
         }
     }
 
     /// Whether every correct replica's state holds every request submitted before `until`.
     fn all_requests_everywhere(&self, until: u64) -> bool {
-        (0..self.n()).filter(|&r| self.is_correct(r)).all(|r| {
+        (0..self.slots()).filter(|&r| self.is_correct(r)).all(|r| {
             self.submitted
                 .iter()
                 .filter(|s| s.submitted_tick < until)
@@ -492,7 +537,7 @@ impl Cluster {
 
     fn describe_stall(&self) -> String {
         let mut parts = Vec::new();
-        for r in (0..self.n()).filter(|&r| self.is_correct(r)) {
+        for r in (0..self.slots()).filter(|&r| self.is_correct(r)) {
             let submit_end = self.plan.heal_at_tick + self.options.submit_after_heal_ticks;
             let missing = self
                 .submitted
@@ -523,7 +568,7 @@ impl Cluster {
 
     fn deliver_due(&mut self) {
         while let Some(packet) = self.network.pop_due(self.now) {
-            if packet.to >= self.n() {
+            if packet.to >= self.slots() {
                 continue; // nothing listens on the clients' endpoint
             }
             if self.nodes[packet.to].replica.is_none() {
@@ -531,10 +576,13 @@ impl Cluster {
                 continue;
             }
             let input = match packet.message {
-                Envelope::Client(request) => {
+                Envelope::Client(request) | Envelope::Forwarded(request) => {
                     let byzantine = self.nodes[packet.to].byzantine.as_ref();
                     if byzantine.is_some_and(|b| b.drops_request(&request)) {
                         continue;
+                    }
+                    if packet.from == self.clients_endpoint() {
+                        self.forward_request(packet.to, &request);
                     }
                     Input::ClientRequests(vec![request])
                 }
@@ -564,8 +612,30 @@ impl Cluster {
         }
     }
 
+    /// The host of slot `r` forwards a client's request to its peers once, as the node's
+    /// mempool does: a correct host to all, a Byzantine one (unless silent) to all but the
+    /// primary of its view (a selective forwarder).
+    fn forward_request(&mut self, r: usize, request: &Request) {
+        let id = self.nodes[r].id as usize;
+        let skip = match (&self.nodes[r].byzantine, &self.nodes[r].replica) {
+            (None, _) => None,
+            (Some(b), _) if !b.forwards_requests() => return,
+            (Some(_), Some(replica)) => Some(replica.primary() as usize),
+            (Some(_), None) => None,
+        };
+        if skip.is_some() {
+            self.mark("forward.selective");
+        }
+        for to in (0..self.n()).filter(|&t| t != id && Some(t) != skip) {
+            if let Some(slot) = self.routes.route(r, to) {
+                let envelope = Envelope::Forwarded(request.clone());
+                self.network.send(&mut self.rng, self.now, r, slot, envelope);
+            }
+        }
+    }
+
     fn tick_all(&mut self) {
-        for r in 0..self.n() {
+        for r in 0..self.slots() {
             if self.nodes[r].replica.is_some() {
                 self.drive(r, Input::Tick);
             }
@@ -573,14 +643,14 @@ impl Cluster {
     }
 
     fn retry_fetches(&mut self) {
-        for r in 0..self.n() {
+        for r in 0..self.slots() {
             if self.checker.violation().is_some() {
                 return;
             }
             let Some(fetch) = self.nodes[r].fetch.clone() else {
                 continue;
             };
-            let donor = (0..self.n())
+            let donor = (0..self.slots())
                 .filter(|&d| d != r && self.nodes[d].replica.is_some())
                 .find_map(|d| {
                     self.nodes[d]
@@ -669,13 +739,24 @@ impl Cluster {
                 }
             };
             let ops = output.take_persist();
-            apply_persist(&mut self.nodes[r].disk, &ops);
+            // The mutant `send-before-persist` writes after the sends (host-level).
+            let send_first = self.options.mutant == Some(Mutant::SendBeforePersist);
+            if !send_first {
+                apply_persist(&mut self.nodes[r].disk, &ops);
+            }
             self.stats.persist_ops += ops.len() as u64;
             let actions = output.persisted();
             if self.crash_due(r, CrashPoint::BeforeSend) && !actions.send.is_empty() {
-                // Crash after the write, before the sends.
+                // Crash after the write, before the sends (the mutant: after the sends,
+                // before the write).
+                if send_first {
+                    self.send_all(r, actions.send);
+                }
                 self.crash(r);
                 return;
+            }
+            if send_first {
+                apply_persist(&mut self.nodes[r].disk, &ops);
             }
             for event in &actions.events {
                 self.on_event(r, event);
@@ -684,9 +765,10 @@ impl Cluster {
             if let Some(relay) = actions.relay {
                 self.mark("request_relayed");
                 for request in relay.requests {
-                    let to = relay.to as usize;
-                    let envelope = Envelope::Client(request);
-                    self.network.send(&mut self.rng, self.now, r, to, envelope);
+                    if let Some(slot) = self.routes.route(r, relay.to as usize) {
+                        let envelope = Envelope::Forwarded(request);
+                        self.network.send(&mut self.rng, self.now, r, slot, envelope);
+                    }
                 }
             }
             for batch in actions.execute {
@@ -725,11 +807,12 @@ impl Cluster {
                 for out in &outbound {
                     self.record_signed(r, &out.message);
                 }
+                let (n, id) = (self.n(), self.nodes[r].id as usize);
                 outbound
                     .into_iter()
                     .flat_map(|out| {
                         let targets: Vec<usize> = match out.to {
-                            Target::All => (0..self.n()).filter(|&t| t != r).collect(),
+                            Target::All => (0..n).filter(|&t| t != id).collect(),
                             Target::One(t) => vec![t as usize],
                         };
                         targets.into_iter().map(move |to| Send {
@@ -743,20 +826,24 @@ impl Cluster {
         self.transmit(r, sends);
     }
 
-    /// Puts `sends` of replica `r` on the network.
+    /// Puts `sends` of slot `r` on the network (each to the instance of its replica that `r`
+    /// talks to; nowhere if `r` is a twin instance the receiver does not talk to).
     fn transmit(&mut self, r: usize, sends: Vec<Send>) {
         for send in sends {
             assert!(
                 send.to < self.n(),
-                "replica {r} sent to unknown replica {}",
+                "slot {r} sent to unknown replica {}",
                 send.to
             );
+            let Some(slot) = self.routes.route(r, send.to) else {
+                continue;
+            };
             self.stats.messages_sent += 1;
             self.network.send(
                 &mut self.rng,
                 self.now,
                 r,
-                send.to,
+                slot,
                 Envelope::Consensus(send.message),
             );
         }
@@ -764,7 +851,7 @@ impl Cluster {
 
     /// Feeds the no-conflicting-signatures checker with every vote a correct replica signs.
     fn record_signed(&mut self, r: usize, message: &SignedMessage) {
-        if message.from as usize != r {
+        if message.from != self.nodes[r].id {
             // A relayed message of another replica (e.g. a pre-prepare forwarded with its batch):
             // not signed by `r`. The receiver checks its signature like any other.
             self.mark("send.relayed");
@@ -782,7 +869,8 @@ impl Cluster {
             }
             Message::Commit(c) => {
                 self.checker
-                    .on_signed(now, r, SignedKind::Commit, c.view, c.seq, c.digest)
+                    .on_signed(now, r, SignedKind::Commit, c.view, c.seq, c.digest);
+                self.checker.on_commit_sent(r, c.view, c.seq);
             }
             Message::Checkpoint(c) => {
                 self.checker
@@ -804,6 +892,9 @@ impl Cluster {
                 let view = view_change.new_view;
                 self.checker
                     .on_signed(now, r, SignedKind::ViewChange, view, 0, digest);
+                let window = self.config.watermark_window;
+                self.checker
+                    .on_view_change_sent(now, r, view_change, window);
             }
             // A request, not a vote: nothing to check for conflicts.
             Message::FetchBatch(_) => self.mark("send.fetch_batch"),

@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::sim::byzantine::Strategy;
 use crate::sim::network::LinkFaults;
+use crate::sim::twins::{draw_sides, SidesScenario};
 
 /// A change to the cluster at a tick.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +37,15 @@ pub enum FaultEvent {
     },
     /// End of the fault period: no partition, no loss, no duplication, everybody up.
     Heal,
+    /// Which instance of a twinned replica each replica talks to from now on.
+    TwinSides {
+        /// The twinned replica.
+        replica: usize,
+        /// The shape of the assignment.
+        scenario: SidesScenario,
+        /// Per replica: 0 = the first instance, 1 = the second.
+        sides: Vec<u8>,
+    },
 }
 
 /// Everything the seed decided about faults.
@@ -101,6 +111,21 @@ impl FaultPlan {
             events.push((start, FaultEvent::Partition { groups }));
             events.push((end, FaultEvent::Unpartition));
         }
+        // Twins: a side assignment from the start, redrawn up to three times during the fault
+        // period (the paper's per-round partition scenarios); the last one stays.
+        for twin in (0..n).filter(|&r| byzantine[r] == Some(Strategy::Twins)) {
+            let changes = rng.random_range(0..=3);
+            for change in 0..=changes {
+                let tick = if change == 0 {
+                    0
+                } else {
+                    rng.random_range(1..horizon)
+                };
+                let (scenario, sides) = draw_sides(rng, n, twin);
+                let replica = twin;
+                events.push((tick, FaultEvent::TwinSides { replica, scenario, sides }));
+            }
+        }
         if knobs.crashes {
             let correct: Vec<usize> = (0..n).filter(|&r| byzantine[r].is_none()).collect();
             for _ in 0..rng.random_range(0..=3) {
@@ -121,6 +146,13 @@ impl FaultPlan {
             events,
             heal_at_tick: horizon,
         }
+    }
+
+    /// The replicas that run as twins, ascending.
+    pub fn twinned(&self) -> Vec<usize> {
+        (0..self.byzantine.len())
+            .filter(|&r| self.byzantine[r] == Some(Strategy::Twins))
+            .collect()
     }
 
     /// Whether replica `r` is Byzantine.

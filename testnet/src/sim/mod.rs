@@ -17,6 +17,7 @@ pub mod checker;
 pub mod cluster;
 pub mod faults;
 pub mod network;
+pub mod twins;
 
 use std::any::Any;
 use std::cell::RefCell;
