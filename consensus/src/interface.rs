@@ -177,6 +177,19 @@ pub struct RequestRelay {
     pub requests: Vec<Request>,
 }
 
+/// Why a replica started a view change (§4.4, §4.5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewChangeCause {
+    /// The view-change timer expired: a request or slot waited too long, or the previous view
+    /// change did not complete.
+    Timeout,
+    /// The primary signed something no correct primary signs (the rejection's kind): the
+    /// replica accuses it at once.
+    PrimaryFaulty(&'static str),
+    /// f+1 replicas are in higher views: at least one correct replica moved on (§4.5.2).
+    JoinedHigherView,
+}
+
 /// Something that happened, for logs and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -200,6 +213,9 @@ pub enum Event {
     ViewChangeStarted {
         /// Target view.
         view: View,
+        /// Why: an operator (and the simulator's false-accusation checker) must tell a timeout
+        /// from a primary proven faulty by its own signature.
+        cause: ViewChangeCause,
     },
     /// This replica (the new primary) sent a new-view.
     NewViewSent {

@@ -154,7 +154,7 @@ pub use durable::RecoverError;
 pub use error::{NewViewFault, Rejection, ViewChangeFault};
 pub use interface::{
     Actions, Application, CommittedBatch, Event, FetchState, Input, InvalidBatch, Outbound, Output,
-    PersistOp, RequestRelay, Target,
+    PersistOp, RequestRelay, Target, ViewChangeCause,
 };
 pub use message::{
     batch_digest, null_digest, Batch, CertificateError, Checkpoint, CheckpointProof, Commit,

@@ -197,7 +197,11 @@ impl CheckpointProof {
     }
 
     /// Checks `needed` distinct validators signed CHECKPOINT(seq, state_root).
-    fn verify_votes(&self, validators: &[PublicKey], needed: usize) -> Result<(), CertificateError> {
+    fn verify_votes(
+        &self,
+        validators: &[PublicKey],
+        needed: usize,
+    ) -> Result<(), CertificateError> {
         if self.seq == 0 {
             return Ok(());
         }

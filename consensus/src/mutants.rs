@@ -60,6 +60,10 @@ pub enum Mutant {
     /// Classic: no high watermark check on PRE-PREPARE, PREPARE and COMMIT: a faulty primary
     /// can make backups hold slots beyond the window (§4.2: h < n <= H).
     NoWatermarkCheck,
+    /// Classic: a backup accepts (and prepares) a second PRE-PREPARE for a (view, seq) it
+    /// already accepted one for, with another digest (§4.2: "it has not accepted a
+    /// pre-prepare for view v and sequence number n containing a different digest").
+    SecondPrePrepareAccepted,
     /// Host-level, classic: the driver sends a step's messages before its persist ops are
     /// durable, so a crash in between makes a restarted replica forget a vote it sent and sign
     /// a conflicting one (TOCS'02 §5: persist before send).
@@ -68,7 +72,7 @@ pub enum Mutant {
 
 impl Mutant {
     /// Every mutant of the core, in a fixed order.
-    pub const ALL: [Mutant; 17] = [
+    pub const ALL: [Mutant; 18] = [
         Mutant::WeakQuorum,
         Mutant::ClassicQuorum,
         Mutant::FetchForgetsPrepared,
@@ -85,6 +89,7 @@ impl Mutant {
         Mutant::NewViewOnFewerViewChanges,
         Mutant::NewViewUncheckedOSet,
         Mutant::NoWatermarkCheck,
+        Mutant::SecondPrePrepareAccepted,
         Mutant::SendBeforePersist,
     ];
 
@@ -107,6 +112,7 @@ impl Mutant {
             Mutant::NewViewOnFewerViewChanges => "new-view-on-fewer-view-changes",
             Mutant::NewViewUncheckedOSet => "new-view-unchecked-o-set",
             Mutant::NoWatermarkCheck => "no-watermark-check",
+            Mutant::SecondPrePrepareAccepted => "second-pre-prepare-accepted",
             Mutant::SendBeforePersist => "send-before-persist",
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::durable::{self, VoteKind};
 use crate::error::Rejection;
-use crate::interface::{Application, CommittedBatch, Event, Output, Target};
+use crate::interface::{Application, CommittedBatch, Event, Output, Target, ViewChangeCause};
 use crate::message::{
     batch_digest_of_request_digests, Batch, Commit, CommitCertificate, Message, PrePrepare,
     Prepare, PreparedCertificate, Request,
@@ -152,6 +152,7 @@ impl<A: Application> Replica<A> {
             }
             Err(reason) => {
                 let primary_faulty = self.proves_primary_faulty(&reason);
+                let cause = ViewChangeCause::PrimaryFaulty(reason.kind());
                 // A batch that does not match the signed digest came from whoever relayed it
                 // (a retransmission, a FETCH-BATCH answer), not from the signer: the rejection
                 // names nobody, like the one of `attach_batch`.
@@ -161,7 +162,7 @@ impl<A: Application> Replica<A> {
                 };
                 out.reject(blamed, reason);
                 if primary_faulty {
-                    self.start_view_change(self.view + 1, out);
+                    self.start_view_change(self.view + 1, cause, out);
                 }
                 return;
             }
@@ -278,16 +279,19 @@ impl<A: Application> Replica<A> {
             return Err(Rejection::NotPrimary { from, view });
         }
         self.in_window(seq)?;
+        let second_accepted = self.config.mutated(Mutant::SecondPrePrepareAccepted);
         if let Some(slot) = self.log.slot(seq).filter(|s| s.view == view) {
             match slot.digest() {
                 Some(d) if d == digest => return Ok(None),
-                Some(_) => return Err(Rejection::ConflictingPrePrepare { view, seq }),
-                None => {}
+                Some(_) if !second_accepted => {
+                    return Err(Rejection::ConflictingPrePrepare { view, seq })
+                }
+                _ => {}
             }
         }
         // A vote recorded before a crash binds this replica even though its log is gone.
         let voted = self.own_votes.get(&(seq, view, VoteKind::Prepare));
-        if voted.is_some_and(|d| *d != digest) {
+        if voted.is_some_and(|d| *d != digest) && !second_accepted {
             return Err(Rejection::OwnVoteConflict { view, seq });
         }
         let digests: Vec<Digest> = batch.iter().map(Request::digest).collect();

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::durable::{self, VoteKind};
 use crate::error::Rejection;
-use crate::interface::{Application, Input, Output, Target};
+use crate::interface::{Application, Input, Output, Target, ViewChangeCause};
 use crate::log::Log;
 use crate::message::{
     Batch, CheckpointProof, Message, Request, SignedMessage, SignedViewChange, ViewChange,
@@ -261,7 +261,7 @@ impl<A: Application> Replica<A> {
         if self.timers.view_change_expired() {
             self.timers.stop_view_change_timer();
             let next = self.current_target() + 1;
-            self.start_view_change(next, out);
+            self.start_view_change(next, ViewChangeCause::Timeout, out);
         }
         if self.timers.take_retransmit(self.config.retransmit_ticks) {
             self.retransmit(out);

@@ -4,7 +4,7 @@
 
 use crate::durable::{self, VoteKind};
 use crate::error::{NewViewFault, Rejection, ViewChangeFault};
-use crate::interface::{Application, Event, Output, Target};
+use crate::interface::{Application, Event, Output, Target, ViewChangeCause};
 use crate::message::{
     null_digest, signing_bytes, Batch, CheckpointProof, Message, NewView, PrePrepare, Request,
     SignedBody, SignedMessage, SignedPrePrepare, SignedViewChange, ViewChange,
@@ -130,7 +130,7 @@ impl<A: Application> Replica<A> {
     /// multicast VIEW-CHANGE(target, stable checkpoint proof, P-set) (also durable, so a
     /// restarted replica re-sends the same one). The timer for `target` is started with the
     /// doubled timeout of a failed view.
-    pub fn start_view_change(&mut self, target: View, out: &mut Output) {
+    pub fn start_view_change(&mut self, target: View, cause: ViewChangeCause, out: &mut Output) {
         if target <= self.current_target() {
             return;
         }
@@ -173,7 +173,10 @@ impl<A: Application> Replica<A> {
         // replica waits at `target`, re-sending its view-change.
         self.timers.stop_view_change_timer();
         self.timers.failed_views = self.timers.failed_views.saturating_add(1);
-        out.push_event(Event::ViewChangeStarted { view: target });
+        out.push_event(Event::ViewChangeStarted {
+            view: target,
+            cause,
+        });
         self.start_view_change_timer_if_quorum();
         self.try_send_new_view(target, out);
     }
@@ -285,7 +288,7 @@ impl<A: Application> Replica<A> {
         }
         higher.sort_unstable_by(|a, b| b.cmp(a));
         let join = higher[self.quorum.weak() - 1];
-        self.start_view_change(join, out);
+        self.start_view_change(join, ViewChangeCause::JoinedHigherView, out);
     }
 
     fn try_send_new_view(&mut self, view: View, out: &mut Output) {

@@ -382,9 +382,9 @@ impl Driver {
                 m.reject_message(reason.kind());
                 debug!(?from, %reason, "input rejected by the core");
             }
-            Event::ViewChangeStarted { view } => {
+            Event::ViewChangeStarted { view, cause } => {
                 m.view_changes.inc();
-                warn!(view, "view change started");
+                warn!(view, ?cause, "view change started");
             }
             Event::ViewEntered { view, primary } => info!(view, primary, "entered view"),
             Event::StableCheckpoint { seq, state_root } => {

@@ -103,3 +103,50 @@ fn view_in_block_hash_is_caught_by_the_block_hash_checker() {
         "seed {seed}: {violation}"
     );
 }
+
+/// The adversary of the adversary issue runs, and the cluster stays safe and live under it:
+/// Twins (one key, two honest instances, each talking to its own side), lying and withholding
+/// state-transfer donors refused by the host's check, skewed clocks, double-spending clients
+/// and selective forwarders.
+#[test]
+fn adversary_paths_are_exercised() {
+    let summary = run_seeds(0, 60, &SimOptions::new(4, 1), 1, &|_| {});
+    assert_eq!(
+        (summary.violations, summary.stalls),
+        (0, 0),
+        "failing seeds {:?}",
+        summary.failing_seeds
+    );
+    for mark in [
+        "byzantine.Twins",
+        "byzantine.NewViewForger",
+        "state_transfer.refused_snapshot",
+        "clock.skewed",
+        "client.double_spend",
+        "forward.selective",
+    ] {
+        assert!(
+            summary.coverage.get(mark).is_some_and(|&c| c > 0),
+            "{mark} never ran: {:?}",
+            summary.coverage
+        );
+    }
+}
+
+/// OSDI'99 §4.4: only a faulty primary signs what a correct backup holds as proof against it.
+/// With the mutant that lets a relayed junk batch (the unsigned part of a genuine PRE-PREPARE)
+/// count against the primary, a `BatchSwapper` makes correct backups accuse a correct primary,
+/// and the false-accusation checker says so.
+#[test]
+fn an_accusation_of_a_correct_primary_is_caught() {
+    let mut options = SimOptions::new(4, 1);
+    options.mutant = Some(Mutant::UnsignedBatchBlamesPrimary);
+    let (seed, violation) = (0..100)
+        .find_map(|seed| run_seed(seed, &options).violation.map(|v| (seed, v)))
+        .expect("the false-accusation checker must catch the mutant");
+    assert_eq!(
+        violation.kind,
+        ViolationKind::FalseAccusation,
+        "seed {seed}: {violation}"
+    );
+}

@@ -132,6 +132,25 @@ impl Application for ToyValidator {
             Err(InvalidBatch { bad })
         }
     }
+
+    /// One request per (client, nonce), whatever the operation and signature: a client that
+    /// signs two operations under one nonce (a double spend) has one request ordered, and the
+    /// other is neither pending nor executed anywhere once the first executed.
+    fn request_ids(&self, requests: &[Request], digests: &[Digest]) -> Vec<Digest> {
+        requests
+            .iter()
+            .zip(digests)
+            .map(|(request, digest)| {
+                ClientRequest::decode(request).map_or(*digest, |r| {
+                    Digest::of_parts(&[
+                        b"request-id",
+                        &r.client.to_le_bytes(),
+                        &r.nonce.to_le_bytes(),
+                    ])
+                })
+            })
+            .collect()
+    }
 }
 
 /// The identity of the block for `header`, committed in `view`: the ledger's block hash
@@ -209,6 +228,16 @@ impl AppState {
     /// Requests applied so far.
     pub fn applied_total(&self) -> u64 {
         self.applied_total
+    }
+
+    /// This state with another state root and block hash: what a lying state-transfer donor
+    /// serves (a correct host refuses it: its block hash is not the signed checkpoint's).
+    pub fn tampered(&self) -> AppState {
+        AppState {
+            state_root: Digest::of_parts(&[b"tampered", self.state_root.as_bytes()]),
+            block_hash: Digest::of_parts(&[b"tampered", self.block_hash.as_bytes()]),
+            ..self.clone()
+        }
     }
 
     /// Whether request `(client, nonce)` is part of this state.

@@ -32,9 +32,10 @@
 //! - `BatchSwapper`: re-sends the primary's genuine signed PRE-PREPAREs to the other backups
 //!   with a junk oversized batch (the unsigned part) and joins a view change at once, trying to
 //!   make correct backups accuse a correct primary;
-//! - `NewViewForger`: as the new primary, sends each backup its own NEW-VIEW: the honest one,
-//!   one built from a different (valid) choice of 2f+1 VIEW-CHANGEs, or one whose O-set
-//!   re-proposes a seq with the null batch (invalid: O does not follow from V);
+//! - `NewViewForger`: as the new primary, sends the honest NEW-VIEW, or to each backup one
+//!   built from a different (valid) choice of 2f+1 VIEW-CHANGEs, or (to all or to half of the
+//!   backups) one whose O-set re-proposes a seq with the null batch (invalid: O does not
+//!   follow from V);
 //! - `Twins` (Bano et al. 2020): not a rewriting strategy; the cluster runs a second honest
 //!   instance with the same key, and each correct replica talks to one of the two instances
 //!   (`crate::sim::twins`), so equivocation appears in every message kind;
@@ -630,9 +631,10 @@ impl Byzantine {
         }
     }
 
-    /// `NewViewForger`: its NEW-VIEW goes to each backup in one of three forms: as built, built
-    /// from another valid choice of 2f+1 VIEW-CHANGEs, or with one O-set entry re-proposed as
-    /// the null batch (which no correct backup may accept: O must follow from V).
+    /// `NewViewForger`: one of four plans per NEW-VIEW: as built to all; to each backup one
+    /// built from another valid choice of 2f+1 VIEW-CHANGEs; to all, or to a random half of
+    /// the backups, one whose O-set re-proposes every non-null entry as the null batch
+    /// (invalid: O must follow from V, and those entries may be committed somewhere).
     fn forge_new_views(
         &self,
         rng: &mut ChaCha8Rng,
@@ -643,13 +645,20 @@ impl Byzantine {
         let Message::NewView(new_view) = &message.message else {
             return Self::to_all(&message, targets, sends);
         };
+        let plan = rng.random_range(0..4);
+        let forged = self
+            .null_in_o(new_view)
+            .map(|nv| self.sign(Message::NewView(nv)));
         for &to in targets {
-            let forged = match rng.random_range(0..3) {
+            let chosen = match plan {
                 0 => None,
-                1 => self.other_choice_of_v(rng, new_view),
-                _ => self.null_in_o(rng, new_view),
+                1 => self
+                    .other_choice_of_v(rng, new_view)
+                    .map(|nv| self.sign(Message::NewView(nv))),
+                2 => forged.clone(),
+                _ => forged.clone().filter(|_| rng.random_bool(0.5)),
             };
-            let message = forged.map_or_else(|| message.clone(), |nv| self.sign(Message::NewView(nv)));
+            let message = chosen.unwrap_or_else(|| message.clone());
             sends.push(Send { to, message });
         }
     }
@@ -685,17 +694,20 @@ impl Byzantine {
         })
     }
 
-    /// The NEW-VIEW with one O-set entry (or, if O is empty, a new one) re-proposed as null.
-    fn null_in_o(&self, rng: &mut ChaCha8Rng, new_view: &NewView) -> Option<NewView> {
+    /// The NEW-VIEW with every non-null O-set entry re-proposed as the null batch (any of
+    /// them may be committed at some correct replica and not yet at others).
+    fn null_in_o(&self, new_view: &NewView) -> Option<NewView> {
         let mut forged = new_view.clone();
-        let entries: Vec<usize> = (0..forged.pre_prepares.len())
-            .filter(|&i| forged.pre_prepares[i].pre_prepare.digest != null_digest())
-            .collect();
-        let &at = entries.choose(rng)?;
-        let mut pp = forged.pre_prepares[at].pre_prepare;
-        pp.digest = null_digest();
-        forged.pre_prepares[at] = self.sign_pre_prepare(pp);
-        Some(forged)
+        let mut changed = false;
+        for entry in forged.pre_prepares.iter_mut() {
+            if entry.pre_prepare.digest != null_digest() {
+                let mut pp = entry.pre_prepare;
+                pp.digest = null_digest();
+                *entry = self.sign_pre_prepare(pp);
+                changed = true;
+            }
+        }
+        changed.then_some(forged)
     }
 
     fn sign_pre_prepare(&self, pre_prepare: PrePrepare) -> SignedPrePrepare {
@@ -704,6 +716,13 @@ impl Byzantine {
             pre_prepare,
             signature: self.key.sign(Domain::Consensus, &bytes),
         }
+    }
+
+    /// Whether this replica serves lies (other heights, tampered states) or nothing to a
+    /// state transfer (every strategy but `Silent`, which answers nothing at all, and `Twins`,
+    /// whose instances run honestly).
+    pub fn lies_as_donor(&self) -> bool {
+        !matches!(self.strategy, Strategy::Silent | Strategy::Twins)
     }
 
     /// Whether this replica forwards client requests at all (a `Silent` one does not).

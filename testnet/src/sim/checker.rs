@@ -43,6 +43,9 @@ pub enum ViolationKind {
     /// A correct replica's VIEW-CHANGE lacks a prepared certificate (of at least the view it
     /// committed in) for a seq above its reported checkpoint that it sent a COMMIT for (§4.4).
     IncompletePreparedSet,
+    /// A correct replica held a correct primary provably faulty and started a view change
+    /// (only a faulty primary signs what a correct replica takes as proof, OSDI'99 §4.4).
+    FalseAccusation,
 }
 
 /// One broken property, with enough detail to start debugging from.

@@ -34,15 +34,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bftledger_consensus::{
     CommittedBatch, Config, Event, FetchState, Input, Message, PersistOp, Replica, Request,
-    SignedMessage, Target,
+    SignedMessage, Target, ViewChangeCause,
 };
 use bftledger_crypto::encoding::encode;
 use bftledger_crypto::{Digest, SecretKey};
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::sim::app::{AppState, ClientRequest, ToyValidator};
-use crate::sim::byzantine::{Byzantine, Send};
+use crate::sim::byzantine::{Byzantine, Send, Strategy};
 use crate::sim::checker::{Checker, SignedKind, ViolationKind};
 use crate::sim::faults::{FaultEvent, FaultKnobs, FaultPlan};
 use crate::sim::network::{Endpoint, LinkFaults, Network};
@@ -51,6 +52,10 @@ use crate::sim::{Mutant, SeedStats, SimOptions};
 
 /// Simulated clients (one key each).
 const CLIENTS: usize = 4;
+/// One submission in this many is followed by a conflicting one (same nonce, other operation).
+const DOUBLE_SPEND_ONE_IN: u32 = 16;
+/// A donor answers a state-transfer request on a given tick with probability 1 in this.
+const DONOR_ANSWERS_ONE_TICK_IN: u32 = 2;
 /// Application snapshots kept per replica for state transfer donors.
 const SNAPSHOTS_KEPT: usize = 8;
 /// A scheduled crash waits this long for its crash point, then strikes at the end of a tick.
@@ -88,6 +93,8 @@ struct Node {
     byzantine: Option<Byzantine>,
     /// A crash is due at this point of the replica's next step (or at the end of the tick).
     crash_pending: Option<(CrashPoint, u64)>,
+    /// Thousandths of a tick this instance's clock has run beyond its last `Input::Tick`.
+    clock_per_mille: u64,
 }
 
 /// Where in a replica's step a scheduled crash strikes.
@@ -201,6 +208,7 @@ impl Cluster {
                     fetch: None,
                     byzantine,
                     crash_pending: None,
+                    clock_per_mille: 0,
                 }
             })
             .collect();
@@ -261,6 +269,9 @@ impl Cluster {
         self.trace(|| format!("seed {} plan: {:?}", self.seed, self.plan));
         for strategy in self.plan.byzantine.clone().into_iter().flatten() {
             self.mark(&format!("byzantine.{strategy:?}"));
+        }
+        if self.plan.tick_per_mille.iter().any(|&rate| rate != 1000) {
+            self.mark("clock.skewed");
         }
         let heal = self.plan.heal_at_tick;
         let submit_end = heal + self.options.submit_after_heal_ticks;
@@ -324,9 +335,7 @@ impl Cluster {
                 by_slot.push(groups[self.n()]);
                 self.network.partition(by_slot)
             }
-            FaultEvent::TwinSides {
-                replica, sides, ..
-            } => self.routes.set_sides(replica, sides),
+            FaultEvent::TwinSides { replica, sides, .. } => self.routes.set_sides(replica, sides),
             FaultEvent::Unpartition => {
                 let faults = self.network.faults();
                 self.network.heal();
@@ -362,7 +371,9 @@ impl Cluster {
         let node = &mut self.nodes[r];
         let point = node.crash_pending.take().map(|(point, _)| point);
         if node.replica.take().is_some() {
-            node.fetch = None;
+            if node.fetch.take().is_some() {
+                self.mark("crash.during_state_transfer");
+            }
             self.stats.crashes += 1;
             self.mark(match point {
                 Some(CrashPoint::BeforeSend) => "crash.after_persist_before_send",
@@ -472,6 +483,15 @@ impl Cluster {
         self.stats.requests_submitted += 1;
         let to = self.rng.random_range(0..self.n());
         self.send_request(&request, to);
+        if self.rng.random_ratio(1, DOUBLE_SPEND_ONE_IN) {
+            // A double spend: another operation under the same nonce, to another validator.
+            let other = ClientRequest::sign(&self.client_keys[client], client as u32, nonce, !op);
+            let other = other.encode();
+            self.checker.client_request(other.digest());
+            self.mark("client.double_spend");
+            let elsewhere = (to + self.rng.random_range(1..self.n())) % self.n();
+            self.send_request(&other, elsewhere);
+        }
         self.submitted.push(Submitted {
             client: client as u32,
             nonce,
@@ -629,14 +649,23 @@ impl Cluster {
         for to in (0..self.n()).filter(|&t| t != id && Some(t) != skip) {
             if let Some(slot) = self.routes.route(r, to) {
                 let envelope = Envelope::Forwarded(request.clone());
-                self.network.send(&mut self.rng, self.now, r, slot, envelope);
+                self.network
+                    .send(&mut self.rng, self.now, r, slot, envelope);
             }
         }
     }
 
+    /// One tick of simulated time: every running instance's clock advances by its rate
+    /// (clock skew: a replica whose clock runs at 1.5x gets three ticks per two).
     fn tick_all(&mut self) {
         for r in 0..self.slots() {
-            if self.nodes[r].replica.is_some() {
+            if self.nodes[r].replica.is_none() {
+                continue;
+            }
+            let rate = self.plan.tick_per_mille[self.nodes[r].id as usize];
+            self.nodes[r].clock_per_mille += rate;
+            while self.nodes[r].clock_per_mille >= 1000 && self.nodes[r].replica.is_some() {
+                self.nodes[r].clock_per_mille -= 1000;
                 self.drive(r, Input::Tick);
             }
         }
@@ -650,16 +679,7 @@ impl Cluster {
             let Some(fetch) = self.nodes[r].fetch.clone() else {
                 continue;
             };
-            let donor = (0..self.slots())
-                .filter(|&d| d != r && self.nodes[d].replica.is_some())
-                .find_map(|d| {
-                    self.nodes[d]
-                        .snapshots
-                        .get(&fetch.seq)
-                        .filter(|s| s.block_hash() == fetch.state_root)
-                        .cloned()
-                });
-            let Some(snapshot) = donor else {
+            let Some(snapshot) = self.fetch_snapshot(r, &fetch) else {
                 continue;
             };
             let node = &mut self.nodes[r];
@@ -700,6 +720,67 @@ impl Cluster {
                 },
             );
         }
+    }
+
+    /// Asks the other running instances, in random order, for the state at `fetch.seq`; a
+    /// donor may be slow (no answer this tick) and a Byzantine one lies (another height, or a
+    /// tampered state) or withholds. The first answer whose height and block hash are those of
+    /// the checkpoint 2f+1 (or f+1) validators signed is installed; the others are refused, as
+    /// the node's `install_snapshot` does. The mutant `unchecked-snapshot` installs the first
+    /// answer unchecked.
+    fn fetch_snapshot(&mut self, r: usize, fetch: &FetchState) -> Option<AppState> {
+        let mut donors: Vec<usize> = (0..self.slots())
+            .filter(|&d| d != r && self.nodes[d].replica.is_some())
+            .collect();
+        donors.shuffle(&mut self.rng);
+        let unchecked = self.options.mutant == Some(Mutant::UncheckedSnapshot);
+        for donor in donors {
+            if !self.rng.random_ratio(1, DONOR_ANSWERS_ONE_TICK_IN) {
+                continue; // slow: no answer yet
+            }
+            let Some(snapshot) = self.donor_answer(donor, fetch) else {
+                continue;
+            };
+            let genuine = snapshot.last_executed_seq() == fetch.seq
+                && snapshot.block_hash() == fetch.state_root;
+            if genuine || unchecked {
+                return Some(snapshot);
+            }
+            self.mark("state_transfer.refused_snapshot");
+            self.trace(|| format!("r{r} refuses the snapshot of r{donor}"));
+        }
+        None
+    }
+
+    /// What `donor` serves for `fetch`: a correct one its snapshot at that height, if it kept
+    /// one; a Byzantine one (unless silent, or a twin, which runs honestly) withholds or lies.
+    fn donor_answer(&mut self, donor: usize, fetch: &FetchState) -> Option<AppState> {
+        let node = &self.nodes[donor];
+        if node
+            .byzantine
+            .as_ref()
+            .is_some_and(|b| b.strategy() == Strategy::Silent)
+        {
+            return None;
+        }
+        let lies = node.byzantine.as_ref().is_some_and(|b| b.lies_as_donor());
+        if !lies {
+            return node.snapshots.get(&fetch.seq).cloned();
+        }
+        let (latest, exact) = (
+            node.snapshots.last_key_value().map(|(_, s)| s.clone()),
+            node.snapshots.get(&fetch.seq).cloned(),
+        );
+        let answer = match self.rng.random_range(0..3) {
+            0 => None,
+            1 => latest.filter(|s| s.last_executed_seq() != fetch.seq),
+            _ => exact.or(latest).map(|s| s.tampered()),
+        };
+        self.mark(match answer {
+            None => "state_transfer.donor_withheld",
+            Some(_) => "state_transfer.donor_lied",
+        });
+        answer
     }
 
     // ----- one replica step and its output -----
@@ -767,7 +848,8 @@ impl Cluster {
                 for request in relay.requests {
                     if let Some(slot) = self.routes.route(r, relay.to as usize) {
                         let envelope = Envelope::Forwarded(request);
-                        self.network.send(&mut self.rng, self.now, r, slot, envelope);
+                        self.network
+                            .send(&mut self.rng, self.now, r, slot, envelope);
                     }
                 }
             }
@@ -982,7 +1064,24 @@ impl Cluster {
             Event::ViewEntered { view, .. } if correct => {
                 self.stats.max_view = self.stats.max_view.max(*view);
             }
-            Event::ViewChangeStarted { .. } if correct => self.stats.view_changes_started += 1,
+            Event::ViewChangeStarted { view, cause } if correct => {
+                self.stats.view_changes_started += 1;
+                if self.nodes[r].fetch.is_some() {
+                    self.mark("view_change.during_state_transfer");
+                }
+                if let ViewChangeCause::PrimaryFaulty(kind) = cause {
+                    // Only a faulty primary can sign what a correct replica holds as proof.
+                    let accused = self.config.primary(view - 1) as usize;
+                    if !self.plan.is_byzantine(accused) {
+                        let detail = format!(
+                            "replica {r} accused the correct primary {accused} of view {} ({kind})",
+                            view - 1
+                        );
+                        self.checker
+                            .report(self.now, ViolationKind::FalseAccusation, detail);
+                    }
+                }
+            }
             Event::StableCheckpoint { seq, .. } if correct => {
                 self.stable_seen.insert(*seq);
             }

@@ -59,6 +59,9 @@ pub struct FaultPlan {
     pub events: Vec<(u64, FaultEvent)>,
     /// The tick of the final `Heal`.
     pub heal_at_tick: u64,
+    /// Per replica: its clock's rate in thousandths of real time (500 to 1500: up to 50%
+    /// slower or faster; clocks keep their skew after the heal, as real ones do).
+    pub tick_per_mille: Vec<u64>,
 }
 
 /// Knobs for drawing a plan.
@@ -123,7 +126,14 @@ impl FaultPlan {
                 };
                 let (scenario, sides) = draw_sides(rng, n, twin);
                 let replica = twin;
-                events.push((tick, FaultEvent::TwinSides { replica, scenario, sides }));
+                events.push((
+                    tick,
+                    FaultEvent::TwinSides {
+                        replica,
+                        scenario,
+                        sides,
+                    },
+                ));
             }
         }
         if knobs.crashes {
@@ -136,6 +146,12 @@ impl FaultPlan {
                 events.push((end, FaultEvent::Restart { replica }));
             }
         }
+        // Clock skew in half of the seeds.
+        let tick_per_mille = if rng.random_bool(0.5) {
+            (0..n).map(|_| rng.random_range(500..=1500)).collect()
+        } else {
+            vec![1000; n]
+        };
         events.push((horizon, FaultEvent::Heal));
         // Stable sort: events drawn for the same tick keep their drawing order, so a crash and
         // its restart at equal ticks stay in order.
@@ -145,6 +161,7 @@ impl FaultPlan {
             byzantine,
             events,
             heal_at_tick: horizon,
+            tick_per_mille,
         }
     }
 
