@@ -5,7 +5,7 @@
 #
 # Stages: install missing packages -> cargo fmt --check -> cargo clippy -D warnings ->
 # cargo test (unit, property, integration) -> a bounded simulator run (safety and liveness
-# under Byzantine faults, plus the weak-quorum mutant that must be caught) -> the end-to-end
+# under Byzantine faults, plus every caught protocol mutant, which must be caught again) -> the end-to-end
 # testnet test (real processes, kill -9, restart) -> the CI subset of the TLA+ models.
 # Heavy suites have their own commands (see README.md).
 set -euo pipefail
@@ -30,7 +30,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 stage "cargo test"
 cargo test --workspace --locked
 
-stage "simulator: bounded Byzantine runs and the weak-quorum mutant"
+stage "simulator: bounded Byzantine runs and the protocol mutants"
 scripts/sim-ci.sh
 
 stage "end-to-end: a real 4-node testnet on loopback (testnet/e2e.sh)"

@@ -12,7 +12,12 @@
 //! - **genuine requests only**: every executed request was signed by a simulated client;
 //! - **no conflicting signatures**: a correct replica never signs two different digests for one
 //!   `(kind, view, seq)` — across crash-restarts too, which is what persisting votes is for;
-//!   likewise never two different view-changes (or new-views) for one view.
+//!   likewise never two different view-changes (or new-views) for one view;
+//! - **complete prepared sets** (§4.4): a correct replica's VIEW-CHANGE carries a prepared
+//!   certificate, of at least that view, for every seq above its reported checkpoint it sent a
+//!   COMMIT for (a forgotten certificate is caught when it is signed, before it forks anything);
+//! - **no false accusation**: the cluster reports a correct replica that holds a correct
+//!   primary provably faulty (`ViewChangeCause::PrimaryFaulty`).
 //!
 //! The first violation stops the seed; later ones would mostly be echoes of it.
 
