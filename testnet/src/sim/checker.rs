@@ -51,6 +51,9 @@ pub enum ViolationKind {
     /// A correct replica held a correct primary provably faulty and started a view change
     /// (only a faulty primary signs what a correct replica takes as proof, OSDI'99 §4.4).
     FalseAccusation,
+    /// After the heal the cluster settled in a view with a correct primary, and a correct
+    /// replica later entered another view: f Byzantine replicas replaced a correct primary.
+    CorrectPrimaryReplaced,
 }
 
 /// One broken property, with enough detail to start debugging from.

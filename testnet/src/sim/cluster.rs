@@ -141,6 +141,9 @@ pub struct Cluster {
     stable_seen: BTreeSet<u64>,
     /// Coverage marks: how often rare paths ran.
     coverage: BTreeMap<String, u64>,
+    /// After the heal, the first view in which every correct replica was up, in normal
+    /// operation, with a correct primary (see [`Cluster::note_settled`]).
+    settled_view: Option<u64>,
 }
 
 /// The outcome of one seed.
@@ -236,6 +239,7 @@ impl Cluster {
             stats: SeedStats::default(),
             stable_seen: BTreeSet::new(),
             coverage: BTreeMap::new(),
+            settled_view: None,
         }
     }
 
@@ -292,6 +296,9 @@ impl Cluster {
             self.tick_all();
             self.finish_pending_crashes();
             self.retry_fetches();
+            if self.now >= heal {
+                self.note_settled();
+            }
             if self.checker.violation().is_some() {
                 break;
             }
@@ -318,6 +325,40 @@ impl Cluster {
             stall,
             stats: self.stats,
             coverage: self.coverage,
+        }
+    }
+
+    /// The cluster has settled once, after the heal, every correct replica is up, in normal
+    /// operation, not fetching state, waiting on no request, and has executed as far as the
+    /// others, in one view whose primary is correct (nothing left over from the fault period
+    /// can then fire a timer). From then on nothing but a Byzantine
+    /// replica can disturb it, and OSDI'99 §4.4's promise is that one cannot replace that
+    /// primary: a correct replica entering a later view is a `CorrectPrimaryReplaced` violation.
+    fn note_settled(&mut self) {
+        if self.settled_view.is_some() {
+            return;
+        }
+        let mut states = (0..self.slots()).filter(|&r| self.is_correct(r)).map(|r| {
+            match &self.nodes[r].replica {
+                Some(replica)
+                    if !replica.is_view_changing()
+                        && replica.pending_requests() == 0
+                        && self.nodes[r].fetch.is_none() =>
+                {
+                    Some((replica.view(), replica.last_executed()))
+                }
+                _ => None,
+            }
+        });
+        let Some(Some((view, executed))) = states.next() else {
+            return;
+        };
+        if states.all(|s| s == Some((view, executed)))
+            && !self.plan.is_byzantine(self.config.primary(view) as usize)
+        {
+            self.settled_view = Some(view);
+            self.mark("liveness.settled");
+            self.trace(|| format!("settled in view {view}"));
         }
     }
 
@@ -1063,6 +1104,15 @@ impl Cluster {
         match event {
             Event::ViewEntered { view, .. } if correct => {
                 self.stats.max_view = self.stats.max_view.max(*view);
+                if let Some(settled) = self.settled_view.filter(|s| view > s) {
+                    let primary = self.config.primary(settled);
+                    let detail = format!(
+                        "replica {r} entered view {view} after the cluster settled in view \
+                         {settled}, whose primary {primary} is correct"
+                    );
+                    self.checker
+                        .report(self.now, ViolationKind::CorrectPrimaryReplaced, detail);
+                }
             }
             Event::ViewChangeStarted { view, cause } if correct => {
                 self.stats.view_changes_started += 1;
