@@ -164,4 +164,5 @@ pub use message::{
 pub use mutants::Mutant;
 pub use quorum::{Quorum, QuorumKind};
 pub use replica::{Replica, Status};
+pub use requests::PendingRequest;
 pub use view_change::{compute_o_set, OSet};

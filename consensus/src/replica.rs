@@ -11,7 +11,7 @@ use crate::message::{
 };
 use crate::mutants::Mutant;
 use crate::quorum::{Quorum, VoteSet};
-use crate::requests::{AddError, RequestPool};
+use crate::requests::{AddError, PendingRequest, RequestPool};
 use crate::timer::Timers;
 use crate::{ReplicaId, SeqNum, View};
 use bftledger_crypto::{Digest, SecretKey};
@@ -547,6 +547,12 @@ impl<A: Application> Replica<A> {
     /// Client requests waiting to be ordered.
     pub fn pending_requests(&self) -> usize {
         self.requests.pending_len()
+    }
+
+    /// The oldest `max` pending client requests, oldest first (for diagnostics and tests: what
+    /// a view-change timer would wait on).
+    pub fn oldest_pending(&self, max: usize) -> Vec<PendingRequest> {
+        self.requests.oldest(max)
     }
 
     /// Rejected inputs so far, by [`Rejection::kind`].

@@ -45,6 +45,17 @@ pub struct RequestPool {
     executed_order: VecDeque<Digest>,
 }
 
+/// A pending client request, as [`crate::Replica::oldest_pending`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRequest {
+    /// The request.
+    pub request: Request,
+    /// The replica's tick when it arrived.
+    pub since_tick: u64,
+    /// Whether it is ordered in the current view's log.
+    pub in_log: bool,
+}
+
 /// Why a client request was not added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddError {
@@ -107,6 +118,22 @@ impl RequestPool {
     /// Whether the request with identity `id` is still pending.
     pub fn is_pending(&self, id: &Digest) -> bool {
         self.pending.contains_key(id)
+    }
+
+    /// The oldest `max` pending requests, oldest first.
+    pub fn oldest(&self, max: usize) -> Vec<PendingRequest> {
+        self.by_arrival
+            .values()
+            .filter_map(|id| {
+                let entry = self.pending.get(id)?;
+                Some(PendingRequest {
+                    request: entry.request.clone(),
+                    since_tick: entry.since_tick,
+                    in_log: self.in_log.contains(id),
+                })
+            })
+            .take(max)
+            .collect()
     }
 
     /// The identity of the oldest pending request.

@@ -54,6 +54,9 @@ pub enum ViolationKind {
     /// After the heal the cluster settled in a view with a correct primary, and a correct
     /// replica later entered another view: f Byzantine replicas replaced a correct primary.
     CorrectPrimaryReplaced,
+    /// A correct replica still waits on a request its application applied long ago (its
+    /// view-change timer would accuse a correct primary).
+    StalePending,
 }
 
 /// One broken property, with enough detail to start debugging from.

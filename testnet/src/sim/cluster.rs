@@ -54,6 +54,11 @@ use crate::sim::{Mutant, SeedStats, SimOptions};
 const CLIENTS: usize = 4;
 /// One submission in this many is followed by a conflicting one (same nonce, other operation).
 const DOUBLE_SPEND_ONE_IN: u32 = 16;
+/// A pending request its replica's application applied this many of the replica's ticks ago
+/// is stale (two client retry periods: every forward and relay has long arrived).
+const STALE_PENDING_TICKS: u64 = 200;
+/// Pending requests the stale check looks at per replica (the oldest).
+const MAX_PENDING_REPORTED: usize = 64;
 /// A donor answers a state-transfer request on a given tick with probability 1 in this.
 const DONOR_ANSWERS_ONE_TICK_IN: u32 = 2;
 /// Application snapshots kept per replica for state transfer donors.
@@ -303,6 +308,7 @@ impl Cluster {
                 break;
             }
             if self.now >= submit_end && self.all_requests_everywhere(submit_end) {
+                self.check_no_stale_pending();
                 break;
             }
             if self.now >= deadline {
@@ -325,6 +331,44 @@ impl Cluster {
             stall,
             stats: self.stats,
             coverage: self.coverage,
+        }
+    }
+
+    /// At the end of a run: no correct replica still waits on a request its own application
+    /// applied more than [`STALE_PENDING_TICKS`] of its ticks ago. Such a request is never
+    /// ordered again (every correct host drops it, as the node's mempool does), so it fires the
+    /// replica's view-change timer against a correct primary (a second copy kept pending under
+    /// its bytes, issue 11 item 7).
+    fn check_no_stale_pending(&mut self) {
+        let stale: Vec<String> = (0..self.slots())
+            .filter(|&r| self.is_correct(r))
+            .filter_map(|r| {
+                let replica = self.nodes[r].replica.as_ref()?;
+                let now = replica.now_ticks();
+                let found: Vec<String> = replica
+                    .oldest_pending(MAX_PENDING_REPORTED)
+                    .iter()
+                    .filter(|p| p.since_tick + STALE_PENDING_TICKS < now)
+                    .filter_map(|p| {
+                        let c = ClientRequest::decode(&p.request)?;
+                        self.nodes[r].app.contains(c.client, c.nonce).then(|| {
+                            format!(
+                                "client {} nonce {} since tick {} (in log {})",
+                                c.client, c.nonce, p.since_tick, p.in_log
+                            )
+                        })
+                    })
+                    .collect();
+                (!found.is_empty()).then(|| format!("r{r} at tick {now}: {found:?}"))
+            })
+            .collect();
+        if !stale.is_empty() {
+            let detail = format!(
+                "correct replicas wait on requests their application applied long ago: {}",
+                stale.join("; ")
+            );
+            self.checker
+                .report(self.now, ViolationKind::StalePending, detail);
         }
     }
 
@@ -640,6 +684,15 @@ impl Cluster {
                 Envelope::Client(request) | Envelope::Forwarded(request) => {
                     let byzantine = self.nodes[packet.to].byzantine.as_ref();
                     if byzantine.is_some_and(|b| b.drops_request(&request)) {
+                        continue;
+                    }
+                    // As the node's mempool admits a transfer only above its sender's stored
+                    // nonce, a host never hands its core a request its application already
+                    // applied (after a restart or a state transfer the core cannot know).
+                    let applied = ClientRequest::decode(&request)
+                        .is_some_and(|c| self.nodes[packet.to].app.contains(c.client, c.nonce));
+                    if applied {
+                        self.mark("request.already_applied");
                         continue;
                     }
                     if packet.from == self.clients_endpoint() {
