@@ -44,7 +44,7 @@ done
 MUTANTS="${SIM_MUTANTS:-weak-quorum:4 classic-quorum:5 fetch-forgets-prepared:4 timer-stops-on-any-execution:4
   unsigned-batch-blames-primary:4 view-in-block-hash:4 unchecked-snapshot:4 prepared-on-fewer-prepares:4
   committed-on-fewer-commits:4 new-view-on-fewer-view-changes:4 new-view-unchecked-o-set:4 no-watermark-check:4
-  second-pre-prepare-accepted:4 send-before-persist:4 no-request-relay:4}"
+  second-pre-prepare-accepted:4 send-before-persist:4 no-request-relay:4 request-identity-by-bytes:4}"
 for spec in $MUTANTS; do
   name="${spec%%:*}"; n="${spec##*:}"
   echo "--- mutant $name at n=$n (must be caught), up to $SEEDS_MUTANT seeds"

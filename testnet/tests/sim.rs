@@ -150,3 +150,20 @@ fn an_accusation_of_a_correct_primary_is_caught() {
         "seed {seed}: {violation}"
     );
 }
+
+/// OSDI'99 §4.4 (a backup sends a request it waits on to the primary): without the backups'
+/// relay, a selective forwarder (a Byzantine host that forwards client requests to everyone but
+/// the primary) makes the backups' timers replace a correct primary after the cluster settled.
+#[test]
+fn a_correct_primary_replaced_after_settling_is_caught() {
+    let mut options = SimOptions::new(4, 1);
+    options.mutant = Some(Mutant::NoRequestRelay);
+    let (seed, violation) = (0..100)
+        .find_map(|seed| run_seed(seed, &options).violation.map(|v| (seed, v)))
+        .expect("the settled-primary checker must catch the mutant");
+    assert_eq!(
+        violation.kind,
+        ViolationKind::CorrectPrimaryReplaced,
+        "seed {seed}: {violation}"
+    );
+}
