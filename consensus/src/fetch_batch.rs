@@ -41,12 +41,13 @@
 //! timer moves on to a view whose V may not contain that certificate. The batches attached to
 //! VIEW-CHANGEs before had the same gap: the faulty reporter could leave them out.)
 
+use crate::durable::{delete_batch, put_batch};
 use crate::interface::{Application, Output, Target};
 use crate::message::{null_digest, Batch, FetchBatch, Message, PrePrepare, SignedMessage};
 use crate::mutants::Mutant;
 use crate::replica::{Replica, Status};
 use crate::retransmit::RETRANSMIT_SLOTS_PER_PEER;
-use crate::{ReplicaId, SeqNum};
+use crate::{ReplicaId, SeqNum, View};
 use bftledger_crypto::{Digest, Signature};
 
 impl<A: Application> Replica<A> {
@@ -126,5 +127,38 @@ impl<A: Application> Replica<A> {
             signature: primary_signature,
         };
         out.push_send(Target::One(from), relay);
+    }
+
+    /// Makes a batch this replica votes for durable (once per (seq, digest)), dropping other
+    /// durable batches of that seq except the one of its prepared certificate.
+    pub(crate) fn persist_batch(&mut self, seq: SeqNum, view: View, out: &mut Output) {
+        let Some(slot) = self.log.slot(seq).filter(|s| s.view == view) else {
+            return;
+        };
+        let (Some((pre_prepare, signature)), Some(batch)) = (slot.pre_prepare, &slot.batch) else {
+            return;
+        };
+        let digest = pre_prepare.digest;
+        let batch = batch.clone();
+        let certified = self
+            .log
+            .prepared()
+            .find(|(c, _)| c.pre_prepare.seq == seq)
+            .map(|(c, _)| c.pre_prepare.digest);
+        let known = self.durable_batches.entry(seq).or_default();
+        if known.contains_key(&digest) {
+            return;
+        }
+        out.push_persist(put_batch(seq, &digest, view, &signature, &batch));
+        known.insert(digest, batch);
+        let stale: Vec<Digest> = known
+            .keys()
+            .filter(|d| **d != digest && Some(**d) != certified)
+            .copied()
+            .collect();
+        for d in stale {
+            known.remove(&d);
+            out.push_persist(delete_batch(seq, &d));
+        }
     }
 }

@@ -134,6 +134,7 @@ pub mod message;
 pub mod mutants;
 mod normal_case;
 pub mod quorum;
+mod recovery;
 mod replica;
 mod requests;
 mod retransmit;

@@ -48,8 +48,9 @@ pub enum Mutant {
     /// a committed batch need not be prepared at any correct replica of a later view's
     /// quorum (§4.2, §4.4).
     CommittedOnFewerCommits,
-    /// Classic: a checkpoint is stable with one vote fewer than a strong quorum (2f), so the
-    /// proof a VIEW-CHANGE carries need not include a correct replica that executed it (§4.3).
+    /// Classic: a checkpoint is stable with one vote fewer than a strong quorum (2f when
+    /// n = 3f+1). Still at least f+1 votes, so still a state some correct replica executed:
+    /// what it loses is that f+1 correct replicas hold it to serve state transfer (§4.3).
     StableOnFewerCheckpoints,
     /// Classic: a NEW-VIEW is built and accepted on one VIEW-CHANGE fewer than a strong quorum
     /// (2f), so V need not hold a prepared certificate of every committed batch (§4.4).

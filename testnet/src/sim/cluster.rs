@@ -32,9 +32,10 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use bftledger_consensus::durable;
 use bftledger_consensus::{
-    CommittedBatch, Config, Event, FetchState, Input, Message, PersistOp, Replica, Request,
-    SignedMessage, Target, ViewChangeCause,
+    CommittedBatch, Config, Event, FetchState, Input, Message, Replica, Request, SignedMessage,
+    Target, ViewChangeCause,
 };
 use bftledger_crypto::encoding::encode;
 use bftledger_crypto::{Digest, SecretKey};
@@ -917,7 +918,7 @@ impl Cluster {
             // The mutant `send-before-persist` writes after the sends (host-level).
             let send_first = self.options.mutant == Some(Mutant::SendBeforePersist);
             if !send_first {
-                apply_persist(&mut self.nodes[r].disk, &ops);
+                durable::apply(&mut self.nodes[r].disk, &ops);
             }
             self.stats.persist_ops += ops.len() as u64;
             let actions = output.persisted();
@@ -931,7 +932,7 @@ impl Cluster {
                 return;
             }
             if send_first {
-                apply_persist(&mut self.nodes[r].disk, &ops);
+                durable::apply(&mut self.nodes[r].disk, &ops);
             }
             for event in &actions.events {
                 self.on_event(r, event);
@@ -1250,19 +1251,6 @@ pub fn sim_config(validators: Vec<bftledger_crypto::PublicKey>, mutant: Option<M
     config.mutant = mutant;
     config.validate().expect("the simulator's config is valid");
     config
-}
-
-fn apply_persist(disk: &mut BTreeMap<Vec<u8>, Vec<u8>>, ops: &[PersistOp]) {
-    for op in ops {
-        match op {
-            PersistOp::Put { key, value } => {
-                disk.insert(key.clone(), value.clone());
-            }
-            PersistOp::Delete { key } => {
-                disk.remove(key);
-            }
-        }
-    }
 }
 
 /// One line per message for traces.
