@@ -190,6 +190,17 @@ pub enum ViewChangeCause {
     JoinedHigherView,
 }
 
+impl ViewChangeCause {
+    /// A stable snake_case word for logs and metric labels.
+    pub fn kind(self) -> &'static str {
+        match self {
+            ViewChangeCause::Timeout => "timeout",
+            ViewChangeCause::PrimaryFaulty(_) => "primary_faulty",
+            ViewChangeCause::JoinedHigherView => "joined_higher_view",
+        }
+    }
+}
+
 /// Something that happened, for logs and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {

@@ -383,7 +383,7 @@ impl Driver {
                 debug!(?from, %reason, "input rejected by the core");
             }
             Event::ViewChangeStarted { view, cause } => {
-                m.view_changes.inc();
+                m.view_change(cause.kind());
                 warn!(view, ?cause, "view change started");
             }
             Event::ViewEntered { view, primary } => info!(view, primary, "entered view"),

@@ -26,8 +26,9 @@ pub struct Metrics {
     pub committed_height: Gauge,
     /// The replica's current view.
     pub view: Gauge,
-    /// View changes started by this replica.
-    pub view_changes: Counter,
+    /// View changes started by this replica, by cause (`timeout`, `primary_faulty`: the
+    /// primary signed something no correct primary signs, `joined_higher_view`).
+    pub view_changes: Family<ReasonLabel, Counter>,
     /// Seconds from a transfer's arrival at this node to its commit here.
     pub commit_latency_seconds: Histogram,
     /// Transfers executed successfully.
@@ -77,7 +78,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         let committed_height = Gauge::default();
         let view = Gauge::default();
-        let view_changes = Counter::default();
+        let view_changes = Family::<ReasonLabel, Counter>::default();
         // 1 ms .. ~16 s
         let commit_latency_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 15));
         let transfers_committed = Counter::default();
@@ -199,6 +200,15 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a view change this replica started, by its cause's word.
+    pub fn view_change(&self, cause: &str) {
+        self.view_changes
+            .get_or_create(&ReasonLabel {
+                reason: cause.into(),
+            })
+            .inc();
+    }
+
     /// Counts a rejected consensus message.
     pub fn reject_message(&self, reason: &str) {
         self.messages_rejected
@@ -239,12 +249,13 @@ mod tests {
         let m = Metrics::new();
         m.committed_height.set(7);
         m.reject_transfer("bad_signature");
+        m.view_change("timeout");
         m.commit_latency_seconds.observe(0.02);
         let text = m.render();
         for name in [
             "bftledger_committed_height 7",
             "bftledger_view ",
-            "bftledger_view_changes_total",
+            "bftledger_view_changes_total{reason=\"timeout\"} 1",
             "bftledger_commit_latency_seconds_bucket",
             "bftledger_transfers_committed_total",
             "bftledger_transfers_rejected_total{reason=\"bad_signature\"} 1",
