@@ -92,15 +92,10 @@ fn weak_quorum_mutant_is_caught() {
 /// it, as the first violation of a seed.
 #[test]
 fn view_in_block_hash_is_caught_by_the_block_hash_checker() {
-    let mut options = SimOptions::new(4, 1);
-    options.mutant = Some(Mutant::ViewInBlockHash);
-    let (seed, violation) = (0..200)
-        .find_map(|seed| run_seed(seed, &options).violation.map(|v| (seed, v)))
-        .expect("the block-hash checker must catch a view in the block identity");
-    assert_eq!(
-        violation.kind,
+    assert_caught_by(
+        Mutant::ViewInBlockHash,
+        200,
         ViolationKind::BlockHashDivergence,
-        "seed {seed}: {violation}"
     );
 }
 
@@ -139,15 +134,10 @@ fn adversary_paths_are_exercised() {
 /// and the false-accusation checker says so.
 #[test]
 fn an_accusation_of_a_correct_primary_is_caught() {
-    let mut options = SimOptions::new(4, 1);
-    options.mutant = Some(Mutant::UnsignedBatchBlamesPrimary);
-    let (seed, violation) = (0..100)
-        .find_map(|seed| run_seed(seed, &options).violation.map(|v| (seed, v)))
-        .expect("the false-accusation checker must catch the mutant");
-    assert_eq!(
-        violation.kind,
+    assert_caught_by(
+        Mutant::UnsignedBatchBlamesPrimary,
+        100,
         ViolationKind::FalseAccusation,
-        "seed {seed}: {violation}"
     );
 }
 
@@ -156,14 +146,20 @@ fn an_accusation_of_a_correct_primary_is_caught() {
 /// the primary) makes the backups' timers replace a correct primary after the cluster settled.
 #[test]
 fn a_correct_primary_replaced_after_settling_is_caught() {
-    let mut options = SimOptions::new(4, 1);
-    options.mutant = Some(Mutant::NoRequestRelay);
-    let (seed, violation) = (0..100)
-        .find_map(|seed| run_seed(seed, &options).violation.map(|v| (seed, v)))
-        .expect("the settled-primary checker must catch the mutant");
-    assert_eq!(
-        violation.kind,
+    assert_caught_by(
+        Mutant::NoRequestRelay,
+        100,
         ViolationKind::CorrectPrimaryReplaced,
-        "seed {seed}: {violation}"
     );
+}
+
+/// Runs seeds 0.. with `mutant` at n = 4 (f = 1) and asserts the first violation found within
+/// `seeds` seeds is of `kind` (the checker meant for that mutant).
+fn assert_caught_by(mutant: Mutant, seeds: u64, kind: ViolationKind) {
+    let mut options = SimOptions::new(4, 1);
+    options.mutant = Some(mutant);
+    let (seed, violation) = (0..seeds)
+        .find_map(|seed| run_seed(seed, &options).violation.map(|v| (seed, v)))
+        .unwrap_or_else(|| panic!("{} survived {seeds} seeds", mutant.name()));
+    assert_eq!(violation.kind, kind, "seed {seed}: {violation}");
 }
