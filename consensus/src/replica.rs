@@ -549,6 +549,12 @@ impl<A: Application> Replica<A> {
         self.requests.pending_len()
     }
 
+    /// Whether the view-change timer runs: a request or a slot is awaited (§4.4), or a view
+    /// change waits for its NEW-VIEW.
+    pub fn view_change_timer_running(&self) -> bool {
+        self.timers.view_change_deadline.is_some()
+    }
+
     /// The oldest `max` pending client requests, oldest first (for diagnostics and tests: what
     /// a view-change timer would wait on).
     pub fn oldest_pending(&self, max: usize) -> Vec<PendingRequest> {

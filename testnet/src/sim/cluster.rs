@@ -374,9 +374,9 @@ impl Cluster {
     }
 
     /// The cluster has settled once, after the heal, every correct replica is up, in normal
-    /// operation, not fetching state, waiting on no request, and has executed as far as the
-    /// others, in one view whose primary is correct (nothing left over from the fault period
-    /// can then fire a timer). From then on nothing but a Byzantine
+    /// operation, not fetching state, waiting on no request, with its view-change timer
+    /// stopped (no slot awaited either), and has executed as far as the others, in one view
+    /// whose primary is correct: nothing left over from the fault period can then fire a timer. From then on nothing but a Byzantine
     /// replica can disturb it, and OSDI'99 §4.4's promise is that one cannot replace that
     /// primary: a correct replica entering a later view is a `CorrectPrimaryReplaced` violation.
     fn note_settled(&mut self) {
@@ -387,6 +387,7 @@ impl Cluster {
             match &self.nodes[r].replica {
                 Some(replica)
                     if !replica.is_view_changing()
+                        && !replica.view_change_timer_running()
                         && replica.pending_requests() == 0
                         && self.nodes[r].fetch.is_none() =>
                 {
