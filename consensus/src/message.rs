@@ -299,6 +299,26 @@ pub struct SignedPrePrepare {
     pub signature: Signature,
 }
 
+impl SignedPrePrepare {
+    /// `pre_prepare` signed by replica `from` (the primary of its view). The signature is the
+    /// one a PRE-PREPARE message of the same (view, seq, digest) carries: the batch is not
+    /// signed.
+    pub fn sign(from: ReplicaId, pre_prepare: PrePrepare, key: &SecretKey) -> SignedPrePrepare {
+        let bytes = signing_bytes(from, SignedBody::PrePrepare(&pre_prepare));
+        SignedPrePrepare {
+            pre_prepare,
+            signature: key.sign(Domain::Consensus, &bytes),
+        }
+    }
+
+    /// Whether `key`, replica `from`'s, signed it.
+    pub fn verify(&self, from: ReplicaId, key: &PublicKey) -> bool {
+        let bytes = signing_bytes(from, SignedBody::PrePrepare(&self.pre_prepare));
+        key.verify(Domain::Consensus, &bytes, &self.signature)
+            .is_ok()
+    }
+}
+
 /// NEW-VIEW(v+1, V, O) (§4.4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewView {

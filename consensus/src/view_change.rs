@@ -334,12 +334,7 @@ impl<A: Application> Replica<A> {
             if record && !self.record_own_vote(pp.seq, view, VoteKind::PrePrepare, pp.digest, out) {
                 return;
             }
-            let bytes = signing_bytes(self.id, SignedBody::PrePrepare(pp));
-            let signature = self.key.sign(Domain::Consensus, &bytes);
-            pre_prepares.push(SignedPrePrepare {
-                pre_prepare: *pp,
-                signature,
-            });
+            pre_prepares.push(SignedPrePrepare::sign(self.id, *pp, &self.key));
         }
         let new_view = NewView {
             view,
@@ -451,11 +446,10 @@ impl<A: Application> Replica<A> {
         let primary = self.config.primary(view);
         let key = &validators[primary as usize];
         for spp in &new_view.pre_prepares {
-            let bytes = signing_bytes(primary, SignedBody::PrePrepare(&spp.pre_prepare));
-            key.verify(Domain::Consensus, &bytes, &spp.signature)
-                .map_err(|_| NewViewFault::PrePrepareSignature {
-                    seq: spp.pre_prepare.seq,
-                })?;
+            if !spp.verify(primary, key) {
+                let seq = spp.pre_prepare.seq;
+                return Err(NewViewFault::PrePrepareSignature { seq });
+            }
         }
         Ok(o_set)
     }

@@ -46,12 +46,11 @@
 
 use std::collections::BTreeMap;
 
-use bftledger_consensus::message::{signing_bytes, SignedBody};
 use bftledger_consensus::{
     batch_digest, compute_o_set, null_digest, Message, NewView, Outbound, PrePrepare, Request,
     SignedMessage, SignedPrePrepare, SignedViewChange, Target,
 };
-use bftledger_crypto::{Digest, Domain, SecretKey, Signature};
+use bftledger_crypto::{Digest, SecretKey, Signature};
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -123,6 +122,8 @@ const SEQ_JUMP: u64 = 1 << 10;
 
 /// VIEW-CHANGEs a `NewViewForger` keeps, per view, for building other NEW-VIEWs.
 const VIEW_CHANGES_KEPT: usize = 16;
+/// Views (the highest) whose VIEW-CHANGEs a `NewViewForger` keeps.
+const VIEWS_KEPT: usize = 8;
 
 /// The client whose requests a `Censor` primary leaves out.
 pub const CENSORED_CLIENT: u32 = 0;
@@ -135,6 +136,17 @@ impl Strategy {
     pub fn draw(rng: &mut ChaCha8Rng) -> Strategy {
         *STRATEGIES.choose(rng).expect("nonempty")
     }
+}
+
+/// How a Byzantine replica serves state transfer ([`Byzantine::donor_role`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DonorRole {
+    /// Answers with its snapshot, like a correct replica.
+    Honest,
+    /// Never answers.
+    Silent,
+    /// Withholds, or serves another height or a tampered state.
+    Liar,
 }
 
 /// A message the Byzantine replica wants on the wire.
@@ -213,7 +225,8 @@ impl Byzantine {
                 self.proposals.pop_first();
             }
         }
-        if let Message::ViewChange(view_change) = &message.message {
+        let forges = matches!(self.strategy, Strategy::NewViewForger | Strategy::Mixed);
+        if let (Message::ViewChange(view_change), true) = (&message.message, forges) {
             let kept = self.view_changes.entry(view_change.new_view).or_default();
             if kept.len() < VIEW_CHANGES_KEPT && kept.iter().all(|k| k.from != message.from) {
                 kept.push(SignedViewChange {
@@ -222,7 +235,7 @@ impl Byzantine {
                     signature: message.signature,
                 });
             }
-            while self.view_changes.len() > 8 {
+            while self.view_changes.len() > VIEWS_KEPT {
                 self.view_changes.pop_first();
             }
         }
@@ -703,23 +716,24 @@ impl Byzantine {
     }
 
     fn sign_pre_prepare(&self, pre_prepare: PrePrepare) -> SignedPrePrepare {
-        let bytes = signing_bytes(self.id, SignedBody::PrePrepare(&pre_prepare));
-        SignedPrePrepare {
-            pre_prepare,
-            signature: self.key.sign(Domain::Consensus, &bytes),
+        SignedPrePrepare::sign(self.id, pre_prepare, &self.key)
+    }
+
+    /// How this replica answers a state-transfer request: a `Silent` one not at all, the
+    /// instances of `Twins` honestly, every other strategy by lying or withholding.
+    pub fn donor_role(&self) -> DonorRole {
+        match self.strategy {
+            Strategy::Silent => DonorRole::Silent,
+            Strategy::Twins => DonorRole::Honest,
+            _ => DonorRole::Liar,
         }
     }
 
-    /// Whether this replica serves lies (other heights, tampered states) or nothing to a
-    /// state transfer (every strategy but `Silent`, which answers nothing at all, and `Twins`,
-    /// whose instances run honestly).
-    pub fn lies_as_donor(&self) -> bool {
-        !matches!(self.strategy, Strategy::Silent | Strategy::Twins)
-    }
-
-    /// Whether this replica forwards client requests at all (a `Silent` one does not).
-    pub fn forwards_requests(&self) -> bool {
-        self.strategy != Strategy::Silent
+    /// Whether the host forwards a client's request to replica `to` when `primary` is the
+    /// primary of its view: a `Silent` one forwards nothing, the others all but the primary
+    /// (a selective forwarder).
+    pub fn forwards_to(&self, to: usize, primary: usize) -> bool {
+        self.strategy != Strategy::Silent && to != primary
     }
 
     /// Whether this replica ignores a client request (a `Censor` never lets its replica see

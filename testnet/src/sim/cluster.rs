@@ -44,7 +44,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::sim::app::{AppState, ClientRequest, ToyValidator};
-use crate::sim::byzantine::{Byzantine, Send, Strategy};
+use crate::sim::byzantine::{Byzantine, DonorRole, Send};
 use crate::sim::checker::{Checker, SignedKind, ViolationKind};
 use crate::sim::faults::{FaultEvent, FaultKnobs, FaultPlan};
 use crate::sim::network::{Endpoint, LinkFaults, Network};
@@ -147,8 +147,7 @@ pub struct Cluster {
     stable_seen: BTreeSet<u64>,
     /// Coverage marks: how often rare paths ran.
     coverage: BTreeMap<String, u64>,
-    /// After the heal, the first view in which every correct replica was up, in normal
-    /// operation, with a correct primary (see [`Cluster::note_settled`]).
+    /// The view in which the cluster settled after the heal, if it did ([`Cluster::note_settled`]).
     settled_view: Option<u64>,
 }
 
@@ -376,9 +375,10 @@ impl Cluster {
     /// The cluster has settled once, after the heal, every correct replica is up, in normal
     /// operation, not fetching state, waiting on no request, with its view-change timer
     /// stopped (no slot awaited either), and has executed as far as the others, in one view
-    /// whose primary is correct: nothing left over from the fault period can then fire a timer. From then on nothing but a Byzantine
-    /// replica can disturb it, and OSDI'99 §4.4's promise is that one cannot replace that
-    /// primary: a correct replica entering a later view is a `CorrectPrimaryReplaced` violation.
+    /// whose primary is correct: nothing left over from the fault period can then fire a
+    /// timer. From then on only a Byzantine replica could disturb it, and OSDI'99 §4.4's
+    /// promise is that it cannot replace that primary: a correct replica entering a later view
+    /// is a `CorrectPrimaryReplaced` violation.
     fn note_settled(&mut self) {
         if self.settled_view.is_some() {
             return;
@@ -682,6 +682,7 @@ impl Cluster {
                 self.stats.lost_to_crash += 1;
                 continue;
             }
+            let from_client = matches!(packet.message, Envelope::Client(_));
             let input = match packet.message {
                 Envelope::Client(request) | Envelope::Forwarded(request) => {
                     let byzantine = self.nodes[packet.to].byzantine.as_ref();
@@ -697,7 +698,7 @@ impl Cluster {
                         self.mark("request.already_applied");
                         continue;
                     }
-                    if packet.from == self.clients_endpoint() {
+                    if from_client {
                         self.forward_request(packet.to, &request);
                     }
                     Input::ClientRequests(vec![request])
@@ -732,17 +733,19 @@ impl Cluster {
     /// mempool does: a correct host to all, a Byzantine one (unless silent) to all but the
     /// primary of its view (a selective forwarder).
     fn forward_request(&mut self, r: usize, request: &Request) {
-        let id = self.nodes[r].id as usize;
-        let skip = match (&self.nodes[r].byzantine, &self.nodes[r].replica) {
-            (None, _) => None,
-            (Some(b), _) if !b.forwards_requests() => return,
-            (Some(_), Some(replica)) => Some(replica.primary() as usize),
-            (Some(_), None) => None,
-        };
-        if skip.is_some() {
+        let node = &self.nodes[r];
+        let (id, byzantine) = (node.id as usize, node.byzantine.as_ref());
+        let primary = node
+            .replica
+            .as_ref()
+            .map_or(0, |rep| rep.primary() as usize);
+        let peers: Vec<usize> = (0..self.n())
+            .filter(|&t| t != id && byzantine.is_none_or(|b| b.forwards_to(t, primary)))
+            .collect();
+        if byzantine.is_some() && !peers.is_empty() {
             self.mark("forward.selective");
         }
-        for to in (0..self.n()).filter(|&t| t != id && Some(t) != skip) {
+        for to in peers {
             if let Some(slot) = self.routes.route(r, to) {
                 let envelope = Envelope::Forwarded(request.clone());
                 self.network
@@ -852,16 +855,14 @@ impl Cluster {
     /// one; a Byzantine one (unless silent, or a twin, which runs honestly) withholds or lies.
     fn donor_answer(&mut self, donor: usize, fetch: &FetchState) -> Option<AppState> {
         let node = &self.nodes[donor];
-        if node
+        let role = node
             .byzantine
             .as_ref()
-            .is_some_and(|b| b.strategy() == Strategy::Silent)
-        {
-            return None;
-        }
-        let lies = node.byzantine.as_ref().is_some_and(|b| b.lies_as_donor());
-        if !lies {
-            return node.snapshots.get(&fetch.seq).cloned();
+            .map_or(DonorRole::Honest, Byzantine::donor_role);
+        match role {
+            DonorRole::Honest => return node.snapshots.get(&fetch.seq).cloned(),
+            DonorRole::Silent => return None,
+            DonorRole::Liar => {}
         }
         let (latest, exact) = (
             node.snapshots.last_key_value().map(|(_, s)| s.clone()),
