@@ -10,7 +10,8 @@
 //!   maintains the [`State::state_root`] (construction documented there); total supply asserted.
 //! * [`block`]: [`Block`], its [`BlockHeader`] and hash (a deterministic function of what was
 //!   agreed: no view, no certificate), [`CertifiedBlock`]; the checkpoint digest is defined there.
-//! * [`store`]: [`Store`] on RocksDB: one atomic synced write per block, crash recovery, queries,
+//! * [`store`]: [`Store`] on RocksDB or in memory (one [`Backend`] seam): one atomic synced write
+//!   per block, crash recovery, queries,
 //!   a column family reserved for the consensus layer.
 //! * [`snapshot`]: [`Snapshot`] export/import verified against a checkpoint digest (state
 //!   transfer).
@@ -50,7 +51,10 @@ pub use error::{
 pub use genesis::{Genesis, InitialBalance, Validator};
 pub use snapshot::Snapshot;
 pub use state::{state_root_of, Account, Receipt, Signatures, State};
-pub use store::{BatchInput, ConsensusEntry, ConsensusOp, Store, TransferRecord, TransferStatus};
+pub use store::{
+    Backend, BatchInput, ConsensusEntry, ConsensusOp, MemoryBackend, RocksBackend, Store,
+    TransferRecord, TransferStatus,
+};
 pub use transfer::{
     decode_and_check_batch, decode_batch, decode_payload, verify_signatures, SignedTransfer,
     Transfer, MAX_CHAIN_ID_BYTES, MAX_MEMO_BYTES,

@@ -1,5 +1,6 @@
-//! The ledger's RocksDB store: blocks with their commit certificates, a transfer index, the
-//! accounts, metadata, and a column family reserved for the consensus layer's durable state.
+//! The ledger's store: blocks with their commit certificates, a transfer index, the accounts,
+//! metadata, and a column reserved for the consensus layer's durable state. It runs on RocksDB
+//! (a node) or in memory (the simulator, tests), behind one [`Backend`] seam ([`backend`]).
 //!
 //! # Layout
 //!
@@ -12,8 +13,8 @@
 //! | `consensus` | opaque | opaque ([`Store::consensus_put_batch`]) |
 //!
 //! Every value is a [`Versioned`] encoding. Each block — block and certificate, index entries,
-//! changed accounts, new tip — is written in **one `WriteBatch` with `sync = true`**, so after a
-//! crash the database holds exactly the blocks whose write completed. [`Store::open`] checks
+//! changed accounts, new tip — is written in **one atomic, synced [`WriteSet`]** (RocksDB: one
+//! `WriteBatch` with `sync = true`), so after a crash the database holds exactly the blocks whose write completed. [`Store::open`] checks
 //! that: the tip names the last stored block, its hash and state root match, no later block
 //! exists, and the state root recomputed from the accounts equals the tip's (also the supply).
 //! A database written by a build with another record format (e.g. blocks with a view, before
@@ -32,16 +33,17 @@ use crate::state::{Account, Receipt, Signatures, State};
 use crate::transfer::SignedTransfer;
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::{Digest, PublicKey};
-use rocksdb::{IteratorMode, WriteBatch, DB};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+pub mod backend;
+mod records;
 mod rocks;
-use rocks::{
-    cf, corrupt, decode_stored, load_state, open_db, staging_path, sync_writes, CF_ACCOUNTS,
-    CF_BLOCKS, CF_CONSENSUS, CF_META, CF_TRANSFERS, KEY_BASE, KEY_GENESIS, KEY_TIP,
-};
+pub use backend::{Backend, Column, MemoryBackend, WriteSet};
+use records::{corrupt, decode_stored, load_state, KEY_BASE, KEY_GENESIS, KEY_TIP};
+use rocks::staging_path;
+pub use rocks::RocksBackend;
 
 /// Largest key or value the consensus layer may store, in bytes.
 pub const MAX_CONSENSUS_VALUE_BYTES: usize = 16 << 20;
@@ -155,8 +157,7 @@ pub enum ConsensusOp {
 
 /// The ledger database. One per process (RocksDB locks the directory).
 pub struct Store {
-    db: DB,
-    path: PathBuf,
+    db: Box<dyn Backend>,
     genesis_hash: Digest,
     state: State,
     tip: Tip,
@@ -169,7 +170,7 @@ pub struct Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.path)
+            .field("db", &self.db.describe())
             .field("tip", &self.tip)
             .finish_non_exhaustive()
     }
@@ -202,25 +203,7 @@ impl Store {
                 source,
             })?;
         }
-        {
-            let db = open_db(&staging, true)?;
-            let state = State::from_genesis(genesis);
-            let tip = Tip {
-                height: 0,
-                base_height: 0,
-                block_hash: genesis.hash(),
-                state_root: state.state_root(),
-            };
-            let mut batch = WriteBatch::default();
-            let accounts = cf(&db, CF_ACCOUNTS);
-            for (key, account) in state.accounts() {
-                batch.put_cf(accounts, key, account.to_bytes());
-            }
-            let meta = cf(&db, CF_META);
-            batch.put_cf(meta, KEY_GENESIS, genesis.hash().as_bytes());
-            batch.put_cf(meta, KEY_TIP, tip.to_bytes());
-            db.write_opt(batch, &sync_writes())?;
-        }
+        write_genesis(&RocksBackend::open(&staging, true)?, genesis)?;
         if let Err(source) = std::fs::rename(&staging, path) {
             let _ = std::fs::remove_dir_all(&staging); // best effort: the next attempt also cleans up
             return Err(StoreError::Io {
@@ -240,6 +223,16 @@ impl Store {
         Store::open(path, genesis)
     }
 
+    /// A new store in `db` holding the genesis state, or the store `db` already holds (checked as
+    /// [`Store::open`] checks a directory). With a [`MemoryBackend`], the store a simulated or
+    /// test replica runs on; a clone of the backend kept aside survives dropping the store.
+    pub fn in_backend(db: Box<dyn Backend>, genesis: &Genesis) -> Result<Store, StoreError> {
+        if db.get(Column::Meta, KEY_GENESIS)?.is_none() {
+            write_genesis(db.as_ref(), genesis)?;
+        }
+        Store::open_backend(db, genesis)
+    }
+
     /// Opens an existing database for `genesis`, checking its consistency (see the module docs).
     pub fn open(path: &Path, genesis: &Genesis) -> Result<Store, StoreError> {
         if !path.join("CURRENT").exists() {
@@ -247,11 +240,13 @@ impl Store {
                 path: path.to_owned(),
             });
         }
-        let db = open_db(path, false)?;
+        Store::open_backend(Box::new(RocksBackend::open(path, false)?), genesis)
+    }
+
+    fn open_backend(db: Box<dyn Backend>, genesis: &Genesis) -> Result<Store, StoreError> {
         let genesis_hash = genesis.hash();
-        let meta = cf(&db, CF_META);
         let stored = db
-            .get_cf(meta, KEY_GENESIS)?
+            .get(Column::Meta, KEY_GENESIS)?
             .ok_or_else(|| corrupt("no genesis hash"))?;
         let stored = Digest(
             stored
@@ -266,17 +261,17 @@ impl Store {
             });
         }
         let tip: Tip = decode_stored(
-            &db.get_cf(meta, KEY_TIP)?.ok_or_else(|| corrupt("no tip"))?,
+            &db.get(Column::Meta, KEY_TIP)?
+                .ok_or_else(|| corrupt("no tip"))?,
             "tip",
         )?;
         let base: Option<BlockHeader> = db
-            .get_cf(meta, KEY_BASE)?
+            .get(Column::Meta, KEY_BASE)?
             .map(|bytes| decode_stored(&bytes, "base block header"))
             .transpose()?;
-        let state = load_state(&db, genesis, tip.height)?;
+        let state = load_state(db.as_ref(), genesis, tip.height)?;
         let store = Store {
             db,
-            path: path.to_owned(),
             genesis_hash,
             state,
             tip,
@@ -342,9 +337,9 @@ impl Store {
         Ok(())
     }
 
-    /// The directory of the database.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the database lives, for messages (a directory, or "memory").
+    pub fn location(&self) -> String {
+        self.db.describe()
     }
 
     /// The chain's genesis hash.
@@ -408,14 +403,14 @@ impl Store {
     /// The block at `height` with its certificate, if stored.
     pub fn block(&self, height: u64) -> Result<Option<CertifiedBlock>, StoreError> {
         self.db
-            .get_cf(cf(&self.db, CF_BLOCKS), height.to_be_bytes())?
+            .get(Column::Blocks, &height.to_be_bytes())?
             .map(|bytes| decode_stored(&bytes, "block"))
             .transpose()
     }
 
     /// The transfer with this id, with its receipt and proof, if it is in a block.
     pub fn transfer(&self, id: &Digest) -> Result<Option<TransferRecord>, StoreError> {
-        let Some(bytes) = self.db.get_cf(cf(&self.db, CF_TRANSFERS), id.as_bytes())? else {
+        let Some(bytes) = self.db.get(Column::Transfers, id.as_bytes())? else {
             return Ok(None);
         };
         let entry: IndexEntry = decode_stored(&bytes, "transfer index entry")?;
@@ -532,10 +527,7 @@ impl Store {
         };
         let result = self
             .block_batch(block, certificate, &tip)
-            .and_then(|batch| {
-                self.db.write_opt(batch, &sync_writes())?;
-                Ok(())
-            });
+            .and_then(|writes| self.db.write(writes));
         match result {
             Ok(()) => {
                 self.tip = tip;
@@ -553,18 +545,17 @@ impl Store {
         block: &Block,
         certificate: &[u8],
         tip: &Tip,
-    ) -> Result<WriteBatch, StoreError> {
-        let mut batch = WriteBatch::default();
+    ) -> Result<WriteSet, StoreError> {
+        let mut batch = WriteSet::new();
         let certified = CertifiedBlock {
             block: block.clone(),
             certificate: certificate.to_vec(),
         };
-        batch.put_cf(
-            cf(&self.db, CF_BLOCKS),
+        batch.put(
+            Column::Blocks,
             block.height.to_be_bytes(),
             certified.to_bytes(),
         );
-        let index = cf(&self.db, CF_TRANSFERS);
         let mut seen = HashSet::with_capacity(block.transfers.len());
         let mut entries = Vec::with_capacity(block.transfers.len());
         for (position, (transfer, receipt)) in
@@ -575,7 +566,7 @@ impl Store {
             // An applied transfer always owns its id (a nonce applies once, so at most one block
             // applies a given id). A rejected one is indexed only if the id is not known yet.
             let index_it = receipt.is_applied()
-                || (first_in_block && self.db.get_pinned_cf(index, id.as_bytes())?.is_none());
+                || (first_in_block && !self.db.contains(Column::Transfers, id.as_bytes())?);
             if index_it {
                 let entry = IndexEntry {
                     height: block.height,
@@ -589,17 +580,16 @@ impl Store {
         // the later entry (the applied one) is written last and wins.
         entries.sort_by_key(|e| e.0);
         for (id, entry) in entries {
-            batch.put_cf(index, id.as_bytes(), entry.to_bytes());
+            batch.put(Column::Transfers, id.as_bytes(), entry.to_bytes());
         }
-        let accounts = cf(&self.db, CF_ACCOUNTS);
         for (key, account) in self.state.take_changed() {
             if account.is_empty() {
-                batch.delete_cf(accounts, key);
+                batch.delete(Column::Accounts, key);
             } else {
-                batch.put_cf(accounts, key, account.to_bytes());
+                batch.put(Column::Accounts, key, account.to_bytes());
             }
         }
-        batch.put_cf(cf(&self.db, CF_META), KEY_TIP, tip.to_bytes());
+        batch.put(Column::Meta, KEY_TIP, tip.to_bytes());
         Ok(batch)
     }
 
@@ -658,16 +648,15 @@ impl Store {
             block_hash,
             state_root: state.state_root(),
         };
-        let mut batch = WriteBatch::default();
-        let accounts = cf(&self.db, CF_ACCOUNTS);
-        batch.delete_range_cf(accounts, &[0u8; 32][..], &[0xffu8; 33][..]);
+        let mut batch = WriteSet::new();
+        // Every account key is 32 bytes, all below 33 bytes of 0xff.
+        batch.delete_range(Column::Accounts, &[0u8; 32], &[0xffu8; 33]);
         for (key, account) in state.accounts() {
-            batch.put_cf(accounts, key, account.to_bytes());
+            batch.put(Column::Accounts, key, account.to_bytes());
         }
-        let meta = cf(&self.db, CF_META);
-        batch.put_cf(meta, KEY_BASE, snapshot.header.to_bytes());
-        batch.put_cf(meta, KEY_TIP, tip.to_bytes());
-        self.db.write_opt(batch, &sync_writes())?;
+        batch.put(Column::Meta, KEY_BASE, snapshot.header.to_bytes());
+        batch.put(Column::Meta, KEY_TIP, tip.to_bytes());
+        self.db.write(batch)?;
         self.state = state;
         self.tip = tip;
         self.base = Some(snapshot.header);
@@ -679,8 +668,7 @@ impl Store {
         &self,
         ops: impl IntoIterator<Item = ConsensusOp>,
     ) -> Result<(), StoreError> {
-        let column = cf(&self.db, CF_CONSENSUS);
-        let mut batch = WriteBatch::default();
+        let mut batch = WriteSet::new();
         for op in ops {
             match op {
                 ConsensusOp::Put { key, value } => {
@@ -696,23 +684,34 @@ impl Store {
                             });
                         }
                     }
-                    batch.put_cf(column, key, value);
+                    batch.put(Column::Consensus, key, value);
                 }
-                ConsensusOp::Delete { key } => batch.delete_cf(column, key),
+                ConsensusOp::Delete { key } => batch.delete(Column::Consensus, key),
             }
         }
-        self.db.write_opt(batch, &sync_writes())?;
-        Ok(())
+        self.db.write(batch)
     }
 
     /// Every (key, value) of the consensus layer, in key order (for `Replica::recover`).
     pub fn consensus_entries(&self) -> Result<Vec<ConsensusEntry>, StoreError> {
-        self.db
-            .iterator_cf(cf(&self.db, CF_CONSENSUS), IteratorMode::Start)
-            .map(|item| {
-                let (k, v) = item?;
-                Ok((k.into_vec(), v.into_vec()))
-            })
-            .collect()
+        self.db.entries(Column::Consensus)
     }
+}
+
+/// Writes the genesis state into an empty database (one atomic, synced write).
+fn write_genesis(db: &dyn Backend, genesis: &Genesis) -> Result<(), StoreError> {
+    let state = State::from_genesis(genesis);
+    let tip = Tip {
+        height: 0,
+        base_height: 0,
+        block_hash: genesis.hash(),
+        state_root: state.state_root(),
+    };
+    let mut batch = WriteSet::new();
+    for (key, account) in state.accounts() {
+        batch.put(Column::Accounts, key, account.to_bytes());
+    }
+    batch.put(Column::Meta, KEY_GENESIS, genesis.hash().as_bytes());
+    batch.put(Column::Meta, KEY_TIP, tip.to_bytes());
+    db.write(batch)
 }

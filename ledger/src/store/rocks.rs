@@ -1,44 +1,14 @@
-//! RocksDB plumbing of the store: column families and their options, opening with typed
-//! errors, and loading the accounts.
+//! The RocksDB [`Backend`] of the store: column families and their options, opening with typed
+//! errors, and synced atomic writes.
 
+use super::backend::{Backend, Column, Entry, Write, WriteSet};
+use super::records::corrupt;
 use crate::error::StoreError;
-use crate::genesis::Genesis;
-use crate::state::{Account, State};
-use bftledger_crypto::encoding::{DecodeError, Versioned};
 use rocksdb::{ColumnFamilyDescriptor, ErrorKind, IteratorMode, Options, WriteOptions, DB};
 use std::path::{Path, PathBuf};
 
-// Column families and meta keys: the layout table is in the `store` module docs.
-pub(super) const CF_BLOCKS: &str = "blocks";
-pub(super) const CF_TRANSFERS: &str = "transfers";
-pub(super) const CF_ACCOUNTS: &str = "accounts";
-pub(super) const CF_META: &str = "meta";
-pub(super) const CF_CONSENSUS: &str = "consensus";
-const COLUMN_FAMILIES: [&str; 5] = [CF_BLOCKS, CF_TRANSFERS, CF_ACCOUNTS, CF_META, CF_CONSENSUS];
-pub(super) const KEY_GENESIS: &[u8] = b"genesis";
-pub(super) const KEY_TIP: &[u8] = b"tip";
-pub(super) const KEY_BASE: &[u8] = b"base";
-
-/// A `Corrupt` error saying what is wrong.
-pub(super) fn corrupt(what: impl Into<String>) -> StoreError {
-    StoreError::Corrupt { what: what.into() }
-}
-
-/// Decodes a stored record; a record of another format version is [`StoreError::FormatVersion`]
-/// (a database of another build), any other record that does not decode means corruption.
-pub(super) fn decode_stored<T: Versioned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
-    T::from_bytes(bytes).map_err(|e: DecodeError| match e {
-        DecodeError::UnknownVersion { found, expected } => StoreError::FormatVersion {
-            what: what.to_string(),
-            found,
-            expected,
-        },
-        e => corrupt(format!("{what}: {e}")),
-    })
-}
-
 /// Every write of the store is synced before it returns.
-pub(super) fn sync_writes() -> WriteOptions {
+fn sync_writes() -> WriteOptions {
     let mut options = WriteOptions::default();
     options.set_sync(true);
     options
@@ -52,7 +22,8 @@ pub(super) fn staging_path(path: &Path) -> PathBuf {
 }
 
 /// A column family's handle (every one is opened with the database).
-pub(super) fn cf<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
+fn cf(db: &DB, column: Column) -> &rocksdb::ColumnFamily {
+    let name = column.name();
     db.cf_handle(name)
         .unwrap_or_else(|| panic!("column family {name} was opened with the database"))
 }
@@ -64,9 +35,9 @@ pub(super) fn cf<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
 /// Flushes and compactions run in the background. Bloom filters keep index point reads cheap.
 const SMALL_MEMTABLE_BYTES: usize = 2 << 20;
 
-fn column_family_options(name: &str) -> Options {
+fn column_family_options(column: Column) -> Options {
     let mut options = Options::default();
-    if name == CF_ACCOUNTS || name == CF_TRANSFERS {
+    if column == Column::Accounts || column == Column::Transfers {
         options.set_write_buffer_size(SMALL_MEMTABLE_BYTES);
         let mut table = rocksdb::BlockBasedOptions::default();
         table.set_bloom_filter(10.0, false);
@@ -75,15 +46,78 @@ fn column_family_options(name: &str) -> Options {
     options
 }
 
-/// Opens (or, with `create`, creates) the database with all column families, typing the errors.
-pub(super) fn open_db(path: &Path, create: bool) -> Result<DB, StoreError> {
-    let mut options = Options::default();
-    options.create_if_missing(create);
-    options.create_missing_column_families(create);
-    let descriptors = COLUMN_FAMILIES
-        .iter()
-        .map(|name| ColumnFamilyDescriptor::new(*name, column_family_options(name)));
-    DB::open_cf_descriptors(&options, path, descriptors).map_err(|e| classify_open_error(path, e))
+/// A RocksDB database with the store's column families; every write is synced.
+pub struct RocksBackend {
+    db: DB,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for RocksBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksBackend")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RocksBackend {
+    /// Opens (or, with `create`, creates) the database at `path` with all column families,
+    /// typing the errors.
+    pub fn open(path: &Path, create: bool) -> Result<RocksBackend, StoreError> {
+        let mut options = Options::default();
+        options.create_if_missing(create);
+        options.create_missing_column_families(create);
+        let descriptors = Column::ALL.iter().map(|&column| {
+            ColumnFamilyDescriptor::new(column.name(), column_family_options(column))
+        });
+        let db = DB::open_cf_descriptors(&options, path, descriptors)
+            .map_err(|e| classify_open_error(path, e))?;
+        Ok(RocksBackend {
+            db,
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl Backend for RocksBackend {
+    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(cf(&self.db, column), key)?)
+    }
+
+    fn contains(&self, column: Column, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.db.get_pinned_cf(cf(&self.db, column), key)?.is_some())
+    }
+
+    fn write(&self, writes: WriteSet) -> Result<(), StoreError> {
+        let mut batch = rocksdb::WriteBatch::default();
+        for write in writes.writes() {
+            match write {
+                Write::Put { column, key, value } => {
+                    batch.put_cf(cf(&self.db, *column), key, value)
+                }
+                Write::Delete { column, key } => batch.delete_cf(cf(&self.db, *column), key),
+                Write::DeleteRange { column, from, to } => {
+                    batch.delete_range_cf(cf(&self.db, *column), from, to)
+                }
+            }
+        }
+        self.db.write_opt(batch, &sync_writes())?;
+        Ok(())
+    }
+
+    fn entries(&self, column: Column) -> Result<Vec<Entry>, StoreError> {
+        self.db
+            .iterator_cf(cf(&self.db, column), IteratorMode::Start)
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((k.into_vec(), v.into_vec()))
+            })
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
 }
 
 fn classify_open_error(path: &Path, error: rocksdb::Error) -> StoreError {
@@ -98,27 +132,4 @@ fn classify_open_error(path: &Path, error: rocksdb::Error) -> StoreError {
         }
         _ => StoreError::Db(error),
     }
-}
-
-/// Loads every account into a [`State`] at `height` (its root is checked by the caller).
-pub(super) fn load_state(db: &DB, genesis: &Genesis, height: u64) -> Result<State, StoreError> {
-    let mut accounts = Vec::new();
-    for item in db.iterator_cf(cf(db, CF_ACCOUNTS), IteratorMode::Start) {
-        let (key, value) = item?;
-        let key: [u8; 32] = key
-            .as_ref()
-            .try_into()
-            .map_err(|_| corrupt(format!("account key of {} bytes", key.len())))?;
-        let account: Account = decode_stored(&value, "account")?;
-        if account.is_empty() {
-            return Err(corrupt("an empty account is stored"));
-        }
-        accounts.push((key, account));
-    }
-    Ok(State::from_accounts(
-        &genesis.chain_id,
-        genesis.supply(),
-        height,
-        accounts,
-    ))
 }
