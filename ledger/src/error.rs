@@ -287,6 +287,21 @@ pub enum StoreError {
     Db(rocksdb::Error),
 }
 
+impl StoreError {
+    /// Whether the store refused what it was given (a block, snapshot or batch that does not
+    /// check out, or is too large) and is unchanged, as opposed to failing itself (IO,
+    /// corruption, a poisoned store), after which it cannot go on safely.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::WrongHeight { .. }
+                | StoreError::BlockMismatch { .. }
+                | StoreError::TooLarge { .. }
+                | StoreError::Snapshot(_)
+        )
+    }
+}
+
 impl From<rocksdb::Error> for StoreError {
     fn from(error: rocksdb::Error) -> Self {
         if error.kind() == rocksdb::ErrorKind::Corruption {

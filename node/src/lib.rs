@@ -7,15 +7,13 @@
 //!   p2p (libp2p) ──consensus frames────────▶ driver ──▶ Replica::step ──▶ Output
 //!   ticker ──Tick──────────────────────────▶   │   persist (RocksDB consensus CF, synced)
 //!                                              │ → send (p2p) → execute (ledger) → Input::Executed
-//!   sync (state transfer) ◀── fetch_state ─────┘
+//!   sync_worker (state transfer) ◀── fetch_state ┘
 //! ```
 //!
 //! The command-line client commands (`transfer`, `balance`, `tx`, `block`, `status`) talk to a
 //! node over the same HTTP API ([`commands::client`]).
 
 pub mod api;
-pub mod app;
-pub mod certified;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -27,8 +25,7 @@ pub mod metrics;
 pub mod p2p;
 pub mod proof;
 pub mod shared;
-pub mod sync;
+pub mod sync_worker;
 #[cfg(test)]
 mod test_support;
-pub mod verified;
 pub mod wire;

@@ -14,9 +14,9 @@
 //! Stateful rules (balance, nonce order) are the ledger's, at execution: the pool has no state to
 //! judge them with, and a committed-but-failed transfer still gets a receipt saying why.
 
-use crate::verified::{SharedVerified, VerifiedTransfers};
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::{Digest, PublicKey};
+use bftledger_host::{SharedVerified, VerifiedTransfers};
 use bftledger_ledger::{verify_signatures, SignedTransfer, TransferError};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};

@@ -145,7 +145,7 @@ impl Metrics {
     }
 
     /// Copies the verified-transfer cache's figures.
-    pub fn set_verified(&self, cache: &crate::verified::VerifiedTransfers) {
+    pub fn set_verified(&self, cache: &bftledger_host::VerifiedTransfers) {
         let (hits, misses) = cache.stats();
         let kinds = [
             ("hits", hits),

@@ -3,7 +3,7 @@
 //! Trust: only the **genesis validator set** is trusted (from a local genesis file, or from the
 //! node but then pinned by a hash the user supplies). Everything the node sends is checked:
 //!
-//! 1. the block is certified ([`crate::certified::verify_certified`]: 2f+1 distinct genesis
+//! 1. the block is certified ([`bftledger_host::verify_certified`]: 2f+1 distinct genesis
 //!    validators signed COMMIT(view, seq, digest), `seq` is the block height, and the batch
 //!    digest **recomputed** from the block's transfers is the certified one);
 //! 2. the transfer's stated height is the block's, and the block hash the node states (in the
@@ -14,9 +14,9 @@
 //! certificate proves the batch order, not the receipt (a light client cannot re-execute).
 
 use crate::api::types::{BlockResponse, CommittedTransfer};
-use crate::certified::{verify_certified, CertifiedBlockError};
 use bftledger_consensus::Quorum;
 use bftledger_crypto::{Digest, PublicKey};
+use bftledger_host::{verify_certified, CertifiedBlockError};
 
 /// What was verified.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use bftledger_consensus::Quorum;
 use bftledger_crypto::{Digest, PublicKey};
 use bftledger_ledger::{Genesis, Store};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::Notify;
 
 /// What the driver publishes after each step, for `/v1/status` and `/health/ready`.
@@ -37,8 +37,8 @@ pub struct Shared {
     pub validator: PublicKey,
     /// This validator's replica id.
     pub replica_id: u32,
-    /// The ledger. The driver writes (one block at a time); the API reads.
-    pub store: RwLock<Store>,
+    /// The ledger. The driver's host writes (one block at a time); the API reads.
+    pub store: Arc<RwLock<Store>>,
     /// Client transfers waiting for the core.
     pub mempool: Mutex<Mempool>,
     /// Wakes the driver when transfers arrive.

@@ -6,7 +6,6 @@
 //! API and the driver.
 
 use crate::api;
-use crate::app::LedgerApp;
 use crate::cli::NodeArgs;
 use crate::config::NodeConfig;
 use crate::driver::{Driver, SyncChannels};
@@ -15,9 +14,10 @@ use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::Metrics;
 use crate::p2p::{self, P2pConfig};
 use crate::shared::{Live, Shared};
-use crate::sync::worker::{SyncWorker, WorkerLimits};
+use crate::sync_worker::{SyncWorker, WorkerLimits};
 use bftledger_consensus::Replica;
 use bftledger_crypto::{keyfile, Address, SecretKey};
+use bftledger_host::{Host, LedgerApp, MAX_GROUP_INPUTS};
 use bftledger_ledger::{Genesis, Store};
 use std::future::IntoFuture;
 use std::sync::atomic::AtomicBool;
@@ -121,6 +121,15 @@ async fn serve(config: NodeConfig) -> CliResult {
     let app = LedgerApp::with_verified(genesis.chain_id.clone(), mempool.verified());
     let replica = Replica::recover(consensus, replica_id, key.clone(), app, durable)
         .map_err(|e| CliError::failure(format!("cannot recover consensus state: {e}")))?;
+    let view = replica.view();
+    let store = Arc::new(RwLock::new(store));
+    let host = Host::new(
+        replica,
+        store.clone(),
+        genesis.clone(),
+        mempool.verified(),
+        MAX_GROUP_INPUTS,
+    );
     let p2p_cfg = p2p_config(&config, &genesis)?;
     let (p2p, events) = p2p::spawn(&key, p2p_cfg).map_err(CliError::failure)?;
     let shared = Arc::new(Shared {
@@ -129,7 +138,7 @@ async fn serve(config: NodeConfig) -> CliResult {
         replica_id,
         mempool: Mutex::new(mempool),
         genesis,
-        store: RwLock::new(store),
+        store: store.clone(),
         transfers_arrived: Notify::new(),
         metrics: Metrics::new(),
         live: RwLock::new(Live::default()),
@@ -144,7 +153,7 @@ async fn serve(config: NodeConfig) -> CliResult {
         replica_id,
         api = %config.api.listen,
         height = shared.store.read().expect("lock").latest_height(),
-        view = replica.view(),
+        view,
         "node started"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -177,7 +186,7 @@ async fn serve(config: NodeConfig) -> CliResult {
         targets: targets_tx,
         fetched: fetched_rx,
     };
-    let driver = Driver::new(shared, replica, p2p.clone(), events, channels, config);
+    let driver = Driver::new(shared, host, p2p.clone(), events, channels, config);
     let result = driver.run(shutdown_signal()).await;
     let _ = stop_tx.send(true);
     worker_task.abort();

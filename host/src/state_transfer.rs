@@ -1,5 +1,5 @@
-//! The driver's side of catch-up: hand goals to the sync worker, apply what it verified, and
-//! report a completed state transfer to the core.
+//! The host's side of state transfer: which fetched state may be installed, and when the
+//! transfer the core asked for is complete ([`crate::Host`] reports it to the core then).
 //!
 //! **Rule** (TOCS'02 §5.3.2, state transfer; our checkpoint digest is the block hash, see
 //! `bftledger_ledger::block`): the ledger only ever moves to a state bound to a checkpoint the
@@ -8,12 +8,19 @@
 //! digest ([`install_snapshot`]); the transfer is reported complete only once the ledger's block
 //! hash at that height is the checkpoint digest ([`checkpoint_reached`]).
 
-use super::{Driver, DriverError};
-use crate::sync::worker::{FetchTarget, Fetched};
-use bftledger_consensus::{FetchState, Input, Mutant};
-use bftledger_ledger::{CertifiedBlock, Genesis, Snapshot, SnapshotError, Store, StoreError};
-use std::sync::atomic::Ordering;
-use tracing::{info, warn};
+use bftledger_consensus::FetchState;
+use bftledger_crypto::Digest;
+use bftledger_ledger::{Genesis, Snapshot, SnapshotError, Store, StoreError};
+
+/// A checkpoint to reach (from the core's `FetchState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchTarget {
+    /// Checkpoint seq.
+    pub seq: u64,
+    /// Its digest, signed by at least f+1 validators in CHECKPOINT: the hash of the block at
+    /// height `seq` (see `bftledger_ledger::block`).
+    pub block_hash: Digest,
+}
 
 /// Why the driver refused a snapshot the sync worker fetched (the worker asks another peer).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,7 +48,7 @@ pub enum SnapshotRefusal {
 }
 
 /// The checkpoint of a state transfer the core asked for.
-fn target_of(fetch: &FetchState) -> FetchTarget {
+pub(crate) fn target_of(fetch: &FetchState) -> FetchTarget {
     FetchTarget {
         seq: fetch.seq,
         block_hash: fetch.state_root,
@@ -105,151 +112,10 @@ pub fn checkpoint_reached(store: &Store, target: FetchTarget) -> Result<bool, St
     Ok(true)
 }
 
-impl Driver {
-    /// Whether a state transfer or a catch-up is under way.
-    pub(super) fn catching_up(&self) -> bool {
-        self.pending_fetch.is_some() || self.shared.syncing.load(Ordering::Relaxed)
-    }
-
-    /// The core asks for the state of a stable checkpoint: done at once if the ledger already
-    /// has it (caught up earlier), else a goal for the sync worker.
-    pub(super) fn request_state(&mut self, fetch: FetchState) -> Result<(), DriverError> {
-        info!(seq = fetch.seq, "state transfer requested");
-        let target = target_of(&fetch);
-        self.pending_fetch = Some(fetch);
-        if !self.complete_state_transfer()? {
-            // A full queue means the worker already has goals; it keeps the highest.
-            let _ = self.sync_targets.try_send(target);
-        }
-        Ok(())
-    }
-
-    /// Reports the pending state transfer once the ledger reached it; true if reported.
-    fn complete_state_transfer(&mut self) -> Result<bool, DriverError> {
-        let Some(fetch) = &self.pending_fetch else {
-            return Ok(false);
-        };
-        let reached = {
-            let store = self.shared.store.read().expect("store lock poisoned");
-            checkpoint_reached(&store, target_of(fetch))?
-        };
-        if !reached {
-            return Ok(false);
-        }
-        let height = self.height();
-        let (seq, state_root) = (fetch.seq, fetch.state_root);
-        self.pending_fetch = None;
-        // The core drops its pending requests on a state transfer.
-        self.shared
-            .mempool
-            .lock()
-            .expect("mempool lock poisoned")
-            .forget_handed_over();
-        info!(seq, height, "state transfer complete");
-        self.queued
-            .push_back(Input::StateTransferred { seq, state_root });
-        Ok(true)
-    }
-
-    fn height(&self) -> u64 {
-        self.shared.stored_height()
-    }
-
-    /// Applies verified material from the sync worker, then completes a pending transfer.
-    pub(super) fn on_fetched(&mut self, fetched: Fetched) -> Result<(), DriverError> {
-        match fetched {
-            Fetched::Blocks {
-                blocks,
-                peer,
-                applied,
-            } => {
-                let n = self.apply_blocks(blocks);
-                info!(%peer, blocks = n, height = self.height(), "blocks applied from peer");
-                let _ = applied.send(n);
-            }
-            Fetched::Snapshot {
-                snapshot,
-                target,
-                peer,
-                applied,
-            } => {
-                let mut pending = self.pending_fetch.as_ref().map(target_of);
-                let mut target = target;
-                if self.replica.config().mutant == Some(Mutant::UncheckedSnapshot) {
-                    // The old behaviour, for mutation testing only: the snapshot is judged
-                    // against what it claims about itself.
-                    target = FetchTarget {
-                        seq: snapshot.header.height,
-                        block_hash: snapshot.header.hash(),
-                    };
-                    pending = Some(target);
-                }
-                let verdict = {
-                    let mut store = self.shared.store.write().expect("store lock poisoned");
-                    tokio::task::block_in_place(|| {
-                        install_snapshot(
-                            &mut store,
-                            &self.shared.genesis,
-                            &snapshot,
-                            target,
-                            pending,
-                        )
-                    })?
-                };
-                match verdict {
-                    Ok(()) => {
-                        info!(%peer, height = target.seq, "snapshot installed");
-                        let _ = applied.send(1);
-                    }
-                    Err(refusal) => {
-                        self.shared.metrics.reject_message("snapshot_refused");
-                        warn!(%peer, %refusal, "snapshot refused");
-                        let _ = applied.send(0);
-                    }
-                }
-            }
-        }
-        if self.complete_state_transfer()? {
-            self.feed_queued()?;
-        }
-        self.publish();
-        Ok(())
-    }
-
-    /// Re-executes consecutive verified blocks on the ledger (the store checks receipts, state
-    /// root and chaining); stops at the first refused one. Returns how many were applied.
-    fn apply_blocks(&mut self, blocks: Vec<CertifiedBlock>) -> u64 {
-        let mut applied = 0;
-        for certified in blocks {
-            let height = self.height();
-            if certified.block.height <= height {
-                continue;
-            }
-            if certified.block.height != height + 1 {
-                break;
-            }
-            let result = {
-                let mut store = self.shared.store.write().expect("store lock poisoned");
-                tokio::task::block_in_place(|| {
-                    store.commit_block(&certified.block, &certified.certificate)
-                })
-            };
-            if let Err(e) = result {
-                warn!(height = certified.block.height, error = %e, "fetched block refused");
-                break;
-            }
-            self.account_block(&certified.block.transfers, &certified.block.receipts);
-            applied += 1;
-        }
-        applied
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{genesis, transfer};
-    use bftledger_crypto::Digest;
+    use crate::fixtures::{genesis, transfer};
     use bftledger_ledger::{BatchInput, Block, Signatures};
     use std::path::Path;
 

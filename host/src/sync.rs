@@ -6,7 +6,7 @@
 //! (the accounts at a height, for a peer that cannot serve old blocks).
 //!
 //! **Trust**: nothing a peer sends is believed; what does not check out is a typed refusal
-//! ([`worker::FetchError`], `SnapshotRefusal` in the driver) and the worker asks another peer.
+//! ([`FetchError`], [`crate::SnapshotRefusal`]) and the fetcher asks another peer.
 //! A fetched block is applied only if
 //! 1. it is at the height asked for (the answer is consecutive from the first height asked),
 //! 2. it is certified ([`crate::certified::verify_certified`]: a quorum of genesis validators
@@ -25,19 +25,88 @@
 //! root (`Snapshot::verify`, called by `Store::import_snapshot`). Height, chain and state are
 //! thereby all bound to what the validators signed.
 //!
-//! **When** ([`worker`]): when the core asks ([`bftledger_consensus::FetchState`]: a stable
+//! **When** (the node's sync worker; the simulator's fetcher): when the core asks ([`bftledger_consensus::FetchState`]: a stable
 //! checkpoint beyond what we executed), and when a node notices it is not advancing while a peer
 //! is ahead (after a restart, blocks committed while it was down). Blocks applied this way are
-//! reported to the core later, when it hands the same sequence numbers out (the driver then
-//! checks the batch digest and reports the stored state root instead of executing again).
+//! reported to the core later, when it hands the same sequence numbers out (the host then
+//! checks the batch digest and reports the stored block hash instead of executing again).
 
-pub mod worker;
-
-use crate::shared::Shared;
+use crate::certified::{verify_certified, CertifiedBlockError};
 use bftledger_crypto::encoding::Versioned;
-use bftledger_crypto::Digest;
-use bftledger_ledger::{CertifiedBlock, Snapshot};
+use bftledger_crypto::{Digest, PublicKey};
+use bftledger_ledger::{CertifiedBlock, Snapshot, Store};
 use serde::{Deserialize, Serialize};
+
+/// Why a peer's answer to a blocks request was refused (the fetcher then asks another peer).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The answer does not decode as a sync response.
+    #[error("undecodable response")]
+    Undecodable,
+    /// No blocks, or more than asked for.
+    #[error("{count} blocks for a request of {max}")]
+    BlockCount {
+        /// Blocks in the answer.
+        count: usize,
+        /// Most asked for.
+        max: u64,
+    },
+    /// A block at another height than due (answers are consecutive from the height asked).
+    #[error("block {got} where {expected} was due")]
+    WrongHeight {
+        /// The height due.
+        expected: u64,
+        /// The block's height.
+        got: u64,
+    },
+    /// A block is not certified by the genesis validators.
+    #[error("block {height}: {error}")]
+    Uncertified {
+        /// The block's height.
+        height: u64,
+        /// Why.
+        error: CertifiedBlockError,
+    },
+}
+
+/// Checks a peer's answer to `Blocks { from, max }` (rules 1 and 2 of the module docs; rule 3 is
+/// the store's, when the host applies them). `Ok(None)`: the peer answered something else
+/// (unavailable, a status), not a lie.
+pub fn check_blocks(
+    validators: &[PublicKey],
+    from: u64,
+    max: u64,
+    response: &[u8],
+    max_response_bytes: usize,
+) -> Result<Option<Vec<CertifiedBlock>>, FetchError> {
+    let blocks = match decode_response(response, max_response_bytes) {
+        Some(SyncResponse::Blocks(blocks)) => blocks,
+        Some(_) => return Ok(None),
+        None => return Err(FetchError::Undecodable),
+    };
+    if blocks.is_empty() || blocks.len() as u64 > max {
+        return Err(FetchError::BlockCount {
+            count: blocks.len(),
+            max,
+        });
+    }
+    for (i, b) in blocks.iter().enumerate() {
+        let expected = from + i as u64;
+        if b.block.height != expected {
+            return Err(FetchError::WrongHeight {
+                expected,
+                got: b.block.height,
+            });
+        }
+        verify_certified(validators, &b.block, &b.certificate).map_err(|error| {
+            FetchError::Uncertified {
+                height: expected,
+                error,
+            }
+        })?;
+    }
+    Ok(Some(blocks))
+}
 
 /// A sync request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,7 +158,7 @@ impl Versioned for SyncResponse {
 
 /// Answers a peer's sync request from our store. `max_response_bytes` bounds a blocks answer.
 pub fn answer(
-    shared: &Shared,
+    store: &Store,
     request: &[u8],
     max_blocks: u64,
     max_response_bytes: usize,
@@ -97,7 +166,6 @@ pub fn answer(
     let Ok(request) = SyncRequest::from_bytes(request) else {
         return SyncResponse::Unavailable.to_bytes();
     };
-    let store = shared.store.read().expect("store lock poisoned");
     let response = match request {
         SyncRequest::Status => SyncResponse::Status {
             height: store.latest_height(),
@@ -145,18 +213,14 @@ pub fn decode_response(bytes: &[u8], max_bytes: usize) -> Option<SyncResponse> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certified::{verify_certified, CertifiedBlockError};
-    use crate::config::NodeConfig;
-    use crate::test_support::{certificate, genesis, key, shared, transfer};
+    use crate::fixtures::{certificate, genesis, key, transfer};
     use bftledger_consensus::{batch_digest, Request};
-    use bftledger_crypto::PublicKey;
-    use bftledger_ledger::{BatchInput, Signatures, Store};
+    use bftledger_ledger::{BatchInput, Genesis, MemoryBackend, Signatures};
 
     /// A store with one committed block (one transfer), its certificate signed by `signers`.
-    fn shared_with_block(signers: &[u32]) -> (tempfile::TempDir, Shared) {
-        let dir = tempfile::tempdir().unwrap();
+    fn store_with_block(signers: &[u32]) -> (Genesis, Store) {
         let genesis = genesis("sync-test", 100);
-        let mut store = Store::open_or_create(&dir.path().join("ledger"), &genesis).unwrap();
+        let mut store = Store::in_backend(Box::new(MemoryBackend::new()), &genesis).unwrap();
         let t = transfer("sync-test", 7, 1);
         let digest = batch_digest(&[Request {
             payload: t.to_bytes(),
@@ -167,14 +231,12 @@ mod tests {
             certificate: certificate(signers, 1, digest).to_bytes(),
         };
         store.commit_batch(input, Signatures::Verify).unwrap();
-        let api = NodeConfig::local_default(1, 2).api;
-        let shared = shared(genesis, store, 10, std::time::Duration::ZERO, api);
-        (dir, shared)
+        (genesis, store)
     }
 
-    fn served_blocks(shared: &Shared) -> Vec<CertifiedBlock> {
+    fn served_blocks(store: &Store) -> Vec<CertifiedBlock> {
         let request = SyncRequest::Blocks { from: 1, max: 10 }.to_bytes();
-        match decode_response(&answer(shared, &request, 64, 1 << 20), 1 << 20) {
+        match decode_response(&answer(store, &request, 64, 1 << 20), 1 << 20) {
             Some(SyncResponse::Blocks(blocks)) => blocks,
             other => panic!("{other:?}"),
         }
@@ -189,9 +251,9 @@ mod tests {
 
     #[test]
     fn served_blocks_verify_and_tampering_is_caught() {
-        let (_dir, shared) = shared_with_block(&[0, 1, 2]);
-        let validators = shared.genesis.validator_keys();
-        let blocks = served_blocks(&shared);
+        let (genesis, store) = store_with_block(&[0, 1, 2]);
+        let validators = genesis.validator_keys();
+        let blocks = served_blocks(&store);
         assert_eq!(blocks.len(), 1);
         verify(&validators, &blocks[0]).unwrap();
         // A transfer changed: the batch no longer matches the certificate.
@@ -238,17 +300,17 @@ mod tests {
 
     #[test]
     fn a_certificate_without_a_quorum_is_refused() {
-        let (_dir, shared) = shared_with_block(&[0, 1]);
-        let blocks = served_blocks(&shared);
-        let err = verify(&shared.genesis.validator_keys(), &blocks[0]).unwrap_err();
+        let (genesis, store) = store_with_block(&[0, 1]);
+        let blocks = served_blocks(&store);
+        let err = verify(&genesis.validator_keys(), &blocks[0]).unwrap_err();
         assert!(matches!(err, CertifiedBlockError::Certificate(_)), "{err}");
     }
 
     #[test]
     fn status_snapshot_and_unavailable_answers() {
-        let (_dir, shared) = shared_with_block(&[0, 1, 2]);
-        let root = shared.store.read().unwrap().state_root();
-        let status = answer(&shared, &SyncRequest::Status.to_bytes(), 64, 1 << 20);
+        let (genesis, store) = store_with_block(&[0, 1, 2]);
+        let root = store.state_root();
+        let status = answer(&store, &SyncRequest::Status.to_bytes(), 64, 1 << 20);
         assert_eq!(
             decode_response(&status, 1 << 20),
             Some(SyncResponse::Status {
@@ -257,7 +319,7 @@ mod tests {
             })
         );
         let snap = answer(
-            &shared,
+            &store,
             &SyncRequest::Snapshot { height: 1 }.to_bytes(),
             64,
             1 << 20,
@@ -265,11 +327,11 @@ mod tests {
         let Some(SyncResponse::Snapshot(s)) = decode_response(&snap, 1 << 20) else {
             panic!("no snapshot");
         };
-        let block_hash = shared.store.read().unwrap().latest_block_hash();
-        s.verify(&shared.genesis, 1, block_hash).unwrap();
+        let block_hash = store.latest_block_hash();
+        s.verify(&genesis, 1, block_hash).unwrap();
         assert_eq!(s.header.state_root, root);
         let beyond = answer(
-            &shared,
+            &store,
             &SyncRequest::Blocks { from: 5, max: 1 }.to_bytes(),
             64,
             1 << 20,
@@ -278,7 +340,7 @@ mod tests {
             decode_response(&beyond, 1 << 20),
             Some(SyncResponse::Unavailable)
         );
-        let garbage = answer(&shared, &[9, 9, 9], 64, 1 << 20);
+        let garbage = answer(&store, &[9, 9, 9], 64, 1 << 20);
         assert_eq!(
             decode_response(&garbage, 1 << 20),
             Some(SyncResponse::Unavailable)

@@ -9,65 +9,24 @@
 //! until reached), or, when this node's height has not moved for a poll interval, the highest
 //! height its peers report (a node restarted after missing blocks catches up without waiting
 //! for the next checkpoint). Peers' claimed heights are only hints: every block is verified
-//! ([`crate::certified::verify_certified`]) here, then re-executed by the store in the driver;
-//! a snapshot is verified by the driver against the goal's checkpoint digest. A peer whose
+//! ([`bftledger_host::sync::check_blocks`]) here, then re-executed by the store in the host;
+//! a snapshot is verified by the host against the goal's checkpoint digest. The protocol and
+//! its checks are `bftledger_host::sync`, which the simulator runs too. A peer whose
 //! answer is refused ([`FetchError`], or the driver's refusal of a snapshot) is passed over for
 //! the next one.
 
-use super::{decode_response, SyncRequest, SyncResponse};
-use crate::certified::{verify_certified, CertifiedBlockError};
 use crate::p2p::P2pHandle;
 use crate::shared::Shared;
 use bftledger_crypto::encoding::Versioned;
-use bftledger_crypto::{Digest, PublicKey};
+use bftledger_crypto::PublicKey;
+use bftledger_host::sync::{check_blocks, decode_response, FetchError, SyncRequest, SyncResponse};
+use bftledger_host::FetchTarget;
 use bftledger_ledger::{CertifiedBlock, Snapshot};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
-
-/// A checkpoint to reach (from the core's `FetchState`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FetchTarget {
-    /// Checkpoint seq.
-    pub seq: u64,
-    /// Its digest, signed by at least f+1 validators in CHECKPOINT: the hash of the block at
-    /// height `seq` (see `bftledger_ledger::block`).
-    pub block_hash: Digest,
-}
-
-/// Why a peer's answer to a blocks request was refused (the worker then asks another peer).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FetchError {
-    /// The answer does not decode as a sync response.
-    #[error("undecodable response")]
-    Undecodable,
-    /// No blocks, or more than asked for.
-    #[error("{count} blocks for a request of {max}")]
-    BlockCount {
-        /// Blocks in the answer.
-        count: usize,
-        /// Most asked for.
-        max: u64,
-    },
-    /// A block at another height than due (answers are consecutive from the height asked).
-    #[error("block {got} where {expected} was due")]
-    WrongHeight {
-        /// The height due.
-        expected: u64,
-        /// The block's height.
-        got: u64,
-    },
-    /// A block is not certified by the genesis validators.
-    #[error("block {height}: {error}")]
-    Uncertified {
-        /// The block's height.
-        height: u64,
-        /// Why.
-        error: CertifiedBlockError,
-    },
-}
 
 /// Verified material for the driver to apply; `applied` answers how many blocks it applied
 /// (0 if it refused them), or for a snapshot 1 if installed.
@@ -257,32 +216,16 @@ impl SyncWorker {
                 return Ok(0);
             }
         };
-        let blocks = match decode_response(&bytes, self.limits.max_response_bytes) {
-            Some(SyncResponse::Blocks(blocks)) => blocks,
-            Some(_) => return Ok(0),
-            None => return Err(FetchError::Undecodable),
+        let Some(blocks) = check_blocks(
+            &self.validators,
+            from,
+            max,
+            &bytes,
+            self.limits.max_response_bytes,
+        )?
+        else {
+            return Ok(0);
         };
-        if blocks.is_empty() || blocks.len() as u64 > max {
-            return Err(FetchError::BlockCount {
-                count: blocks.len(),
-                max,
-            });
-        }
-        for (i, b) in blocks.iter().enumerate() {
-            let expected = from + i as u64;
-            if b.block.height != expected {
-                return Err(FetchError::WrongHeight {
-                    expected,
-                    got: b.block.height,
-                });
-            }
-            verify_certified(&self.validators, &b.block, &b.certificate).map_err(|error| {
-                FetchError::Uncertified {
-                    height: expected,
-                    error,
-                }
-            })?;
-        }
         let (applied, answer) = oneshot::channel();
         let fetched = Fetched::Blocks {
             blocks,

@@ -1,6 +1,6 @@
 //! The one check of a block against its commit certificate, for every block this node or its
 //! CLI takes from elsewhere: blocks fetched from a peer by sync ([`crate::sync`]) and the block
-//! `tx --verify` checks a transfer against ([`crate::proof`]). One owner, so the two can never
+//! `tx --verify` checks a transfer against (the node's `proof` module). One owner, so the two can never
 //! disagree on what a certified block is.
 //!
 //! A block is certified for a trusted validator set when

@@ -82,7 +82,7 @@ impl VerifiedTransfers {
     }
 
     /// The transfer id of the payload with digest `digest`, if known (not counted: consensus
-    /// asks it for every request it identifies, see [`crate::app::LedgerApp`]).
+    /// asks it for every request it identifies, see [`crate::LedgerApp`]).
     pub fn transfer_id(&self, digest: &Digest) -> Option<Digest> {
         self.by_digest.get(digest).map(|(_, id)| *id)
     }
@@ -124,7 +124,7 @@ mod tests {
     use bftledger_crypto::encoding::Versioned;
 
     fn transfer(nonce: u64) -> (Digest, SignedTransfer) {
-        let t = crate::test_support::transfer("c", 1, nonce);
+        let t = crate::fixtures::transfer("c", 1, nonce);
         (Digest::of(&t.to_bytes()), t)
     }
 

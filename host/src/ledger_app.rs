@@ -104,7 +104,7 @@ mod tests {
 
     fn request(nonce: u64, chain: &str) -> Request {
         Request {
-            payload: crate::test_support::transfer(chain, 1, nonce).to_bytes(),
+            payload: crate::fixtures::transfer(chain, 1, nonce).to_bytes(),
         }
     }
 
@@ -152,9 +152,9 @@ mod tests {
     #[test]
     fn a_transfer_signed_twice_has_one_identity() {
         let app = LedgerApp::new("c");
-        let signed = crate::test_support::transfer("c", 1, 1);
+        let signed = crate::fixtures::transfer("c", 1, 1);
         let mut other = signed.clone();
-        other.signature = crate::test_support::transfer("c", 1, 2).signature;
+        other.signature = crate::fixtures::transfer("c", 1, 2).signature;
         let garbage = Request {
             payload: vec![7; 12],
         };
