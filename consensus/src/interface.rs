@@ -38,6 +38,18 @@ pub trait Application {
         let _ = requests;
         digests.to_vec()
     }
+
+    /// A key shared by requests of which at most one can take effect (for a ledger: a
+    /// transfer's sender and nonce), or None for a request that conflicts with nothing. Once a
+    /// request with key `k` executes, every other pending request with `k` leaves the pending
+    /// pool: it could only be refused, a correct primary rightly never proposes it, and a
+    /// backup waiting on it would accuse that primary (a client's double spend would then
+    /// replace a correct primary). A request dropped this way is not remembered as executed:
+    /// a client may send it again. Must be deterministic. The default: no conflicts.
+    fn conflict_keys(&self, requests: &[Request], digests: &[Digest]) -> Vec<Option<Digest>> {
+        let _ = digests;
+        vec![None; requests.len()]
+    }
 }
 
 impl<A: Application + ?Sized> Application for Box<A> {
@@ -48,6 +60,10 @@ impl<A: Application + ?Sized> Application for Box<A> {
     fn request_ids(&self, requests: &[Request], digests: &[Digest]) -> Vec<Digest> {
         (**self).request_ids(requests, digests)
     }
+
+    fn conflict_keys(&self, requests: &[Request], digests: &[Digest]) -> Vec<Option<Digest>> {
+        (**self).conflict_keys(requests, digests)
+    }
 }
 
 impl<A: Application + ?Sized> Application for std::sync::Arc<A> {
@@ -57,6 +73,10 @@ impl<A: Application + ?Sized> Application for std::sync::Arc<A> {
 
     fn request_ids(&self, requests: &[Request], digests: &[Digest]) -> Vec<Digest> {
         (**self).request_ids(requests, digests)
+    }
+
+    fn conflict_keys(&self, requests: &[Request], digests: &[Digest]) -> Vec<Option<Digest>> {
+        (**self).conflict_keys(requests, digests)
     }
 }
 

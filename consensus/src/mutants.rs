@@ -69,11 +69,16 @@ pub enum Mutant {
     /// durable, so a crash in between makes a restarted replica forget a vote it sent and sign
     /// a conflicting one (TOCS'02 §5: persist before send).
     SendBeforePersist,
+    /// Conflicting requests stay pending (issue 12, found by the simulator on the real
+    /// ledger): when a client double-spends (two transfers, one nonce, to two validators) and
+    /// one executes, the other stays pending at the backups, a correct primary rightly never
+    /// proposes it, and their view-change timers replace that primary.
+    ConflictsStayPending,
 }
 
 impl Mutant {
     /// Every mutant of the core, in a fixed order.
-    pub const ALL: [Mutant; 18] = [
+    pub const ALL: [Mutant; 19] = [
         Mutant::WeakQuorum,
         Mutant::ClassicQuorum,
         Mutant::FetchForgetsPrepared,
@@ -92,6 +97,7 @@ impl Mutant {
         Mutant::NoWatermarkCheck,
         Mutant::SecondPrePrepareAccepted,
         Mutant::SendBeforePersist,
+        Mutant::ConflictsStayPending,
     ];
 
     /// The command-line name (`bftledger-sim --mutant NAME`).
@@ -115,6 +121,7 @@ impl Mutant {
             Mutant::NoWatermarkCheck => "no-watermark-check",
             Mutant::SecondPrePrepareAccepted => "second-pre-prepare-accepted",
             Mutant::SendBeforePersist => "send-before-persist",
+            Mutant::ConflictsStayPending => "conflicts-stay-pending",
         }
     }
 }

@@ -492,8 +492,12 @@ impl<A: Application> Replica<A> {
             let view = slot.view;
             let request_digests = slot.request_digests.clone();
             let request_ids = slot.request_ids.clone();
-            self.requests
-                .executed(&request_ids, self.config.executed_requests_remembered);
+            let conflicts = self.conflict_keys(&batch, &request_digests);
+            self.requests.executed(
+                &request_ids,
+                &conflicts,
+                self.config.executed_requests_remembered,
+            );
             out.push_execute(CommittedBatch {
                 view,
                 seq,

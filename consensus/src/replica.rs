@@ -229,9 +229,11 @@ impl<A: Application> Replica<A> {
             out.reject(None, Rejection::RequestTooLarge { bytes, max_bytes });
         }
         let (digests, ids) = self.identify(&requests);
-        for ((request, digest), id) in requests.into_iter().zip(digests).zip(ids) {
+        let conflicts = self.conflict_keys(&requests, &digests);
+        let keys = ids.into_iter().zip(digests).zip(conflicts);
+        for (request, ((id, digest), conflict)) in requests.into_iter().zip(keys) {
             match self.requests.add(
-                (id, digest),
+                (id, digest, conflict),
                 request,
                 self.timers.now,
                 self.config.max_pending_requests,
@@ -391,6 +393,26 @@ impl<A: Application> Replica<A> {
             requests.len()
         );
         ids
+    }
+
+    /// [`Application::conflict_keys`], checked: one key (or none) per request.
+    pub(crate) fn conflict_keys(
+        &self,
+        requests: &[Request],
+        digests: &[Digest],
+    ) -> Vec<Option<Digest>> {
+        if self.config.mutated(Mutant::ConflictsStayPending) {
+            return vec![None; requests.len()];
+        }
+        let keys = self.app.conflict_keys(requests, digests);
+        assert_eq!(
+            keys.len(),
+            requests.len(),
+            "Application::conflict_keys gave {} keys for {} requests",
+            keys.len(),
+            requests.len()
+        );
+        keys
     }
 
     /// Signs `message` as this replica.

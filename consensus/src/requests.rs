@@ -13,6 +13,8 @@
 //! * `queue`: the primary's proposal order (FIFO by arrival); rebuilt on entering a view.
 //! * `in_log`: identities in the current view's log, which the primary must not propose again.
 //! * `executed`: identities of the last `executed_requests_remembered` executed requests.
+//! * `by_conflict`: pending identities by conflict key ([`crate::Application::conflict_keys`]):
+//!   when a request executes, the pending ones it conflicts with leave the pool.
 
 use crate::message::Request;
 use crate::View;
@@ -29,6 +31,8 @@ struct Pending {
     /// SHA-256 of the exact bytes (what batch digests are made of).
     digest: Digest,
     request: Request,
+    /// Its conflict key ([`crate::Application::conflict_keys`]).
+    conflict: Option<Digest>,
     /// When (view, tick) this replica last relayed it to the primary.
     relayed_at: Option<(View, u64)>,
 }
@@ -43,6 +47,7 @@ pub struct RequestPool {
     in_log: HashSet<Digest>,
     executed: HashSet<Digest>,
     executed_order: VecDeque<Digest>,
+    by_conflict: HashMap<Digest, Vec<Digest>>,
 }
 
 /// A pending client request, as [`crate::Replica::oldest_pending`] reports it.
@@ -68,12 +73,15 @@ pub enum AddError {
 /// One request taken for a batch: identity, byte digest, request.
 pub type Taken = (Digest, Digest, Request);
 
+/// What identifies a request for the pool: identity, byte digest, conflict key.
+pub type RequestKeys = (Digest, Digest, Option<Digest>);
+
 impl RequestPool {
-    /// Adds a client request with identity `id` and byte digest `digest`, arrived at `now`;
-    /// `queue_it` when this replica is the primary.
+    /// Adds a client request with identity `id`, byte digest `digest` and conflict key
+    /// `conflict`, arrived at `now`; `queue_it` when this replica is the primary.
     pub fn add(
         &mut self,
-        (id, digest): (Digest, Digest),
+        (id, digest, conflict): RequestKeys,
         request: Request,
         now: u64,
         max_pending: usize,
@@ -95,9 +103,13 @@ impl RequestPool {
             since_tick: now,
             digest,
             request,
+            conflict,
             relayed_at: None,
         };
         self.pending.insert(id, entry);
+        if let Some(key) = conflict {
+            self.by_conflict.entry(key).or_default().push(id);
+        }
         if queue_it {
             if self.queue.len() >= 2 * max_pending {
                 // Bound the queue: drop entries that were executed or ordered meanwhile.
@@ -178,8 +190,17 @@ impl RequestPool {
 
     /// Drops a request the application refused.
     pub fn drop_request(&mut self, id: &Digest) {
-        if let Some(entry) = self.pending.remove(id) {
-            self.by_arrival.remove(&entry.arrival);
+        let Some(entry) = self.pending.remove(id) else {
+            return;
+        };
+        self.by_arrival.remove(&entry.arrival);
+        if let Some(key) = entry.conflict {
+            if let Some(ids) = self.by_conflict.get_mut(&key) {
+                ids.retain(|other| other != id);
+                if ids.is_empty() {
+                    self.by_conflict.remove(&key);
+                }
+            }
         }
     }
 
@@ -207,8 +228,15 @@ impl RequestPool {
         }
     }
 
-    /// A batch executed: its requests leave the pool and are remembered as executed.
-    pub fn executed(&mut self, ids: &[Digest], remember: usize) {
+    /// A batch executed: its requests leave the pool and are remembered as executed; the
+    /// pending requests that conflict with one of them (`conflicts`, their conflict keys)
+    /// leave the pool too, unremembered. Returns how many conflicting requests were dropped.
+    pub fn executed(
+        &mut self,
+        ids: &[Digest],
+        conflicts: &[Option<Digest>],
+        remember: usize,
+    ) -> usize {
         for id in ids {
             self.drop_request(id);
             self.in_log.remove(id);
@@ -216,11 +244,21 @@ impl RequestPool {
                 self.executed_order.push_back(*id);
             }
         }
+        let mut superseded = 0;
+        for key in conflicts.iter().flatten() {
+            for other in self.by_conflict.remove(key).unwrap_or_default() {
+                if let Some(entry) = self.pending.remove(&other) {
+                    self.by_arrival.remove(&entry.arrival);
+                    superseded += 1;
+                }
+            }
+        }
         while self.executed_order.len() > remember {
             if let Some(old) = self.executed_order.pop_front() {
                 self.executed.remove(&old);
             }
         }
+        superseded
     }
 
     /// Drops every pending request (after a state transfer).
@@ -228,6 +266,7 @@ impl RequestPool {
         self.pending.clear();
         self.by_arrival.clear();
         self.queue.clear();
+        self.by_conflict.clear();
     }
 
     /// §4.4 (a backup relays a request it waits on to the primary): pending requests not in the

@@ -152,6 +152,39 @@ fn a_request_signed_twice_is_not_pending_once_either_copy_executed() {
     assert_eq!(executed, 1, "executed once");
 }
 
+/// Issue 12 (found by the simulator once it ran the real ledger): a client double-spends,
+/// sending two transfers with one nonce to different validators. The primary orders one; its
+/// mempool then refuses the other (the nonce is used), so no correct primary ever proposes it.
+/// Rule (OSDI'99 §4.4: a backup's timer waits for a request it expects executed): once a
+/// request executes, the backups stop waiting for the pending requests that conflict with it
+/// (`Application::conflict_keys`), so the correct primary stays. The mutant that keeps them
+/// pending shows the attack: one malicious client replaces a correct primary.
+#[test]
+fn a_double_spend_leaves_nothing_pending_and_keeps_the_primary() {
+    for mutant in [None, Some(Mutant::ConflictsStayPending)] {
+        let mut config = small_config(4);
+        config.mutant = mutant;
+        let mut c = Cluster::with_config(config);
+        let (bob, carol) = (req("alice-nonce-5@pay-bob"), req("alice-nonce-5@pay-carol"));
+        c.hosts_refuse.push(carol.clone());
+        c.submit(0, vec![bob]);
+        for backup in 1..4 {
+            c.submit(backup, vec![carol.clone()]);
+        }
+        c.tick_all(3 * c.config.view_change_timeout_ticks as usize);
+        if mutant.is_some() {
+            assert!(c.replica(1).view() > 0, "the mutant replaces the primary");
+            continue;
+        }
+        let executed: usize = c.apps[0].executed.iter().map(|e| e.2).sum();
+        assert_eq!(executed, 1, "only the ordered transfer executed");
+        for r in 0..4 {
+            assert_eq!(c.replica(r).pending_requests(), 0, "replica {r}");
+            assert_eq!(c.replica(r).view(), 0, "replica {r} changed view");
+        }
+    }
+}
+
 /// Item 7, inside a batch: a pre-prepare carrying both copies repeats one request, which a
 /// correct primary never does (its pool holds one of them).
 #[test]

@@ -86,6 +86,20 @@ impl SecretKey {
     pub fn sign(&self, domain: Domain, message: &[u8]) -> Signature {
         Signature(self.0.sign(&domain.tagged(message)).to_bytes())
     }
+
+    /// Another valid signature of `message` for `domain`: ed25519 signatures are not unique
+    /// (any nonce gives one), and a malicious client can make as many as it likes. With the
+    /// feature `second-signature` only, for the simulator's adversary: the nonce is derived
+    /// from `salt` instead of the key, which is safe only because each salt signs one message.
+    #[cfg(feature = "second-signature")]
+    pub fn sign_again(&self, domain: Domain, message: &[u8], salt: [u8; 32]) -> Signature {
+        use ed25519_dalek::hazmat::{raw_sign, ExpandedSecretKey};
+        let mut expanded = ExpandedSecretKey::from(&self.0.to_bytes());
+        expanded.hash_prefix = salt;
+        let tagged = domain.tagged(message);
+        let signature = raw_sign::<sha2::Sha512>(&expanded, &tagged, &self.0.verifying_key());
+        Signature(signature.to_bytes())
+    }
 }
 
 impl Clone for SecretKey {
@@ -304,6 +318,22 @@ impl<'de> Deserialize<'de> for PublicKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A second signature of one message verifies and differs from the first: two request
+    /// bytes for one transfer (what the consensus request identity must see through).
+    #[cfg(feature = "second-signature")]
+    #[test]
+    fn a_second_signature_of_one_message_verifies_and_differs() {
+        let key = SecretKey::from_bytes(&[7; 32]);
+        let first = key.sign(Domain::Transfer, b"pay bob 5");
+        let second = key.sign_again(Domain::Transfer, b"pay bob 5", [1; 32]);
+        assert_ne!(first, second);
+        for s in [first, second] {
+            key.public()
+                .verify(Domain::Transfer, b"pay bob 5", &s)
+                .unwrap();
+        }
+    }
 
     #[test]
     fn debug_never_shows_the_secret() {

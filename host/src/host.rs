@@ -40,8 +40,8 @@ use bftledger_consensus::{
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::Digest;
 use bftledger_ledger::{
-    decode_payload, BatchInput, Block, CertifiedBlock, ConsensusOp, Genesis, Signatures,
-    SignedTransfer, Snapshot, Store, StoreError,
+    decode_payload, BatchInput, Block, BlockHeader, CertifiedBlock, ConsensusOp, Genesis,
+    Signatures, SignedTransfer, Snapshot, Store, StoreError,
 };
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -84,6 +84,16 @@ pub trait HostIo {
     fn fetch_state(&mut self, target: FetchTarget);
     /// A block was added to the ledger, by execution (`executed`) or by catch-up.
     fn block_stored(&mut self, block: &Block, executed: bool);
+    /// The core handed out batch `seq` again (after a restart, or after catch-up applied its
+    /// block): the stored block matched it and was not executed twice.
+    fn already_stored(&mut self, seq: u64) {
+        let _ = seq;
+    }
+    /// A snapshot verified against the checkpoint was installed: the ledger is now at its
+    /// header's height (before the transfer is reported complete).
+    fn snapshot_installed(&mut self, header: &BlockHeader) {
+        let _ = header;
+    }
     /// The state transfer to `target` completed (the core drops its pending requests).
     fn state_transferred(&mut self, target: FetchTarget);
     /// An event of the core.
@@ -109,6 +119,8 @@ pub struct Host {
     /// A state transfer the core asked for that has not completed yet.
     pending_fetch: Option<FetchState>,
     group_limit: usize,
+    /// Run the core's invariant checks after every step (the simulator; costly).
+    check_every_step: bool,
 }
 
 impl Host {
@@ -134,6 +146,7 @@ impl Host {
             queued: VecDeque::new(),
             pending_fetch: None,
             group_limit,
+            check_every_step: false,
         };
         let height = host.height();
         assert!(
@@ -168,6 +181,12 @@ impl Host {
         self.pending_fetch.as_ref().map(state_transfer::target_of)
     }
 
+    /// Runs the core's invariant checks (`Replica::check_invariants`) after every step, as the
+    /// simulator does; a broken invariant panics with the values.
+    pub fn check_every_step(&mut self, on: bool) {
+        self.check_every_step = on;
+    }
+
     /// Queues an input for the next [`Host::run`].
     pub fn push(&mut self, input: Input) {
         self.queued.push_back(input);
@@ -190,6 +209,9 @@ impl Host {
                     break;
                 };
                 let mut output = self.replica.step(input);
+                if self.check_every_step {
+                    self.replica.check_invariants();
+                }
                 ops.append(&mut output.take_persist());
                 outputs.push(output);
             }
@@ -297,7 +319,9 @@ impl Host {
     ) -> Result<(u64, Digest), HostError> {
         let height = self.height();
         if batch.seq <= height {
-            return Ok((batch.seq, self.stored_block_hash(batch.seq, batch.digest)?));
+            let hash = self.stored_block_hash(batch.seq, batch.digest)?;
+            io.already_stored(batch.seq);
+            return Ok((batch.seq, hash));
         }
         assert_eq!(
             batch.seq,
@@ -305,10 +329,17 @@ impl Host {
             "the core handed out seq {} but the ledger is at height {height}",
             batch.seq
         );
-        let input = {
+        let mut input = {
             let mut verified = self.verified.lock().expect("verified cache lock poisoned");
             batch_input(&batch, &mut verified)
         };
+        if self.replica.config().mutant == Some(Mutant::ViewInBlockHash) {
+            // The old bug, for mutation testing only: the block records the view this replica
+            // saw the batch commit in (here folded into its batch digest).
+            let mut bytes = input.batch_digest.as_bytes().to_vec();
+            bytes.extend_from_slice(&batch.view.to_be_bytes());
+            input.batch_digest = Digest::of(&bytes);
+        }
         let block = self
             .store_mut()
             .commit_batch(input, Signatures::AlreadyVerified)?;
@@ -417,8 +448,11 @@ impl Host {
             target,
             pending,
         )?;
-        if verdict.is_ok() && self.complete_state_transfer(io)? {
-            self.run(io)?;
+        if verdict.is_ok() {
+            io.snapshot_installed(&snapshot.header);
+            if self.complete_state_transfer(io)? {
+                self.run(io)?;
+            }
         }
         Ok(verdict)
     }

@@ -9,7 +9,8 @@
 
 use crate::verified::{SharedVerified, VerifiedTransfers};
 use bftledger_consensus::{Application, Digest, InvalidBatch, Request};
-use bftledger_ledger::{decode_and_check_batch, decode_payload};
+use bftledger_crypto::PublicKey;
+use bftledger_ledger::{decode_and_check_batch, decode_payload, SignedTransfer};
 
 /// The ledger as a consensus application.
 #[derive(Debug, Clone)]
@@ -89,6 +90,33 @@ impl Application for LedgerApp {
             })
             .collect()
     }
+
+    /// Two transfers conflict when they have one sender and one nonce: at most one of them
+    /// can ever apply (the ledger's nonce rule). So once either executes the core stops waiting
+    /// for the other, which a correct primary's mempool refuses (its nonce is used) and would
+    /// otherwise sit pending at the backups until their timers accuse that primary.
+    fn conflict_keys(&self, requests: &[Request], digests: &[Digest]) -> Vec<Option<Digest>> {
+        let cache = self.verified.lock().expect("verified cache lock poisoned");
+        requests
+            .iter()
+            .zip(digests)
+            .map(|(request, digest)| {
+                let key = |t: &SignedTransfer| conflict_key(&t.transfer.from, t.transfer.nonce);
+                match cache.peek(digest) {
+                    Some(t) => Some(key(t)),
+                    None => decode_payload(&request.payload).ok().map(|t| key(&t)),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The conflict key of a sender's nonce ([`Application::conflict_keys`]).
+pub fn conflict_key(sender: &PublicKey, nonce: u64) -> Digest {
+    let mut bytes = b"bftledger/conflict/v1\0".to_vec();
+    bytes.extend_from_slice(sender.as_bytes());
+    bytes.extend_from_slice(&nonce.to_be_bytes());
+    Digest::of(&bytes)
 }
 
 #[cfg(test)]
@@ -172,5 +200,33 @@ mod tests {
         assert_ne!(digests[0], digests[1]);
         let ids = app.request_ids(&batch, &digests);
         assert_eq!(ids, vec![signed.id(), signed.id(), garbage.digest()]);
+    }
+
+    /// Two transfers of one sender with one nonce conflict (at most one can apply), whatever
+    /// else differs; another nonce or sender does not; bytes that are no transfer conflict with
+    /// nothing. The key is the same whether the transfer is in the verified cache or decoded.
+    #[test]
+    fn transfers_conflict_by_sender_and_nonce() {
+        let app = LedgerApp::new("c");
+        let pay = |amount, nonce| Request {
+            payload: crate::fixtures::transfer("c", amount, nonce).to_bytes(),
+        };
+        let batch = [
+            pay(1, 5),
+            pay(2, 5),
+            pay(1, 6),
+            Request {
+                payload: vec![3; 9],
+            },
+        ];
+        let digests: Vec<Digest> = batch.iter().map(Request::digest).collect();
+        let decoded = app.conflict_keys(&batch, &digests);
+        check(&app, &batch[..3]).unwrap(); // now in the verified cache
+        assert_eq!(app.conflict_keys(&batch, &digests), decoded);
+        assert_eq!(decoded[0], decoded[1]);
+        assert_ne!(decoded[0], decoded[2]);
+        assert_eq!(decoded[3], None);
+        let sender = crate::fixtures::key(10).public();
+        assert_eq!(decoded[0], Some(conflict_key(&sender, 5)));
     }
 }

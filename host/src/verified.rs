@@ -81,6 +81,11 @@ impl VerifiedTransfers {
         self.by_digest.get(digest).map(|(t, _)| t)
     }
 
+    /// The checked transfer for `digest`, if known (not counted, as [`Self::transfer_id`]).
+    pub fn peek(&self, digest: &Digest) -> Option<&SignedTransfer> {
+        self.by_digest.get(digest).map(|(t, _)| t)
+    }
+
     /// The transfer id of the payload with digest `digest`, if known (not counted: consensus
     /// asks it for every request it identifies, see [`crate::LedgerApp`]).
     pub fn transfer_id(&self, digest: &Digest) -> Option<Digest> {

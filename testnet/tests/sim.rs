@@ -101,8 +101,10 @@ fn view_in_block_hash_is_caught_by_the_block_hash_checker() {
 
 /// The adversary of the adversary issue runs, and the cluster stays safe and live under it:
 /// Twins (one key, two honest instances, each talking to its own side), lying and withholding
-/// state-transfer donors refused by the host's check, skewed clocks, double-spending clients
-/// and selective forwarders.
+/// state-transfer donors refused by the node's checks, skewed clocks, double-spending clients
+/// and selective forwarders; and the node's own host runs every path a validator does: crashes
+/// at each of its crash points, state transfer both by certified blocks and by snapshot over the
+/// sync protocol, and batches found already stored after a restart.
 #[test]
 fn adversary_paths_are_exercised() {
     let summary = run_seeds(0, 60, &SimOptions::new(4, 1), 1, &|_| {});
@@ -119,6 +121,13 @@ fn adversary_paths_are_exercised() {
         "clock.skewed",
         "client.double_spend",
         "forward.selective",
+        "crash.group_stepped_before_persist",
+        "crash.after_persist_before_send",
+        "crash.after_execute_before_report",
+        "state_transfer.block_applied",
+        "state_transfer.snapshot_installed",
+        "state_transfer.blocks_refused",
+        "execute.skipped_already_stored",
     ] {
         assert!(
             summary.coverage.get(mark).is_some_and(|&c| c > 0),

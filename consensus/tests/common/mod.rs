@@ -17,7 +17,8 @@ pub type DropFilter = Box<dyn Fn(ReplicaId, &SignedMessage) -> bool>;
 
 /// Accepts every request except payloads starting with `bad`. A payload `body#signature` is
 /// a signed request: its identity is the digest of `body` alone, so `t#1` and `t#2` are one
-/// request signed twice; other payloads are identified by their bytes.
+/// request signed twice; other payloads are identified by their bytes. Payloads
+/// `key@rest` with one `key` conflict (as two transfers with one sender and nonce do).
 #[derive(Debug, Clone, Default)]
 pub struct ToyApp;
 
@@ -29,6 +30,16 @@ impl Application for ToyApp {
             .map(|(r, d)| match r.payload.iter().position(|b| *b == b'#') {
                 Some(at) => Digest::of(&r.payload[..at]),
                 None => *d,
+            })
+            .collect()
+    }
+
+    fn conflict_keys(&self, requests: &[Request], _: &[Digest]) -> Vec<Option<Digest>> {
+        requests
+            .iter()
+            .map(|r| {
+                let at = r.payload.iter().position(|b| *b == b'@')?;
+                Some(Digest::of(&r.payload[..at]))
             })
             .collect()
     }
@@ -99,6 +110,9 @@ pub struct Cluster {
     pub queue: VecDeque<(ReplicaId, SignedMessage)>,
     /// Requests relayed by backups to a primary (§4.4), delivered after the messages.
     pub relayed: VecDeque<(ReplicaId, ReplicaId, Vec<Request>)>,
+    /// Relayed requests every host refuses to hand its core (as a node's mempool refuses a
+    /// transfer whose nonce its ledger already used).
+    pub hosts_refuse: Vec<Request>,
     /// Messages from these replicas are dropped (silent / crashed).
     pub mute: BTreeSet<ReplicaId>,
     /// Messages to these replicas are dropped.
@@ -137,6 +151,7 @@ impl Cluster {
             apps: vec![AppState::default(); n],
             queue: VecDeque::new(),
             relayed: VecDeque::new(),
+            hosts_refuse: Vec::new(),
             mute: BTreeSet::new(),
             deaf: BTreeSet::new(),
             decided: BTreeMap::new(),
@@ -277,7 +292,11 @@ impl Cluster {
                 self.step(to, Input::Message(message));
             } else if let Some((from, to, requests)) = self.relayed.pop_front() {
                 let lost = self.mute.contains(&from) || self.deaf.contains(&to);
-                if !lost {
+                let requests: Vec<Request> = requests
+                    .into_iter()
+                    .filter(|r| !self.hosts_refuse.contains(r))
+                    .collect();
+                if !lost && !requests.is_empty() {
                     self.step(to, Input::ClientRequests(requests));
                 }
             } else {

@@ -55,7 +55,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::sim::app::ClientRequest;
+use crate::sim::bank;
 
 /// How a Byzantine replica misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -126,7 +126,7 @@ const VIEW_CHANGES_KEPT: usize = 16;
 const VIEWS_KEPT: usize = 8;
 
 /// The client whose requests a `Censor` primary leaves out.
-pub const CENSORED_CLIENT: u32 = 0;
+pub const CENSORED_CLIENT: usize = 0;
 
 /// Old messages kept for replay, at most.
 const REPLAY_BUFFER_MAX: usize = 256;
@@ -521,14 +521,8 @@ impl Byzantine {
         };
         let mut bad = batch.to_vec();
         let junk = if rng.random_bool(0.5) {
-            // Signed by nobody: a well-formed request with a garbage signature.
-            let forged = ClientRequest {
-                client: rng.random_range(0..4),
-                nonce: rng.random(),
-                op: rng.random(),
-                signature: Signature(std::array::from_fn(|_| rng.random())),
-            };
-            forged.encode()
+            // Signed by nobody: a well-formed transfer with a garbage signature.
+            bank::request(&bank::forged_transfer(rng))
         } else {
             Request {
                 payload: vec![0xff; rng.random_range(0..8)],
@@ -739,9 +733,9 @@ impl Byzantine {
     /// Whether this replica ignores a client request (a `Censor` never lets its replica see
     /// the victim's requests, relayed ones included, so it proposes everything else normally
     /// and its own state stays in step with the correct replicas).
-    pub fn drops_request(&self, request: &Request) -> bool {
-        self.strategy == Strategy::Censor
-            && ClientRequest::decode(request).is_some_and(|c| c.client == CENSORED_CLIENT)
+    /// `client` is the simulated client that signed the request, if any.
+    pub fn drops_request(&self, client: Option<usize>) -> bool {
+        self.strategy == Strategy::Censor && client == Some(CENSORED_CLIENT)
     }
 }
 

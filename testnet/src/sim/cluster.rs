@@ -1,73 +1,70 @@
-//! A whole cluster of real [`Replica`]s in one process, driven by one seed.
+//! A whole cluster of real replicas in one process, driven by one seed.
+//!
+//! Each replica is the node's own [`Host`] (`bftledger_host`): the consensus core, the real
+//! ledger on an in-memory store (`bftledger_ledger::MemoryBackend`, the same store code a node
+//! runs on RocksDB), group commit, persist → send → execute, already-stored blocks after a
+//! restart, and state transfer through the node's sync protocol. The simulator supplies only
+//! what surrounds a node: the network (lossy, delayed, partitioned, with Byzantine peers and
+//! twins), clients, clocks and crashes ([`effects`] is the host's view of that world).
 //!
 //! Each tick: apply the fault events due, let clients submit or retransmit, deliver every packet
-//! due, tick every running replica, retry state transfers. Every replica step is followed by
-//! `check_invariants()` and its output is honoured in the contract's order: persist (into the
-//! replica's simulated disk) → send → execute (the toy application, then `Input::Executed`) →
-//! fetch state → events. The checkers see every execution, state and signed vote of a correct
-//! replica as it happens.
+//! due, tick every running replica, and ask peers for state where a transfer is under way
+//! ([`fetch`]). The host runs the core's invariant checks after every step; the checkers see
+//! every block, state root and signed vote of a correct replica as it happens.
 //!
-//! **Crash-restart.** A crash is scheduled for a tick; it strikes the replica at its next step
-//! either right after the step's persist ops are written but before its messages leave (the
-//! nastiest point for "persist before send"), or right after the application executed a
-//! committed batch but before the core is told (`Input::Executed`), or, if no such step comes
-//! within `CRASH_WINDOW_TICKS`, at the end of a tick.
-//! Volatile state and undelivered packets to it are lost. The disk (consensus key-value store)
-//! and the application state are durable; `Replica::recover` rebuilds the replica from the
-//! disk. Batches handed out again at or below the application's height are skipped (the
-//! contract) after checking they are the ones executed before; their execution is reported to
-//! the core with the block hash recorded then, as a node reads it from its block store.
-//!
-//! **Digests.** As in the node, the digest reported to the core after a batch (`Input::Executed`,
-//! and so the checkpoint digest) is the hash of the block the application built for it
-//! ([`crate::sim::app`]), and a state transfer installs a snapshot whose block hash is the
-//! checkpoint's.
+//! **Crash-restart.** A crash is scheduled for a tick; it strikes the replica inside its next
+//! host run at one of the host's crash points (`bftledger_host::CrashPoint`: before the group's
+//! persist write, after it and before any message leaves, or after a block is stored and before
+//! the core hears of it), or, if no such step comes within `CRASH_WINDOW_TICKS`, at the end of a
+//! tick. Volatile state and undelivered packets to it are lost; every store write that
+//! completed survives (each is atomic). A restart reopens the store (with the node's consistency
+//! checks) and rebuilds the replica with `Replica::recover` from the consensus column.
 //!
 //! **Liveness.** At `heal_at_tick` every fault ends (Byzantine replicas keep misbehaving).
-//! Clients keep submitting for `submit_after_heal_ticks` more and retransmit anything fewer
-//! than f+1 correct replicas executed. Within `liveness_ticks` after the heal, every request
-//! ever submitted must be in the application state of every correct replica, else the seed
-//! stalls.
+//! Clients keep submitting for `submit_after_heal_ticks` more and re-send anything fewer than
+//! f+1 correct replicas applied. Within `liveness_ticks` after the heal, every transfer ever
+//! submitted must be applied (its sender's nonce reached) on every correct replica's ledger,
+//! else the seed stalls.
+
+mod clients;
+mod effects;
+mod fetch;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, RwLock};
 
-use bftledger_consensus::durable;
 use bftledger_consensus::{
-    CommittedBatch, Config, Event, FetchState, Input, Message, Replica, Request, SignedMessage,
-    Target, ViewChangeCause,
+    Config, Event, Input, Message, Replica, Request, SignedMessage, Target, ViewChangeCause,
 };
 use bftledger_crypto::encoding::encode;
 use bftledger_crypto::{Digest, SecretKey};
-use rand::seq::SliceRandom;
+use bftledger_host::sync::SyncRequest;
+use bftledger_host::{CrashPoint, Host, HostError, LedgerApp, VerifiedTransfers};
+use bftledger_ledger::{Genesis, MemoryBackend, Store};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::sim::app::{AppState, ClientRequest, ToyValidator};
-use crate::sim::byzantine::{Byzantine, DonorRole, Send};
+use crate::sim::bank::{self, Bank};
+use crate::sim::byzantine::{Byzantine, Send};
 use crate::sim::checker::{Checker, SignedKind, ViolationKind};
 use crate::sim::faults::{FaultEvent, FaultKnobs, FaultPlan};
 use crate::sim::network::{Endpoint, LinkFaults, Network};
 use crate::sim::twins::TwinRoutes;
 use crate::sim::{Mutant, SeedStats, SimOptions};
+use clients::Submitted;
+use effects::{Effect, SimIo};
 
-/// Simulated clients (one key each).
-const CLIENTS: usize = 4;
-/// One submission in this many is followed by a conflicting one (same nonce, other operation).
-const DOUBLE_SPEND_ONE_IN: u32 = 16;
-/// A pending request its replica's application applied this many of the replica's ticks ago
-/// is stale (two client retry periods: every forward and relay has long arrived).
+/// A pending request its replica's ledger applied this many of the replica's ticks ago
+/// is stale: it will never be ordered again (hosts drop applied requests), so its view-change
+/// timer fires against a correct primary.
 const STALE_PENDING_TICKS: u64 = 200;
 /// Pending requests the stale check looks at per replica (the oldest).
 const MAX_PENDING_REPORTED: usize = 64;
-/// A donor answers a state-transfer request on a given tick with probability 1 in this.
-const DONOR_ANSWERS_ONE_TICK_IN: u32 = 2;
-/// Application snapshots kept per replica for state transfer donors.
-const SNAPSHOTS_KEPT: usize = 8;
 /// A scheduled crash waits this long for its crash point, then strikes at the end of a tick.
 const CRASH_WINDOW_TICKS: u64 = 30;
-/// Work items one replica may generate from one input before the simulator calls it a livelock.
-const STEP_CASCADE_MAX: usize = 100_000;
+/// Transfers a replica's verified-transfer cache holds.
+const VERIFIED_CACHE_TRANSFERS: usize = 4_096;
 
 /// What travels on the simulated network.
 #[derive(Clone, Debug)]
@@ -77,50 +74,31 @@ enum Envelope {
     Client(Request),
     /// A client request from a peer (its forward, or the core's relay): not forwarded again.
     Forwarded(Request),
+    /// A state-transfer request of the sync protocol.
+    SyncRequest(SyncRequest),
+    /// The answer to `request` (the transport pairs them, as libp2p's request-response does).
+    SyncResponse {
+        request: SyncRequest,
+        bytes: Vec<u8>,
+    },
 }
 
-/// One replica slot: the running replica (if up) and everything durable about it.
+/// One replica slot: the running host (if up) and everything durable about it.
 struct Node {
     /// The replica id this slot runs (a twin's second instance shares it).
     id: u32,
     key: SecretKey,
-    replica: Option<Replica<ToyValidator>>,
-    /// The consensus layer's durable key-value store.
-    disk: BTreeMap<Vec<u8>, Vec<u8>>,
-    /// Durable application state.
-    app: AppState,
-    /// Durable: block hash at each executed or installed seq (a node's block store).
-    block_hashes: BTreeMap<u64, Digest>,
-    /// Application states at checkpoint seqs, offered to peers for state transfer.
-    snapshots: BTreeMap<u64, AppState>,
-    /// A state transfer the replica asked for and the driver has not finished.
-    fetch: Option<FetchState>,
+    host: Option<Host>,
+    /// The store's durable contents (survive a crash; the host's store is reopened on them).
+    disk: MemoryBackend,
+    /// A state transfer the host asked for and has not finished ([`fetch`]).
+    fetch: Option<fetch::Fetch>,
     /// Set for Byzantine replicas.
     byzantine: Option<Byzantine>,
-    /// A crash is due at this point of the replica's next step (or at the end of the tick).
+    /// A crash is due at this point of the replica's next host run (or at the end of the tick).
     crash_pending: Option<(CrashPoint, u64)>,
     /// Thousandths of a tick this instance's clock has run beyond its last `Input::Tick`.
     clock_per_mille: u64,
-}
-
-/// Where in a replica's step a scheduled crash strikes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CrashPoint {
-    /// After the step's persist ops are durable, before any of its messages leaves.
-    BeforeSend,
-    /// After the application durably executed a committed batch, before the core is told.
-    MidExecution,
-}
-
-/// A request some client submitted.
-struct Submitted {
-    client: u32,
-    nonce: u64,
-    request: Request,
-    submitted_tick: u64,
-    last_sent_tick: u64,
-    /// The replica the client sent it to last.
-    sent_to: usize,
 }
 
 /// The whole simulated world of one seed.
@@ -129,15 +107,16 @@ pub struct Cluster {
     options: SimOptions,
     rng: ChaCha8Rng,
     config: Config,
-    validator: ToyValidator,
-    /// The application's block identity covers the view (the mutant `view-in-block-hash`).
-    view_in_block_hash: bool,
+    genesis: Genesis,
+    bank: Bank,
     /// One per slot: the replicas, then the second instances of twins (`crate::sim::twins`).
     nodes: Vec<Node>,
     routes: TwinRoutes,
     network: Network<Envelope>,
-    client_keys: Vec<SecretKey>,
+    /// Each client's next nonce (ledger nonces start at 1).
     next_nonce: Vec<u64>,
+    /// Each client's transfer in flight (an index into `submitted`), if any.
+    in_flight: Vec<Option<usize>>,
     submitted: Vec<Submitted>,
     checker: Checker,
     plan: FaultPlan,
@@ -174,18 +153,17 @@ impl SeedOutcome {
 }
 
 impl Cluster {
-    /// Builds the cluster for `seed`: keys, configuration, fault plan, replicas.
+    /// Builds the cluster for `seed`: keys, genesis, configuration, fault plan, replicas.
     pub fn new(seed: u64, options: SimOptions) -> Cluster {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let n = options.replicas;
         let keys: Vec<SecretKey> = (0..n)
             .map(|_| SecretKey::from_bytes(&rng.random()))
             .collect();
-        let client_keys: Vec<SecretKey> = (0..CLIENTS)
-            .map(|_| SecretKey::from_bytes(&rng.random()))
-            .collect();
-        let config = sim_config(keys.iter().map(SecretKey::public).collect(), options.mutant);
-        let validator = ToyValidator::new(client_keys.iter().map(SecretKey::public).collect());
+        let bank = Bank::new(&mut rng);
+        let validators: Vec<_> = keys.iter().map(SecretKey::public).collect();
+        let genesis = bank.genesis(&validators);
+        let config = sim_config(validators, options.mutant);
         let knobs = FaultKnobs {
             replicas: n,
             byzantine: options.byzantine,
@@ -195,48 +173,23 @@ impl Cluster {
         };
         let plan = FaultPlan::draw(&mut rng, knobs);
         let routes = TwinRoutes::new(n, plan.twinned());
-        let nodes: Vec<Node> = (0..routes.slots())
-            .map(|slot| {
-                let (id, _) = routes.instance(slot);
-                let key = keys[id].clone();
-                let replica =
-                    Replica::new(config.clone(), id as u32, key.clone(), validator.clone());
-                let byzantine = plan.byzantine[id]
-                    .map(|strategy| Byzantine::new(strategy, id as u32, n, key.clone()));
-                let mut snapshots = BTreeMap::new();
-                snapshots.insert(0, AppState::genesis());
-                Node {
-                    id: id as u32,
-                    key,
-                    replica: Some(replica),
-                    disk: BTreeMap::new(),
-                    app: AppState::genesis(),
-                    block_hashes: BTreeMap::from([(0, AppState::genesis().block_hash())]),
-                    snapshots,
-                    fetch: None,
-                    byzantine,
-                    crash_pending: None,
-                    clock_per_mille: 0,
-                }
-            })
-            .collect();
         let correct = (0..routes.slots())
             .map(|slot| !plan.is_byzantine(routes.instance(slot).0))
             .collect();
         // Endpoint `slots` is the clients' side of the network.
         let network = Network::new(routes.slots() + 1, plan.link_faults);
-        Cluster {
+        let mut cluster = Cluster {
             seed,
             options,
             rng,
             config,
-            validator,
-            view_in_block_hash: options.mutant == Some(Mutant::ViewInBlockHash),
-            nodes,
+            genesis,
+            bank,
+            nodes: Vec::new(),
             routes,
             network,
-            client_keys,
-            next_nonce: vec![0; CLIENTS],
+            next_nonce: vec![1; bank::CLIENTS],
+            in_flight: vec![None; bank::CLIENTS],
             submitted: Vec::new(),
             checker: Checker::new(correct),
             plan,
@@ -245,7 +198,25 @@ impl Cluster {
             stable_seen: BTreeSet::new(),
             coverage: BTreeMap::new(),
             settled_view: None,
+        };
+        for slot in 0..cluster.routes.slots() {
+            let (id, _) = cluster.routes.instance(slot);
+            let key = keys[id].clone();
+            let byzantine = cluster.plan.byzantine[id]
+                .map(|strategy| Byzantine::new(strategy, id as u32, n, key.clone()));
+            cluster.nodes.push(Node {
+                id: id as u32,
+                key,
+                host: None,
+                disk: MemoryBackend::new(),
+                fetch: None,
+                byzantine,
+                crash_pending: None,
+                clock_per_mille: 0,
+            });
+            cluster.restart(slot);
         }
+        cluster
     }
 
     fn trace(&self, line: impl FnOnce() -> String) {
@@ -271,6 +242,11 @@ impl Cluster {
 
     fn is_correct(&self, r: usize) -> bool {
         self.nodes[r].byzantine.is_none()
+    }
+
+    /// The store of slot `r`, if its host runs.
+    fn store(&self, r: usize) -> Option<std::sync::RwLockReadGuard<'_, Store>> {
+        self.nodes[r].host.as_ref().map(Host::store)
     }
 
     /// Runs the seed to the end: success, first violation, or stall.
@@ -334,44 +310,6 @@ impl Cluster {
         }
     }
 
-    /// At the end of a run: no correct replica still waits on a request its own application
-    /// applied more than [`STALE_PENDING_TICKS`] of its ticks ago. Such a request is never
-    /// ordered again (every correct host drops it, as the node's mempool does), so it fires the
-    /// replica's view-change timer against a correct primary (a second copy kept pending under
-    /// its bytes, issue 11 item 7).
-    fn check_no_stale_pending(&mut self) {
-        let stale: Vec<String> = (0..self.slots())
-            .filter(|&r| self.is_correct(r))
-            .filter_map(|r| {
-                let replica = self.nodes[r].replica.as_ref()?;
-                let now = replica.now_ticks();
-                let found: Vec<String> = replica
-                    .oldest_pending(MAX_PENDING_REPORTED)
-                    .iter()
-                    .filter(|p| p.since_tick + STALE_PENDING_TICKS < now)
-                    .filter_map(|p| {
-                        let c = ClientRequest::decode(&p.request)?;
-                        self.nodes[r].app.contains(c.client, c.nonce).then(|| {
-                            format!(
-                                "client {} nonce {} since tick {} (in log {})",
-                                c.client, c.nonce, p.since_tick, p.in_log
-                            )
-                        })
-                    })
-                    .collect();
-                (!found.is_empty()).then(|| format!("r{r} at tick {now}: {found:?}"))
-            })
-            .collect();
-        if !stale.is_empty() {
-            let detail = format!(
-                "correct replicas wait on requests their application applied long ago: {}",
-                stale.join("; ")
-            );
-            self.checker
-                .report(self.now, ViolationKind::StalePending, detail);
-        }
-    }
-
     /// The cluster has settled once, after the heal, every correct replica is up, in normal
     /// operation, not fetching state, waiting on no request, with its view-change timer
     /// stopped (no slot awaited either), and has executed as far as the others, in one view
@@ -384,7 +322,7 @@ impl Cluster {
             return;
         }
         let mut states = (0..self.slots()).filter(|&r| self.is_correct(r)).map(|r| {
-            match &self.nodes[r].replica {
+            match self.nodes[r].host.as_ref().map(|h| h.replica()) {
                 Some(replica)
                     if !replica.is_view_changing()
                         && !replica.view_change_timer_running()
@@ -429,12 +367,12 @@ impl Cluster {
                 self.network.set_faults(faults);
             }
             FaultEvent::Crash { replica } => {
-                if self.nodes[replica].replica.is_some() {
-                    let point = if self.rng.random_bool(0.5) {
-                        CrashPoint::BeforeSend
-                    } else {
-                        CrashPoint::MidExecution
-                    };
+                if self.nodes[replica].host.is_some() {
+                    let point = [
+                        CrashPoint::BeforePersist,
+                        CrashPoint::BeforeSend,
+                        CrashPoint::AfterExecute,
+                    ][self.rng.random_range(0..3)];
                     self.nodes[replica].crash_pending =
                         Some((point, self.now + CRASH_WINDOW_TICKS));
                 }
@@ -457,14 +395,15 @@ impl Cluster {
     fn crash(&mut self, r: usize) {
         let node = &mut self.nodes[r];
         let point = node.crash_pending.take().map(|(point, _)| point);
-        if node.replica.take().is_some() {
+        if node.host.take().is_some() {
             if node.fetch.take().is_some() {
                 self.mark("crash.during_state_transfer");
             }
             self.stats.crashes += 1;
             self.mark(match point {
+                Some(CrashPoint::BeforePersist) => "crash.group_stepped_before_persist",
                 Some(CrashPoint::BeforeSend) => "crash.after_persist_before_send",
-                Some(CrashPoint::MidExecution) => "crash.after_execute_before_report",
+                Some(CrashPoint::AfterExecute) => "crash.after_execute_before_report",
                 None => "crash.between_steps",
             });
             self.trace(|| format!("r{r} CRASH at {point:?}"));
@@ -474,10 +413,6 @@ impl Cluster {
     /// Counts a coverage mark: proof that a rare path ran.
     fn mark(&mut self, key: &str) {
         *self.coverage.entry(key.to_string()).or_insert(0) += 1;
-    }
-
-    fn crash_due(&self, r: usize, point: CrashPoint) -> bool {
-        self.nodes[r].crash_pending.is_some_and(|(p, _)| p == point)
     }
 
     fn finish_pending_crashes(&mut self) {
@@ -491,184 +426,53 @@ impl Cluster {
         }
     }
 
+    /// Starts slot `r` from its disk as a node starts: reopen the store (its consistency
+    /// checks), rebuild the replica from the consensus column, wrap both in a host. Anything
+    /// that fails or panics on a replica's own durable state is a violation.
     fn restart(&mut self, r: usize) {
-        if self.nodes[r].replica.is_some() {
+        if self.nodes[r].host.is_some() {
             return;
         }
         let node = &self.nodes[r];
-        let durable: Vec<(Vec<u8>, Vec<u8>)> = node
-            .disk
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let (config, key, validator) = (
-            self.config.clone(),
-            node.key.clone(),
-            self.validator.clone(),
-        );
-        let recovered = catch_unwind(AssertUnwindSafe(|| {
-            Replica::recover(config, r as u32, key, validator, durable)
+        let (config, key, genesis) = (self.config.clone(), node.key.clone(), self.genesis.clone());
+        let (id, disk) = (node.id, node.disk.clone());
+        let started = catch_unwind(AssertUnwindSafe(|| -> Result<Host, String> {
+            let store = Store::in_backend(Box::new(disk), &genesis)
+                .map_err(|e| format!("cannot reopen its store: {e}"))?;
+            let durable = store
+                .consensus_entries()
+                .map_err(|e| format!("cannot read its consensus state: {e}"))?;
+            let verified = VerifiedTransfers::shared(VERIFIED_CACHE_TRANSFERS);
+            let app = LedgerApp::with_verified(bank::CHAIN, verified.clone());
+            let replica = Replica::recover(config, id, key, app, durable)
+                .map_err(|e| format!("cannot recover from its own durable state: {e}"))?;
+            let store = Arc::new(RwLock::new(store));
+            let mut host = Host::new(
+                replica,
+                store,
+                genesis,
+                verified,
+                bftledger_host::MAX_GROUP_INPUTS,
+            );
+            host.check_every_step(true);
+            Ok(host)
         }));
-        let recovered = match recovered {
-            Ok(recovered) => recovered,
-            Err(payload) => {
-                let message = crate::sim::panic_message(payload.as_ref());
-                let detail = format!("replica {r} panicked in Replica::recover: {message}");
-                self.checker.report(self.now, ViolationKind::Panic, detail);
+        let detail = match started {
+            Ok(Ok(host)) => {
+                let height = host.height();
+                self.trace(|| format!("r{r} START {:?} ledger at height {height}", host.replica()));
+                if self.now > 0 {
+                    self.checker.on_restart(r, height);
+                    self.stats.restarts += 1;
+                }
+                self.nodes[r].host = Some(host);
                 return;
             }
+            Ok(Err(detail)) => detail,
+            Err(payload) => format!("panicked: {}", crate::sim::panic_message(payload.as_ref())),
         };
-        match recovered {
-            Ok(replica) => {
-                let app_seq = self.nodes[r].app.last_executed_seq();
-                self.trace(|| format!("r{r} RESTART {replica:?} app at seq {app_seq}"));
-                if self.is_correct(r) && replica.last_executed() > app_seq {
-                    let detail = format!(
-                        "replica {r} recovered with last_executed {} but its application is at seq {app_seq} \
-                         (it will never be handed seqs {}..={})",
-                        replica.last_executed(),
-                        app_seq + 1,
-                        replica.last_executed()
-                    );
-                    self.checker
-                        .report(self.now, ViolationKind::ExecutionOrder, detail);
-                }
-                self.checker.on_restart(r, app_seq);
-                self.nodes[r].replica = Some(replica);
-                self.stats.restarts += 1;
-            }
-            Err(error) => {
-                let detail =
-                    format!("replica {r} cannot recover from its own durable state: {error}");
-                self.checker.report(self.now, ViolationKind::Panic, detail);
-            }
-        }
-    }
-
-    // ----- clients -----
-
-    fn submit_requests(&mut self) {
-        if !self
-            .rng
-            .random_ratio(1, self.options.submit_every_ticks.max(1) as u32)
-        {
-            return;
-        }
-        let client = self.rng.random_range(0..CLIENTS);
-        let nonce = self.next_nonce[client];
-        self.next_nonce[client] += 1;
-        let op = self.rng.random();
-        let request =
-            ClientRequest::sign(&self.client_keys[client], client as u32, nonce, op).encode();
-        self.checker.client_request(request.digest());
-        self.trace(|| {
-            format!(
-                "client {client} submits nonce {nonce} ({})",
-                request.digest()
-            )
-        });
-        self.stats.requests_submitted += 1;
-        let to = self.rng.random_range(0..self.n());
-        self.send_request(&request, to);
-        if self.rng.random_ratio(1, DOUBLE_SPEND_ONE_IN) {
-            // A double spend: another operation under the same nonce, to another validator.
-            let other = ClientRequest::sign(&self.client_keys[client], client as u32, nonce, !op);
-            let other = other.encode();
-            self.checker.client_request(other.digest());
-            self.mark("client.double_spend");
-            let elsewhere = (to + self.rng.random_range(1..self.n())) % self.n();
-            self.send_request(&other, elsewhere);
-        }
-        self.submitted.push(Submitted {
-            client: client as u32,
-            nonce,
-            request,
-            submitted_tick: self.now,
-            last_sent_tick: self.now,
-            sent_to: to,
-        });
-    }
-
-    /// A client sends `request` to one validator, as a real client does (the validator
-    /// forwards it to its peers). A twinned validator is two processes: the client reaches one.
-    fn send_request(&mut self, request: &Request, to: usize) {
-        let instance = if self.routes.is_twinned(to) {
-            self.rng.random_range(0..2)
-        } else {
-            0
-        };
-        let slot = self.routes.slot(to, instance);
-        let clients = self.clients_endpoint();
-        let envelope = Envelope::Client(request.clone());
-        self.network
-            .send(&mut self.rng, self.now, clients, slot, envelope);
-    }
-
-    /// Clients re-send a request until f+1 correct replicas executed it (f+1 matching replies),
-    /// each time to another validator than the last (a timed-out client suspects it).
-    fn retransmit_requests(&mut self) {
-        let retry = self.options.client_retry_ticks;
-        let needed = self.config.f() + 1;
-        let mut resend = Vec::new();
-        for (index, s) in self.submitted.iter().enumerate() {
-            if self.now < s.last_sent_tick + retry {
-                continue;
-            }
-            let replies = (0..self.slots())
-                .filter(|&r| self.is_correct(r) && self.nodes[r].app.contains(s.client, s.nonce))
-                .count();
-            if replies < needed {
-                resend.push(index);
-            }
-        }
-        for index in resend {
-            let request = self.submitted[index].request.clone();
-            let last = self.submitted[index].sent_to;
-            let to = (last + self.rng.random_range(1..self.n())) % self.n();
-            self.submitted[index].last_sent_tick = self.now;
-            self.submitted[index].sent_to = to;
-            self.stats.client_retransmissions += 1;
-            self.send_request(&request, to);
-        }
-    }
-
-    /// Whether every correct replica's state holds every request submitted before `until`.
-    fn all_requests_everywhere(&self, until: u64) -> bool {
-        (0..self.slots()).filter(|&r| self.is_correct(r)).all(|r| {
-            self.submitted
-                .iter()
-                .filter(|s| s.submitted_tick < until)
-                .all(|s| self.nodes[r].app.contains(s.client, s.nonce))
-        })
-    }
-
-    fn describe_stall(&self) -> String {
-        let mut parts = Vec::new();
-        for r in (0..self.slots()).filter(|&r| self.is_correct(r)) {
-            let submit_end = self.plan.heal_at_tick + self.options.submit_after_heal_ticks;
-            let missing = self
-                .submitted
-                .iter()
-                .filter(|s| {
-                    s.submitted_tick < submit_end && !self.nodes[r].app.contains(s.client, s.nonce)
-                })
-                .count();
-            let status = match &self.nodes[r].replica {
-                Some(replica) => format!("{replica:?} pending={}", replica.pending_requests()),
-                None => "down".to_string(),
-            };
-            parts.push(format!(
-                "r{r}: {missing} requests missing, app seq {}, {status}",
-                self.nodes[r].app.last_executed_seq()
-            ));
-        }
-        format!(
-            "{} ticks after the heal at tick {}, of {} requests: {}",
-            self.options.liveness_ticks,
-            self.plan.heal_at_tick,
-            self.submitted.len(),
-            parts.join("; ")
-        )
+        let detail = format!("replica {r} at restart: {detail}");
+        self.checker.report(self.now, ViolationKind::Panic, detail);
     }
 
     // ----- delivery and ticks -----
@@ -678,22 +482,26 @@ impl Cluster {
             if packet.to >= self.slots() {
                 continue; // nothing listens on the clients' endpoint
             }
-            if self.nodes[packet.to].replica.is_none() {
+            if self.nodes[packet.to].host.is_none() {
                 self.stats.lost_to_crash += 1;
                 continue;
             }
             let from_client = matches!(packet.message, Envelope::Client(_));
             let input = match packet.message {
                 Envelope::Client(request) | Envelope::Forwarded(request) => {
+                    let transfer = bank::transfer_of(&request);
+                    let client = transfer.as_ref().and_then(|t| self.bank.client_of(t));
                     let byzantine = self.nodes[packet.to].byzantine.as_ref();
-                    if byzantine.is_some_and(|b| b.drops_request(&request)) {
+                    if byzantine.is_some_and(|b| b.drops_request(client)) {
                         continue;
                     }
                     // As the node's mempool admits a transfer only above its sender's stored
-                    // nonce, a host never hands its core a request its application already
-                    // applied (after a restart or a state transfer the core cannot know).
-                    let applied = ClientRequest::decode(&request)
-                        .is_some_and(|c| self.nodes[packet.to].app.contains(c.client, c.nonce));
+                    // nonce, a host never hands its core a transfer its ledger already applied
+                    // (after a restart or a state transfer the core cannot know).
+                    let applied = transfer.as_ref().is_some_and(|t| {
+                        self.store(packet.to)
+                            .is_some_and(|store| bank::nonce_applied(&store, t))
+                    });
                     if applied {
                         self.mark("request.already_applied");
                         continue;
@@ -721,6 +529,14 @@ impl Cluster {
                     }
                     Input::Message(message)
                 }
+                Envelope::SyncRequest(request) => {
+                    self.answer_sync(packet.to, packet.from, request);
+                    continue;
+                }
+                Envelope::SyncResponse { request, bytes } => {
+                    self.on_sync_response(packet.to, request, &bytes);
+                    continue;
+                }
             };
             self.drive(packet.to, input);
             if self.checker.violation().is_some() {
@@ -736,9 +552,9 @@ impl Cluster {
         let node = &self.nodes[r];
         let (id, byzantine) = (node.id as usize, node.byzantine.as_ref());
         let primary = node
-            .replica
+            .host
             .as_ref()
-            .map_or(0, |rep| rep.primary() as usize);
+            .map_or(0, |host| host.replica().primary() as usize);
         let peers: Vec<usize> = (0..self.n())
             .filter(|&t| t != id && byzantine.is_none_or(|b| b.forwards_to(t, primary)))
             .collect();
@@ -758,222 +574,152 @@ impl Cluster {
     /// (clock skew: a replica whose clock runs at 1.5x gets three ticks per two).
     fn tick_all(&mut self) {
         for r in 0..self.slots() {
-            if self.nodes[r].replica.is_none() {
+            if self.nodes[r].host.is_none() {
                 continue;
             }
             let rate = self.plan.tick_per_mille[self.nodes[r].id as usize];
             self.nodes[r].clock_per_mille += rate;
-            while self.nodes[r].clock_per_mille >= 1000 && self.nodes[r].replica.is_some() {
+            while self.nodes[r].clock_per_mille >= 1000 && self.nodes[r].host.is_some() {
                 self.nodes[r].clock_per_mille -= 1000;
                 self.drive(r, Input::Tick);
             }
         }
     }
 
-    fn retry_fetches(&mut self) {
-        for r in 0..self.slots() {
-            if self.checker.violation().is_some() {
-                return;
-            }
-            let Some(fetch) = self.nodes[r].fetch.clone() else {
-                continue;
-            };
-            let Some(snapshot) = self.fetch_snapshot(r, &fetch) else {
-                continue;
-            };
-            let node = &mut self.nodes[r];
-            node.fetch = None;
-            if fetch.seq <= node.app.last_executed_seq() {
-                self.trace(|| {
-                    format!(
-                        "r{r} fetch of seq {} is stale: app at {}",
-                        fetch.seq,
-                        self.nodes[r].app.last_executed_seq()
-                    )
-                });
-                continue;
-            }
-            let state_root = snapshot.state_root();
-            node.app = snapshot.clone();
-            node.block_hashes.insert(fetch.seq, fetch.state_root);
-            node.snapshots.insert(fetch.seq, snapshot);
-            while node.snapshots.len() > SNAPSHOTS_KEPT {
-                node.snapshots.pop_first();
-            }
-            self.stats.state_transfers += 1;
-            self.checker
-                .on_state_transfer(self.now, r, fetch.seq, state_root);
-            self.checker
-                .on_block(self.now, r, fetch.seq, fetch.state_root);
-            self.trace(|| {
-                format!(
-                    "r{r} STATE TRANSFER to seq {} block {} root {state_root}",
-                    fetch.seq, fetch.state_root
-                )
-            });
-            self.drive(
-                r,
-                Input::StateTransferred {
-                    seq: fetch.seq,
-                    state_root: fetch.state_root,
-                },
-            );
-        }
-    }
+    // ----- one host run and its effects -----
 
-    /// Asks the other running instances, in random order, for the state at `fetch.seq`; a
-    /// donor may be slow (no answer this tick) and a Byzantine one lies (another height, or a
-    /// tampered state) or withholds. The first answer whose height and block hash are those of
-    /// the checkpoint 2f+1 (or f+1) validators signed is installed; the others are refused, as
-    /// the node's `install_snapshot` does. The mutant `unchecked-snapshot` installs the first
-    /// answer unchecked.
-    fn fetch_snapshot(&mut self, r: usize, fetch: &FetchState) -> Option<AppState> {
-        let mut donors: Vec<usize> = (0..self.slots())
-            .filter(|&d| d != r && self.nodes[d].replica.is_some())
-            .collect();
-        donors.shuffle(&mut self.rng);
-        let unchecked = self.options.mutant == Some(Mutant::UncheckedSnapshot);
-        for donor in donors {
-            if !self.rng.random_ratio(1, DONOR_ANSWERS_ONE_TICK_IN) {
-                continue; // slow: no answer yet
-            }
-            let Some(snapshot) = self.donor_answer(donor, fetch) else {
-                continue;
-            };
-            let genuine = snapshot.last_executed_seq() == fetch.seq
-                && snapshot.block_hash() == fetch.state_root;
-            if genuine || unchecked {
-                return Some(snapshot);
-            }
-            self.mark("state_transfer.refused_snapshot");
-            self.trace(|| format!("r{r} refuses the snapshot of r{donor}"));
-        }
-        None
-    }
-
-    /// What `donor` serves for `fetch`: a correct one its snapshot at that height, if it kept
-    /// one; a Byzantine one (unless silent, or a twin, which runs honestly) withholds or lies.
-    fn donor_answer(&mut self, donor: usize, fetch: &FetchState) -> Option<AppState> {
-        let node = &self.nodes[donor];
-        let role = node
-            .byzantine
-            .as_ref()
-            .map_or(DonorRole::Honest, Byzantine::donor_role);
-        match role {
-            DonorRole::Honest => return node.snapshots.get(&fetch.seq).cloned(),
-            DonorRole::Silent => return None,
-            DonorRole::Liar => {}
-        }
-        let (latest, exact) = (
-            node.snapshots.last_key_value().map(|(_, s)| s.clone()),
-            node.snapshots.get(&fetch.seq).cloned(),
-        );
-        let answer = match self.rng.random_range(0..3) {
-            0 => None,
-            1 => latest.filter(|s| s.last_executed_seq() != fetch.seq),
-            _ => exact.or(latest).map(|s| s.tampered()),
-        };
-        self.mark(match answer {
-            None => "state_transfer.donor_withheld",
-            Some(_) => "state_transfer.donor_lied",
-        });
-        answer
-    }
-
-    // ----- one replica step and its output -----
-
-    /// Feeds `input` to replica `r`, then everything its outputs feed back (executions).
+    /// Feeds `input` to the host of slot `r` and runs it (the host steps the core with it and
+    /// with every report its outputs queue), then carries out what it did.
     fn drive(&mut self, r: usize, input: Input) {
         if self.checker.violation().is_some() {
             return;
         }
-        let mut work = VecDeque::from([input]);
-        let mut steps = 0;
-        while let Some(input) = work.pop_front() {
-            steps += 1;
-            assert!(
-                steps < STEP_CASCADE_MAX,
-                "replica {r} livelocked on its own outputs"
-            );
-            let Some(replica) = self.nodes[r].replica.as_mut() else {
-                return;
-            };
-            // A panic of the core is a broken invariant: report it with the tick and replica.
-            let stepped = catch_unwind(AssertUnwindSafe(|| {
-                let output = replica.step(input);
-                replica.check_invariants();
-                output
-            }));
-            let mut output = match stepped {
-                Ok(output) => output,
-                Err(payload) => {
-                    let detail = format!(
-                        "replica {r}: {}",
-                        crate::sim::panic_message(payload.as_ref())
-                    );
-                    self.checker.report(self.now, ViolationKind::Panic, detail);
-                    self.trace(|| format!("r{r} PANIC"));
-                    return;
-                }
-            };
-            let ops = output.take_persist();
-            // The mutant `send-before-persist` writes after the sends (host-level).
-            let send_first = self.options.mutant == Some(Mutant::SendBeforePersist);
-            if !send_first {
-                durable::apply(&mut self.nodes[r].disk, &ops);
-            }
-            self.stats.persist_ops += ops.len() as u64;
-            let actions = output.persisted();
-            if self.crash_due(r, CrashPoint::BeforeSend) && !actions.send.is_empty() {
-                // Crash after the write, before the sends (the mutant: after the sends,
-                // before the write).
-                if send_first {
-                    self.send_all(r, actions.send);
-                }
+        self.with_host(r, |host, io| {
+            host.push(input);
+            host.run(io)
+        });
+    }
+
+    /// Runs `work` on the host of slot `r` with a fresh [`SimIo`], then carries out the
+    /// effects it recorded, in order; a crash the io asked for drops the host; a panic (a
+    /// broken invariant of the core or the host) is a violation.
+    fn with_host<T>(
+        &mut self,
+        r: usize,
+        work: impl FnOnce(&mut Host, &mut SimIo) -> Result<T, HostError>,
+    ) -> Option<T> {
+        let crash_at = self.nodes[r].crash_pending.map(|(point, _)| point);
+        let host = self.nodes[r].host.as_mut()?;
+        let mut io = SimIo::new(crash_at);
+        let result = catch_unwind(AssertUnwindSafe(|| work(host, &mut io)));
+        let effects = io.into_effects();
+        let value = match result {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(HostError::Crashed(point))) => {
+                self.apply_effects(r, effects);
+                self.trace(|| format!("r{r} crash point {point:?} reached"));
                 self.crash(r);
-                return;
+                return None;
             }
-            if send_first {
-                durable::apply(&mut self.nodes[r].disk, &ops);
+            Ok(Err(HostError::Store(e))) => {
+                let detail = format!("replica {r}: its store failed: {e}");
+                self.checker.report(self.now, ViolationKind::Panic, detail);
+                return None;
             }
-            for event in &actions.events {
-                self.on_event(r, event);
+            Err(payload) => {
+                let detail = format!(
+                    "replica {r}: {}",
+                    crate::sim::panic_message(payload.as_ref())
+                );
+                self.checker.report(self.now, ViolationKind::Panic, detail);
+                self.trace(|| format!("r{r} PANIC"));
+                return None;
             }
-            self.send_all(r, actions.send);
-            if let Some(relay) = actions.relay {
-                self.mark("request_relayed");
-                for request in relay.requests {
-                    if let Some(slot) = self.routes.route(r, relay.to as usize) {
-                        let envelope = Envelope::Forwarded(request);
-                        self.network
-                            .send(&mut self.rng, self.now, r, slot, envelope);
+        };
+        self.apply_effects(r, effects);
+        value
+    }
+
+    /// Carries out a host run's effects, in the order the host made them.
+    fn apply_effects(&mut self, r: usize, effects: Vec<Effect>) {
+        let mut sends = Vec::new();
+        for effect in effects {
+            if !matches!(effect, Effect::Send(_)) && !sends.is_empty() {
+                self.send_all(r, std::mem::take(&mut sends));
+            }
+            match effect {
+                Effect::Send(outbound) => sends.push(outbound),
+                Effect::Persisted => self.stats.persist_groups += 1,
+                Effect::Relay(to, transfers) => {
+                    self.mark("request_relayed");
+                    for transfer in transfers {
+                        if let Some(slot) = self.routes.route(r, to as usize) {
+                            let envelope = Envelope::Forwarded(bank::request(&transfer));
+                            self.network
+                                .send(&mut self.rng, self.now, r, slot, envelope);
+                        }
                     }
                 }
-            }
-            for batch in actions.execute {
-                let reply = self.execute(r, batch);
-                if self.crash_due(r, CrashPoint::MidExecution) {
-                    // The application applied the batch (durably); the core never hears of it.
-                    self.crash(r);
-                    return;
+                Effect::Stored(block) => self.on_block_stored(r, &block),
+                Effect::AlreadyStored(seq) => {
+                    self.stats.skipped_reexecutions += 1;
+                    self.mark("execute.skipped_already_stored");
+                    self.trace(|| format!("r{r} seq {seq} already stored"));
                 }
-                if let Some(reply) = reply {
-                    work.push_back(reply);
+                Effect::SnapshotInstalled(height, state_root, hash) => {
+                    self.mark("state_transfer.snapshot_installed");
+                    self.checker
+                        .on_state_transfer(self.now, r, height, state_root);
+                    self.checker.on_block(self.now, r, height, hash);
+                    self.trace(|| format!("r{r} SNAPSHOT installed at {height} root {state_root}"));
                 }
-                if self.checker.violation().is_some() {
-                    return;
-                }
-            }
-            if let Some(fetch) = actions.fetch_state {
-                self.trace(|| {
-                    format!(
-                        "r{r} asks for state at seq {} root {}",
-                        fetch.seq, fetch.state_root
-                    )
-                });
-                self.nodes[r].fetch = Some(fetch);
+                Effect::FetchState(target) => self.start_fetch(r, target),
+                Effect::StateTransferred(target) => self.finish_fetch(r, target),
+                Effect::Event(event) => self.on_event(r, &event),
             }
         }
+        if !sends.is_empty() {
+            self.send_all(r, sends);
+        }
+    }
+
+    /// A block is on slot `r`'s ledger (executed, or applied by catch-up): the checkers see
+    /// its batch, state root and hash.
+    fn on_block_stored(&mut self, r: usize, block: &effects::StoredBlock) {
+        let now = self.now;
+        self.checker.on_execute(
+            now,
+            r,
+            block.height,
+            block.batch_digest,
+            &block.transfer_ids,
+        );
+        self.checker
+            .on_state(now, r, block.height, block.state_root);
+        self.checker.on_block(now, r, block.height, block.hash);
+        if self.is_correct(r) && block.executed {
+            self.stats.batches_executed += 1;
+            self.stats.requests_executed += block.applied;
+            self.stats.duplicate_requests_skipped += block.rejected;
+            if block.transfer_ids.is_empty() {
+                self.stats.null_batches += 1;
+            }
+        }
+        if !block.executed {
+            self.mark("state_transfer.block_applied");
+        }
+        self.trace(|| {
+            format!(
+                "r{r} BLOCK {} batch {} ({} transfers, {} applied) root {} hash {}{}",
+                block.height,
+                block.batch_digest,
+                block.transfer_ids.len(),
+                block.applied,
+                block.state_root,
+                block.hash,
+                if block.executed { "" } else { " (fetched)" }
+            )
+        });
     }
 
     fn send_all(&mut self, r: usize, outbound: Vec<bftledger_consensus::Outbound>) {
@@ -1078,81 +824,6 @@ impl Cluster {
             // A request, not a vote: nothing to check for conflicts.
             Message::FetchBatch(_) => self.mark("send.fetch_batch"),
         }
-    }
-
-    /// Executes one committed batch in the application; returns the report for the core.
-    fn execute(&mut self, r: usize, batch: CommittedBatch) -> Option<Input> {
-        let correct = self.is_correct(r);
-        let app_seq = self.nodes[r].app.last_executed_seq();
-        let request_digests: Vec<Digest> = batch.requests.iter().map(Request::digest).collect();
-        if batch.seq <= app_seq {
-            // Handed out again after a restart: already applied (durable application state).
-            let Some(&block_hash) = self.nodes[r].block_hashes.get(&batch.seq) else {
-                // Below the height, but never executed here: skipped by a state transfer.
-                let detail = format!(
-                    "replica {r} was handed seq {} below its application height {app_seq}, \
-                     a seq it skipped by state transfer and has no block for",
-                    batch.seq
-                );
-                if correct {
-                    self.checker
-                        .report(self.now, ViolationKind::ExecutionOrder, detail);
-                }
-                return None;
-            };
-            self.checker
-                .on_reexecute(self.now, r, batch.seq, batch.digest, &request_digests);
-            self.stats.skipped_reexecutions += 1;
-            self.mark("execute.skipped_after_restart");
-            return Some(Input::Executed {
-                seq: batch.seq,
-                state_root: block_hash,
-            });
-        }
-        self.checker
-            .on_execute(self.now, r, batch.seq, batch.digest, &request_digests);
-        if batch.seq != app_seq + 1 {
-            // The checker reported the gap (for correct replicas); a Byzantine one just stops.
-            return None;
-        }
-        let node = &mut self.nodes[r];
-        let execution = node.app.execute(&batch, self.view_in_block_hash);
-        node.block_hashes.insert(batch.seq, execution.block_hash);
-        if batch.seq.is_multiple_of(self.config.checkpoint_interval) {
-            node.snapshots.insert(batch.seq, node.app.clone());
-            while node.snapshots.len() > SNAPSHOTS_KEPT {
-                node.snapshots.pop_first();
-            }
-        }
-        if correct {
-            self.stats.batches_executed += 1;
-            self.stats.requests_executed += execution.applied;
-            self.stats.duplicate_requests_skipped += execution.duplicates;
-            if batch.requests.is_empty() {
-                self.stats.null_batches += 1;
-            }
-        }
-        self.checker
-            .on_state(self.now, r, batch.seq, execution.state_root);
-        self.checker
-            .on_block(self.now, r, batch.seq, execution.block_hash);
-        self.trace(|| {
-            format!(
-                "r{r} EXECUTE view {} seq {} digest {} ({} requests, {} applied) root {} block {}",
-                batch.view,
-                batch.seq,
-                batch.digest,
-                batch.requests.len(),
-                execution.applied,
-                execution.state_root,
-                execution.block_hash
-            )
-        });
-        // The checkpoint digest is the block hash, as in the node.
-        Some(Input::Executed {
-            seq: batch.seq,
-            state_root: execution.block_hash,
-        })
     }
 
     fn on_event(&mut self, r: usize, event: &Event) {

@@ -11,7 +11,7 @@
 //! assert!(outcome.violation.is_none() && outcome.stall.is_none());
 //! ```
 
-pub mod app;
+pub mod bank;
 pub mod byzantine;
 pub mod checker;
 pub mod cluster;
@@ -154,8 +154,8 @@ pub struct SeedStats {
     pub byzantine_sent: u64,
     /// Inputs replicas rejected (all replicas).
     pub rejections: u64,
-    /// Persist ops written.
-    pub persist_ops: u64,
+    /// Synced writes of persist ops (one per group of steps, as in the node).
+    pub persist_groups: u64,
 }
 
 impl SeedStats {
@@ -183,7 +183,7 @@ impl SeedStats {
         self.lost_to_crash += other.lost_to_crash;
         self.byzantine_sent += other.byzantine_sent;
         self.rejections += other.rejections;
-        self.persist_ops += other.persist_ops;
+        self.persist_groups += other.persist_groups;
     }
 }
 
