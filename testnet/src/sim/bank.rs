@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 /// The chain id of every simulated cluster.
 pub const CHAIN: &str = "bftledger-sim";
 /// Simulated clients (one funded account each).
-pub const CLIENTS: usize = 16;
+pub const CLIENTS: usize = 32;
 /// Each client's balance at genesis, in minor units: far more than it can ever send.
 const OPENING_BALANCE: u64 = 1 << 40;
 /// Largest amount a client sends in one transfer.

@@ -35,10 +35,13 @@ impl Cluster {
         {
             return;
         }
-        let client = self.rng.random_range(0..bank::CLIENTS);
-        if self.in_flight[client].is_some() {
-            return; // waiting for its receipt
-        }
+        // A client with nothing in flight (the others wait for their receipts).
+        let idle: Vec<usize> = (0..bank::CLIENTS)
+            .filter(|&c| self.in_flight[c].is_none())
+            .collect();
+        let Some(&client) = idle.get(self.rng.random_range(0..idle.len().max(1))) else {
+            return;
+        };
         let nonce = self.next_nonce[client];
         self.next_nonce[client] += 1;
         let transfer = self.bank.transfer(&mut self.rng, client, nonce);
