@@ -30,6 +30,7 @@
 
 use crate::config::Config;
 use crate::durable;
+use crate::error::ConfigError;
 use crate::interface::PersistOp;
 use crate::message::{
     Batch, Checkpoint, CheckpointProof, Commit, FetchBatch, Message, NewView, PrePrepare, Prepare,
@@ -390,6 +391,35 @@ pub fn largest_durable_values(config: &Config) -> Vec<PersistOp> {
         }
     }
     ops
+}
+
+impl Config {
+    /// Safety-holes issue, item 8: every message the core sends fits `max_message_bytes`, and
+    /// that fits a decodable message and a durable value (the NEW-VIEW of the current view is
+    /// kept under key `N`; a value the store refuses would stop the replica on every restart).
+    /// The sizes come from the real encoding (this module).
+    pub(crate) fn validate_message_bounds(&self) -> Result<(), ConfigError> {
+        let cap = MAX_MESSAGE_BYTES_CAP;
+        if self.max_message_bytes > cap {
+            return Err(ConfigError::MessageLimitAboveCap {
+                max_message_bytes: self.max_message_bytes,
+                cap,
+            });
+        }
+        let bounds = MessageBounds::of(self);
+        match bounds
+            .kinds()
+            .into_iter()
+            .find(|(_, bytes)| *bytes > self.max_message_bytes)
+        {
+            Some((kind, bytes)) => Err(ConfigError::MessageTooSmall {
+                kind,
+                bytes,
+                max_message_bytes: self.max_message_bytes,
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]

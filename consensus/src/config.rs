@@ -4,10 +4,15 @@
 //! units last in names). The defaults of [`Config::new`] suit a small LAN cluster driven by a
 //! 10 ms tick.
 
+use crate::error::ConfigError;
 use crate::mutants::Mutant;
 use crate::{ReplicaId, SeqNum, View};
 use bftledger_crypto::PublicKey;
 use serde::{Deserialize, Serialize};
+
+/// Slots re-sent (or relayed) per peer and retransmission period: a protocol constant, not a
+/// setting (it bounds what one period may cost a correct replica, whatever the peers do).
+pub(crate) const RETRANSMIT_SLOTS_PER_PEER: usize = 4;
 
 /// Configuration shared by all replicas of one cluster (it must be identical everywhere).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +41,7 @@ pub struct Config {
     /// Largest single request payload in bytes.
     pub max_request_bytes: usize,
     /// Largest encoded [`crate::SignedMessage`] in bytes (enforced by decode). [`Config::validate`]
-    /// checks that the largest message of every kind fits ([`crate::bounds`]).
+    /// checks that the largest message of every kind fits (`bounds.rs`).
     pub max_message_bytes: usize,
     /// How many views ahead of the current one view-change messages are kept (per peer: one
     /// per view), bounding what a flooding peer can make us store.
@@ -49,79 +54,6 @@ pub struct Config {
     #[doc(hidden)]
     #[serde(default)]
     pub mutant: Option<Mutant>,
-}
-
-/// A [`Config`] that cannot work.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    /// Fewer than 4 validators cannot tolerate a fault (n >= 3f+1 with f >= 1).
-    #[error("{n} validators: at least 4 are needed (n = 3f+1, f >= 1)")]
-    TooFewValidators {
-        /// Validators given.
-        n: usize,
-    },
-    /// The same key appears twice.
-    #[error("validator {second} repeats the key of validator {first}")]
-    DuplicateValidator {
-        /// First index with the key.
-        first: ReplicaId,
-        /// Second index with the key.
-        second: ReplicaId,
-    },
-    /// A limit that must be positive is zero.
-    #[error("{field} must be greater than zero")]
-    Zero {
-        /// The field name.
-        field: &'static str,
-    },
-    /// L is not a positive multiple of K.
-    #[error("watermark_window ({window}) must be a multiple of checkpoint_interval ({interval}) and at least twice it")]
-    WindowNotMultiple {
-        /// L.
-        window: SeqNum,
-        /// K.
-        interval: SeqNum,
-    },
-    /// The largest message of some kind (a pre-prepare with a full batch, a VIEW-CHANGE with a
-    /// full window of prepared certificates, a NEW-VIEW with a quorum of those) would not fit in
-    /// `max_message_bytes` ([`crate::bounds::MessageBounds`]).
-    #[error(
-        "the largest {kind} message is {bytes} bytes, more than max_message_bytes \
-         ({max_message_bytes}); raise max_message_bytes or lower watermark_window / the batch limits"
-    )]
-    MessageTooSmall {
-        /// Message kind ([`crate::Message::kind`]).
-        kind: &'static str,
-        /// Its largest encoding under this config.
-        bytes: usize,
-        /// max_message_bytes.
-        max_message_bytes: usize,
-    },
-    /// `max_message_bytes` above what a message may be decoded at or a durable value may hold
-    /// ([`crate::bounds::MAX_MESSAGE_BYTES_CAP`]).
-    #[error("max_message_bytes ({max_message_bytes}) exceeds the cap of {cap} bytes")]
-    MessageLimitAboveCap {
-        /// max_message_bytes.
-        max_message_bytes: usize,
-        /// The cap.
-        cap: usize,
-    },
-    /// The cap is below the base timeout.
-    #[error("view_change_timeout_max_ticks ({max}) is below view_change_timeout_ticks ({base})")]
-    TimeoutCapTooSmall {
-        /// Base.
-        base: u64,
-        /// Cap.
-        max: u64,
-    },
-    /// A request cannot be larger than a batch.
-    #[error("max_request_bytes ({request}) exceeds max_batch_bytes ({batch})")]
-    RequestLargerThanBatch {
-        /// max_request_bytes.
-        request: usize,
-        /// max_batch_bytes.
-        batch: usize,
-    },
 }
 
 impl Config {
@@ -225,32 +157,5 @@ impl Config {
             });
         }
         Ok(())
-    }
-
-    /// Safety-holes issue, item 8: every message the core sends fits `max_message_bytes`, and
-    /// that fits a decodable message and a durable value (the NEW-VIEW of the current view is
-    /// kept under key `N`; a value the store refuses would stop the replica on every restart).
-    /// The sizes come from the real encoding ([`crate::bounds`]).
-    fn validate_message_bounds(&self) -> Result<(), ConfigError> {
-        let cap = crate::bounds::MAX_MESSAGE_BYTES_CAP;
-        if self.max_message_bytes > cap {
-            return Err(ConfigError::MessageLimitAboveCap {
-                max_message_bytes: self.max_message_bytes,
-                cap,
-            });
-        }
-        let bounds = crate::bounds::MessageBounds::of(self);
-        match bounds
-            .kinds()
-            .into_iter()
-            .find(|(_, bytes)| *bytes > self.max_message_bytes)
-        {
-            Some((kind, bytes)) => Err(ConfigError::MessageTooSmall {
-                kind,
-                bytes,
-                max_message_bytes: self.max_message_bytes,
-            }),
-            None => Ok(()),
-        }
     }
 }

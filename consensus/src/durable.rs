@@ -106,7 +106,7 @@ pub enum RecoverError {
     },
     /// The configuration is invalid.
     #[error("invalid config: {0}")]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] crate::error::ConfigError),
     /// Stored state contradicts itself (e.g. signed by another replica id).
     #[error("inconsistent durable state: {0}")]
     Inconsistent(&'static str),

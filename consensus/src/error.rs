@@ -316,3 +316,76 @@ pub enum NewViewFault {
         max: usize,
     },
 }
+
+/// A [`crate::Config`] that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Fewer than 4 validators cannot tolerate a fault (n >= 3f+1 with f >= 1).
+    #[error("{n} validators: at least 4 are needed (n = 3f+1, f >= 1)")]
+    TooFewValidators {
+        /// Validators given.
+        n: usize,
+    },
+    /// The same key appears twice.
+    #[error("validator {second} repeats the key of validator {first}")]
+    DuplicateValidator {
+        /// First index with the key.
+        first: ReplicaId,
+        /// Second index with the key.
+        second: ReplicaId,
+    },
+    /// A limit that must be positive is zero.
+    #[error("{field} must be greater than zero")]
+    Zero {
+        /// The field name.
+        field: &'static str,
+    },
+    /// L is not a positive multiple of K.
+    #[error("watermark_window ({window}) must be a multiple of checkpoint_interval ({interval}) and at least twice it")]
+    WindowNotMultiple {
+        /// L.
+        window: SeqNum,
+        /// K.
+        interval: SeqNum,
+    },
+    /// The largest message of some kind (a pre-prepare with a full batch, a VIEW-CHANGE with a
+    /// full window of prepared certificates, a NEW-VIEW with a quorum of those) would not fit in
+    /// `max_message_bytes` (the message bounds of `bounds.rs`).
+    #[error(
+        "the largest {kind} message is {bytes} bytes, more than max_message_bytes \
+         ({max_message_bytes}); raise max_message_bytes or lower watermark_window / the batch limits"
+    )]
+    MessageTooSmall {
+        /// Message kind ([`crate::Message::kind`]).
+        kind: &'static str,
+        /// Its largest encoding under this config.
+        bytes: usize,
+        /// max_message_bytes.
+        max_message_bytes: usize,
+    },
+    /// `max_message_bytes` above what a message may be decoded at or a durable value may hold
+    /// (the cap of `bounds.rs`).
+    #[error("max_message_bytes ({max_message_bytes}) exceeds the cap of {cap} bytes")]
+    MessageLimitAboveCap {
+        /// max_message_bytes.
+        max_message_bytes: usize,
+        /// The cap.
+        cap: usize,
+    },
+    /// The cap is below the base timeout.
+    #[error("view_change_timeout_max_ticks ({max}) is below view_change_timeout_ticks ({base})")]
+    TimeoutCapTooSmall {
+        /// Base.
+        base: u64,
+        /// Cap.
+        max: u64,
+    },
+    /// A request cannot be larger than a batch.
+    #[error("max_request_bytes ({request}) exceeds max_batch_bytes ({batch})")]
+    RequestLargerThanBatch {
+        /// max_request_bytes.
+        request: usize,
+        /// max_batch_bytes.
+        batch: usize,
+    },
+}

@@ -150,7 +150,7 @@ impl<A: Application> Replica<A> {
             durable_batches: BTreeMap::new(),
             timers: Timers::default(),
             awaited: None,
-            relay_budget: vec![crate::retransmit::RETRANSMIT_SLOTS_PER_PEER; n],
+            relay_budget: vec![crate::config::RETRANSMIT_SLOTS_PER_PEER; n],
             batch_fetch_round: 0,
             rejections: BTreeMap::new(),
         }

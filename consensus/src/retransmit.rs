@@ -2,15 +2,13 @@
 //! crashes and batches missing after a view change cannot stall it (TOCS'02 §5.2 keeps
 //! retransmission out of the protocol proper; here it is explicit and bounded).
 
+use crate::config::RETRANSMIT_SLOTS_PER_PEER;
 use crate::durable::VoteKind;
 use crate::interface::{Application, Output, Target};
 use crate::message::{Commit, Message, PrePrepare, Prepare, SignedMessage};
 use crate::replica::Replica;
 use crate::{ReplicaId, SeqNum};
 use bftledger_crypto::Digest;
-
-/// Slots re-sent (or relayed) per peer and retransmission period.
-pub(crate) const RETRANSMIT_SLOTS_PER_PEER: usize = 4;
 
 impl<A: Application> Replica<A> {
     /// Retransmission (message loss, crashes), every `retransmit_ticks`:

@@ -55,7 +55,7 @@ pub enum Command {
     /// Show the node's status.
     Status,
     /// Open-loop load generator: committed transfers/s and latency percentiles.
-    Bench(crate::commands::bench::BenchArgs),
+    Bench(BenchArgs),
 }
 
 /// `keygen`.
@@ -172,4 +172,37 @@ pub struct TxArgs {
 pub struct BlockArgs {
     /// Block height (= consensus sequence number).
     pub height: u64,
+}
+
+/// `bench` arguments.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Offered load in transfers per second.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
+    /// How long to offer load, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Number of sending accounts (created and funded first).
+    #[arg(long, default_value_t = 1000)]
+    pub accounts: usize,
+    /// Comma-separated API URLs to submit to (default: the local testnet's four nodes).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:26700,http://127.0.0.1:26701,http://127.0.0.1:26702,http://127.0.0.1:26703"
+    )]
+    pub nodes: Vec<String>,
+    /// Directory of funded key files (`*.key`) that pay for the bench accounts.
+    #[arg(long, default_value = "testnet/.data/accounts")]
+    pub funders: PathBuf,
+    /// Submission interval in milliseconds (one batch request per node per tick).
+    #[arg(long, default_value_t = 10)]
+    pub tick_ms: u64,
+    /// Bound on concurrent submit requests.
+    #[arg(long, default_value_t = 64)]
+    pub max_in_flight: usize,
+    /// After the load stops, wait at most this long for outstanding transfers, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub drain_s: u64,
 }

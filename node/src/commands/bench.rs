@@ -21,11 +21,10 @@ use super::Output;
 use crate::api::types::{
     AccountResponse, BatchSubmitRequest, BatchSubmitResponse, BlockResponse, StatusResponse,
 };
-use crate::cli::GlobalArgs;
+use crate::cli::{BenchArgs, GlobalArgs};
 use crate::error::{CliError, CliResult};
 use bftledger_crypto::{Address, Digest, SecretKey};
 use bftledger_ledger::{Receipt, SignedTransfer, Transfer};
-use clap::Args;
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -37,39 +36,6 @@ use tokio::sync::Semaphore;
 const MAX_TRANSFERS_PER_REQUEST: usize = 1000;
 /// How often the commit tracker asks for the chain height, in milliseconds.
 const TRACK_POLL_MS: u64 = 5;
-
-/// `bench` arguments.
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Offered load in transfers per second.
-    #[arg(long, default_value_t = 1000)]
-    pub rate: u64,
-    /// How long to offer load, in seconds.
-    #[arg(long, default_value_t = 10)]
-    pub duration: u64,
-    /// Number of sending accounts (created and funded first).
-    #[arg(long, default_value_t = 1000)]
-    pub accounts: usize,
-    /// Comma-separated API URLs to submit to (default: the local testnet's four nodes).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "http://127.0.0.1:26700,http://127.0.0.1:26701,http://127.0.0.1:26702,http://127.0.0.1:26703"
-    )]
-    pub nodes: Vec<String>,
-    /// Directory of funded key files (`*.key`) that pay for the bench accounts.
-    #[arg(long, default_value = "testnet/.data/accounts")]
-    pub funders: PathBuf,
-    /// Submission interval in milliseconds (one batch request per node per tick).
-    #[arg(long, default_value_t = 10)]
-    pub tick_ms: u64,
-    /// Bound on concurrent submit requests.
-    #[arg(long, default_value_t = 64)]
-    pub max_in_flight: usize,
-    /// After the load stops, wait at most this long for outstanding transfers, in seconds.
-    #[arg(long, default_value_t = 30)]
-    pub drain_s: u64,
-}
 
 /// Runs `bench`.
 pub fn run(args: &BenchArgs, global: &GlobalArgs, out: &Output) -> CliResult {
