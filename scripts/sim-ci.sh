@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Bounded simulator run for CI (called by scripts/test.sh): a safety+liveness sample of seeds for
 # n=4 (f=1), n=5 and n=6 (f=1, quorum ceil((n+f+1)/2) = 4) and n=7 (f=2), every seed that once
-# exposed a core bug (testnet/SIMULATOR.md lists them), and every mutant the simulator catches
+# exposed a core bug (sim/SIMULATOR.md lists them), and every mutant the simulator catches
 # (with --mutant the binary exits 0 only if a checker fails). Every failing seed prints the
 # command that replays it.
 #
 # Uses the dev-profile binary that `cargo test --workspace` has already built (dependencies are
 # optimised in dev, and ed25519 dominates the run time), so there is no extra release compile.
-# Heavier runs: see testnet/SIMULATOR.md.
+# Heavier runs: see sim/SIMULATOR.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +18,7 @@ SEEDS_N56="${SIM_SEEDS_N56:-40}"
 SEEDS_MUTANT="${SIM_SEEDS_MUTANT:-2000}"
 JOBS="${SIM_JOBS:-2}"
 
-cargo build --locked -p bftledger-testnet --bin bftledger-sim
+cargo build --locked -p bftledger-sim --bin bftledger-sim
 sim="$CARGO_TARGET_DIR/debug/bftledger-sim"
 
 echo "--- n=4, 1 Byzantine, $SEEDS_N4 seeds"
@@ -29,7 +29,7 @@ for n in 5 6; do
 done
 echo "--- n=7, 2 Byzantine, $SEEDS_N7 seeds"
 "$sim" --seeds "$SEEDS_N7" --replicas 7 --byzantine 2 --jobs "$JOBS"
-# n=4 f=1 seeds of the bug table in testnet/SIMULATOR.md (most lie outside the ranges above), and
+# n=4 f=1 seeds of the bug table in sim/SIMULATOR.md (most lie outside the ranges above), and
 # 9200, where a checker once called a cluster settled too early. Since the simulator runs the node's
 # host and ledger, these numbers replay other runs than the ones that failed; they stay as a cheap
 # sample beyond the ranges above.
@@ -41,7 +41,7 @@ for seed in $REGRESSION_SEEDS; do
     exit 1
   }
 done
-# Every mutant the simulator catches (testnet/SIMULATOR.md, "Mutants"), at the n where it is
+# Every mutant the simulator catches (sim/SIMULATOR.md, "Mutants"), at the n where it is
 # caught: each run stops at its first failing seed (the same seed on every machine), and the
 # script fails if a mutant survives its budget.
 MUTANTS="${SIM_MUTANTS:-weak-quorum:4 classic-quorum:5 fetch-forgets-prepared:4 timer-stops-on-any-execution:4

@@ -52,34 +52,6 @@ pub trait Application {
     }
 }
 
-impl<A: Application + ?Sized> Application for Box<A> {
-    fn validate_batch(&self, requests: &[Request], digests: &[Digest]) -> Result<(), InvalidBatch> {
-        (**self).validate_batch(requests, digests)
-    }
-
-    fn request_ids(&self, requests: &[Request], digests: &[Digest]) -> Vec<Digest> {
-        (**self).request_ids(requests, digests)
-    }
-
-    fn conflict_keys(&self, requests: &[Request], digests: &[Digest]) -> Vec<Option<Digest>> {
-        (**self).conflict_keys(requests, digests)
-    }
-}
-
-impl<A: Application + ?Sized> Application for std::sync::Arc<A> {
-    fn validate_batch(&self, requests: &[Request], digests: &[Digest]) -> Result<(), InvalidBatch> {
-        (**self).validate_batch(requests, digests)
-    }
-
-    fn request_ids(&self, requests: &[Request], digests: &[Digest]) -> Vec<Digest> {
-        (**self).request_ids(requests, digests)
-    }
-
-    fn conflict_keys(&self, requests: &[Request], digests: &[Digest]) -> Vec<Option<Digest>> {
-        (**self).conflict_keys(requests, digests)
-    }
-}
-
 /// One input to the state machine.
 #[derive(Debug, Clone)]
 pub enum Input {

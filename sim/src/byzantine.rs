@@ -38,7 +38,7 @@
 //!   follow from V);
 //! - `Twins` (Bano et al. 2020): not a rewriting strategy; the cluster runs a second honest
 //!   instance with the same key, and each correct replica talks to one of the two instances
-//!   (`crate::sim::twins`), so equivocation appears in every message kind;
+//!   (`crate::twins`), so equivocation appears in every message kind;
 //! - `Mixed`: picks one of the rewriting strategies above per message.
 //!
 //! Every Byzantine host but a `Silent` one forwards client requests to every replica except the
@@ -55,7 +55,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::sim::bank;
+use crate::bank;
 
 /// How a Byzantine replica misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -16,7 +16,7 @@ use bftledger_host::FetchTarget;
 use rand::Rng;
 
 use super::{Cluster, Envelope};
-use crate::sim::byzantine::{Byzantine, DonorRole};
+use crate::byzantine::{Byzantine, DonorRole};
 
 /// A slot asks another validator when no answer came within this many ticks.
 const FETCH_RETRY_TICKS: u64 = 16;

@@ -10,8 +10,8 @@ use bftledger_ledger::SignedTransfer;
 use rand::Rng;
 
 use super::{Cluster, Envelope, MAX_PENDING_REPORTED, STALE_PENDING_TICKS};
-use crate::sim::bank;
-use crate::sim::checker::ViolationKind;
+use crate::bank;
+use crate::checker::ViolationKind;
 
 /// One submission in this many is followed by a conflicting one (same nonce, other transfer) or
 /// a second signature of it.

@@ -45,13 +45,13 @@ use bftledger_ledger::{Genesis, MemoryBackend, Store};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::sim::bank::{self, Bank};
-use crate::sim::byzantine::{Byzantine, Send};
-use crate::sim::checker::{Checker, SignedKind, ViolationKind};
-use crate::sim::faults::{FaultEvent, FaultKnobs, FaultPlan};
-use crate::sim::network::{Endpoint, LinkFaults, Network};
-use crate::sim::twins::TwinRoutes;
-use crate::sim::{Mutant, SeedStats, SimOptions};
+use crate::bank::{self, Bank};
+use crate::byzantine::{Byzantine, Send};
+use crate::checker::{Checker, SignedKind, ViolationKind};
+use crate::faults::{FaultEvent, FaultKnobs, FaultPlan};
+use crate::network::{Endpoint, LinkFaults, Network};
+use crate::twins::TwinRoutes;
+use crate::{Mutant, SeedStats, SimOptions};
 use clients::Submitted;
 use effects::{Effect, SimIo};
 
@@ -109,7 +109,7 @@ pub struct Cluster {
     config: Config,
     genesis: Genesis,
     bank: Bank,
-    /// One per slot: the replicas, then the second instances of twins (`crate::sim::twins`).
+    /// One per slot: the replicas, then the second instances of twins (`crate::twins`).
     nodes: Vec<Node>,
     routes: TwinRoutes,
     network: Network<Envelope>,
@@ -136,7 +136,7 @@ pub struct SeedOutcome {
     /// The seed.
     pub seed: u64,
     /// A broken safety property, if any (the first one).
-    pub violation: Option<crate::sim::checker::Violation>,
+    pub violation: Option<crate::checker::Violation>,
     /// A liveness failure: what was still missing when the bound ran out.
     pub stall: Option<String>,
     /// Counters.
@@ -469,7 +469,7 @@ impl Cluster {
                 return;
             }
             Ok(Err(detail)) => detail,
-            Err(payload) => format!("panicked: {}", crate::sim::panic_message(payload.as_ref())),
+            Err(payload) => format!("panicked: {}", crate::panic_message(payload.as_ref())),
         };
         let detail = format!("replica {r} at restart: {detail}");
         self.checker.report(self.now, ViolationKind::Panic, detail);
@@ -627,10 +627,7 @@ impl Cluster {
                 return None;
             }
             Err(payload) => {
-                let detail = format!(
-                    "replica {r}: {}",
-                    crate::sim::panic_message(payload.as_ref())
-                );
+                let detail = format!("replica {r}: {}", crate::panic_message(payload.as_ref()));
                 self.checker.report(self.now, ViolationKind::Panic, detail);
                 self.trace(|| format!("r{r} PANIC"));
                 return None;

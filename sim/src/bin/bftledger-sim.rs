@@ -1,4 +1,4 @@
-//! `bftledger-sim`: runs the seeded cluster simulator (see `bftledger_testnet::sim`).
+//! `bftledger-sim`: runs the seeded cluster simulator (see `bftledger_sim`).
 //!
 //! The last line printed is one JSON object (the [`Summary`]). Exit status: 0 when no seed
 //! violated safety or stalled — or, with `--mutant`, when a violation WAS found; 1 otherwise;
@@ -6,8 +6,8 @@
 
 use std::process::ExitCode;
 
-use bftledger_testnet::sim::cluster::SeedOutcome;
-use bftledger_testnet::sim::{install_panic_recorder, run_seeds, Mutant, SimOptions, Summary};
+use bftledger_sim::cluster::SeedOutcome;
+use bftledger_sim::{install_panic_recorder, run_seeds, Mutant, SimOptions, Summary};
 use clap::Parser;
 
 /// Seeded deterministic simulation of a PBFT cluster with network faults, crash-restarts and

@@ -1,4 +1,11 @@
-//! The seeded deterministic simulator (TigerBeetle's VOPR, for PBFT).
+//! The seeded deterministic simulator (TigerBeetle's VOPR, for PBFT), driven by the
+//! `bftledger-sim` binary (`sim/SIMULATOR.md`):
+//!
+//! ```text
+//! bftledger-sim --seeds 1000 --replicas 4 --byzantine 1      # 1000 seeds, summary as JSON
+//! bftledger-sim --seed 17 --replicas 4 --byzantine 1 --trace # replay one seed, print its events
+//! bftledger-sim --seeds 300 --mutant weak-quorum             # must find a violation
+//! ```
 //!
 //! One seed decides everything: keys, the fault plan (link loss, duplication, delays,
 //! partitions, crash-restarts, which replicas are Byzantine and how), when clients submit, and
@@ -6,7 +13,7 @@
 //! options replay the same run exactly, step for step.
 //!
 //! ```no_run
-//! use bftledger_testnet::sim::{run_seed, SimOptions};
+//! use bftledger_sim::{run_seed, SimOptions};
 //! let outcome = run_seed(42, &SimOptions::new(4, 1));
 //! assert!(outcome.violation.is_none() && outcome.stall.is_none());
 //! ```
@@ -29,8 +36,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::sim::checker::{Violation, ViolationKind};
-use crate::sim::cluster::{Cluster, SeedOutcome};
+use crate::checker::{Violation, ViolationKind};
+use crate::cluster::{Cluster, SeedOutcome};
 
 /// A deliberately broken protocol rule the checkers must catch (violation or stall).
 pub use bftledger_consensus::Mutant;
@@ -99,7 +106,7 @@ impl SimOptions {
             extra += " --no-crashes";
         }
         format!(
-            "cargo run --release -p bftledger-testnet --bin bftledger-sim -- --seed {seed} --replicas {} --byzantine {}{extra} --trace",
+            "cargo run --release -p bftledger-sim --bin bftledger-sim -- --seed {seed} --replicas {} --byzantine {}{extra} --trace",
             self.replicas, self.byzantine
         )
     }

@@ -11,9 +11,9 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::sim::byzantine::Strategy;
-use crate::sim::network::LinkFaults;
-use crate::sim::twins::{draw_sides, SidesScenario};
+use crate::byzantine::Strategy;
+use crate::network::LinkFaults;
+use crate::twins::{draw_sides, SidesScenario};
 
 /// A change to the cluster at a tick.
 #[derive(Clone, Debug, PartialEq, Eq)]

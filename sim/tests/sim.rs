@@ -1,8 +1,8 @@
 //! The simulator as a test: a few dozen seeds must be safe and live, the same seed must replay
 //! the same run, and the weak-quorum mutant must be caught.
 
-use bftledger_testnet::sim::checker::ViolationKind;
-use bftledger_testnet::sim::{run_seed, run_seeds, Mutant, SimOptions};
+use bftledger_sim::checker::ViolationKind;
+use bftledger_sim::{run_seed, run_seeds, Mutant, SimOptions};
 
 fn assert_clean(options: &SimOptions, seeds: std::ops::Range<u64>) {
     for seed in seeds {
