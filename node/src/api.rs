@@ -14,7 +14,7 @@ pub mod types;
 mod tests;
 
 use crate::mempool::{AdmitError, Origin};
-use crate::shared::Shared;
+use crate::node_state::NodeState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, StatusCode};
@@ -46,7 +46,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/openapi.yaml"),
 ];
 
-fn handler(method: &str, path: &str) -> MethodRouter<Arc<Shared>> {
+fn handler(method: &str, path: &str) -> MethodRouter<Arc<NodeState>> {
     match (method, path) {
         ("POST", "/v1/transfers") => post(submit_transfer),
         ("POST", "/v1/transfers/batch") => post(submit_batch),
@@ -64,7 +64,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<Arc<Shared>> {
 }
 
 /// The API router for a node.
-pub fn router(shared: Arc<Shared>) -> Router {
+pub fn router(shared: Arc<NodeState>) -> Router {
     let timeout = Duration::from_millis(shared.api.request_timeout_ms);
     let mut router = Router::new();
     for (method, path) in ROUTES {
@@ -186,7 +186,7 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// Admits transfers into the mempool after refusing ones already in a block.
-fn admit(shared: &Shared, transfers: Vec<SignedTransfer>) -> Vec<Result<Digest, ApiError>> {
+fn admit(shared: &NodeState, transfers: Vec<SignedTransfer>) -> Vec<Result<Digest, ApiError>> {
     let mut results: Vec<Option<Result<Digest, ApiError>>> = Vec::with_capacity(transfers.len());
     let mut fresh = Vec::new();
     {
@@ -251,7 +251,7 @@ fn admit(shared: &Shared, transfers: Vec<SignedTransfer>) -> Vec<Result<Digest, 
 }
 
 async fn submit_transfer(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<NodeState>>,
     body: Result<Json<SignedTransfer>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<SubmitResponse>)> {
     let Json(transfer) = body?;
@@ -266,7 +266,7 @@ async fn submit_transfer(
 }
 
 async fn submit_batch(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<NodeState>>,
     body: Result<Json<BatchSubmitRequest>, JsonRejection>,
 ) -> ApiResult<Json<BatchSubmitResponse>> {
     let Json(batch) = body?;
@@ -320,7 +320,7 @@ pub fn receipt_text(receipt: &Receipt) -> String {
 }
 
 async fn get_transfer(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<NodeState>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TransferResponse>> {
     let id = parse_digest(&id)?;
@@ -369,7 +369,7 @@ async fn get_transfer(
 }
 
 async fn get_account(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<NodeState>>,
     Path(address): Path<String>,
 ) -> ApiResult<Json<AccountResponse>> {
     let parsed: Address = address.parse().map_err(|e| {
@@ -392,7 +392,7 @@ async fn get_account(
 }
 
 async fn get_block(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<NodeState>>,
     Path(height): Path<String>,
 ) -> ApiResult<Json<BlockResponse>> {
     let h: u64 = height.parse().map_err(|_| {
@@ -414,7 +414,7 @@ async fn get_block(
 }
 
 /// The status document (also used by the driver's logs).
-pub fn status(shared: &Shared) -> StatusResponse {
+pub fn status(shared: &NodeState) -> StatusResponse {
     let (height, state_root) = {
         let store = shared.store.read().expect("store lock poisoned");
         (store.latest_height(), store.state_root())
@@ -445,11 +445,11 @@ pub fn status(shared: &Shared) -> StatusResponse {
     }
 }
 
-async fn get_status(State(shared): State<Arc<Shared>>) -> Json<StatusResponse> {
+async fn get_status(State(shared): State<Arc<NodeState>>) -> Json<StatusResponse> {
     Json(status(&shared))
 }
 
-async fn get_genesis(State(shared): State<Arc<Shared>>) -> Response {
+async fn get_genesis(State(shared): State<Arc<NodeState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/toml")],
         shared.genesis.to_toml(),
@@ -457,7 +457,7 @@ async fn get_genesis(State(shared): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
-async fn get_metrics(State(shared): State<Arc<Shared>>) -> Response {
+async fn get_metrics(State(shared): State<Arc<NodeState>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -474,7 +474,7 @@ async fn health_live() -> Json<HealthResponse> {
     })
 }
 
-async fn health_ready(State(shared): State<Arc<Shared>>) -> Response {
+async fn health_ready(State(shared): State<Arc<NodeState>>) -> Response {
     if shared.is_ready() {
         return Json(HealthResponse {
             status: "ok".into(),

@@ -10,8 +10,8 @@
 
 use crate::config::NodeConfig;
 use crate::mempool::{Origin, Pending};
+use crate::node_state::NodeState;
 use crate::p2p::{P2pEvent, P2pHandle};
-use crate::shared::Shared;
 use crate::sync_worker::Fetched;
 use crate::wire::Frame;
 use bftledger_consensus::{Event, Input, ReplicaId, Request, SignedMessage, Target};
@@ -76,7 +76,7 @@ pub struct SyncChannels {
 
 /// The host's surroundings in a node: p2p, mempool, sync worker, metrics and log.
 struct NodeIo {
-    shared: Arc<Shared>,
+    shared: Arc<NodeState>,
     p2p: P2pHandle,
     validators: Vec<PublicKey>,
     /// Goals for the sync worker.
@@ -86,7 +86,7 @@ struct NodeIo {
 impl Driver {
     /// A driver for `host`, talking through `p2p`.
     pub fn new(
-        shared: Arc<Shared>,
+        shared: Arc<NodeState>,
         host: Host,
         p2p: P2pHandle,
         events: mpsc::Receiver<P2pEvent>,
@@ -114,7 +114,7 @@ impl Driver {
         }
     }
 
-    fn shared(&self) -> &Arc<Shared> {
+    fn shared(&self) -> &Arc<NodeState> {
         &self.io.shared
     }
 

@@ -22,9 +22,9 @@ pub mod error;
 pub mod logging;
 pub mod mempool;
 pub mod metrics;
+pub mod node_state;
 pub mod p2p;
 pub mod proof;
-pub mod shared;
 pub mod sync_worker;
 #[cfg(test)]
 mod test_support;

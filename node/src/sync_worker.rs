@@ -15,8 +15,8 @@
 //! answer is refused ([`FetchError`], or the driver's refusal of a snapshot) is passed over for
 //! the next one.
 
+use crate::node_state::NodeState;
 use crate::p2p::P2pHandle;
-use crate::shared::Shared;
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::PublicKey;
 use bftledger_host::sync::{check_blocks, decode_response, FetchError, SyncRequest, SyncResponse};
@@ -67,7 +67,7 @@ pub struct WorkerLimits {
 
 /// The worker.
 pub struct SyncWorker {
-    shared: Arc<Shared>,
+    shared: Arc<NodeState>,
     p2p: P2pHandle,
     validators: Vec<PublicKey>,
     limits: WorkerLimits,
@@ -78,7 +78,7 @@ pub struct SyncWorker {
 impl SyncWorker {
     /// A worker; `targets` come from the driver, `out` goes to it.
     pub fn new(
-        shared: Arc<Shared>,
+        shared: Arc<NodeState>,
         p2p: P2pHandle,
         limits: WorkerLimits,
         targets: mpsc::Receiver<FetchTarget>,

@@ -1,10 +1,10 @@
 //! Fixtures of the node's unit tests: the host's ([`bftledger_host::fixtures`]: keys, genesis,
-//! transfers, certificates) and a [`Shared`] around a fresh store.
+//! transfers, certificates) and a [`NodeState`] around a fresh store.
 
 use crate::config::ApiSection;
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::Metrics;
-use crate::shared::{Live, Shared};
+use crate::node_state::{Live, NodeState};
 pub use bftledger_host::fixtures::*;
 use bftledger_ledger::{Genesis, Store};
 use std::sync::{Arc, Mutex, RwLock};
@@ -18,8 +18,8 @@ pub fn shared(
     max_transfers: usize,
     nonce_gap_hold: Duration,
     api: ApiSection,
-) -> Shared {
-    Shared {
+) -> NodeState {
+    NodeState {
         genesis_hash: genesis.hash(),
         validator: key(1).public(),
         replica_id: 0,

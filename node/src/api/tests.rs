@@ -13,7 +13,7 @@ use tower::ServiceExt;
 
 const CHAIN: &str = "api-test";
 
-fn shared(max_body_bytes: usize) -> (tempfile::TempDir, Arc<Shared>) {
+fn shared(max_body_bytes: usize) -> (tempfile::TempDir, Arc<NodeState>) {
     let dir = tempfile::tempdir().unwrap();
     let genesis = test_support::genesis(CHAIN, 1_000);
     let store = Store::open_or_create(&dir.path().join("ledger"), &genesis).unwrap();
@@ -29,7 +29,7 @@ fn transfer(nonce: u64) -> SignedTransfer {
 }
 
 async fn call(
-    shared: &Arc<Shared>,
+    shared: &Arc<NodeState>,
     method: &str,
     path: &str,
     body: Option<(&str, Vec<u8>)>,

@@ -12,8 +12,8 @@ use crate::driver::{Driver, SyncChannels};
 use crate::error::{CliError, CliResult};
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::Metrics;
+use crate::node_state::{Live, NodeState};
 use crate::p2p::{self, P2pConfig};
-use crate::shared::{Live, Shared};
 use crate::sync_worker::{SyncWorker, WorkerLimits};
 use bftledger_consensus::Replica;
 use bftledger_crypto::{keyfile, Address, SecretKey};
@@ -132,7 +132,7 @@ async fn serve(config: NodeConfig) -> CliResult {
     );
     let p2p_cfg = p2p_config(&config, &genesis)?;
     let (p2p, events) = p2p::spawn(&key, p2p_cfg).map_err(CliError::failure)?;
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(NodeState {
         genesis_hash: genesis.hash(),
         validator: key.public(),
         replica_id,

@@ -1,4 +1,5 @@
-//! State shared between the driver (the only writer of the ledger) and the HTTP API (readers).
+//! The state of a running node that its tasks share: the driver (the only writer of the ledger), the
+//! HTTP API and the sync worker (readers), behind an `Arc`.
 
 use crate::config::ApiSection;
 use crate::mempool::Mempool;
@@ -27,8 +28,8 @@ pub struct Live {
     pub catching_up: bool,
 }
 
-/// Everything the API needs; one per running node, behind an `Arc`.
-pub struct Shared {
+/// What the node's tasks share; one per running node, behind an `Arc`.
+pub struct NodeState {
     /// The genesis.
     pub genesis: Genesis,
     /// Its hash.
@@ -53,7 +54,7 @@ pub struct Shared {
     pub syncing: AtomicBool,
 }
 
-impl Shared {
+impl NodeState {
     /// Height of the last block in the ledger store.
     pub fn stored_height(&self) -> u64 {
         self.store
