@@ -360,4 +360,54 @@ mod tests {
         assert!(decode_response(&[1, 200, 1], 1024).is_none());
         assert!(decode_response(&[0; 100], 10).is_none());
     }
+
+    /// Every lie in an answer to `Blocks { from, max }` is a typed refusal, before anything
+    /// is applied: garbage, no blocks or more than asked, a block at another height than due,
+    /// a block whose certificate is not a quorum's; an honest "unavailable" is no lie.
+    #[test]
+    fn check_blocks_refuses_every_lie_with_its_reason() {
+        let (genesis, store) = store_with_block(&[0, 1, 2]);
+        let validators = genesis.validator_keys();
+        let check =
+            |from, max, response: &[u8]| check_blocks(&validators, from, max, response, 1 << 20);
+        let honest = answer(
+            &store,
+            &SyncRequest::Blocks { from: 1, max: 4 }.to_bytes(),
+            64,
+            1 << 20,
+        );
+        assert_eq!(check(1, 4, &honest).unwrap().unwrap().len(), 1);
+        assert_eq!(check(1, 4, &[7, 7, 7]), Err(FetchError::Undecodable));
+        let unavailable = SyncResponse::Unavailable.to_bytes();
+        assert_eq!(check(1, 4, &unavailable), Ok(None));
+        let blocks = served_blocks(&store);
+        let none = SyncResponse::Blocks(vec![]).to_bytes();
+        assert_eq!(
+            check(1, 4, &none),
+            Err(FetchError::BlockCount { count: 0, max: 4 })
+        );
+        let two = SyncResponse::Blocks(vec![blocks[0].clone(), blocks[0].clone()]).to_bytes();
+        assert_eq!(
+            check(1, 1, &two),
+            Err(FetchError::BlockCount { count: 2, max: 1 })
+        );
+        assert_eq!(
+            check(2, 4, &honest),
+            Err(FetchError::WrongHeight {
+                expected: 2,
+                got: 1
+            })
+        );
+        let (_, weak) = store_with_block(&[0, 1]);
+        let uncertified = answer(
+            &weak,
+            &SyncRequest::Blocks { from: 1, max: 4 }.to_bytes(),
+            64,
+            1 << 20,
+        );
+        assert!(matches!(
+            check(1, 4, &uncertified),
+            Err(FetchError::Uncertified { height: 1, .. })
+        ));
+    }
 }

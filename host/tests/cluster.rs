@@ -280,3 +280,43 @@ fn a_replica_crashed_at_every_crash_point_restarts_onto_the_same_ledger() {
         );
     }
 }
+
+/// Catch-up never trusts a peer's block beyond its certificate: a certified block whose
+/// receipts or state root do not match its re-execution is refused with the reason, nothing
+/// is stored, and the genuine block is then applied (TOCS'02 §5.3.2: state is accepted only if
+/// it matches what the certificate binds; here the store re-executes the block).
+#[test]
+fn a_certified_block_with_a_wrong_outcome_is_refused_and_the_store_is_unchanged() {
+    let mut cluster = Cluster::new();
+    cluster.submit(1..=3);
+    cluster.tick(4);
+    let genuine = cluster.slots[0]
+        .host
+        .as_ref()
+        .unwrap()
+        .store()
+        .block(1)
+        .unwrap()
+        .unwrap();
+    let mut lying = genuine.clone();
+    lying.block.state_root = Digest::ZERO;
+    let disk = MemoryBackend::new();
+    let mut fresh = start(&cluster.genesis, 3, &disk);
+    let mut io = Effects::default();
+    let (applied, refused) = fresh.apply_blocks(vec![lying], &mut io).unwrap();
+    assert_eq!(applied, 0);
+    assert!(
+        matches!(
+            refused,
+            Some(bftledger_ledger::StoreError::BlockMismatch {
+                height: 1,
+                what: "state_root"
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(fresh.height(), 0);
+    assert!(io.blocks.is_empty());
+    let (applied, refused) = fresh.apply_blocks(vec![genuine], &mut io).unwrap();
+    assert_eq!((applied, refused.is_none(), fresh.height()), (1, true, 1));
+}
