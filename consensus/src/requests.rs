@@ -230,13 +230,8 @@ impl RequestPool {
 
     /// A batch executed: its requests leave the pool and are remembered as executed; the
     /// pending requests that conflict with one of them (`conflicts`, their conflict keys)
-    /// leave the pool too, unremembered. Returns how many conflicting requests were dropped.
-    pub fn executed(
-        &mut self,
-        ids: &[Digest],
-        conflicts: &[Option<Digest>],
-        remember: usize,
-    ) -> usize {
+    /// leave the pool too, unremembered.
+    pub fn executed(&mut self, ids: &[Digest], conflicts: &[Option<Digest>], remember: usize) {
         for id in ids {
             self.drop_request(id);
             self.in_log.remove(id);
@@ -244,12 +239,10 @@ impl RequestPool {
                 self.executed_order.push_back(*id);
             }
         }
-        let mut superseded = 0;
         for key in conflicts.iter().flatten() {
             for other in self.by_conflict.remove(key).unwrap_or_default() {
                 if let Some(entry) = self.pending.remove(&other) {
                     self.by_arrival.remove(&entry.arrival);
-                    superseded += 1;
                 }
             }
         }
@@ -258,7 +251,6 @@ impl RequestPool {
                 self.executed.remove(&old);
             }
         }
-        superseded
     }
 
     /// Drops every pending request (after a state transfer).

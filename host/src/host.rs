@@ -215,7 +215,7 @@ impl Host {
                 ops.append(&mut output.take_persist());
                 outputs.push(output);
             }
-            if crash(io, CrashPoint::BeforePersist) {
+            if io.crash_at(CrashPoint::BeforePersist) {
                 return Err(HostError::Crashed(CrashPoint::BeforePersist));
             }
             let steps = outputs.len();
@@ -227,7 +227,7 @@ impl Host {
                 for a in &mut actions {
                     send_all(std::mem::take(&mut a.send), io);
                 }
-                if crash(io, CrashPoint::BeforeSend) {
+                if io.crash_at(CrashPoint::BeforeSend) {
                     return Err(HostError::Crashed(CrashPoint::BeforeSend));
                 }
                 self.persist(ops, steps, io)?;
@@ -235,7 +235,7 @@ impl Host {
             } else {
                 self.persist(ops, steps, io)?;
                 released = outputs.into_iter().map(Output::persisted).collect();
-                if crash(io, CrashPoint::BeforeSend) {
+                if io.crash_at(CrashPoint::BeforeSend) {
                     return Err(HostError::Crashed(CrashPoint::BeforeSend));
                 }
             }
@@ -288,7 +288,7 @@ impl Host {
         }
         for batch in actions.execute {
             let (seq, block_hash) = self.execute(batch, io)?;
-            if crash(io, CrashPoint::AfterExecute) {
+            if io.crash_at(CrashPoint::AfterExecute) {
                 return Err(HostError::Crashed(CrashPoint::AfterExecute));
             }
             // The core's `state_root` is the checkpoint digest: our block hash.
@@ -456,10 +456,6 @@ impl Host {
         }
         Ok(verdict)
     }
-}
-
-fn crash(io: &mut impl HostIo, point: CrashPoint) -> bool {
-    io.crash_at(point)
 }
 
 fn send_all(sends: Vec<bftledger_consensus::Outbound>, io: &mut impl HostIo) {

@@ -274,7 +274,7 @@ impl Driver {
     }
 
     fn on_frame(&mut self, from: PublicKey, bytes: &[u8]) {
-        let shared = self.io.shared.clone();
+        let shared = &self.io.shared;
         match Frame::decode(bytes, self.config.p2p.max_frame_bytes) {
             Ok(Frame::Consensus(message)) => self.host.push(Input::Message(message)),
             Ok(Frame::Forward(transfers)) => {

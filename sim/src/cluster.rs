@@ -489,8 +489,12 @@ impl Cluster {
             let from_client = matches!(packet.message, Envelope::Client(_));
             let input = match packet.message {
                 Envelope::Client(request) | Envelope::Forwarded(request) => {
-                    let transfer = bank::transfer_of(&request);
-                    let client = transfer.as_ref().and_then(|t| self.bank.client_of(t));
+                    // As the node's mempool admits only requests that decode as transfers.
+                    let Some(transfer) = bank::transfer_of(&request) else {
+                        self.mark("request.undecodable");
+                        continue;
+                    };
+                    let client = self.bank.client_of(&transfer);
                     let byzantine = self.nodes[packet.to].byzantine.as_ref();
                     if byzantine.is_some_and(|b| b.drops_request(client)) {
                         continue;
@@ -498,10 +502,9 @@ impl Cluster {
                     // As the node's mempool admits a transfer only above its sender's stored
                     // nonce, a host never hands its core a transfer its ledger already applied
                     // (after a restart or a state transfer the core cannot know).
-                    let applied = transfer.as_ref().is_some_and(|t| {
-                        self.store(packet.to)
-                            .is_some_and(|store| bank::nonce_applied(&store, t))
-                    });
+                    let applied = self
+                        .store(packet.to)
+                        .is_some_and(|store| bank::nonce_applied(&store, &transfer));
                     if applied {
                         self.mark("request.already_applied");
                         continue;
