@@ -55,6 +55,10 @@ pub struct BatchError {
 
 /// Verifies all `items` for `domain`. An empty batch verifies.
 pub fn verify_batch(domain: Domain, items: &[BatchItem<'_>]) -> Result<(), BatchError> {
+    #[cfg(feature = "verdict-memo")]
+    if crate::verdict_memo::all_good(domain, items) {
+        return Ok(());
+    }
     let decoded: Option<Vec<Equation>> = items
         .iter()
         .map(|i| Equation::new(domain, i.signer, i.message, i.signature))
@@ -65,6 +69,8 @@ pub fn verify_batch(domain: Domain, items: &[BatchItem<'_>]) -> Result<(), Batch
         _ => false,
     };
     if all_hold || items.is_empty() {
+        #[cfg(feature = "verdict-memo")]
+        crate::verdict_memo::remember_good(domain, items);
         return Ok(());
     }
     let bad: Vec<usize> = items
@@ -87,6 +93,16 @@ pub(crate) fn verify_one(
     message: &[u8],
     signature: &Signature,
 ) -> bool {
+    #[cfg(feature = "verdict-memo")]
+    return crate::verdict_memo::through(domain, signer, message, signature, || {
+        check_one(domain, signer, message, signature)
+    });
+    #[cfg(not(feature = "verdict-memo"))]
+    check_one(domain, signer, message, signature)
+}
+
+/// The cofactored equation for one signature, computed.
+fn check_one(domain: Domain, signer: &PublicKey, message: &[u8], signature: &Signature) -> bool {
     let Some(eq) = Equation::new(domain, signer, message, signature) else {
         return false;
     };

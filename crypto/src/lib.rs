@@ -27,6 +27,8 @@ pub mod encoding;
 pub mod key_memo;
 pub mod keyfile;
 mod keys;
+#[cfg(feature = "verdict-memo")]
+pub mod verdict_memo;
 
 pub use address::{Address, AddressError, ADDRESS_PREFIX};
 pub use batch::{verify_batch, BatchError, BatchItem};

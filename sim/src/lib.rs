@@ -225,6 +225,8 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// Runs one seed; a panic of the core (a broken invariant) is reported as a violation.
 pub fn run_seed(seed: u64, options: &SimOptions) -> SeedOutcome {
     let options = *options;
+    // Every replica of the cluster verifies on this thread: remember verdicts (see the module).
+    bftledger_crypto::verdict_memo::enable();
     match catch_unwind(AssertUnwindSafe(|| Cluster::new(seed, options).run())) {
         Ok(outcome) => outcome,
         Err(panic) => {
