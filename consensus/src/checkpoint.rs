@@ -6,9 +6,239 @@ use crate::error::Rejection;
 use crate::interface::{Application, Event, FetchState, Output, Target};
 use crate::message::{Checkpoint, CheckpointProof, Message};
 use crate::mutants::Mutant;
+use crate::quorum::VoteSet;
 use crate::replica::Replica;
 use crate::{ReplicaId, SeqNum};
 use bftledger_crypto::{Digest, Signature};
+use std::collections::BTreeMap;
+
+/// A replica's checkpoint state (§4.3), with the rules that tie its parts together. Written only
+/// by the handlers of this module; other modules read it through the methods below.
+///
+/// Every part lies above the stable checkpoint (a vote, an own checkpoint, the floor, a fetch,
+/// a lagging proof at or below it is garbage): [`Checkpoints::check`] asserts it, and each
+/// handler asserts what it changed.
+pub(crate) struct Checkpoints {
+    /// Checkpoint interval K.
+    interval: SeqNum,
+    /// Signatures of a stable-checkpoint proof (2f+1).
+    strong: usize,
+    /// Most seqs with votes: those of the window, plus each peer's latest beyond it.
+    max_vote_seqs: usize,
+    /// The stable checkpoint: the low watermark.
+    stable: CheckpointProof,
+    /// A checkpoint beyond `last_executed` whose state the driver is fetching.
+    fetch: Option<CheckpointProof>,
+    /// A checkpoint proof inside the window but beyond `last_executed`, and the tick it was
+    /// learnt: adopted once executed, fetched if execution does not catch up in time.
+    lagging: Option<(CheckpointProof, u64)>,
+    /// The highest 2f+1 checkpoint proof fetched (or being fetched) above the stable one: the
+    /// window's floor, and the checkpoint a view-change reports, until it becomes stable.
+    floor: Option<CheckpointProof>,
+    /// Own checkpoints (seq -> state root) from the stable one up.
+    own: BTreeMap<SeqNum, Digest>,
+    /// Checkpoint votes by seq (in the window, plus each peer's latest beyond it).
+    votes: BTreeMap<SeqNum, VoteSet<Digest>>,
+}
+
+impl Checkpoints {
+    /// The state of a fresh replica: the genesis checkpoint is stable.
+    pub(crate) fn new(interval: SeqNum, strong: usize, max_vote_seqs: usize) -> Checkpoints {
+        Checkpoints {
+            interval,
+            strong,
+            max_vote_seqs,
+            stable: CheckpointProof::genesis(),
+            fetch: None,
+            lagging: None,
+            floor: None,
+            own: BTreeMap::new(),
+            votes: BTreeMap::new(),
+        }
+    }
+
+    /// The stable checkpoint's proof.
+    pub(crate) fn stable(&self) -> &CheckpointProof {
+        &self.stable
+    }
+
+    /// The checkpoint whose state is being fetched, if any.
+    pub(crate) fn fetching(&self) -> Option<&CheckpointProof> {
+        self.fetch.as_ref()
+    }
+
+    /// The seq being fetched, or 0.
+    pub(crate) fn fetching_seq(&self) -> SeqNum {
+        self.fetch.as_ref().map_or(0, |f| f.seq)
+    }
+
+    /// The low watermark: the floor if there is one, else the stable checkpoint. Only a 2f+1
+    /// proof moves the window: a fetch on f+1 signatures may never become stable, and prepared
+    /// certificates above stable + L could not be carried in a view-change.
+    pub(crate) fn window_low(&self) -> SeqNum {
+        self.floor
+            .as_ref()
+            .map_or(self.stable.seq, |f| f.seq.max(self.stable.seq))
+    }
+
+    /// The checkpoint a VIEW-CHANGE reports: the floor if above the stable one (its window holds
+    /// this replica's prepared certificates), else the stable checkpoint.
+    pub(crate) fn reported(&self) -> &CheckpointProof {
+        match &self.floor {
+            Some(f) if f.seq > self.stable.seq => f,
+            _ => &self.stable,
+        }
+    }
+
+    /// Own latest checkpoint above the stable one, for retransmission.
+    pub(crate) fn latest_own(&self) -> Option<(SeqNum, Digest)> {
+        let (&seq, &root) = self.own.iter().next_back()?;
+        (seq > self.stable.seq).then_some((seq, root))
+    }
+
+    /// Whether a proof has 2f+1 signatures (stable) rather than only f+1 (enough to fetch).
+    pub(crate) fn is_strong(&self, proof: &CheckpointProof) -> bool {
+        proof.seq == 0 || proof.signatures.len() >= self.strong
+    }
+
+    /// Recovery: the durable stable checkpoint (verified by the caller).
+    pub(crate) fn restore_stable(&mut self, stable: CheckpointProof) {
+        assert!(
+            stable.seq.is_multiple_of(self.interval) && self.is_strong(&stable),
+            "restored stable checkpoint {} is no 2f+1 proof at a multiple of K={}",
+            stable.seq,
+            self.interval
+        );
+        self.stable = stable;
+    }
+
+    /// Recovery: the durable floor (a verified 2f+1 proof above the stable checkpoint), fetched
+    /// again if its state is not here.
+    pub(crate) fn restore_floor(&mut self, floor: CheckpointProof, last_executed: SeqNum) {
+        assert!(
+            floor.seq > self.stable.seq && self.is_strong(&floor),
+            "restored floor {} is no 2f+1 proof above stable {}",
+            floor.seq,
+            self.stable.seq
+        );
+        if floor.seq > last_executed {
+            self.fetch = Some(floor.clone());
+        }
+        self.floor = Some(floor);
+    }
+
+    /// Recovery: the durable fetch (a verified proof beyond `last_executed`), unless the floor
+    /// is fetched and higher.
+    pub(crate) fn restore_fetch(&mut self, fetch: CheckpointProof, last_executed: SeqNum) {
+        assert!(
+            fetch.seq > last_executed,
+            "restored fetch {} at or below executed {last_executed}",
+            fetch.seq
+        );
+        if self.fetch.as_ref().is_none_or(|f| f.seq < fetch.seq) {
+            self.fetch = Some(fetch);
+        }
+    }
+
+    /// Recovery: own durable checkpoints (those at or above the stable one are kept).
+    pub(crate) fn restore_own(&mut self, own: impl IntoIterator<Item = (SeqNum, Digest)>) {
+        let stable = self.stable.seq;
+        self.own = own.into_iter().filter(|(seq, _)| *seq > stable).collect();
+    }
+
+    /// Postcondition of making a checkpoint stable: nothing at or below it is left (§4.3: the
+    /// log, votes and checkpoints it covers are discarded), and only own checkpoints above it.
+    pub(crate) fn assert_collected(&self, replica: ReplicaId) {
+        let low = self.stable.seq;
+        let first_vote = self.votes.keys().next().copied();
+        let first_own = self.own.keys().next().copied();
+        let left = |p: Option<&CheckpointProof>| p.map(|p| p.seq).filter(|s| *s <= low);
+        assert!(
+            first_vote.is_none_or(|s| s > low)
+                && first_own.is_none_or(|s| s >= low)
+                && left(self.floor.as_ref()).is_none()
+                && left(self.fetch.as_ref()).is_none()
+                && left(self.lagging.as_ref().map(|l| &l.0)).is_none(),
+            "replica {replica}: stable {low} left garbage: first vote {first_vote:?}, first own \
+             {first_own:?}, {self:?}"
+        );
+    }
+
+    /// Postcondition of asking for `seq`'s state: it is the fetch, no lagging proof at or
+    /// below it, and no vote below it (the votes for `seq` may still complete its proof).
+    pub(crate) fn assert_fetching(&self, replica: ReplicaId, seq: SeqNum) {
+        let first_vote = self.votes.keys().next().copied();
+        assert!(
+            self.fetching_seq() == seq
+                && self.lagging.as_ref().is_none_or(|(l, _)| l.seq > seq)
+                && first_vote.is_none_or(|s| s >= seq),
+            "replica {replica}: after asking for {seq}: first vote {first_vote:?}, {self:?}"
+        );
+    }
+
+    /// Panics (with the values) unless every part is consistent with the stable checkpoint and
+    /// the execution progress (`last_reported <= last_executed`).
+    pub(crate) fn check(&self, replica: ReplicaId, last_executed: SeqNum, last_reported: SeqNum) {
+        let (low, k) = (self.stable.seq, self.interval);
+        assert!(
+            low <= last_reported && low.is_multiple_of(k),
+            "replica {replica}: stable checkpoint {low} beyond reported execution {last_reported} \
+             or not a multiple of K={k}"
+        );
+        if let Some(floor) = &self.floor {
+            assert!(
+                floor.seq > low && self.is_strong(floor),
+                "replica {replica}: window floor {} not a 2f+1 proof above stable {low}",
+                floor.seq
+            );
+        }
+        if let Some(fetch) = &self.fetch {
+            assert!(
+                fetch.seq > last_executed,
+                "replica {replica}: fetching {} but executed {last_executed}",
+                fetch.seq
+            );
+        }
+        if let Some((lagging, _)) = &self.lagging {
+            assert!(
+                lagging.seq > last_reported && lagging.seq > low,
+                "replica {replica}: lagging proof {} not beyond reported {last_reported} / \
+                 stable {low}",
+                lagging.seq
+            );
+        }
+        if let Some((&first, _)) = self.own.iter().next() {
+            assert!(
+                first >= low,
+                "replica {replica}: own checkpoint {first} below stable {low}"
+            );
+        }
+        let vote_seqs = self.votes.len();
+        assert!(
+            vote_seqs <= self.max_vote_seqs,
+            "replica {replica}: checkpoint votes for {vote_seqs} seqs (bound {})",
+            self.max_vote_seqs
+        );
+        if let Some((&first, _)) = self.votes.iter().next() {
+            assert!(
+                first > low,
+                "replica {replica}: checkpoint votes at {first}, stable {low}"
+            );
+        }
+    }
+}
+
+impl std::fmt::Debug for Checkpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoints")
+            .field("stable", &self.stable.seq)
+            .field("floor", &self.floor.as_ref().map(|p| p.seq))
+            .field("fetch", &self.fetch.as_ref().map(|p| p.seq))
+            .field("lagging", &self.lagging.as_ref().map(|l| l.0.seq))
+            .field("own", &self.own.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
 
 impl<A: Application> Replica<A> {
     /// The application executed `seq` with resulting `state_root`: remembered durably, and at
@@ -21,7 +251,8 @@ impl<A: Application> Replica<A> {
         }
         self.last_reported = seq;
         out.push_persist(durable::put_executed(seq, state_root));
-        if seq.is_multiple_of(self.config.checkpoint_interval) && seq > self.stable.seq {
+        if seq.is_multiple_of(self.config.checkpoint_interval) && seq > self.checkpoints.stable.seq
+        {
             self.send_checkpoint(seq, state_root, out);
         }
         self.resolve_lagging(out, false);
@@ -30,14 +261,15 @@ impl<A: Application> Replica<A> {
     /// §4.3: sign CHECKPOINT(n, d, i) for state root d after executing n (a multiple of K),
     /// record it durably and multicast it.
     pub fn send_checkpoint(&mut self, seq: SeqNum, state_root: Digest, out: &mut Output) {
-        self.own_checkpoints.insert(seq, state_root);
+        self.checkpoints.own.insert(seq, state_root);
         out.push_persist(durable::put_checkpoint(seq, state_root));
         let checkpoint = Checkpoint { seq, state_root };
         let signed = self.send(Target::All, Message::Checkpoint(checkpoint), out);
-        self.checkpoint_votes
-            .entry(seq)
-            .or_default()
-            .insert(self.id, state_root, signed.signature);
+        self.checkpoints.votes.entry(seq).or_default().insert(
+            self.id,
+            state_root,
+            signed.signature,
+        );
         self.check_stable(seq, out);
     }
 
@@ -58,14 +290,14 @@ impl<A: Application> Replica<A> {
             out.reject(Some(from), Rejection::BadCheckpointSeq { seq, low });
             return;
         }
-        if seq <= self.stable.seq || seq < low {
+        if seq <= self.checkpoints.stable.seq || seq < low {
             return; // stale (retransmitted proofs of a checkpoint we already have): not a fault
         }
         let high = self.high_watermark();
         if seq > high && !self.keep_only_latest_beyond_window(from, seq, high) {
             return;
         }
-        let votes = self.checkpoint_votes.entry(seq).or_default();
+        let votes = self.checkpoints.votes.entry(seq).or_default();
         if !votes.insert(from, state_root, signature) {
             if votes.iter().any(|(r, d)| r == from && *d != state_root) {
                 out.reject(Some(from), Rejection::Equivocation { from, seq });
@@ -84,7 +316,8 @@ impl<A: Application> Replica<A> {
         high: SeqNum,
     ) -> bool {
         let older: Vec<SeqNum> = self
-            .checkpoint_votes
+            .checkpoints
+            .votes
             .range(high + 1..)
             .filter(|(_, votes)| votes.contains(from))
             .map(|(s, _)| *s)
@@ -93,10 +326,10 @@ impl<A: Application> Replica<A> {
             return false;
         }
         for s in older {
-            if let Some(votes) = self.checkpoint_votes.get_mut(&s) {
+            if let Some(votes) = self.checkpoints.votes.get_mut(&s) {
                 votes.remove(from);
                 if votes.is_empty() {
-                    self.checkpoint_votes.remove(&s);
+                    self.checkpoints.votes.remove(&s);
                 }
             }
         }
@@ -107,10 +340,10 @@ impl<A: Application> Replica<A> {
     /// replica executed that far, otherwise ask the driver for state transfer.
     fn check_stable(&mut self, seq: SeqNum, out: &mut Output) {
         let (strong, weak) = (self.quorum.checkpoint_votes_needed(), self.quorum.weak());
-        let Some(votes) = self.checkpoint_votes.get(&seq) else {
+        let Some(votes) = self.checkpoints.votes.get(&seq) else {
             return;
         };
-        if seq <= self.stable.seq {
+        if seq <= self.checkpoints.stable.seq {
             return;
         }
         let Some((root, count)) = votes
@@ -142,14 +375,9 @@ impl<A: Application> Replica<A> {
         proof: CheckpointProof,
         out: &mut Output,
     ) {
-        if self.is_strong(&proof) {
+        if self.checkpoints.is_strong(&proof) {
             self.adopt_stable_proof(proof, false, out);
         }
-    }
-
-    /// Whether a proof has 2f+1 signatures (stable) rather than only f+1 (enough to fetch).
-    pub(crate) fn is_strong(&self, proof: &CheckpointProof) -> bool {
-        proof.seq == 0 || proof.signatures.len() >= self.quorum.checkpoint_votes_needed()
     }
 
     /// A verified stable-checkpoint proof (2f+1; from checkpoint votes, a view-change or a
@@ -163,7 +391,7 @@ impl<A: Application> Replica<A> {
         fetch_now: bool,
         out: &mut Output,
     ) {
-        if proof.seq <= self.stable.seq {
+        if proof.seq <= self.checkpoints.stable.seq {
             return;
         }
         if proof.seq <= self.last_reported {
@@ -172,11 +400,12 @@ impl<A: Application> Replica<A> {
             // Handed out but not yet confirmed by the application: a stable checkpoint made
             // durable now would survive a crash the application's execution might not.
             if self
+                .checkpoints
                 .lagging
                 .as_ref()
                 .is_none_or(|(l, _)| l.seq <= proof.seq)
             {
-                self.lagging = Some((proof, self.timers.now));
+                self.checkpoints.lagging = Some((proof, self.timers.now));
             }
         } else {
             self.want_state(proof, fetch_now, out);
@@ -189,10 +418,10 @@ impl<A: Application> Replica<A> {
     fn want_state(&mut self, proof: CheckpointProof, fetch_now: bool, out: &mut Output) {
         if fetch_now || proof.seq > self.high_watermark() {
             self.request_fetch(proof, out);
-        } else if self.lagging.as_ref().is_none_or(|(l, _)| {
+        } else if self.checkpoints.lagging.as_ref().is_none_or(|(l, _)| {
             l.seq < proof.seq || (l.seq == proof.seq && l.signatures.len() < proof.signatures.len())
         }) {
-            self.lagging = Some((proof, self.timers.now));
+            self.checkpoints.lagging = Some((proof, self.timers.now));
         }
     }
 
@@ -200,31 +429,31 @@ impl<A: Application> Replica<A> {
     /// stable once the application reported executing it (if it has 2f+1 signatures), or (after a retransmission period without catching
     /// up) triggers a fetch.
     pub(crate) fn resolve_lagging(&mut self, out: &mut Output, allow_fetch: bool) {
-        let Some((proof, since)) = self.lagging.take() else {
+        let Some((proof, since)) = self.checkpoints.lagging.take() else {
             return;
         };
-        if proof.seq <= self.stable.seq {
+        if proof.seq <= self.checkpoints.stable.seq {
             return;
         }
         if proof.seq <= self.last_reported {
-            if self.is_strong(&proof) {
+            if self.checkpoints.is_strong(&proof) {
                 self.make_stable(proof, out);
             }
         } else if proof.seq <= self.last_executed {
-            if self.is_strong(&proof) {
-                self.lagging = Some((proof, since)); // wait for the application's report
+            if self.checkpoints.is_strong(&proof) {
+                self.checkpoints.lagging = Some((proof, since)); // wait for the application's report
             }
         } else if allow_fetch && self.timers.now >= since + self.config.retransmit_ticks {
             self.request_fetch(proof, out);
         } else {
-            self.lagging = Some((proof, since));
+            self.checkpoints.lagging = Some((proof, since));
         }
     }
 
     /// Asks the driver to fetch the state of `proof` (once per higher checkpoint; repeated by
     /// retransmission while it is outstanding).
     fn request_fetch(&mut self, proof: CheckpointProof, out: &mut Output) {
-        if let Some(fetch) = &self.fetch {
+        if let Some(fetch) = &self.checkpoints.fetch {
             // The same checkpoint with a stronger (2f+1) proof goes through again: it moves the
             // window, so the log below it must be collected.
             let stronger =
@@ -240,7 +469,9 @@ impl<A: Application> Replica<A> {
         });
         let seq = proof.seq;
         let forget_prepared = self.config.mutated(Mutant::FetchForgetsPrepared);
-        if self.is_strong(&proof) && self.floor.as_ref().is_none_or(|f| f.seq < seq) {
+        if self.checkpoints.is_strong(&proof)
+            && self.checkpoints.floor.as_ref().is_none_or(|f| f.seq < seq)
+        {
             self.raise_floor(proof.clone(), out);
         } else if forget_prepared {
             for s in self.log.collect_garbage(seq) {
@@ -256,14 +487,20 @@ impl<A: Application> Replica<A> {
         // the core (`Input::StateTransferred`) neither executes those seqs again nor forgets it
         // is fetching: the driver finds the state already there and reports it.
         out.push_persist(durable::put_fetch(&proof));
-        self.fetch = Some(proof);
-        if self.lagging.as_ref().is_some_and(|(l, _)| l.seq <= seq) {
-            self.lagging = None;
+        self.checkpoints.fetch = Some(proof);
+        if self
+            .checkpoints
+            .lagging
+            .as_ref()
+            .is_some_and(|(l, _)| l.seq <= seq)
+        {
+            self.checkpoints.lagging = None;
         }
         // Votes for `seq` itself are kept: with this replica's own checkpoint after the
         // transfer they may complete the 2f+1 proof.
-        self.checkpoint_votes = self.checkpoint_votes.split_off(&seq);
+        self.checkpoints.votes = self.checkpoints.votes.split_off(&seq);
         self.last_assigned = self.last_assigned.max(seq);
+        self.checkpoints.assert_fetching(self.id, seq);
     }
 
     /// A 2f+1 checkpoint proof above the stable one becomes the window's floor: from now on a
@@ -278,15 +515,15 @@ impl<A: Application> Replica<A> {
     fn raise_floor(&mut self, proof: CheckpointProof, out: &mut Output) {
         let seq = proof.seq;
         assert!(
-            self.is_strong(&proof) && seq > self.stable.seq,
+            self.checkpoints.is_strong(&proof) && seq > self.checkpoints.stable.seq,
             "replica {}: floor {seq} must be a 2f+1 proof above stable {}",
             self.id,
-            self.stable.seq
+            self.checkpoints.stable.seq
         );
         if !self.config.mutated(Mutant::FetchForgetsPrepared) {
             out.push_persist(durable::put_floor(&proof));
         }
-        self.floor = Some(proof);
+        self.checkpoints.floor = Some(proof);
         // Own votes stay (durably) until the checkpoint is stable, so a crash meanwhile cannot
         // make this replica sign something different for those seqs.
         for s in self.log.collect_garbage(seq) {
@@ -297,7 +534,7 @@ impl<A: Application> Replica<A> {
     /// The outstanding fetch is over (installed, overtaken by execution, or below a new stable
     /// checkpoint): forgotten, durably too.
     pub(crate) fn end_fetch(&mut self, out: &mut Output) -> Option<CheckpointProof> {
-        let fetch = self.fetch.take();
+        let fetch = self.checkpoints.fetch.take();
         if fetch.is_some() {
             out.push_persist(durable::delete_fetch());
         }
@@ -306,7 +543,7 @@ impl<A: Application> Replica<A> {
 
     /// Re-emits the outstanding fetch request (retransmission rule).
     pub(crate) fn repeat_fetch(&self, out: &mut Output) {
-        if let Some(proof) = &self.fetch {
+        if let Some(proof) = &self.checkpoints.fetch {
             out.set_fetch_state(FetchState {
                 seq: proof.seq,
                 state_root: proof.state_root,
@@ -319,7 +556,7 @@ impl<A: Application> Replica<A> {
     /// certificates, votes and own checkpoints at or below it are discarded (durably too).
     pub(crate) fn make_stable(&mut self, proof: CheckpointProof, out: &mut Output) {
         let seq = proof.seq;
-        if seq <= self.stable.seq {
+        if seq <= self.checkpoints.stable.seq {
             return;
         }
         assert!(
@@ -332,7 +569,7 @@ impl<A: Application> Replica<A> {
             seq,
             state_root: proof.state_root,
         });
-        self.stable = proof;
+        self.checkpoints.stable = proof;
         for s in self.log.collect_garbage(seq) {
             out.push_persist(durable::delete_prepared(s));
         }
@@ -346,29 +583,45 @@ impl<A: Application> Replica<A> {
             out.push_persist(durable::delete_vote(s, view, kind));
         }
         let dropped_checkpoints: Vec<SeqNum> =
-            self.own_checkpoints.range(..seq).map(|(s, _)| *s).collect();
+            self.checkpoints.own.range(..seq).map(|(s, _)| *s).collect();
         for s in dropped_checkpoints {
-            self.own_checkpoints.remove(&s);
+            self.checkpoints.own.remove(&s);
             out.push_persist(durable::delete_checkpoint(s));
         }
-        self.checkpoint_votes = self.checkpoint_votes.split_off(&(seq + 1));
+        self.checkpoints.votes = self.checkpoints.votes.split_off(&(seq + 1));
         let kept = self.durable_batches.split_off(&(seq + 1));
         for (s, batches) in std::mem::replace(&mut self.durable_batches, kept) {
             for d in batches.into_keys() {
                 out.push_persist(durable::delete_batch(s, &d));
             }
         }
-        if self.fetch.as_ref().is_some_and(|f| f.seq <= seq) {
+        if self
+            .checkpoints
+            .fetch
+            .as_ref()
+            .is_some_and(|f| f.seq <= seq)
+        {
             self.end_fetch(out);
         }
-        if self.floor.as_ref().is_some_and(|f| f.seq <= seq) {
-            self.floor = None;
+        if self
+            .checkpoints
+            .floor
+            .as_ref()
+            .is_some_and(|f| f.seq <= seq)
+        {
+            self.checkpoints.floor = None;
             out.push_persist(durable::delete_floor());
         }
-        if self.lagging.as_ref().is_some_and(|(l, _)| l.seq <= seq) {
-            self.lagging = None;
+        if self
+            .checkpoints
+            .lagging
+            .as_ref()
+            .is_some_and(|(l, _)| l.seq <= seq)
+        {
+            self.checkpoints.lagging = None;
         }
         self.last_assigned = self.last_assigned.max(seq);
+        self.checkpoints.assert_collected(self.id);
     }
 
     /// The driver installed the state of the checkpoint it was asked to fetch: execution
@@ -380,6 +633,7 @@ impl<A: Application> Replica<A> {
         out: &mut Output,
     ) {
         let matches = self
+            .checkpoints
             .fetch
             .as_ref()
             .is_some_and(|f| f.seq == seq && f.state_root == state_root);
@@ -397,7 +651,7 @@ impl<A: Application> Replica<A> {
         // Which pending requests the transferred state executed is unknown here: forget them
         // rather than risk ordering one twice (clients re-submit what is still missing).
         self.requests.forget_pending();
-        if self.is_strong(&proof) {
+        if self.checkpoints.is_strong(&proof) {
             self.make_stable(proof, out);
         } else {
             // Fetched on f+1 signatures: this replica now holds the state too and says so, which

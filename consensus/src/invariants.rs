@@ -16,18 +16,9 @@ impl<A: Application> Replica<A> {
     }
 
     fn check_watermarks(&self) {
-        let (low, k) = (self.stable.seq, self.config.checkpoint_interval);
-        assert!(
-            low <= self.last_reported,
-            "replica {}: low watermark {low} > last execution the application reported {}",
-            self.id,
-            self.last_reported
-        );
-        assert!(
-            low.is_multiple_of(k),
-            "replica {}: stable checkpoint {low} not a multiple of K={k}",
-            self.id
-        );
+        self.checkpoints
+            .check(self.id, self.last_executed, self.last_reported);
+        let low = self.checkpoints.stable().seq;
         assert!(
             self.last_reported <= self.last_executed,
             "replica {}: application reported {} beyond handed out {}",
@@ -35,32 +26,6 @@ impl<A: Application> Replica<A> {
             self.last_reported,
             self.last_executed
         );
-        if let Some(floor) = &self.floor {
-            assert!(
-                floor.seq > low && self.is_strong(floor),
-                "replica {}: window floor {} not a 2f+1 proof above stable {low}",
-                self.id,
-                floor.seq
-            );
-        }
-        if let Some(fetch) = &self.fetch {
-            assert!(
-                fetch.seq > self.last_executed,
-                "replica {}: fetching {} but executed {}",
-                self.id,
-                fetch.seq,
-                self.last_executed
-            );
-        }
-        if let Some((lagging, _)) = &self.lagging {
-            assert!(
-                lagging.seq > self.last_reported && lagging.seq > low,
-                "replica {}: lagging proof {} not beyond executed {} / stable {low}",
-                self.id,
-                lagging.seq,
-                self.last_executed
-            );
-        }
         if let Status::ViewChanging { target } = self.status {
             assert!(
                 target > self.view,
@@ -74,7 +39,7 @@ impl<A: Application> Replica<A> {
             // had moved), a state transfer, or while one is outstanding (the fetched state covers
             // every seq up to it); never above what it signed, executed or is fetching.
             let own_top = self.own_votes.keys().map(|k| k.0).max().unwrap_or(0);
-            let fetching = self.fetch.as_ref().map_or(0, |f| f.seq);
+            let fetching = self.checkpoints.fetching_seq();
             let top = self
                 .high_watermark()
                 .max(self.last_executed)
@@ -238,31 +203,17 @@ impl<A: Application> Replica<A> {
             "replica {}: {vc_views} views of view-changes",
             self.id
         );
-        let checkpoint_keys = self.checkpoint_votes.len();
-        let bound = (c.watermark_window / c.checkpoint_interval) as usize + c.n() + 1;
-        assert!(
-            checkpoint_keys <= bound,
-            "replica {}: checkpoint votes for {checkpoint_keys} seqs (bound {bound})",
-            self.id
-        );
-        if let Some((&first, _)) = self.checkpoint_votes.iter().next() {
-            assert!(
-                first > self.stable.seq,
-                "replica {}: checkpoint votes at {first}",
-                self.id
-            );
-        }
         if let Some(first) = self.own_votes.keys().next() {
             // Votes above the window can remain from a window that a 2f+1 fetch had moved (kept
             // until the checkpoint is stable): at most two windows, three kinds, two views.
             let bound = 12 * c.watermark_window as usize;
             assert!(
-                first.0 > self.stable.seq && self.own_votes.len() <= bound,
+                first.0 > self.checkpoints.stable().seq && self.own_votes.len() <= bound,
                 "replica {}: {} own votes from seq {} (stable {}, bound {bound})",
                 self.id,
                 self.own_votes.len(),
                 first.0,
-                self.stable.seq
+                self.checkpoints.stable().seq
             );
             let old = self.own_votes.keys().find(|k| k.1 < self.view);
             assert!(
@@ -281,11 +232,11 @@ impl<A: Application> Replica<A> {
         // last voted and the certified one per seq (`persist_batch`).
         for (seq, batches) in &self.durable_batches {
             assert!(
-                *seq > self.stable.seq && batches.len() <= 2,
+                *seq > self.checkpoints.stable().seq && batches.len() <= 2,
                 "replica {}: {} durable batches at seq {seq} (stable {})",
                 self.id,
                 batches.len(),
-                self.stable.seq
+                self.checkpoints.stable().seq
             );
         }
     }

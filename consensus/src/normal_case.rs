@@ -515,8 +515,8 @@ impl<A: Application> Replica<A> {
         }
         self.resolve_lagging(out, false);
         if self
-            .fetch
-            .as_ref()
+            .checkpoints
+            .fetching()
             .is_some_and(|f| f.seq <= self.last_executed)
         {
             if let Some(fetch) = self.end_fetch(out) {

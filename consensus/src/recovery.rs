@@ -62,44 +62,40 @@ impl<A: Application> Replica<A> {
                     "stable checkpoint proof invalid",
                 ));
             }
-            self.stable = stable;
+            self.checkpoints.restore_stable(stable);
         }
         let executed = state.executed.map_or(0, |(seq, _)| seq);
-        self.last_executed = executed.max(self.stable.seq);
+        self.last_executed = executed.max(self.checkpoints.stable().seq);
         self.last_reported = self.last_executed;
         // The floor came with the deletion of the prepared certificates below it: without it a
         // VIEW-CHANGE would report the old stable checkpoint and miss those certificates.
-        if let Some(floor) = state.floor.filter(|f| f.seq > self.stable.seq) {
-            if !self.is_strong(&floor)
+        if let Some(floor) = state
+            .floor
+            .filter(|f| f.seq > self.checkpoints.stable().seq)
+        {
+            if !self.checkpoints.is_strong(&floor)
                 || floor
                     .verify_with(&self.config.validators, &self.quorum)
                     .is_err()
             {
                 return Err(RecoverError::Inconsistent("window floor proof invalid"));
             }
-            if floor.seq > self.last_executed {
-                self.fetch = Some(floor.clone());
-            }
-            self.floor = Some(floor);
+            self.checkpoints.restore_floor(floor, self.last_executed);
         }
         if let Some(fetch) = state.fetch.filter(|f| f.seq > self.last_executed) {
             if fetch.verify_weak(&self.config.validators).is_err() {
                 return Err(RecoverError::Inconsistent("state transfer proof invalid"));
             }
-            if self.fetch.as_ref().is_none_or(|f| f.seq < fetch.seq) {
-                self.fetch = Some(fetch);
-            }
+            self.checkpoints.restore_fetch(fetch, self.last_executed);
         }
         self.own_votes = state
             .votes
             .into_iter()
-            .filter(|((seq, view, _), _)| *seq > self.stable.seq && *view >= self.view)
+            .filter(|((seq, view, _), _)| {
+                *seq > self.checkpoints.stable().seq && *view >= self.view
+            })
             .collect();
-        self.own_checkpoints = state
-            .checkpoints
-            .into_iter()
-            .filter(|(seq, _)| *seq > self.stable.seq)
-            .collect();
+        self.checkpoints.restore_own(state.checkpoints);
         for (&(seq, digest), (_, _, batch)) in &state.batches {
             self.durable_batches
                 .entry(seq)
@@ -123,7 +119,7 @@ impl<A: Application> Replica<A> {
             .max()
             .unwrap_or(0)
             .max(self.last_executed)
-            .max(self.fetch.as_ref().map_or(0, |f| f.seq));
+            .max(self.checkpoints.fetching_seq());
         // Own view-changes for views above the recovered one (the target and those asked for
         // before it) are re-sent as signed: a replica still waiting for 2f+1 view-changes for an
         // earlier view needs ours (TOCS'02 §4.5.2 liveness; retransmission of §5.2).
@@ -169,8 +165,7 @@ impl<A: Application> Replica<A> {
     /// Slots at or below this are not rebuilt: below the window, or replaced by the state
     /// being fetched (nothing there may be handed out for execution again).
     fn restored_slots_low(&self) -> SeqNum {
-        self.window_low()
-            .max(self.fetch.as_ref().map_or(0, |f| f.seq))
+        self.window_low().max(self.checkpoints.fetching_seq())
     }
 
     /// Rebuilds the current view's slots this replica voted on from the durable batches, own

@@ -1,6 +1,7 @@
 //! The replica: its state, construction, recovery, status getters and [`Replica::step`], which
 //! only dispatches to the handlers of `normal_case`, `checkpoint` and `view_change`.
 
+use crate::checkpoint::Checkpoints;
 use crate::config::Config;
 use crate::durable::{self, VoteKind};
 use crate::error::Rejection;
@@ -10,7 +11,7 @@ use crate::message::{
     Batch, CheckpointProof, Message, Request, SignedMessage, SignedViewChange, ViewChange,
 };
 use crate::mutants::Mutant;
-use crate::quorum::{Quorum, VoteSet};
+use crate::quorum::Quorum;
 use crate::requests::{AddError, PendingRequest, RequestPool};
 use crate::timer::Timers;
 use crate::{ReplicaId, SeqNum, View};
@@ -55,19 +56,8 @@ pub struct Replica<A: Application> {
     pub(crate) last_executed: SeqNum,
     /// Last seq whose execution the application reported.
     pub(crate) last_reported: SeqNum,
-    pub(crate) stable: CheckpointProof,
-    /// A stable checkpoint beyond `last_executed` whose state the driver is fetching.
-    pub(crate) fetch: Option<CheckpointProof>,
-    /// A stable-checkpoint proof inside the window but beyond `last_executed`, and the tick it
-    /// was learnt: adopted once executed, fetched if execution does not catch up in time.
-    pub(crate) lagging: Option<(CheckpointProof, u64)>,
-    /// The highest 2f+1 checkpoint proof fetched (or being fetched) above the stable one: the
-    /// window's floor, and the checkpoint a view-change reports, until it becomes stable.
-    pub(crate) floor: Option<CheckpointProof>,
-    /// Own checkpoints (seq -> state root) above the stable one.
-    pub(crate) own_checkpoints: BTreeMap<SeqNum, Digest>,
-    /// Checkpoint votes by seq (in the window, plus each peer's latest beyond it).
-    pub(crate) checkpoint_votes: BTreeMap<SeqNum, VoteSet<Digest>>,
+    /// Stable checkpoint, floor, fetch and checkpoint votes (§4.3).
+    pub(crate) checkpoints: Checkpoints,
     pub(crate) requests: RequestPool,
     /// View changes by target view, one per sender.
     pub(crate) view_changes: BTreeMap<View, BTreeMap<ReplicaId, SignedViewChange>>,
@@ -121,8 +111,14 @@ impl<A: Application> Replica<A> {
             "the secret key is not validator {id}'s key"
         );
         let n = config.n();
+        let quorum = Quorum::from_config(&config);
+        let checkpoints = Checkpoints::new(
+            config.checkpoint_interval,
+            quorum.checkpoint_votes_needed(),
+            (config.watermark_window / config.checkpoint_interval) as usize + n + 1,
+        );
         Replica {
-            quorum: Quorum::from_config(&config),
+            quorum,
             config,
             id,
             key,
@@ -133,12 +129,7 @@ impl<A: Application> Replica<A> {
             last_assigned: 0,
             last_executed: 0,
             last_reported: 0,
-            stable: CheckpointProof::genesis(),
-            fetch: None,
-            lagging: None,
-            floor: None,
-            own_checkpoints: BTreeMap::new(),
-            checkpoint_votes: BTreeMap::new(),
+            checkpoints,
             requests: RequestPool::default(),
             view_changes: BTreeMap::new(),
             own_view_changes: BTreeMap::new(),
@@ -483,19 +474,14 @@ impl<A: Application> Replica<A> {
 
     /// Low watermark h: the stable checkpoint's seq (§4.3).
     pub fn low_watermark(&self) -> SeqNum {
-        self.stable.seq
+        self.checkpoints.stable().seq
     }
 
     /// The bottom of the acceptance window: the stable checkpoint, or the highest 2f+1
     /// checkpoint fetched since, if higher (messages below it are useless: its state replaces
     /// them).
     pub(crate) fn window_low(&self) -> SeqNum {
-        // Only a 2f+1 proof moves the window: a fetch on f+1 signatures may never become
-        // stable, and prepared certificates above stable + L could not be carried in a
-        // view-change.
-        self.floor
-            .as_ref()
-            .map_or(self.stable.seq, |f| f.seq.max(self.stable.seq))
+        self.checkpoints.window_low()
     }
 
     /// High watermark H = base + L, where base is the stable checkpoint or the checkpoint being
@@ -543,7 +529,7 @@ impl<A: Application> Replica<A> {
 
     /// The stable checkpoint and its proof.
     pub fn stable_checkpoint(&self) -> &CheckpointProof {
-        &self.stable
+        self.checkpoints.stable()
     }
 
     /// Whether a view change is in progress.
@@ -606,14 +592,8 @@ impl<A: Application> std::fmt::Debug for Replica<A> {
             .field("view", &self.view)
             .field("status", &self.status)
             .field("last_executed", &self.last_executed)
-            .field("stable", &self.stable.seq)
             .field("log_len", &self.log.len())
-            .field(
-                "own_checkpoints",
-                &self.own_checkpoints.keys().collect::<Vec<_>>(),
-            )
-            .field("fetch", &self.fetch.as_ref().map(|f| f.seq))
-            .field("lagging", &self.lagging.as_ref().map(|l| l.0.seq))
+            .field("checkpoints", &self.checkpoints)
             .finish()
     }
 }

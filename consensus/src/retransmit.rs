@@ -48,13 +48,11 @@ impl<A: Application> Replica<A> {
     /// signed checkpoint messages it is made of: one correct replica's retransmission is then
     /// enough for a laggard to assemble the 2f+1 proof and fetch state.
     fn retransmit_checkpoints(&self, out: &mut Output) {
-        if let Some((&seq, &state_root)) = self.own_checkpoints.iter().next_back() {
-            if seq > self.stable.seq {
-                let checkpoint = crate::message::Checkpoint { seq, state_root };
-                self.send(Target::All, Message::Checkpoint(checkpoint), out);
-            }
+        if let Some((seq, state_root)) = self.checkpoints.latest_own() {
+            let checkpoint = crate::message::Checkpoint { seq, state_root };
+            self.send(Target::All, Message::Checkpoint(checkpoint), out);
         }
-        let stable = &self.stable;
+        let stable = self.checkpoints.stable();
         let checkpoint = crate::message::Checkpoint {
             seq: stable.seq,
             state_root: stable.state_root,

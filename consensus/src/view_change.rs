@@ -138,10 +138,7 @@ impl<A: Application> Replica<A> {
         out.push_persist(durable::put_view(self.view, Some(target)));
         // A 2f+1 checkpoint fetched beyond the stable one is reported instead (its window holds
         // this replica's prepared certificates).
-        let stable = match &self.floor {
-            Some(f) if f.seq > self.stable.seq => f.clone(),
-            _ => self.stable.clone(),
-        };
+        let stable = self.checkpoints.reported().clone();
         let low = stable.seq;
         let high = low + self.config.watermark_window;
         // Digests only (item 8): the batches stay here and are fetched by whoever lacks them.
@@ -556,10 +553,10 @@ impl<A: Application> Replica<A> {
         }
         let is_primary = self.is_primary();
         self.requests.reset_for_view(&in_log, is_primary);
-        self.last_assigned = o_set.max_s.max(self.stable.seq);
-        if let Some(fetch) = &self.fetch {
-            self.last_assigned = self.last_assigned.max(fetch.seq);
-        }
+        self.last_assigned = o_set
+            .max_s
+            .max(self.checkpoints.stable().seq)
+            .max(self.checkpoints.fetching_seq());
         out.push_event(Event::ViewEntered {
             view,
             primary: self.config.primary(view),
