@@ -158,19 +158,13 @@ impl<A: Application> Replica<A> {
             self.id,
             self.log.len()
         );
-        let refused = self
-            .refused_view_changes
-            .iter()
-            .map(|(v, _)| v)
-            .chain(&self.refused_new_views);
-        for view in refused {
-            assert!(
-                *view > self.view && *view <= self.current_target() + c.max_future_views,
-                "replica {}: refused view-change or new-view kept for view {view} (current {})",
-                self.id,
-                self.view
-            );
-        }
+        self.view_changes.check(
+            self.id,
+            self.view,
+            self.current_target(),
+            c.max_future_views,
+            c.n(),
+        );
         if let (Some(crate::replica::Awaited::Slot(seq)), Status::Normal) =
             (self.awaited, self.status)
         {
@@ -183,26 +177,6 @@ impl<A: Application> Replica<A> {
                 self.id, self.last_executed
             );
         }
-        for (view, per_view) in &self.view_changes {
-            assert!(
-                *view > self.view && *view <= self.current_target() + c.max_future_views,
-                "replica {}: view-changes kept for view {view} (current {})",
-                self.id,
-                self.view
-            );
-            assert!(
-                per_view.len() <= c.n(),
-                "replica {}: {} view changes",
-                self.id,
-                per_view.len()
-            );
-        }
-        let vc_views = self.view_changes.len() as u64;
-        assert!(
-            vc_views <= c.max_future_views + 1,
-            "replica {}: {vc_views} views of view-changes",
-            self.id
-        );
         if let Some(first) = self.own_votes.keys().next() {
             // Votes above the window can remain from a window that a 2f+1 fetch had moved (kept
             // until the checkpoint is stable): at most two windows, three kinds, two views.

@@ -10,9 +10,7 @@
 use crate::config::Config;
 use crate::durable::{read, DurableState, RecoverError, VoteKind};
 use crate::interface::Application;
-use crate::message::{
-    null_digest, Batch, Commit, Message, NewView, PrePrepare, Prepare, Request, SignedMessage,
-};
+use crate::message::{null_digest, Batch, Commit, Message, NewView, PrePrepare, Prepare, Request};
 use crate::replica::{Replica, Status};
 use crate::{ReplicaId, SeqNum, View};
 use bftledger_crypto::SecretKey;
@@ -130,13 +128,8 @@ impl<A: Application> Replica<A> {
                 ));
             }
             for (view, (vc, signature)) in state.view_changes.range(self.view + 1..=target) {
-                let message = SignedMessage {
-                    from: self.id,
-                    message: Message::ViewChange(vc.clone()),
-                    signature: *signature,
-                };
-                self.store_view_change(self.id, vc.clone(), *signature);
-                self.own_view_changes.insert(*view, message);
+                self.view_changes
+                    .restore_own(self.id, *view, vc, *signature);
             }
         }
         // §4.5 (liveness): the NEW-VIEW that installed the recovered view answers stale
@@ -156,7 +149,7 @@ impl<A: Application> Replica<A> {
                 if self.status == Status::Normal && self.is_primary() {
                     self.restore_new_view_slots(new_view);
                 }
-                self.installed_new_view = Some(nv);
+                self.view_changes.restore_installed(nv);
             }
         }
         Ok(())

@@ -7,16 +7,15 @@ use crate::durable::{self, VoteKind};
 use crate::error::Rejection;
 use crate::interface::{Application, Input, Output, Target, ViewChangeCause};
 use crate::log::Log;
-use crate::message::{
-    Batch, CheckpointProof, Message, Request, SignedMessage, SignedViewChange, ViewChange,
-};
+use crate::message::{Batch, CheckpointProof, Message, Request, SignedMessage};
 use crate::mutants::Mutant;
 use crate::quorum::Quorum;
 use crate::requests::{AddError, PendingRequest, RequestPool};
 use crate::timer::Timers;
+use crate::view_change::ViewChanges;
 use crate::{ReplicaId, SeqNum, View};
 use bftledger_crypto::{Digest, SecretKey};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Normal operation or changing view (§4.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,20 +58,8 @@ pub struct Replica<A: Application> {
     /// Stable checkpoint, floor, fetch and checkpoint votes (§4.3).
     pub(crate) checkpoints: Checkpoints,
     pub(crate) requests: RequestPool,
-    /// View changes by target view, one per sender.
-    pub(crate) view_changes: BTreeMap<View, BTreeMap<ReplicaId, SignedViewChange>>,
-    /// (view, sender) of VIEW-CHANGEs refused for what their sender signed: a repeat is
-    /// dropped unverified. Views in (view, view + max_future_views].
-    pub(crate) refused_view_changes: BTreeSet<(View, ReplicaId)>,
-    /// Views whose primary signed an invalid NEW-VIEW: later ones are dropped unverified.
-    pub(crate) refused_new_views: BTreeSet<View>,
-    /// Own view-changes for views in (view, target], the latest `max_future_views` of them
-    /// (retransmitted while changing view, so peers left behind at a lower target can still
-    /// gather 2f+1 for it).
-    pub(crate) own_view_changes: BTreeMap<View, SignedMessage>,
-    /// The NEW-VIEW (signed by its primary) that installed the current view, own or received:
-    /// relayed to replicas still sending VIEW-CHANGE for this view (they missed it).
-    pub(crate) installed_new_view: Option<SignedMessage>,
+    /// Received, refused and own view changes, and the installing NEW-VIEW (§4.4).
+    pub(crate) view_changes: ViewChanges,
     /// Highest view each peer was seen in (authenticated normal-case messages).
     pub(crate) peer_views: BTreeMap<ReplicaId, View>,
     /// Own signed votes: (seq, view, kind) -> digest. Persisted before sending.
@@ -131,11 +118,7 @@ impl<A: Application> Replica<A> {
             last_reported: 0,
             checkpoints,
             requests: RequestPool::default(),
-            view_changes: BTreeMap::new(),
-            own_view_changes: BTreeMap::new(),
-            refused_view_changes: BTreeSet::new(),
-            refused_new_views: BTreeSet::new(),
-            installed_new_view: None,
+            view_changes: ViewChanges::default(),
             peer_views: BTreeMap::new(),
             own_votes: BTreeMap::new(),
             durable_batches: BTreeMap::new(),
@@ -440,28 +423,6 @@ impl<A: Application> Replica<A> {
                 true
             }
         }
-    }
-
-    /// Stores a verified view-change (one per sender per view).
-    pub(crate) fn store_view_change(
-        &mut self,
-        from: ReplicaId,
-        view_change: ViewChange,
-        signature: bftledger_crypto::Signature,
-    ) -> bool {
-        let per_view = self.view_changes.entry(view_change.new_view).or_default();
-        if per_view.contains_key(&from) {
-            return false;
-        }
-        per_view.insert(
-            from,
-            SignedViewChange {
-                from,
-                view_change,
-                signature,
-            },
-        );
-        true
     }
 
     /// The view this replica is in or moving to.

@@ -30,7 +30,7 @@ impl<A: Application> Replica<A> {
         self.resolve_lagging(out, true);
         self.repeat_fetch(out);
         if self.is_view_changing() {
-            for vc in self.own_view_changes.values() {
+            for vc in self.view_changes.own_signed() {
                 out.push_send(Target::All, vc.clone());
             }
         }

@@ -14,8 +14,148 @@ use crate::quorum::Quorum;
 use crate::replica::{Replica, Status};
 use crate::{ReplicaId, SeqNum, View};
 use bftledger_crypto::{Digest, Domain, PublicKey, Signature};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+
+/// What a replica holds of view changes (§4.4): received VIEW-CHANGEs, refusals, its own
+/// VIEW-CHANGEs and the NEW-VIEW that installed its view. Written only by this module's handlers
+/// (and recovery, through the `restore_` methods); [`ViewChanges::check`] asserts its bounds.
+///
+/// Everything is kept for views in (view, target + max_future_views] only, so a Byzantine peer
+/// cannot grow it: one VIEW-CHANGE per sender per view, at most `max_future_views` + 1 views.
+#[derive(Debug, Default)]
+pub(crate) struct ViewChanges {
+    /// Verified view changes by target view, one per sender.
+    received: BTreeMap<View, BTreeMap<ReplicaId, SignedViewChange>>,
+    /// (view, sender) of VIEW-CHANGEs refused for what their sender signed: a repeat is
+    /// dropped unverified.
+    refused: BTreeSet<(View, ReplicaId)>,
+    /// Views whose primary signed an invalid NEW-VIEW: later ones are dropped unverified.
+    refused_new_views: BTreeSet<View>,
+    /// Own view-changes for views in (view, target], the latest `max_future_views` of them
+    /// (retransmitted while changing view, so peers left behind at a lower target can still
+    /// gather 2f+1 for it).
+    own: BTreeMap<View, SignedMessage>,
+    /// The NEW-VIEW (signed by its primary) that installed the current view, own or received:
+    /// relayed to replicas still sending VIEW-CHANGE for this view (they missed it).
+    installed_new_view: Option<SignedMessage>,
+}
+
+impl ViewChanges {
+    /// Stores a verified view-change (one per sender per view); false if one is already held.
+    fn store(&mut self, from: ReplicaId, view_change: ViewChange, signature: Signature) -> bool {
+        let per_view = self.received.entry(view_change.new_view).or_default();
+        if per_view.contains_key(&from) {
+            return false;
+        }
+        per_view.insert(
+            from,
+            SignedViewChange {
+                from,
+                view_change,
+                signature,
+            },
+        );
+        true
+    }
+
+    /// Own VIEW-CHANGEs for views above the current one, to retransmit.
+    pub(crate) fn own_signed(&self) -> impl Iterator<Item = &SignedMessage> {
+        self.own.values()
+    }
+
+    /// Recovery: an own durable VIEW-CHANGE for `view`, above the recovered view.
+    pub(crate) fn restore_own(
+        &mut self,
+        replica: ReplicaId,
+        view: View,
+        vc: &ViewChange,
+        sig: Signature,
+    ) {
+        assert!(
+            vc.new_view == view,
+            "replica {replica}: durable view-change for {} stored under view {view}",
+            vc.new_view
+        );
+        self.store(replica, vc.clone(), sig);
+        let message = SignedMessage {
+            from: replica,
+            message: Message::ViewChange(vc.clone()),
+            signature: sig,
+        };
+        self.own.insert(view, message);
+    }
+
+    /// Recovery: the NEW-VIEW that installed the recovered view.
+    pub(crate) fn restore_installed(&mut self, new_view: SignedMessage) {
+        self.installed_new_view = Some(new_view);
+    }
+
+    /// Entering `view`: everything for it and below goes (own VIEW-CHANGEs are deleted durably
+    /// by the caller, which gets their views).
+    fn enter(&mut self, view: View, installed: SignedMessage) -> Vec<View> {
+        let kept = self.own.split_off(&(view + 1));
+        let dropped = std::mem::replace(&mut self.own, kept).into_keys().collect();
+        self.installed_new_view = Some(installed);
+        self.received.retain(|v, _| *v > view);
+        self.refused.retain(|(v, _)| *v > view);
+        self.refused_new_views.retain(|v| *v > view);
+        self.assert_above(view);
+        dropped
+    }
+
+    /// Postcondition of entering `view`: nothing kept for it or below.
+    fn assert_above(&self, view: View) {
+        let lowest = [
+            self.received.keys().next().copied(),
+            self.refused.iter().next().map(|(v, _)| *v),
+            self.refused_new_views.iter().next().copied(),
+            self.own.keys().next().copied(),
+        ];
+        assert!(
+            lowest.iter().flatten().all(|v| *v > view),
+            "view changes kept at or below entered view {view}: lowest {lowest:?}"
+        );
+    }
+
+    /// Panics (with the values) unless everything kept is for a view in (view, target +
+    /// max_future_views], with at most one VIEW-CHANGE per validator per view.
+    pub(crate) fn check(
+        &self,
+        replica: ReplicaId,
+        view: View,
+        target: View,
+        max_future_views: u64,
+        n: usize,
+    ) {
+        self.assert_above(view);
+        let top = target + max_future_views;
+        let views = self
+            .received
+            .keys()
+            .chain(self.refused.iter().map(|(v, _)| v))
+            .chain(&self.refused_new_views)
+            .chain(self.own.keys());
+        for v in views {
+            assert!(
+                *v <= top,
+                "replica {replica}: view change state kept for view {v} (view {view}, target {target})"
+            );
+        }
+        for (v, per_view) in &self.received {
+            assert!(
+                per_view.len() <= n && per_view.keys().all(|r| (*r as usize) < n),
+                "replica {replica}: {} view changes for view {v} (n = {n})",
+                per_view.len()
+            );
+        }
+        let (views, own) = (self.received.len() as u64, self.own.len() as u64);
+        assert!(
+            views <= max_future_views + 1 && own <= max_future_views,
+            "replica {replica}: view changes for {views} views, {own} own (bound {max_future_views})"
+        );
+    }
+}
 
 /// The O-set of a new view (§4.4) and the checkpoint it starts from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,11 +297,12 @@ impl<A: Application> Replica<A> {
         let signed = self.sign(Message::ViewChange(view_change.clone()));
         out.push_persist(durable::put_view_change(&view_change, &signed.signature));
         out.push_send(Target::All, signed.clone());
-        self.view_changes.retain(|v, _| *v >= target);
-        self.store_view_change(self.id, view_change, signed.signature);
-        self.own_view_changes.insert(target, signed);
-        while self.own_view_changes.len() as u64 > self.config.max_future_views {
-            if let Some((view, _)) = self.own_view_changes.pop_first() {
+        self.view_changes.received.retain(|v, _| *v >= target);
+        self.view_changes
+            .store(self.id, view_change, signed.signature);
+        self.view_changes.own.insert(target, signed);
+        while self.view_changes.own.len() as u64 > self.config.max_future_views {
+            if let Some((view, _)) = self.view_changes.own.pop_first() {
                 out.push_persist(durable::delete_view_change(view));
             }
         }
@@ -185,7 +326,11 @@ impl<A: Application> Replica<A> {
         let Status::ViewChanging { target } = self.status else {
             return;
         };
-        let have = self.view_changes.get(&target).map_or(0, |m| m.len());
+        let have = self
+            .view_changes
+            .received
+            .get(&target)
+            .map_or(0, |m| m.len());
         if have >= self.quorum.strong() && self.timers.view_change_deadline.is_none() {
             let shift_back = self.timers.failed_views.saturating_sub(1);
             let saved = std::mem::replace(&mut self.timers.failed_views, shift_back);
@@ -215,9 +360,9 @@ impl<A: Application> Replica<A> {
             // A stale VIEW-CHANGE for the view installed here: its sender missed the NEW-VIEW.
             // Answers are bounded per peer and retransmission period: a stale VIEW-CHANGE costs
             // the sender one signature, the answer a whole NEW-VIEW (item 9).
-            if v == self.view && self.installed_new_view.is_some() {
+            if v == self.view && self.view_changes.installed_new_view.is_some() {
                 if self.take_relay_budget(from) {
-                    if let Some(nv) = &self.installed_new_view {
+                    if let Some(nv) = &self.view_changes.installed_new_view {
                         out.push_send(Target::One(from), nv.clone());
                     }
                 }
@@ -241,21 +386,22 @@ impl<A: Application> Replica<A> {
         // signature was checked on arrival.
         let seen = self
             .view_changes
+            .received
             .get(&v)
             .is_some_and(|per_view| per_view.contains_key(&from));
-        if seen || self.refused_view_changes.contains(&(v, from)) {
+        if seen || self.view_changes.refused.contains(&(v, from)) {
             return;
         }
         let (validators, window) = (&self.config.validators, self.config.watermark_window);
         if let Err(fault) = validate_view_change(validators, &self.quorum, window, &view_change) {
             // Everything a VIEW-CHANGE holds is signed by its sender, so the verdict is the same
             // on every correct replica: a repeat need not be verified again.
-            self.refused_view_changes.insert((v, from));
+            self.view_changes.refused.insert((v, from));
             out.reject(Some(from), Rejection::InvalidViewChange(fault));
             return;
         }
         let stable = view_change.stable.clone();
-        if !self.store_view_change(from, view_change, signature) {
+        if !self.view_changes.store(from, view_change, signature) {
             return;
         }
         self.adopt_stable_proof(stable, false, out);
@@ -293,6 +439,7 @@ impl<A: Application> Replica<A> {
             && self.status == (Status::ViewChanging { target: view })
             && self
                 .view_changes
+                .received
                 .get(&view)
                 .is_some_and(|vcs| vcs.len() >= self.quorum.view_changes_needed());
         if ready {
@@ -308,7 +455,7 @@ impl<A: Application> Replica<A> {
     /// it enters the view with the slots it lacks batches for and fetches them like any backup
     /// (`fetch_batch.rs`); backups that hold them prepare at once.
     pub fn send_new_view(&mut self, view: View, out: &mut Output) {
-        let Some(received) = self.view_changes.get(&view) else {
+        let Some(received) = self.view_changes.received.get(&view) else {
             return;
         };
         let mut chosen: Vec<SignedViewChange> = Vec::new();
@@ -373,7 +520,7 @@ impl<A: Application> Replica<A> {
             out.reject(Some(from), Rejection::ViewOutOfRange { view, current });
             return;
         }
-        if self.refused_new_views.contains(&view) {
+        if self.view_changes.refused_new_views.contains(&view) {
             return; // its primary already signed an invalid NEW-VIEW for it (item 9)
         }
         match self.validate_new_view(&new_view) {
@@ -390,7 +537,7 @@ impl<A: Application> Replica<A> {
                 // A NEW-VIEW is checked against what its primary signed alone, so one that
                 // fails proves that primary faulty on every correct replica: later ones for the
                 // same view are not verified again (each costs 2f+1 view-changes' worth).
-                self.refused_new_views.insert(view);
+                self.view_changes.refused_new_views.insert(view);
                 out.reject(Some(from), Rejection::InvalidNewView(fault))
             }
         }
@@ -465,6 +612,7 @@ impl<A: Application> Replica<A> {
         }
         let already_verified = self
             .view_changes
+            .received
             .get(&view)
             .and_then(|m| m.get(&from))
             .is_some_and(|r| r == svc);
@@ -514,15 +662,11 @@ impl<A: Application> Replica<A> {
         self.view = view;
         self.status = Status::Normal;
         out.push_persist(durable::put_view(view, None));
-        let kept = self.own_view_changes.split_off(&(view + 1));
-        for old in std::mem::replace(&mut self.own_view_changes, kept).into_keys() {
+        let put_installed = durable::put_new_view(&installed);
+        for old in self.view_changes.enter(view, installed) {
             out.push_persist(durable::delete_view_change(old));
         }
-        out.push_persist(durable::put_new_view(&installed));
-        self.installed_new_view = Some(installed);
-        self.view_changes.retain(|v, _| *v > view);
-        self.refused_view_changes.retain(|(v, _)| *v > view);
-        self.refused_new_views.retain(|v| *v > view);
+        out.push_persist(put_installed);
         self.peer_views.retain(|_, v| *v > view);
         self.drop_votes_below(view, out);
         self.timers.stop_view_change_timer();
