@@ -82,6 +82,16 @@ impl Versioned for Receipt {
     const MAX_BYTES: usize = 32;
 }
 
+/// The words clients see: `applied`, or `rejected: ` and the reason.
+impl std::fmt::Display for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Receipt::Applied => f.write_str("applied"),
+            Receipt::Rejected(reason) => write!(f, "rejected: {reason}"),
+        }
+    }
+}
+
 impl Receipt {
     /// Whether the transfer was executed.
     pub fn is_applied(&self) -> bool {

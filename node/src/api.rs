@@ -13,6 +13,7 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
+use crate::admission::{self, Refusal};
 use crate::mempool::{AdmitError, Origin};
 use crate::node_state::NodeState;
 use axum::extract::rejection::JsonRejection;
@@ -23,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use bftledger_crypto::{Address, Digest};
-use bftledger_ledger::{Receipt, RejectReason, SignedTransfer, TransferStatus};
+use bftledger_ledger::{RejectReason, SignedTransfer, TransferStatus};
 use std::sync::Arc;
 use std::time::Duration;
 use types::*;
@@ -156,14 +157,17 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-impl From<AdmitError> for ApiError {
-    fn from(e: AdmitError) -> ApiError {
-        let status = match e {
-            AdmitError::Invalid(_) => StatusCode::BAD_REQUEST,
-            AdmitError::Duplicate(_) => StatusCode::CONFLICT,
-            AdmitError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        let status = match &refusal {
+            Refusal::Pool(AdmitError::Invalid(_)) => StatusCode::BAD_REQUEST,
+            Refusal::Pool(AdmitError::Duplicate(_)) | Refusal::AlreadyExecuted { .. } => {
+                StatusCode::CONFLICT
+            }
+            Refusal::Pool(AdmitError::Full { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Store(message) => return ApiError::internal(message),
         };
-        ApiError::new(status, e.code(), e.to_string())
+        ApiError::new(status, refusal.code(), refusal.to_string())
     }
 }
 
@@ -185,69 +189,12 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Admits transfers into the mempool after refusing ones already in a block.
+/// Admits transfers from a client (see [`crate::admission`]), each verdict as the API answers it.
 fn admit(shared: &NodeState, transfers: Vec<SignedTransfer>) -> Vec<Result<Digest, ApiError>> {
-    let mut results: Vec<Option<Result<Digest, ApiError>>> = Vec::with_capacity(transfers.len());
-    let mut fresh = Vec::new();
-    {
-        let store = shared.store.read().expect("store lock poisoned");
-        for t in transfers {
-            let id = t.id();
-            match store.transfer(&id) {
-                // The core never orders the same request twice, so resubmitting an executed
-                // transfer (applied or rejected) could only leave it pending forever.
-                Ok(Some(record)) => {
-                    let (code, what) = match record.receipt {
-                        Receipt::Applied => ("already_committed", receipt_text(&record.receipt)),
-                        Receipt::Rejected(_) => ("already_rejected", receipt_text(&record.receipt)),
-                    };
-                    results.push(Some(Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        code,
-                        format!(
-                            "transfer {id} was already executed at height {} ({what}); \
-                             sign a new transfer instead",
-                            record.height
-                        ),
-                    ))));
-                }
-                Ok(None) => {
-                    results.push(None);
-                    fresh.push(t);
-                }
-                Err(e) => results.push(Some(Err(ApiError::internal(e)))),
-            }
-        }
-    }
-    let admitted = shared
-        .mempool
-        .lock()
-        .expect("mempool lock poisoned")
-        .admit(fresh, Origin::Client);
-    let mut admitted = admitted.into_iter();
-    let results: Vec<Result<Digest, ApiError>> = results
+    admission::admit(shared, transfers, Origin::Client)
         .into_iter()
-        .map(|r| {
-            r.unwrap_or_else(|| {
-                admitted
-                    .next()
-                    .expect("one verdict per fresh transfer")
-                    .map_err(ApiError::from)
-            })
-        })
-        .collect();
-    for r in &results {
-        match r {
-            Ok(_) => {}
-            Err(e) => shared.metrics.reject_transfer(e.code),
-        }
-    }
-    if results.iter().any(Result::is_ok) {
-        let size = shared.mempool.lock().expect("mempool lock poisoned").len();
-        shared.metrics.mempool_size.set(size as i64);
-        shared.transfers_arrived.notify_one();
-    }
-    results
+        .map(|v| v.map_err(ApiError::from))
+        .collect()
 }
 
 async fn submit_transfer(
@@ -311,14 +258,6 @@ pub fn reject_code(reason: &RejectReason) -> &'static str {
     }
 }
 
-/// Readable receipt text.
-pub fn receipt_text(receipt: &Receipt) -> String {
-    match receipt {
-        Receipt::Applied => "applied".into(),
-        Receipt::Rejected(reason) => format!("rejected: {reason}"),
-    }
-}
-
 async fn get_transfer(
     State(shared): State<Arc<NodeState>>,
     Path(id): Path<String>,
@@ -340,7 +279,7 @@ async fn get_transfer(
             id,
             status: status.into(),
             committed: Some(CommittedTransfer {
-                receipt_text: receipt_text(&r.receipt),
+                receipt_text: r.receipt.to_string(),
                 transfer: r.transfer,
                 height: r.height,
                 position: r.position,

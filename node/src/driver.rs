@@ -8,6 +8,7 @@
 //! Every input ready at once (up to [`MAX_GROUP_INPUTS`]) is stepped as one group, whose persist
 //! ops the host writes in one synced batch (group commit).
 
+use crate::admission;
 use crate::config::NodeConfig;
 use crate::mempool::{Origin, Pending};
 use crate::node_state::NodeState;
@@ -283,17 +284,8 @@ impl Driver {
                     warn!(%from, count = transfers.len(), "oversized forward refused");
                     return;
                 }
-                let results = shared
-                    .mempool
-                    .lock()
-                    .expect("mempool lock poisoned")
-                    .admit(transfers, Origin::Peer);
-                // Counted apart from the API's refusals: a forwarded transfer dropped here was
-                // already accepted by another validator, and its client was not told.
-                for e in results.iter().filter_map(|r| r.as_ref().err()) {
-                    let reason = format!("forwarded_{}", e.code());
-                    shared.metrics.reject_transfer(&reason);
-                }
+                // The same gate as the API's (refusals counted as `forwarded_<code>`).
+                admission::admit(shared, transfers, Origin::Peer);
             }
             Err(e) => {
                 shared.metrics.reject_message("undecodable");

@@ -2,7 +2,6 @@
 
 use super::client::{block_on, Client};
 use super::Output;
-use crate::api::receipt_text;
 use crate::api::types::BlockResponse;
 use crate::cli::{BlockArgs, GlobalArgs};
 use crate::error::CliResult;
@@ -33,7 +32,7 @@ pub fn run(args: &BlockArgs, global: &GlobalArgs, out: &Output) -> CliResult {
                 Address::from(t.transfer.to),
                 t.transfer.amount,
                 t.transfer.nonce,
-                receipt_text(receipt)
+                receipt
             );
         }
         out.emit(human, serde_json::to_value(&r).expect("serialisable"));

@@ -1,0 +1,209 @@
+//! Admission: the one gate between a transfer and this node's mempool, for a client's
+//! submission to the API and for a transfer another validator forwards alike.
+//!
+//! Why one gate: a rule checked only in the HTTP handler is a rule a peer's forward bypasses.
+//! Each transfer is refused here if it was already executed (the core never orders the same
+//! request twice, so it could only stay pending), then goes through the mempool's stateless
+//! checks and bounds ([`Mempool::admit`](crate::mempool::Mempool::admit)). Refusals are counted
+//! by code; a forwarded transfer's refusal apart (`forwarded_<code>`), as its client, who was
+//! told "accepted" by another validator, does not hear of it.
+
+use crate::mempool::{AdmitError, Origin};
+use crate::node_state::NodeState;
+use bftledger_crypto::Digest;
+use bftledger_ledger::{Receipt, SignedTransfer};
+
+/// Why a transfer was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The transfer is already in a block, with this receipt.
+    #[error("transfer {id} was already executed at height {height} ({receipt}); sign a new transfer instead")]
+    AlreadyExecuted {
+        /// The transfer's id.
+        id: Digest,
+        /// The block that holds it.
+        height: u64,
+        /// Its outcome there.
+        receipt: Receipt,
+    },
+    /// Refused by the mempool's checks or bounds.
+    #[error(transparent)]
+    Pool(#[from] AdmitError),
+    /// The store could not be read (an internal fault, not the sender's).
+    #[error("store: {0}")]
+    Store(String),
+}
+
+impl Refusal {
+    /// A stable snake_case code (API error codes, metric labels).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::AlreadyExecuted {
+                receipt: Receipt::Applied,
+                ..
+            } => "already_committed",
+            Refusal::AlreadyExecuted { .. } => "already_rejected",
+            Refusal::Pool(e) => e.code(),
+            Refusal::Store(_) => "internal",
+        }
+    }
+}
+
+/// Admits `transfers` from `origin`: one verdict per transfer, in order (the transfer id, or
+/// why it was refused). Wakes the driver if any was admitted.
+pub fn admit(
+    state: &NodeState,
+    transfers: Vec<SignedTransfer>,
+    origin: Origin,
+) -> Vec<Result<Digest, Refusal>> {
+    let mut verdicts: Vec<Option<Result<Digest, Refusal>>> = Vec::with_capacity(transfers.len());
+    let mut fresh = Vec::new();
+    {
+        // Lock order store → mempool, as in the driver.
+        let store = state.store.read().expect("store lock poisoned");
+        for t in transfers {
+            let id = t.id();
+            match store.transfer(&id) {
+                Ok(Some(record)) => verdicts.push(Some(Err(Refusal::AlreadyExecuted {
+                    id,
+                    height: record.height,
+                    receipt: record.receipt,
+                }))),
+                Ok(None) => {
+                    verdicts.push(None);
+                    fresh.push(t);
+                }
+                Err(e) => verdicts.push(Some(Err(Refusal::Store(e.to_string())))),
+            }
+        }
+    }
+    let (pooled, size) = {
+        let mut mempool = state.mempool.lock().expect("mempool lock poisoned");
+        let pooled = mempool.admit(fresh, origin);
+        (pooled, mempool.len())
+    };
+    let mut pooled = pooled.into_iter();
+    let verdicts: Vec<Result<Digest, Refusal>> = verdicts
+        .into_iter()
+        .map(|v| {
+            v.unwrap_or_else(|| {
+                pooled
+                    .next()
+                    .expect("one mempool verdict per fresh transfer")
+                    .map_err(Refusal::from)
+            })
+        })
+        .collect();
+    for refusal in verdicts.iter().filter_map(|v| v.as_ref().err()) {
+        match origin {
+            Origin::Client => state.metrics.reject_transfer(refusal.code()),
+            Origin::Peer => state
+                .metrics
+                .reject_transfer(&format!("forwarded_{}", refusal.code())),
+        }
+    }
+    if verdicts.iter().any(Result::is_ok) {
+        state.metrics.mempool_size.set(size as i64);
+        state.transfers_arrived.notify_one();
+    }
+    verdicts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NodeConfig;
+    use crate::test_support;
+    use bftledger_ledger::{BatchInput, Signatures, Store};
+    use std::time::Duration;
+
+    const CHAIN: &str = "admission-test";
+
+    fn state() -> (tempfile::TempDir, NodeState) {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = test_support::genesis(CHAIN, 1_000);
+        let store = Store::open_or_create(&dir.path().join("ledger"), &genesis).unwrap();
+        let api = NodeConfig::local_default(1, 2).api;
+        let hold = Duration::from_millis(500);
+        (dir, test_support::shared(genesis, store, 100, hold, api))
+    }
+
+    /// Commits `transfers` as the next block, as the driver does after consensus.
+    fn commit(state: &NodeState, transfers: Vec<SignedTransfer>) {
+        let input = BatchInput {
+            batch_digest: Digest::of(b"batch"),
+            transfers,
+            certificate: b"certificate".to_vec(),
+        };
+        let mut store = state.store.write().unwrap();
+        store.commit_batch(input, Signatures::Verify).unwrap();
+    }
+
+    fn pending(state: &NodeState) -> usize {
+        state.mempool.lock().unwrap().len()
+    }
+
+    #[test]
+    fn an_executed_transfer_is_refused_from_a_client_and_from_a_peer_alike() {
+        let (_dir, state) = state();
+        let applied = test_support::transfer(CHAIN, 5, 1);
+        let overdrawn = test_support::transfer(CHAIN, 5_000, 2);
+        commit(&state, vec![applied.clone(), overdrawn.clone()]);
+        for origin in [Origin::Client, Origin::Peer] {
+            let verdicts = admit(&state, vec![applied.clone(), overdrawn.clone()], origin);
+            let codes: Vec<_> = verdicts
+                .iter()
+                .map(|v| v.as_ref().map_err(Refusal::code))
+                .collect();
+            assert_eq!(
+                codes,
+                vec![Err("already_committed"), Err("already_rejected")],
+                "{origin:?}"
+            );
+            assert_eq!(pending(&state), 0, "{origin:?}: nothing pooled");
+        }
+        let text = admit(&state, vec![applied.clone()], Origin::Client)
+            .pop()
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("at height 1 (applied)"), "{text}");
+        let metrics = state.metrics.render();
+        for label in [
+            "reason=\"already_committed\"",
+            "reason=\"forwarded_already_committed\"",
+            "reason=\"forwarded_already_rejected\"",
+        ] {
+            assert!(metrics.contains(label), "{label} missing in {metrics}");
+        }
+    }
+
+    #[test]
+    fn verdicts_keep_the_order_of_the_transfers_and_admit_the_fresh_ones() {
+        let (_dir, state) = state();
+        let executed = test_support::transfer(CHAIN, 5, 1);
+        commit(&state, vec![executed.clone()]);
+        let fresh = test_support::transfer(CHAIN, 5, 2);
+        let mut forged = test_support::transfer(CHAIN, 5, 3);
+        forged.signature.0[0] ^= 1;
+        let verdicts = admit(
+            &state,
+            vec![fresh.clone(), executed, forged, fresh.clone()],
+            Origin::Peer,
+        );
+        let codes: Vec<_> = verdicts
+            .iter()
+            .map(|v| v.as_ref().map_err(Refusal::code).copied())
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                Ok(fresh.id()),
+                Err("already_committed"),
+                Err("bad_signature"),
+                Err("duplicate")
+            ]
+        );
+        assert_eq!(pending(&state), 1);
+    }
+}
