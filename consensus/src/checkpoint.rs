@@ -96,6 +96,13 @@ impl Checkpoints {
         (seq > self.stable.seq).then_some((seq, root))
     }
 
+    /// A lagging proof at or below `seq` is overtaken (by a fetch or a stable checkpoint).
+    fn forget_lagging_upto(&mut self, seq: SeqNum) {
+        if self.lagging.as_ref().is_some_and(|(l, _)| l.seq <= seq) {
+            self.lagging = None;
+        }
+    }
+
     /// Whether a proof has 2f+1 signatures (stable) rather than only f+1 (enough to fetch).
     pub(crate) fn is_strong(&self, proof: &CheckpointProof) -> bool {
         proof.seq == 0 || proof.signatures.len() >= self.strong
@@ -488,14 +495,7 @@ impl<A: Application> Replica<A> {
         // is fetching: the driver finds the state already there and reports it.
         out.push_persist(durable::put_fetch(&proof));
         self.checkpoints.fetch = Some(proof);
-        if self
-            .checkpoints
-            .lagging
-            .as_ref()
-            .is_some_and(|(l, _)| l.seq <= seq)
-        {
-            self.checkpoints.lagging = None;
-        }
+        self.checkpoints.forget_lagging_upto(seq);
         // Votes for `seq` itself are kept: with this replica's own checkpoint after the
         // transfer they may complete the 2f+1 proof.
         self.checkpoints.votes = self.checkpoints.votes.split_off(&seq);
@@ -612,14 +612,7 @@ impl<A: Application> Replica<A> {
             self.checkpoints.floor = None;
             out.push_persist(durable::delete_floor());
         }
-        if self
-            .checkpoints
-            .lagging
-            .as_ref()
-            .is_some_and(|(l, _)| l.seq <= seq)
-        {
-            self.checkpoints.lagging = None;
-        }
+        self.checkpoints.forget_lagging_upto(seq);
         self.last_assigned = self.last_assigned.max(seq);
         self.checkpoints.assert_collected(self.id);
     }

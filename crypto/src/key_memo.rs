@@ -15,21 +15,16 @@
 //!   Anyone can make valid keys, so a flood of fresh keys only turns hits back into decodes.
 //! * **Per thread**: no lock, nothing shared between threads.
 
+use crate::generations::Generations;
 use ed25519_dalek::VerifyingKey;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// Most keys in one generation.
 pub const GENERATION_KEYS: usize = 8192;
 
-#[derive(Default)]
-struct Memo {
-    current: HashMap<[u8; 32], VerifyingKey>,
-    previous: HashMap<[u8; 32], VerifyingKey>,
-}
-
 thread_local! {
-    static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+    static MEMO: RefCell<Generations<[u8; 32], VerifyingKey>> =
+        RefCell::new(Generations::new(GENERATION_KEYS));
 }
 
 /// The decoded key for `bytes`: from the memo, or from `decode` (remembered if it succeeds).
@@ -37,16 +32,7 @@ pub(crate) fn decode_with<E>(
     bytes: &[u8; 32],
     decode: impl FnOnce() -> Result<VerifyingKey, E>,
 ) -> Result<VerifyingKey, E> {
-    let known = MEMO.with(|m| {
-        let mut m = m.borrow_mut();
-        if let Some(key) = m.current.get(bytes) {
-            return Some(*key);
-        }
-        let key = m.previous.remove(bytes)?;
-        m.insert(*bytes, key);
-        Some(key)
-    });
-    if let Some(key) = known {
+    if let Some(key) = MEMO.with(|m| m.borrow_mut().get(bytes)) {
         return Ok(key);
     }
     let key = decode()?;
@@ -54,22 +40,10 @@ pub(crate) fn decode_with<E>(
     Ok(key)
 }
 
-impl Memo {
-    fn insert(&mut self, bytes: [u8; 32], key: VerifyingKey) {
-        if self.current.len() >= GENERATION_KEYS {
-            self.previous = std::mem::take(&mut self.current);
-        }
-        self.current.insert(bytes, key);
-    }
-}
-
 /// Keys held by this thread's memo (tests).
 #[cfg(test)]
 pub(crate) fn len() -> usize {
-    MEMO.with(|m| {
-        let m = m.borrow();
-        m.current.len() + m.previous.len()
-    })
+    MEMO.with(|m| m.borrow().len())
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ mod address;
 mod batch;
 mod digest;
 pub mod encoding;
+mod generations;
 pub mod key_memo;
 pub mod keyfile;
 mod keys;

@@ -14,23 +14,18 @@
 //! * **Bounded**: two generations of at most [`GENERATION_VERDICTS`] verdicts each (33 bytes
 //!   per verdict plus the map's overhead, a few MiB per thread).
 
+use crate::generations::Generations;
 use crate::{BatchItem, Domain, PublicKey, Signature};
 use sha2::{Digest as _, Sha256};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 
 /// Most verdicts in one generation.
 pub const GENERATION_VERDICTS: usize = 1 << 16;
 
-#[derive(Default)]
-struct Memo {
-    current: HashMap<[u8; 32], bool>,
-    previous: HashMap<[u8; 32], bool>,
-}
-
 thread_local! {
     static ENABLED: Cell<bool> = const { Cell::new(false) };
-    static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+    static MEMO: RefCell<Generations<[u8; 32], bool>> =
+        RefCell::new(Generations::new(GENERATION_VERDICTS));
 }
 
 /// Turns the memo on for the calling thread.
@@ -93,29 +88,12 @@ fn key(
 
 /// The remembered verdict for `key`, if any.
 fn known(key: &[u8; 32]) -> Option<bool> {
-    MEMO.with(|m| {
-        let mut m = m.borrow_mut();
-        if let Some(verdict) = m.current.get(key) {
-            return Some(*verdict);
-        }
-        let verdict = m.previous.remove(key)?;
-        m.insert(*key, verdict);
-        Some(verdict)
-    })
+    MEMO.with(|m| m.borrow_mut().get(key))
 }
 
 /// Remembers the verdict for `key`.
 fn remember(key: [u8; 32], verdict: bool) {
     MEMO.with(|m| m.borrow_mut().insert(key, verdict));
-}
-
-impl Memo {
-    fn insert(&mut self, key: [u8; 32], verdict: bool) {
-        if self.current.len() >= GENERATION_VERDICTS {
-            self.previous = std::mem::take(&mut self.current);
-        }
-        self.current.insert(key, verdict);
-    }
 }
 
 #[cfg(test)]

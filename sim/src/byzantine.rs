@@ -314,6 +314,19 @@ impl Byzantine {
         (shuffled, second)
     }
 
+    /// Sends `first` to one random part of `targets` and `second` to the rest.
+    fn equivocate_between(
+        rng: &mut ChaCha8Rng,
+        targets: &[usize],
+        first: &SignedMessage,
+        second: &SignedMessage,
+        sends: &mut Vec<Send>,
+    ) {
+        let (a, b) = Self::split(rng, targets);
+        Self::to_all(first, &a, sends);
+        Self::to_all(second, &b, sends);
+    }
+
     /// A different valid batch: the same requests minus one, or reversed, or empty.
     fn other_batch(rng: &mut ChaCha8Rng, batch: &[Request]) -> Vec<Request> {
         let mut other = batch.to_vec();
@@ -414,9 +427,7 @@ impl Byzantine {
                     },
                     ..message.clone()
                 };
-                let (a, b) = Self::split(rng, targets);
-                Self::to_all(&message, &a, sends);
-                Self::to_all(&swapped, &b, sends);
+                Self::equivocate_between(rng, targets, &message, &swapped, sends);
                 return;
             }
         }
@@ -439,9 +450,7 @@ impl Byzantine {
         match altered {
             Some(altered) => {
                 let altered = self.sign(altered);
-                let (a, b) = Self::split(rng, targets);
-                Self::to_all(&message, &a, sends);
-                Self::to_all(&altered, &b, sends);
+                Self::equivocate_between(rng, targets, &message, &altered, sends);
             }
             None => Self::to_all(&message, targets, sends),
         }
