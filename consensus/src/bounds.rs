@@ -31,12 +31,12 @@
 use crate::config::Config;
 use crate::durable;
 use crate::error::ConfigError;
-use crate::interface::PersistOp;
 use crate::message::{
     Batch, Checkpoint, CheckpointProof, Commit, FetchBatch, Message, NewView, PrePrepare, Prepare,
     PreparedCertificate, Request, SignedMessage, SignedPrePrepare, SignedViewChange, ViewChange,
 };
 use crate::quorum::Quorum;
+use crate::step_io::PersistOp;
 use crate::{ReplicaId, SeqNum, View};
 use bftledger_crypto::encoding::{encode, Versioned};
 use bftledger_crypto::{Digest, Signature};

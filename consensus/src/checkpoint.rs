@@ -1,13 +1,14 @@
 //! Checkpoints, stable checkpoints, watermarks and log garbage collection (§4.3), and the state
 //! transfer trigger.
 
+use crate::application::Application;
 use crate::durable;
 use crate::error::Rejection;
-use crate::interface::{Application, Event, FetchState, Output, Target};
 use crate::message::{Checkpoint, CheckpointProof, Message};
 use crate::mutants::Mutant;
 use crate::quorum::VoteSet;
 use crate::replica::Replica;
+use crate::step_io::{Event, FetchState, Output, Target};
 use crate::{ReplicaId, SeqNum};
 use bftledger_crypto::{Digest, Signature};
 use std::collections::BTreeMap;

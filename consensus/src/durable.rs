@@ -37,10 +37,10 @@
 //! normal status (at most `max_future_views`), and deleted when a view is entered: peers left at
 //! an earlier target may still need one of them to reach 2f+1.
 
-use crate::interface::PersistOp;
 use crate::message::{
     decode_durable, Batch, CheckpointProof, PreparedCertificate, SignedMessage, ViewChange,
 };
+use crate::step_io::PersistOp;
 use crate::{SeqNum, View};
 use bftledger_crypto::encoding::{encode, DecodeError};
 use bftledger_crypto::{Digest, Signature};

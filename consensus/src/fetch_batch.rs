@@ -41,12 +41,13 @@
 //! timer moves on to a view whose V may not contain that certificate. The batches attached to
 //! VIEW-CHANGEs before had the same gap: the faulty reporter could leave them out.)
 
+use crate::application::Application;
 use crate::config::RETRANSMIT_SLOTS_PER_PEER;
 use crate::durable::{delete_batch, put_batch};
-use crate::interface::{Application, Output, Target};
 use crate::message::{null_digest, Batch, FetchBatch, Message, PrePrepare, SignedMessage};
 use crate::mutants::Mutant;
 use crate::replica::{Replica, Status};
+use crate::step_io::{Output, Target};
 use crate::{ReplicaId, SeqNum, View};
 use bftledger_crypto::{Digest, Signature};
 

@@ -1,7 +1,7 @@
 //! `check_invariants()`: what must hold after every step. Called by the tests and the simulator
 //! after each `step`; a violation is a bug in the core and panics with the values involved.
 
-use crate::interface::Application;
+use crate::application::Application;
 use crate::message::batch_digest_of_request_digests;
 use crate::replica::{Replica, Status};
 use std::collections::BTreeMap;

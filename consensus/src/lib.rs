@@ -121,13 +121,13 @@
 //! lost and its timer expired) while the others stay in v rejects their normal-case messages
 //! until they change view too; meanwhile it follows through checkpoints and state transfer.
 
+mod application;
 pub mod bounds;
 mod checkpoint;
 pub mod config;
 pub mod durable;
 pub mod error;
 mod fetch_batch;
-mod interface;
 mod invariants;
 mod log;
 pub mod message;
@@ -138,6 +138,7 @@ mod recovery;
 mod replica;
 mod requests;
 mod retransmit;
+mod step_io;
 mod timer;
 pub mod view_change;
 
@@ -148,15 +149,12 @@ pub type SeqNum = u64;
 /// A view number; the primary of view v is v mod n.
 pub type View = u64;
 
+pub use application::{Application, InvalidBatch};
 pub use bftledger_crypto::Digest;
 pub use bounds::MessageBounds;
 pub use config::Config;
 pub use durable::RecoverError;
 pub use error::{ConfigError, NewViewFault, Rejection, ViewChangeFault};
-pub use interface::{
-    Actions, Application, CommittedBatch, Event, FetchState, Input, InvalidBatch, Outbound, Output,
-    PersistOp, RequestRelay, Target, ViewChangeCause,
-};
 pub use message::{
     batch_digest, null_digest, Batch, CertificateError, Checkpoint, CheckpointProof, Commit,
     CommitCertificate, FetchBatch, Message, NewView, PrePrepare, Prepare, PreparedCertificate,
@@ -166,4 +164,8 @@ pub use mutants::Mutant;
 pub use quorum::{Quorum, QuorumKind};
 pub use replica::{Replica, Status};
 pub use requests::PendingRequest;
+pub use step_io::{
+    Actions, CommittedBatch, Event, FetchState, Input, Outbound, Output, PersistOp, RequestRelay,
+    Target, ViewChangeCause,
+};
 pub use view_change::{compute_o_set, OSet};

@@ -1,15 +1,16 @@
 //! Normal-case operation (§4.2): pre-prepare → prepare → commit → execute, with request
 //! batching at the primary and retransmission of own messages.
 
+use crate::application::Application;
 use crate::durable::{self, VoteKind};
 use crate::error::Rejection;
-use crate::interface::{Application, CommittedBatch, Event, Output, Target, ViewChangeCause};
 use crate::message::{
     batch_digest_of_request_digests, Batch, Commit, CommitCertificate, Message, PrePrepare,
     Prepare, PreparedCertificate, Request,
 };
 use crate::mutants::Mutant;
 use crate::replica::{Replica, Status};
+use crate::step_io::{CommittedBatch, Event, Output, Target, ViewChangeCause};
 use crate::{ReplicaId, SeqNum};
 use bftledger_crypto::{Digest, Signature};
 use std::collections::HashSet;

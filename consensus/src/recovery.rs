@@ -7,9 +7,9 @@
 //! for are rebuilt with their durable batches. Every value is checked as untrusted input would
 //! be: a store that does not hold what this replica wrote is refused with a typed error.
 
+use crate::application::Application;
 use crate::config::Config;
 use crate::durable::{read, DurableState, RecoverError, VoteKind};
-use crate::interface::Application;
 use crate::message::{null_digest, Batch, Commit, Message, NewView, PrePrepare, Prepare, Request};
 use crate::replica::{Replica, Status};
 use crate::{ReplicaId, SeqNum, View};

@@ -1,16 +1,17 @@
 //! The replica: its state, construction, recovery, status getters and [`Replica::step`], which
 //! only dispatches to the handlers of `normal_case`, `checkpoint` and `view_change`.
 
+use crate::application::Application;
 use crate::checkpoint::Checkpoints;
 use crate::config::Config;
 use crate::durable::{self, VoteKind};
 use crate::error::Rejection;
-use crate::interface::{Application, Input, Output, Target, ViewChangeCause};
 use crate::log::Log;
 use crate::message::{Batch, CheckpointProof, Message, Request, SignedMessage};
 use crate::mutants::Mutant;
 use crate::quorum::Quorum;
 use crate::requests::{AddError, PendingRequest, RequestPool};
+use crate::step_io::{Input, Output, Target, ViewChangeCause};
 use crate::timer::Timers;
 use crate::view_change::ViewChanges;
 use crate::{ReplicaId, SeqNum, View};
@@ -338,7 +339,7 @@ impl<A: Application> Replica<A> {
 
     fn count_rejections(&mut self, out: &Output) {
         for event in out.events() {
-            if let crate::interface::Event::Rejected { reason, .. } = event {
+            if let crate::step_io::Event::Rejected { reason, .. } = event {
                 *self.rejections.entry(reason.kind()).or_insert(0) += 1;
             }
         }

@@ -2,11 +2,12 @@
 //! crashes and batches missing after a view change cannot stall it (TOCS'02 §5.2 keeps
 //! retransmission out of the protocol proper; here it is explicit and bounded).
 
+use crate::application::Application;
 use crate::config::RETRANSMIT_SLOTS_PER_PEER;
 use crate::durable::VoteKind;
-use crate::interface::{Application, Output, Target};
 use crate::message::{Commit, Message, PrePrepare, Prepare, SignedMessage};
 use crate::replica::Replica;
+use crate::step_io::{Output, Target};
 use crate::{ReplicaId, SeqNum};
 use bftledger_crypto::Digest;
 

@@ -2,9 +2,9 @@
 //! certificates, NEW-VIEW with its O-set built by the new primary and recomputed by every
 //! backup, timers with backoff (see `timer.rs`) and the f+1 "join a higher view" rule.
 
+use crate::application::Application;
 use crate::durable::{self, VoteKind};
 use crate::error::{NewViewFault, Rejection, ViewChangeFault};
-use crate::interface::{Application, Event, Output, Target, ViewChangeCause};
 use crate::message::{
     null_digest, signing_bytes, Batch, CheckpointProof, Message, NewView, PrePrepare, Request,
     SignedBody, SignedMessage, SignedPrePrepare, SignedViewChange, ViewChange,
@@ -12,6 +12,7 @@ use crate::message::{
 use crate::mutants::Mutant;
 use crate::quorum::Quorum;
 use crate::replica::{Replica, Status};
+use crate::step_io::{Event, Output, Target, ViewChangeCause};
 use crate::{ReplicaId, SeqNum, View};
 use bftledger_crypto::{Digest, Domain, PublicKey, Signature};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
