@@ -49,8 +49,17 @@ impl<A: Application> Replica<A> {
     /// the application accepts, signs PRE-PREPARE(v, n, d), records its vote durably and
     /// multicasts it with the batch.
     pub fn propose_batch(&mut self, out: &mut Output) -> Option<SeqNum> {
-        let (ids, digests, requests) = self.take_valid_batch(out)?;
         let (view, seq) = (self.view, self.last_assigned + 1);
+        assert!(
+            self.status == Status::Normal && self.is_primary() && seq > self.window_low(),
+            "replica {}: proposing seq {seq} in view {view} while {:?}, primary of the view {}, \
+             window low {}",
+            self.id,
+            self.status,
+            self.config.primary(view),
+            self.window_low()
+        );
+        let (ids, digests, requests) = self.take_valid_batch(out)?;
         let digest = batch_digest_of_request_digests(&digests);
         if !self.record_own_vote(seq, view, VoteKind::PrePrepare, digest, out) {
             return None;
@@ -419,6 +428,15 @@ impl<A: Application> Replica<A> {
         let commit = Commit { view, seq, digest };
         let signed = self.send(Target::All, Message::Commit(commit), out);
         let slot = self.log.slot_mut(seq, view);
+        // §4.2: a replica commits only what it prepared.
+        assert!(
+            slot.prepared && slot.digest() == Some(digest),
+            "replica {}: committing seq {seq} view {view} digest {digest} on slot prepared {} \
+             with digest {:?}",
+            self.id,
+            slot.prepared,
+            slot.digest()
+        );
         slot.commits.insert(self.id, digest, signed.signature);
     }
 
@@ -482,7 +500,15 @@ impl<A: Application> Replica<A> {
             if !slot.committed {
                 break;
             }
+            // §4.2: committed-local needs prepared and 2f+1 matching commits.
             let mut commits = slot.commits.signers(&digest);
+            assert!(
+                slot.prepared && commits.len() >= self.quorum.commits_needed(),
+                "replica {}: handing out seq {seq} (prepared {}, {} commits)",
+                self.id,
+                slot.prepared,
+                commits.len()
+            );
             commits.truncate(self.quorum.commits_needed());
             let certificate = CommitCertificate {
                 view: slot.view,
