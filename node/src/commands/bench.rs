@@ -17,6 +17,7 @@
 //! is counted and reported, never dropped from the figures silently.
 
 use super::client::{Client, ClientError};
+use super::signature_bound::{self, SignatureBound};
 use super::Output;
 use crate::api::types::{
     AccountResponse, BatchSubmitRequest, BatchSubmitResponse, BlockResponse, StatusResponse,
@@ -88,6 +89,12 @@ async fn bench(args: &BenchArgs, global: &GlobalArgs, out: &Output) -> CliResult
 
     eprintln!("bench: pre-signing {total} transfers ...");
     let plan = presign(&status.chain_id, &accounts, total);
+    let sample: Vec<SignedTransfer> = plan.iter().take(4096).map(|p| p.transfer.clone()).collect();
+    let bound = signature_bound::measure(&sample, status.validators);
+    eprintln!(
+        "bench: this machine batch-verifies {:.0} transfers/s on {} threads: bound {:.0}/s for {} validators",
+        bound.verify_per_s, bound.threads, bound.bound_per_s, bound.validators
+    );
     let tracker = Arc::new(Mutex::new(Tracker::new(total)));
     let start_height = clients[0].get::<StatusResponse>("/v1/status").await?.height;
 
@@ -117,7 +124,7 @@ async fn bench(args: &BenchArgs, global: &GlobalArgs, out: &Output) -> CliResult
     let report = tracker
         .lock()
         .expect("tracker lock")
-        .report(args, started, load_end, lag);
+        .report(args, started, load_end, lag, bound);
     out.emit(report.to_string(), report);
     Ok(())
 }
@@ -463,6 +470,7 @@ impl Tracker {
         started: Instant,
         load_end: Instant,
         max_lag_ms: u64,
+        bound: SignatureBound,
     ) -> serde_json::Value {
         let offered_s = load_end.duration_since(started).as_secs_f64();
         let commit_window_s = match (self.first_commit, self.last_commit) {
@@ -470,6 +478,11 @@ impl Tracker {
             _ => 0.0,
         };
         let ms = |q: f64| self.latency_us.value_at_quantile(q) as f64 / 1000.0;
+        let committed_per_s = if commit_window_s > 0.0 {
+            (self.committed as f64 / commit_window_s).round()
+        } else {
+            0.0
+        };
         serde_json::json!({
             "offered_rate_per_s": args.rate,
             "duration_s": args.duration,
@@ -478,7 +491,9 @@ impl Tracker {
             "submitted": self.submitted,
             "submitted_rate_per_s": (self.submitted as f64 / offered_s).round(),
             "committed": self.committed,
-            "committed_rate_per_s": if commit_window_s > 0.0 { (self.committed as f64 / commit_window_s).round() } else { 0.0 },
+            "committed_rate_per_s": committed_per_s,
+            "bound": bound,
+            "committed_to_bound": (committed_per_s / bound.bound_per_s * 1000.0).round() / 1000.0,
             "rejected_at_execution": self.rejected,
             "refused_by_api": self.refused,
             "not_committed_within_drain": self.submit_time.len(),
