@@ -8,6 +8,7 @@
 //! by code; a forwarded transfer's refusal apart (`forwarded_<code>`), as its client, who was
 //! told "accepted" by another validator, does not hear of it.
 
+use crate::load::Overloaded;
 use crate::mempool::{AdmitError, Origin};
 use crate::node_state::NodeState;
 use bftledger_crypto::Digest;
@@ -29,6 +30,9 @@ pub enum Refusal {
     /// Refused by the mempool's checks or bounds.
     #[error(transparent)]
     Pool(#[from] AdmitError),
+    /// Too much already waits (clients only; see [`crate::load`]).
+    #[error(transparent)]
+    Overloaded(#[from] Overloaded),
     /// The store could not be read (an internal fault, not the sender's).
     #[error("store: {0}")]
     Store(String),
@@ -44,6 +48,7 @@ impl Refusal {
             } => "already_committed",
             Refusal::AlreadyExecuted { .. } => "already_rejected",
             Refusal::Pool(e) => e.code(),
+            Refusal::Overloaded(_) => "overloaded",
             Refusal::Store(_) => "internal",
         }
     }
@@ -79,7 +84,20 @@ pub fn admit(
     }
     let (pooled, size) = {
         let mut mempool = state.mempool.lock().expect("mempool lock poisoned");
-        let pooled = mempool.admit(fresh, origin);
+        // Overload is refused at the door, to clients only: a forward's client already heard
+        // "accepted" from another validator.
+        let overloaded = match origin {
+            Origin::Client => state.load.admit(mempool.len(), fresh.len()).err(),
+            Origin::Peer => None,
+        };
+        let pooled = match overloaded {
+            Some(o) => fresh.iter().map(|_| Err(Refusal::Overloaded(o))).collect(),
+            None => mempool
+                .admit(fresh, origin)
+                .into_iter()
+                .map(|v| v.map_err(Refusal::from))
+                .collect::<Vec<_>>(),
+        };
         (pooled, mempool.len())
     };
     let mut pooled = pooled.into_iter();
@@ -90,7 +108,6 @@ pub fn admit(
                 pooled
                     .next()
                     .expect("one mempool verdict per fresh transfer")
-                    .map_err(Refusal::from)
             })
         })
         .collect();

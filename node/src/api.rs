@@ -99,6 +99,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Seconds for the `Retry-After` header (overload).
+    retry_after_s: Option<u64>,
 }
 
 impl ApiError {
@@ -107,6 +109,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_s: None,
         }
     }
 
@@ -140,7 +143,10 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: self.detail(),
         };
-        (self.status, Json(body)).into_response()
+        with_retry_after(
+            (self.status, Json(body)).into_response(),
+            self.retry_after_s,
+        )
     }
 }
 
@@ -157,9 +163,28 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// Adds `Retry-After: seconds` (overload: when to come back), if there is a time to advise.
+fn with_retry_after(mut response: Response, seconds: Option<u64>) -> Response {
+    if let Some(seconds) = seconds {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    }
+    response
+}
+
 impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> ApiError {
         let status = match &refusal {
+            Refusal::Overloaded(o) => {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    refusal.code(),
+                    refusal.to_string(),
+                );
+                e.retry_after_s = Some(o.retry_after_s);
+                return e;
+            }
             Refusal::Pool(AdmitError::Invalid(_)) => StatusCode::BAD_REQUEST,
             Refusal::Pool(AdmitError::Duplicate(_)) | Refusal::AlreadyExecuted { .. } => {
                 StatusCode::CONFLICT
@@ -215,7 +240,7 @@ async fn submit_transfer(
 async fn submit_batch(
     State(shared): State<Arc<NodeState>>,
     body: Result<Json<BatchSubmitRequest>, JsonRejection>,
-) -> ApiResult<Json<BatchSubmitResponse>> {
+) -> ApiResult<Response> {
     let Json(batch) = body?;
     let max = shared.api.max_batch_transfers;
     if batch.transfers.is_empty() || batch.transfers.len() > max {
@@ -228,7 +253,13 @@ async fn submit_batch(
         ));
     }
     let ids: Vec<Digest> = batch.transfers.iter().map(SignedTransfer::id).collect();
-    let results: Vec<BatchItemResult> = admit(&shared, batch.transfers)
+    let verdicts = admit(&shared, batch.transfers);
+    // Items refused as overloaded advise a retry time; the response carries the longest.
+    let retry_after_s = verdicts
+        .iter()
+        .filter_map(|v| v.as_ref().err()?.retry_after_s)
+        .max();
+    let results: Vec<BatchItemResult> = verdicts
         .into_iter()
         .zip(ids)
         .map(|(r, id)| BatchItemResult {
@@ -236,10 +267,11 @@ async fn submit_batch(
             error: r.err().map(|e| e.detail()),
         })
         .collect();
-    Ok(Json(BatchSubmitResponse {
+    let response = Json(BatchSubmitResponse {
         accepted: results.iter().filter(|r| r.error.is_none()).count(),
         results,
-    }))
+    });
+    Ok(with_retry_after(response.into_response(), retry_after_s))
 }
 
 fn parse_digest(text: &str) -> ApiResult<Digest> {
@@ -288,18 +320,30 @@ async fn get_transfer(
                 batch_digest: r.batch_digest,
                 certificate: hex::encode(&r.certificate),
             }),
+            dropped: None,
         }));
     }
-    if shared
-        .mempool
-        .lock()
-        .expect("mempool lock poisoned")
-        .is_in_flight(&id)
-    {
+    let (in_flight, dropped) = {
+        let mempool = shared.mempool.lock().expect("mempool lock poisoned");
+        (mempool.is_in_flight(&id), mempool.dropped_reason(&id))
+    };
+    if in_flight {
         return Ok(Json(TransferResponse {
             id,
             status: "pending".into(),
             committed: None,
+            dropped: None,
+        }));
+    }
+    if let Some(reason) = dropped {
+        return Ok(Json(TransferResponse {
+            id,
+            status: "dropped".into(),
+            committed: None,
+            dropped: Some(ErrorDetail {
+                code: reason.code().into(),
+                message: reason.explain().into(),
+            }),
         }));
     }
     Err(ApiError::not_found(format!(

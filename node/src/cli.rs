@@ -205,4 +205,8 @@ pub struct BenchArgs {
     /// After the load stops, wait at most this long for outstanding transfers, in seconds.
     #[arg(long, default_value_t = 30)]
     pub drain_s: u64,
+    /// Do not re-send transfers refused as `overloaded` (by default they are re-sent after the
+    /// node's `Retry-After`, each account's in nonce order, as a real client would).
+    #[arg(long)]
+    pub no_retry: bool,
 }

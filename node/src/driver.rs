@@ -11,6 +11,7 @@
 use crate::admission;
 use crate::config::NodeConfig;
 use crate::mempool::{Origin, Pending};
+use crate::metrics::ReasonLabel;
 use crate::node_state::NodeState;
 use crate::p2p::{P2pEvent, P2pHandle};
 use crate::sync_worker::Fetched;
@@ -245,8 +246,20 @@ impl Driver {
         m.view.set(replica.view() as i64);
         m.committed_height.set(self.host.height() as i64);
         m.catching_up.set(i64::from(self.catching_up()));
-        let size = shared.mempool.lock().expect("mempool lock poisoned").len();
+        let (size, drops) = {
+            let mut mempool = shared.mempool.lock().expect("mempool lock poisoned");
+            (mempool.len(), mempool.take_drop_counts())
+        };
         m.mempool_size.set(size as i64);
+        for (reason, count) in drops.into_iter().filter(|(_, n)| *n > 0) {
+            m.transfers_dropped
+                .get_or_create(&ReasonLabel {
+                    reason: reason.code().into(),
+                })
+                .inc_by(count);
+        }
+        shared.load.set_core_pending(replica.pending_requests());
+        m.admission_budget.set(shared.load.budget() as i64);
     }
 
     /// Handles one network event; a consensus message is queued for the next group.
@@ -396,6 +409,7 @@ impl HostIo for NodeIo {
     fn block_stored(&mut self, block: &Block, executed: bool) {
         self.account_block(&block.transfers, &block.receipts);
         if executed {
+            self.shared.load.executed(block.transfers.len());
             info!(
                 height = block.height,
                 transfers = block.transfers.len(),

@@ -14,6 +14,7 @@
 //! Stateful rules (balance, nonce order) are the ledger's, at execution: the pool has no state to
 //! judge them with, and a committed-but-failed transfer still gets a receipt saying why.
 
+use crate::dropped::{DropReason, Dropped};
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::{Digest, PublicKey};
 use bftledger_host::{SharedVerified, VerifiedTransfers};
@@ -115,7 +116,7 @@ struct InFlight {
 /// primary out of order (forwarded by different nodes, or in frames that overtake each other).
 /// [`Mempool::drain`] hands a sender's transfers over in nonce order and holds back a transfer
 /// whose predecessor is neither committed nor handed over, for at most `nonce_gap_hold`
-/// (after that it goes anyway, and the ledger rejects it with a receipt if the gap is real).
+/// (after that it is dropped and reported so: ordered, it could only be rejected).
 #[derive(Debug)]
 pub struct Mempool {
     chain_id: String,
@@ -130,6 +131,10 @@ pub struct Mempool {
     /// Every admitted transfer, checked, by request digest: the consensus application and the
     /// driver use it instead of decoding and verifying the same bytes again.
     verified: SharedVerified,
+    /// Accepted transfers let go of before ordering, with the reason.
+    dropped: Dropped,
+    /// Drops since [`Mempool::take_drop_counts`], by [`DropReason::ALL`] position.
+    drop_counts: [u64; DropReason::ALL.len()],
 }
 
 impl Mempool {
@@ -145,6 +150,8 @@ impl Mempool {
             in_flight: HashMap::new(),
             handed: HashSet::new(),
             verified: VerifiedTransfers::shared(limits.max_transfers.saturating_mul(2)),
+            dropped: Dropped::default(),
+            drop_counts: [0; DropReason::ALL.len()],
         }
     }
 
@@ -167,6 +174,26 @@ impl Mempool {
     /// Whether `id` is waiting or being ordered.
     pub fn is_in_flight(&self, id: &Digest) -> bool {
         self.in_flight.contains_key(id)
+    }
+
+    /// Why `id` was let go of after it was accepted, if it was (and is not in flight again).
+    pub fn dropped_reason(&self, id: &Digest) -> Option<DropReason> {
+        self.dropped.reason(id)
+    }
+
+    /// Drops since the last call, per reason (for the metrics).
+    pub fn take_drop_counts(&mut self) -> Vec<(DropReason, u64)> {
+        let counts = std::mem::take(&mut self.drop_counts);
+        DropReason::ALL.into_iter().zip(counts).collect()
+    }
+
+    fn record_drop(&mut self, id: Digest, reason: DropReason) {
+        self.dropped.record(id, reason);
+        let position = DropReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .expect("every reason is in ALL");
+        self.drop_counts[position] += 1;
     }
 
     /// Checks and admits a submission; one result per transfer, in order. Signatures of all
@@ -236,11 +263,14 @@ impl Mempool {
         while self.in_flight.len() >= self.limits.max_seen_ids {
             match self.in_flight_order.pop_front() {
                 Some(old) => {
-                    self.forget(&old);
+                    if self.forget(&old).is_some() {
+                        self.record_drop(old, DropReason::Evicted);
+                    }
                 }
                 None => break,
             }
         }
+        self.dropped.readmitted(&id);
         let arrived = Instant::now();
         self.in_flight.insert(
             id,
@@ -280,6 +310,11 @@ impl Mempool {
     /// holding back those whose predecessor is neither committed (`committed_nonce(sender)`
     /// is the sender's last executed nonce) nor handed over, for at most `nonce_gap_hold`.
     /// They stay in flight (duplicates still refused) until [`Mempool::executed`].
+    ///
+    /// A transfer that can only be rejected is dropped here instead of ordered (issue: overload
+    /// made a third of what was ordered `NonceGap` receipts): one whose nonce is already used,
+    /// and one whose gap did not close within the hold. Both are reported as dropped, and
+    /// the same signed transfer may be submitted again.
     pub fn drain(
         &mut self,
         max: usize,
@@ -301,13 +336,18 @@ impl Mempool {
         let mut out = Vec::new();
         for p in candidates {
             let (from, nonce) = (p.transfer.transfer.from, p.transfer.transfer.nonce);
-            let ready = out.len() < max
-                && (nonce <= committed_nonce(&from).saturating_add(1)
-                    || self.handed.contains(&(from, nonce - 1))
-                    || p.arrived.elapsed() >= self.limits.nonce_gap_hold);
-            if ready {
+            let committed = committed_nonce(&from);
+            let follows = nonce == committed.saturating_add(1)
+                || (nonce > committed && self.handed.contains(&(from, nonce - 1)));
+            if nonce <= committed {
+                self.forget(&p.id);
+                self.record_drop(p.id, DropReason::NonceUsed);
+            } else if follows && out.len() < max {
                 self.handed.insert((from, nonce));
                 out.push(p);
+            } else if !follows && p.arrived.elapsed() >= self.limits.nonce_gap_hold {
+                self.forget(&p.id);
+                self.record_drop(p.id, DropReason::NonceGap);
             } else {
                 self.waiting.push_back(p);
             }
@@ -319,6 +359,15 @@ impl Mempool {
     /// ones handed to it are in flight, so that clients can submit them again.
     pub fn forget_handed_over(&mut self) {
         let waiting: HashSet<Digest> = self.waiting.iter().map(|p| p.id).collect();
+        let handed: Vec<Digest> = self
+            .in_flight
+            .keys()
+            .filter(|id| !waiting.contains(id))
+            .copied()
+            .collect();
+        for id in handed {
+            self.record_drop(id, DropReason::StateTransfer);
+        }
         self.in_flight.retain(|id, _| waiting.contains(id));
         self.in_flight_order.retain(|id| waiting.contains(id));
         self.handed.clear();
@@ -460,9 +509,16 @@ mod tests {
             .map(|t| t.transfer.transfer.nonce)
             .collect();
         assert_eq!(nonces, [1, 2, 3]);
-        // Committed nonces count as predecessors; a gap is released after the hold.
+        // Committed nonces count as predecessors.
         p.admit(vec![transfer(5, 1)], Origin::Peer);
         assert_eq!(p.drain(10, |_| 4).len(), 1);
+    }
+
+    /// A transfer that could only be rejected is dropped before ordering and reported so: a gap
+    /// that did not close within the hold, or a nonce already used. The same transfer may come
+    /// again.
+    #[test]
+    fn transfers_that_can_only_fail_are_dropped_with_a_reason_not_ordered() {
         let mut quick = Mempool::new(
             "test",
             MempoolLimits {
@@ -471,8 +527,24 @@ mod tests {
                 nonce_gap_hold: Duration::ZERO,
             },
         );
-        quick.admit(vec![transfer(9, 1)], Origin::Peer);
-        assert_eq!(quick.drain(10, |_| 0).len(), 1);
+        let (gap, used, next) = (transfer(9, 1), transfer(3, 1), transfer(6, 1));
+        quick.admit(vec![gap.clone(), used.clone(), next.clone()], Origin::Peer);
+        let drained = quick.drain(10, |_| 5);
+        assert_eq!(drained.len(), 1, "only nonce 6 follows the committed 5");
+        assert_eq!(drained[0].id, next.id());
+        assert_eq!(quick.dropped_reason(&gap.id()), Some(DropReason::NonceGap));
+        assert_eq!(
+            quick.dropped_reason(&used.id()),
+            Some(DropReason::NonceUsed)
+        );
+        assert!(!quick.is_in_flight(&gap.id()) && quick.is_empty());
+        let counts = quick.take_drop_counts();
+        assert!(counts.contains(&(DropReason::NonceGap, 1)), "{counts:?}");
+        assert!(counts.contains(&(DropReason::NonceUsed, 1)), "{counts:?}");
+        assert!(quick.take_drop_counts().iter().all(|(_, n)| *n == 0));
+        // Submitted again: in flight, no longer reported as dropped.
+        assert!(quick.admit(vec![gap.clone()], Origin::Client)[0].is_ok());
+        assert_eq!(quick.dropped_reason(&gap.id()), None);
     }
 
     #[test]
@@ -482,6 +554,10 @@ mod tests {
         p.drain(1, |_| 0);
         p.forget_handed_over();
         assert!(!p.is_in_flight(&transfer(1, 1).id()));
+        assert_eq!(
+            p.dropped_reason(&transfer(1, 1).id()),
+            Some(DropReason::StateTransfer)
+        );
         assert!(p.is_in_flight(&transfer(2, 1).id()));
         assert!(p.admit(vec![transfer(1, 1)], Origin::Client)[0].is_ok());
     }
@@ -494,6 +570,10 @@ mod tests {
             p.drain(10, |_| 0);
         }
         assert!(!p.is_in_flight(&transfer(1, 1).id()));
+        assert_eq!(
+            p.dropped_reason(&transfer(1, 1).id()),
+            Some(DropReason::Evicted)
+        );
         assert!(p.is_in_flight(&transfer(10, 1).id()));
     }
 }

@@ -58,6 +58,11 @@ pub struct Metrics {
     /// primary may not have had them). Non-zero under normal operation means lost forwards or
     /// a validator that forwards selectively.
     pub relayed_transfers: Counter,
+    /// Accepted transfers let go of before ordering, by reason (`nonce_gap`, `nonce_used`,
+    /// `state_transfer`, `evicted`); each is reported on `GET /v1/transfers/{id}`.
+    pub transfers_dropped: Family<ReasonLabel, Counter>,
+    /// The backlog that client transfers may join before `overloaded` (see `load.rs`).
+    pub admission_budget: Gauge,
 }
 
 /// A `kind` label for the p2p counters.
@@ -92,6 +97,8 @@ impl Metrics {
         let persist_group_steps = Counter::default();
         let verified_cache = Family::default();
         let relayed_transfers = Counter::default();
+        let transfers_dropped = Family::default();
+        let admission_budget = Gauge::default();
         let mut r = Registry::with_prefix("bftledger");
         let help = "Height of the last executed block";
         r.register("committed_height", help, committed_height.clone());
@@ -124,6 +131,10 @@ impl Metrics {
         r.register("verified_cache", help, verified_cache.clone());
         let help = "Pending transfers relayed to the primary by this backup";
         r.register("relayed_transfers", help, relayed_transfers.clone());
+        let help = "Accepted transfers dropped before ordering, by reason";
+        r.register("transfers_dropped", help, transfers_dropped.clone());
+        let help = "Transfers that may wait before clients are refused as overloaded";
+        r.register("admission_budget", help, admission_budget.clone());
         Metrics {
             registry: Arc::new(r),
             committed_height,
@@ -141,6 +152,8 @@ impl Metrics {
             persist_group_steps,
             verified_cache,
             relayed_transfers,
+            transfers_dropped,
+            admission_budget,
         }
     }
 

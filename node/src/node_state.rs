@@ -2,6 +2,7 @@
 //! HTTP API and the sync worker (readers), behind an `Arc`.
 
 use crate::config::ApiSection;
+use crate::load::Load;
 use crate::mempool::Mempool;
 use crate::metrics::Metrics;
 use bftledger_consensus::Quorum;
@@ -52,6 +53,8 @@ pub struct NodeState {
     pub api: ApiSection,
     /// Set by the sync worker while it catches up.
     pub syncing: AtomicBool,
+    /// The commit rate and backlog that admission refuses overload by.
+    pub load: Load,
 }
 
 impl NodeState {

@@ -2,6 +2,7 @@
 //! transfers, certificates) and a [`NodeState`] around a fresh store.
 
 use crate::config::ApiSection;
+use crate::load::Load;
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::Metrics;
 use crate::node_state::{Live, NodeState};
@@ -38,5 +39,6 @@ pub fn shared(
         live: RwLock::new(Live::default()),
         api,
         syncing: Default::default(),
+        load: Load::new(max_transfers),
     }
 }

@@ -34,6 +34,16 @@ async fn call(
     path: &str,
     body: Option<(&str, Vec<u8>)>,
 ) -> (StatusCode, Vec<u8>) {
+    let (status, _, bytes) = call_with_headers(shared, method, path, body).await;
+    (status, bytes)
+}
+
+async fn call_with_headers(
+    shared: &Arc<NodeState>,
+    method: &str,
+    path: &str,
+    body: Option<(&str, Vec<u8>)>,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
     let mut builder = HttpRequest::builder().method(method).uri(path);
     let body = match body {
         Some((content_type, bytes)) => {
@@ -47,10 +57,11 @@ async fn call(
         .await
         .unwrap();
     let status = response.status();
+    let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
         .await
         .unwrap();
-    (status, bytes.to_vec())
+    (status, headers, bytes.to_vec())
 }
 
 fn error_code(body: &[u8]) -> String {
@@ -311,4 +322,66 @@ async fn a_valid_transfer_is_accepted_once_and_reported_pending() {
     assert!(String::from_utf8(response)
         .unwrap()
         .contains("bftledger_mempool_size 3"));
+}
+
+/// Overload is refused at the door: 503 with the code `overloaded`, the JSON envelope and a
+/// `Retry-After`, for a single transfer and for every item of a batch; nothing is pooled.
+#[tokio::test]
+async fn overload_is_refused_with_503_and_retry_after() {
+    let (_dir, shared) = shared(4096);
+    // The test node's budget is its pool (100); the core already holds 100 pending requests.
+    shared.load.set_core_pending(100);
+    let body = serde_json::to_value(transfer(1)).unwrap();
+    let (status, headers, response) =
+        call_with_headers(&shared, "POST", "/v1/transfers", json(body)).await;
+    assert_eq!(
+        (status, error_code(&response).as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+    );
+    let retry: u64 = headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=crate::load::MAX_RETRY_AFTER_S).contains(&retry),
+        "{retry}"
+    );
+    let batch = serde_json::json!({"transfers": [transfer(2), transfer(3)]});
+    let (status, headers, response) =
+        call_with_headers(&shared, "POST", "/v1/transfers/batch", json(batch)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    let r: BatchSubmitResponse = serde_json::from_slice(&response).unwrap();
+    assert_eq!(r.accepted, 0);
+    assert!(r
+        .results
+        .iter()
+        .all(|i| i.error.as_ref().unwrap().code == "overloaded"));
+    assert!(shared.mempool.lock().unwrap().is_empty());
+    // Room again: accepted.
+    shared.load.set_core_pending(0);
+    let body = serde_json::to_value(transfer(1)).unwrap();
+    let (status, _) = call(&shared, "POST", "/v1/transfers", json(body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+/// An accepted transfer that the node let go of is reported as dropped, with the reason, not
+/// as unknown.
+#[tokio::test]
+async fn a_dropped_transfer_is_reported_with_its_reason() {
+    let (_dir, shared) = shared(4096);
+    let gap = transfer(7);
+    let body = serde_json::to_value(&gap).unwrap();
+    let (status, _) = call(&shared, "POST", "/v1/transfers", json(body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // Nonce 7 while the sender's next is 1: the gap does not close within the hold (500 ms).
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert!(shared.mempool.lock().unwrap().drain(10, |_| 0).is_empty());
+    let (status, response) =
+        call(&shared, "GET", &format!("/v1/transfers/{}", gap.id()), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let r: TransferResponse = serde_json::from_slice(&response).unwrap();
+    assert_eq!(r.status, "dropped");
+    assert_eq!(r.dropped.unwrap().code, "nonce_gap");
 }

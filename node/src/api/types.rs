@@ -65,11 +65,15 @@ pub struct BatchItemResult {
 pub struct TransferResponse {
     /// The transfer id.
     pub id: Digest,
-    /// `pending`, `committed` (applied) or `rejected` (in a block, not applied).
+    /// `pending`, `committed` (applied), `rejected` (in a block, not applied) or `dropped`
+    /// (accepted, then let go of before ordering: it may be submitted again).
     pub status: String,
     /// Where it was committed, with the proof; absent while pending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub committed: Option<CommittedTransfer>,
+    /// Why it was dropped; only with status `dropped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<ErrorDetail>,
 }
 
 /// A transfer in a block, with its proof.

@@ -27,7 +27,7 @@ use crate::error::{CliError, CliResult};
 use bftledger_crypto::{Address, Digest, SecretKey};
 use bftledger_ledger::{Receipt, SignedTransfer, Transfer};
 use hdrhistogram::Histogram;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -35,6 +35,8 @@ use tokio::sync::Semaphore;
 
 /// Largest number of transfers sent in one batch request.
 const MAX_TRANSFERS_PER_REQUEST: usize = 1000;
+/// Later than any advised retry time (to take every waiting retry at the end).
+const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
 /// How often the commit tracker asks for the chain height, in milliseconds.
 const TRACK_POLL_MS: u64 = 5;
 
@@ -111,8 +113,7 @@ async fn bench(args: &BenchArgs, global: &GlobalArgs, out: &Output) -> CliResult
         start_height,
     ));
     let progress = tokio::spawn(print_progress(tracker.clone(), started));
-    let lag = offer_load(args, &clients, plan, tracker.clone(), started).await;
-    let load_end = Instant::now();
+    let (lag, load_end) = offer_load(args, &clients, plan, tracker.clone(), started).await;
 
     let drain_deadline = load_end + Duration::from_secs(args.drain_s);
     while Instant::now() < drain_deadline && tracker.lock().expect("tracker lock").outstanding() > 0
@@ -256,29 +257,112 @@ fn presign(chain_id: &str, accounts: &[SecretKey], total: usize) -> Vec<Planned>
         .collect()
 }
 
-/// Submits the plan at the offered rate; returns how far (ms) the generator fell behind at most.
+/// Transfers refused as `overloaded`, waiting to be re-sent: per account, in nonce order, with
+/// the time the node advised (`Retry-After`). While an account has any, its later transfers
+/// wait behind them, so each account's nonces still reach the network in order.
+#[derive(Default)]
+struct Retries {
+    accounts: HashMap<usize, (Instant, VecDeque<Planned>)>,
+}
+
+impl Retries {
+    /// `refused` (one request's transfers, in nonce order per account) come back after
+    /// `after`, before whatever their accounts still have waiting.
+    fn refused(&mut self, refused: Vec<Planned>, after: Duration) {
+        let due = Instant::now() + after;
+        let mut by_account: BTreeMap<usize, Vec<Planned>> = BTreeMap::new();
+        for p in refused {
+            by_account.entry(p.account).or_default().push(p);
+        }
+        for (account, mut ps) in by_account {
+            let entry = self
+                .accounts
+                .entry(account)
+                .or_insert_with(|| (due, VecDeque::new()));
+            entry.0 = entry.0.max(due);
+            ps.reverse();
+            for p in ps {
+                entry.1.push_front(p);
+            }
+        }
+    }
+
+    /// Whether `p` must wait behind its account's refused transfers (then it is queued).
+    fn defer(&mut self, p: Planned) -> Option<Planned> {
+        match self.accounts.get_mut(&p.account) {
+            Some((_, waiting)) => {
+                waiting.push_back(p);
+                None
+            }
+            None => Some(p),
+        }
+    }
+
+    /// The transfers whose advised time has come, each account's in order.
+    fn due(&mut self, now: Instant) -> Vec<Planned> {
+        let ready: Vec<usize> = self
+            .accounts
+            .iter()
+            .filter(|(_, (due, _))| *due <= now)
+            .map(|(a, _)| *a)
+            .collect();
+        ready
+            .into_iter()
+            .flat_map(|a| self.accounts.remove(&a).map(|(_, w)| w).unwrap_or_default())
+            .collect()
+    }
+
+    fn len(&self) -> usize {
+        self.accounts.values().map(|(_, w)| w.len()).sum()
+    }
+}
+
+/// Submits the plan at the offered rate, then re-sends refused transfers until none is left or
+/// `drain_s` passed. Returns how far (ms) the generator fell behind at most, and when the plan
+/// was all offered.
 async fn offer_load(
     args: &BenchArgs,
     clients: &[Arc<Client>],
     plan: Vec<Planned>,
     tracker: Arc<Mutex<Tracker>>,
     started: Instant,
-) -> u64 {
+) -> (u64, Instant) {
     let in_flight = Arc::new(Semaphore::new(args.max_in_flight));
+    let retries = Arc::new(Mutex::new(Retries::default()));
     let mut plan = plan.into_iter().peekable();
     let mut sent = 0usize;
     let mut max_lag_ms = 0u64;
+    // When the last planned transfer was offered; after it only refused ones are re-sent.
+    let mut offered: Option<Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(args.tick_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    while plan.peek().is_some() {
+    loop {
         tick.tick().await;
+        let now = Instant::now();
+        if let Some(at) = offered {
+            let retrying = retries.lock().expect("retries lock").len();
+            if retrying == 0 || now.duration_since(at).as_secs() >= args.drain_s {
+                break;
+            }
+        }
         let elapsed = started.elapsed();
         let due = ((elapsed.as_secs_f64() * args.rate as f64) as usize).max(sent);
         let mut per_node: Vec<Vec<Planned>> = (0..clients.len()).map(|_| Vec::new()).collect();
-        while sent < due {
-            let Some(p) = plan.next() else { break };
-            per_node[p.account % clients.len()].push(p);
-            sent += 1;
+        {
+            let mut retries = retries.lock().expect("retries lock");
+            for p in retries.due(now) {
+                per_node[p.account % clients.len()].push(p);
+            }
+            while sent < due {
+                let Some(p) = plan.next() else { break };
+                sent += 1;
+                if let Some(p) = retries.defer(p) {
+                    per_node[p.account % clients.len()].push(p);
+                }
+            }
+        }
+        if plan.peek().is_none() && offered.is_none() {
+            offered = Some(now);
         }
         for (node, batch) in per_node.into_iter().enumerate() {
             for chunk in chunked(batch) {
@@ -291,14 +375,22 @@ async fn offer_load(
                 max_lag_ms = max_lag_ms.max(waited.elapsed().as_millis() as u64);
                 let client = clients[node].clone();
                 let tracker = tracker.clone();
+                let retries = (!args.no_retry).then(|| retries.clone());
                 tokio::spawn(async move {
-                    submit(&client, chunk, &tracker).await;
+                    submit(&client, chunk, &tracker, retries.as_deref()).await;
                     drop(permit);
                 });
             }
         }
     }
-    max_lag_ms
+    // Still refused when the drain time ran out: final refusals.
+    let left = retries
+        .lock()
+        .expect("retries lock")
+        .due(Instant::now() + FOREVER);
+    let mut t = tracker.lock().expect("tracker lock");
+    left.iter().for_each(|p| t.refused(p.id, "overloaded"));
+    (max_lag_ms, offered.unwrap_or_else(Instant::now))
 }
 
 fn chunked(mut batch: Vec<Planned>) -> Vec<Vec<Planned>> {
@@ -313,28 +405,56 @@ fn chunked(mut batch: Vec<Planned>) -> Vec<Vec<Planned>> {
     out
 }
 
-async fn submit(client: &Client, chunk: Vec<Planned>, tracker: &Mutex<Tracker>) {
+/// Submits one request; refusals are counted, and with `retries` the ones refused as
+/// `overloaded` come back after the advised time (1 s if none).
+async fn submit(
+    client: &Client,
+    chunk: Vec<Planned>,
+    tracker: &Mutex<Tracker>,
+    retries: Option<&Mutex<Retries>>,
+) {
     let now = Instant::now();
     tracker
         .lock()
         .expect("tracker lock")
         .submitted(chunk.iter().map(|p| p.id), now);
     let request = BatchSubmitRequest {
-        transfers: chunk.into_iter().map(|p| p.transfer).collect(),
+        transfers: chunk.iter().map(|p| p.transfer.clone()).collect(),
     };
-    let ids: Vec<Digest> = request.transfers.iter().map(SignedTransfer::id).collect();
-    let result: Result<BatchSubmitResponse, _> = client.post("/v1/transfers/batch", &request).await;
-    let mut t = tracker.lock().expect("tracker lock");
-    match result {
-        Ok(response) => {
-            for r in response.results {
-                if let Some(e) = r.error {
-                    t.refused(r.id, &e.code);
+    let result: Result<(BatchSubmitResponse, Option<u64>), _> =
+        client.post_advised("/v1/transfers/batch", &request).await;
+    let mut overloaded: HashSet<Digest> = HashSet::new();
+    let mut advised = None;
+    {
+        let mut t = tracker.lock().expect("tracker lock");
+        match result {
+            Ok((response, retry_after)) => {
+                advised = retry_after;
+                for r in response.results {
+                    match r.error {
+                        Some(e) if e.code == "overloaded" && retries.is_some() => {
+                            t.retried();
+                            overloaded.insert(r.id);
+                        }
+                        Some(e) => t.refused(r.id, &e.code),
+                        None => {}
+                    }
                 }
             }
+            Err(ClientError::Api { code, .. }) => chunk.iter().for_each(|p| t.refused(p.id, &code)),
+            Err(_) => chunk.iter().for_each(|p| t.refused(p.id, "unreachable")),
         }
-        Err(ClientError::Api { code, .. }) => ids.iter().for_each(|id| t.refused(*id, &code)),
-        Err(_) => ids.iter().for_each(|id| t.refused(*id, "unreachable")),
+    }
+    if let (Some(retries), false) = (retries, overloaded.is_empty()) {
+        let refused = chunk
+            .into_iter()
+            .filter(|p| overloaded.contains(&p.id))
+            .collect();
+        let after = Duration::from_secs(advised.unwrap_or(1));
+        retries
+            .lock()
+            .expect("retries lock")
+            .refused(refused, after);
     }
 }
 
@@ -399,6 +519,8 @@ struct Tracker {
     last_commit: Option<Instant>,
     rejected: BTreeMap<String, usize>,
     refused: BTreeMap<String, usize>,
+    /// Re-sends after an `overloaded` refusal.
+    retries: usize,
     latency_us: Histogram<u64>,
 }
 
@@ -413,17 +535,26 @@ impl Tracker {
             last_commit: None,
             rejected: BTreeMap::new(),
             refused: BTreeMap::new(),
+            retries: 0,
             // 1 µs .. 10 min, 3 significant digits.
             latency_us: Histogram::new_with_bounds(1, 600_000_000, 3)
                 .expect("valid histogram bounds"),
         }
     }
 
+    /// Sent (again, for a retried one: its latency counts from its first submission).
     fn submitted(&mut self, ids: impl Iterator<Item = Digest>, at: Instant) {
         for id in ids {
-            self.submit_time.insert(id, at);
-            self.submitted += 1;
+            if let std::collections::hash_map::Entry::Vacant(e) = self.submit_time.entry(id) {
+                e.insert(at);
+                self.submitted += 1;
+            }
         }
+    }
+
+    /// Refused as `overloaded`, to be re-sent.
+    fn retried(&mut self) {
+        self.retries += 1;
     }
 
     fn refused(&mut self, id: Digest, code: &str) {
@@ -496,6 +627,7 @@ impl Tracker {
             "committed_to_bound": (committed_per_s / bound.bound_per_s * 1000.0).round() / 1000.0,
             "rejected_at_execution": self.rejected,
             "refused_by_api": self.refused,
+            "retries_after_overload": self.retries,
             "not_committed_within_drain": self.submit_time.len(),
             "generator_max_lag_ms": max_lag_ms,
             "latency_ms": {

@@ -101,11 +101,28 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
+        self.post_advised(path, body)
+            .await
+            .map(|(answer, _)| answer)
+    }
+
+    /// `POST path` with a JSON body, decoding JSON; also returns the `Retry-After` header's
+    /// seconds, if the node advised one.
+    pub async fn post_advised<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<(T, Option<u64>), ClientError> {
         let response = self.send(self.http.post(self.url(path)).json(body)).await?;
-        response
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        let body = response
             .json()
             .await
-            .map_err(|e| ClientError::BadAnswer(format!("POST {path}: {e}")))
+            .map_err(|e| ClientError::BadAnswer(format!("POST {path}: {e}")))?;
+        Ok((body, retry_after))
     }
 
     fn url(&self, path: &str) -> String {

@@ -10,7 +10,8 @@ use crate::cli::NodeArgs;
 use crate::config::NodeConfig;
 use crate::driver::{Driver, SyncChannels};
 use crate::error::{CliError, CliResult};
-use crate::mempool::{Mempool, MempoolLimits};
+use crate::load::{self, Load};
+use crate::mempool::{Mempool, MempoolLimits, Origin};
 use crate::metrics::Metrics;
 use crate::node_state::{Live, NodeState};
 use crate::p2p::{self, P2pConfig};
@@ -132,6 +133,7 @@ async fn serve(config: NodeConfig) -> CliResult {
     );
     let p2p_cfg = p2p_config(&config, &genesis)?;
     let (p2p, events) = p2p::spawn(&key, p2p_cfg).map_err(CliError::failure)?;
+    let load_ceiling = load::ceiling(mempool.limit_for(Origin::Client), genesis.validators.len());
     let shared = Arc::new(NodeState {
         genesis_hash: genesis.hash(),
         validator: key.public(),
@@ -144,6 +146,7 @@ async fn serve(config: NodeConfig) -> CliResult {
         live: RwLock::new(Live::default()),
         api: config.api.clone(),
         syncing: AtomicBool::new(false),
+        load: Load::new(load_ceiling),
     });
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await

@@ -98,6 +98,13 @@ async fn wait(client: &Client, id: Digest, wait_ms: u64, out: &Output) -> CliRes
             out.emit(&human, json);
             return Err(CliError::new(ExitCode::Rejected, "rejected", human));
         }
+        if let Some(dropped) = &r.dropped {
+            // Never ordered: the same signed transfer may be submitted again.
+            return Err(CliError::failure(format!(
+                "transfer {id} was dropped before ordering ({}): {}",
+                dropped.code, dropped.message
+            )));
+        }
         if Instant::now() >= deadline {
             return Err(CliError::failure(format!(
                 "transfer {id} was not committed within {wait_ms} ms (still pending)"
