@@ -21,7 +21,9 @@ impl<A: Application> Replica<A> {
         }
         self.last_reported = seq;
         out.push_persist(durable::put_executed(seq, state_root));
-        if seq.is_multiple_of(self.config.checkpoint_interval) && seq > self.stable.seq {
+        if seq.is_multiple_of(self.config.settings.checkpoint_interval_seqs)
+            && seq > self.stable.seq
+        {
             self.send_checkpoint(seq, state_root, out);
         }
         self.resolve_lagging(out, false);
@@ -54,7 +56,7 @@ impl<A: Application> Replica<A> {
     ) {
         let Checkpoint { seq, state_root } = checkpoint;
         let low = self.window_low();
-        if !seq.is_multiple_of(self.config.checkpoint_interval) || seq == 0 {
+        if !seq.is_multiple_of(self.config.settings.checkpoint_interval_seqs) || seq == 0 {
             out.reject(Some(from), Rejection::BadCheckpointSeq { seq, low });
             return;
         }
@@ -214,7 +216,7 @@ impl<A: Application> Replica<A> {
             if self.is_strong(&proof) {
                 self.lagging = Some((proof, since)); // wait for the application's report
             }
-        } else if allow_fetch && self.timers.now >= since + self.config.retransmit_ticks {
+        } else if allow_fetch && self.timers.now >= since + self.config.settings.retransmit_ticks {
             self.request_fetch(proof, out);
         } else {
             self.lagging = Some((proof, since));

@@ -16,7 +16,10 @@ impl<A: Application> Replica<A> {
     }
 
     fn check_watermarks(&self) {
-        let (low, k) = (self.stable.seq, self.config.checkpoint_interval);
+        let (low, k) = (
+            self.stable.seq,
+            self.config.settings.checkpoint_interval_seqs,
+        );
         assert!(
             low <= self.last_reported,
             "replica {}: low watermark {low} > last execution the application reported {}",
@@ -172,21 +175,21 @@ impl<A: Application> Replica<A> {
         let c = &self.config;
         let (pending, queue, executed) = self.requests.sizes();
         assert!(
-            pending <= c.max_pending_requests,
+            pending <= c.settings.max_pending_requests,
             "replica {}: {pending} pending",
             self.id
         );
         assert!(
-            queue <= 2 * c.max_pending_requests + 1,
+            queue <= 2 * c.settings.max_pending_requests + 1,
             "replica {}: queue {queue}",
             self.id
         );
         assert!(
-            executed <= c.executed_requests_remembered,
+            executed <= c.settings.executed_requests_remembered,
             "replica {}: {executed} executed digests remembered",
             self.id
         );
-        let window_slots = c.watermark_window as usize;
+        let window_slots = c.settings.watermark_window_seqs as usize;
         assert!(
             self.log.len() <= window_slots,
             "replica {}: {} log slots",
@@ -200,7 +203,7 @@ impl<A: Application> Replica<A> {
             .chain(&self.refused_new_views);
         for view in refused {
             assert!(
-                *view > self.view && *view <= self.current_target() + c.max_future_views,
+                *view > self.view && *view <= self.current_target() + c.settings.max_future_views,
                 "replica {}: refused view-change or new-view kept for view {view} (current {})",
                 self.id,
                 self.view
@@ -220,7 +223,7 @@ impl<A: Application> Replica<A> {
         }
         for (view, per_view) in &self.view_changes {
             assert!(
-                *view > self.view && *view <= self.current_target() + c.max_future_views,
+                *view > self.view && *view <= self.current_target() + c.settings.max_future_views,
                 "replica {}: view-changes kept for view {view} (current {})",
                 self.id,
                 self.view
@@ -234,12 +237,15 @@ impl<A: Application> Replica<A> {
         }
         let vc_views = self.view_changes.len() as u64;
         assert!(
-            vc_views <= c.max_future_views + 1,
+            vc_views <= c.settings.max_future_views + 1,
             "replica {}: {vc_views} views of view-changes",
             self.id
         );
         let checkpoint_keys = self.checkpoint_votes.len();
-        let bound = (c.watermark_window / c.checkpoint_interval) as usize + c.n() + 1;
+        let bound = (c.settings.watermark_window_seqs / c.settings.checkpoint_interval_seqs)
+            as usize
+            + c.n()
+            + 1;
         assert!(
             checkpoint_keys <= bound,
             "replica {}: checkpoint votes for {checkpoint_keys} seqs (bound {bound})",
@@ -255,7 +261,7 @@ impl<A: Application> Replica<A> {
         if let Some(first) = self.own_votes.keys().next() {
             // Votes above the window can remain from a window that a 2f+1 fetch had moved (kept
             // until the checkpoint is stable): at most two windows, three kinds, two views.
-            let bound = 12 * c.watermark_window as usize;
+            let bound = 12 * c.settings.watermark_window_seqs as usize;
             assert!(
                 first.0 > self.stable.seq && self.own_votes.len() <= bound,
                 "replica {}: {} own votes from seq {} (stable {}, bound {bound})",

@@ -150,9 +150,9 @@ pub type View = u64;
 
 pub use bftledger_crypto::Digest;
 pub use bounds::MessageBounds;
-pub use config::Config;
+pub use config::{Config, Settings};
 pub use durable::RecoverError;
-pub use error::{ConfigError, NewViewFault, Rejection, ViewChangeFault};
+pub use error::{ConfigError, ConfigProblem, NewViewFault, Rejection, ViewChangeFault};
 pub use interface::{
     Actions, Application, CommittedBatch, Event, FetchState, Input, InvalidBatch, Outbound, Output,
     PersistOp, RequestRelay, Target, ViewChangeCause,
