@@ -24,13 +24,12 @@
 //! sequence encoding (a varint length, then the elements); [`largest_messages`] builds the whole
 //! messages, and a test checks the two agree byte for byte. Every number is the length of
 //! [`SignedMessage::to_bytes`] (version byte included), which is what
-//! [`Config::max_message_bytes`] limits. Every durable value ([`crate::durable`]) is one of
+//! [`crate::Settings::max_message_bytes`] limits. Every durable value ([`crate::durable`]) is one of
 //! these messages or a part of one, so it is never larger than the largest message
 //! ([`largest_durable_values`]).
 
 use crate::config::Config;
 use crate::durable;
-use crate::error::ConfigError;
 use crate::message::{
     Batch, Checkpoint, CheckpointProof, Commit, FetchBatch, Message, NewView, PrePrepare, Prepare,
     PreparedCertificate, Request, SignedMessage, SignedPrePrepare, SignedViewChange, ViewChange,
@@ -81,7 +80,7 @@ impl MessageBounds {
     /// only a few certificates).
     pub fn of(config: &Config) -> MessageBounds {
         let shape = Shape::of(config);
-        let window = usize_of(config.watermark_window);
+        let window = usize_of(config.settings.watermark_window_seqs);
         let cert_bytes = encode(&shape.certificate(shape.stable_seq + 1)).len();
         let empty_view_change = shape.view_change_message(Vec::new()).to_bytes().len();
         let view_change = grow_sequence(empty_view_change, window, cert_bytes);
@@ -142,11 +141,15 @@ impl MessageBounds {
 /// payload. At most `max_batch_requests` requests, `max_batch_bytes` of payload in all, each
 /// payload at most `max_request_bytes` (so its length prefix at most that varint).
 fn batch_bytes_max(config: &Config) -> usize {
-    let request_len_max = config.max_request_bytes.min(config.max_batch_bytes);
-    varint_len(config.max_batch_requests)
-        .saturating_add(config.max_batch_bytes)
+    let request_len_max = config
+        .settings
+        .max_request_bytes
+        .min(config.settings.max_batch_bytes);
+    varint_len(config.settings.max_batch_requests)
+        .saturating_add(config.settings.max_batch_bytes)
         .saturating_add(
             config
+                .settings
                 .max_batch_requests
                 .saturating_mul(varint_len(request_len_max)),
         )
@@ -180,7 +183,7 @@ struct Shape {
 
 impl Shape {
     fn of(config: &Config) -> Shape {
-        let window = config.watermark_window;
+        let window = config.settings.watermark_window_seqs;
         Shape {
             n: config.n(),
             strong: Quorum::new(config.n()).strong(),
@@ -319,10 +322,11 @@ impl Shape {
 /// The largest legal batch: `max_batch_requests` requests sharing `max_batch_bytes` of payload
 /// as evenly as `max_request_bytes` allows.
 fn largest_batch(config: &Config) -> Vec<Request> {
-    let count = config.max_batch_requests.max(1);
+    let count = config.settings.max_batch_requests.max(1);
     let total = config
+        .settings
         .max_batch_bytes
-        .min(count.saturating_mul(config.max_request_bytes));
+        .min(count.saturating_mul(config.settings.max_request_bytes));
     let (each, extra) = (total / count, total % count);
     (0..count)
         .map(|i| Request {
@@ -393,35 +397,6 @@ pub fn largest_durable_values(config: &Config) -> Vec<PersistOp> {
     ops
 }
 
-impl Config {
-    /// Safety-holes issue, item 8: every message the core sends fits `max_message_bytes`, and
-    /// that fits a decodable message and a durable value (the NEW-VIEW of the current view is
-    /// kept under key `N`; a value the store refuses would stop the replica on every restart).
-    /// The sizes come from the real encoding (this module).
-    pub(crate) fn validate_message_bounds(&self) -> Result<(), ConfigError> {
-        let cap = MAX_MESSAGE_BYTES_CAP;
-        if self.max_message_bytes > cap {
-            return Err(ConfigError::MessageLimitAboveCap {
-                max_message_bytes: self.max_message_bytes,
-                cap,
-            });
-        }
-        let bounds = MessageBounds::of(self);
-        match bounds
-            .kinds()
-            .into_iter()
-            .find(|(_, bytes)| *bytes > self.max_message_bytes)
-        {
-            Some((kind, bytes)) => Err(ConfigError::MessageTooSmall {
-                kind,
-                bytes,
-                max_message_bytes: self.max_message_bytes,
-            }),
-            None => Ok(()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,11 +409,11 @@ mod tests {
             SecretKey::from_bytes(&seed).public()
         });
         let mut config = Config::new(keys.collect());
-        config.checkpoint_interval = window / 2;
-        config.watermark_window = window;
-        config.max_batch_requests = 37;
-        config.max_request_bytes = 300;
-        config.max_batch_bytes = 5_000;
+        config.settings.checkpoint_interval_seqs = window / 2;
+        config.settings.watermark_window_seqs = window;
+        config.settings.max_batch_requests = 37;
+        config.settings.max_request_bytes = 300;
+        config.settings.max_batch_bytes = 5_000;
         config
     }
 
@@ -457,7 +432,7 @@ mod tests {
                 let real = message.to_bytes().len();
                 if *kind == "pre_prepare" {
                     assert!(real <= *bound, "n={n}: {kind} {real} > bound {bound}");
-                    let slack = c.max_batch_requests * 2;
+                    let slack = c.settings.max_batch_requests * 2;
                     assert!(
                         *bound - real <= slack,
                         "n={n}: bound {bound} far above {real}"

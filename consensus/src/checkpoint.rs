@@ -259,7 +259,8 @@ impl<A: Application> Replica<A> {
         }
         self.last_reported = seq;
         out.push_persist(durable::put_executed(seq, state_root));
-        if seq.is_multiple_of(self.config.checkpoint_interval) && seq > self.checkpoints.stable.seq
+        if seq.is_multiple_of(self.config.settings.checkpoint_interval_seqs)
+            && seq > self.checkpoints.stable.seq
         {
             self.send_checkpoint(seq, state_root, out);
         }
@@ -294,7 +295,7 @@ impl<A: Application> Replica<A> {
     ) {
         let Checkpoint { seq, state_root } = checkpoint;
         let low = self.window_low();
-        if !seq.is_multiple_of(self.config.checkpoint_interval) || seq == 0 {
+        if !seq.is_multiple_of(self.config.settings.checkpoint_interval_seqs) || seq == 0 {
             out.reject(Some(from), Rejection::BadCheckpointSeq { seq, low });
             return;
         }
@@ -451,7 +452,7 @@ impl<A: Application> Replica<A> {
             if self.checkpoints.is_strong(&proof) {
                 self.checkpoints.lagging = Some((proof, since)); // wait for the application's report
             }
-        } else if allow_fetch && self.timers.now >= since + self.config.retransmit_ticks {
+        } else if allow_fetch && self.timers.now >= since + self.config.settings.retransmit_ticks {
             self.request_fetch(proof, out);
         } else {
             self.checkpoints.lagging = Some((proof, since));

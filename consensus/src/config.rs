@@ -1,10 +1,13 @@
 //! Limits and timeouts of a replica, checked once by [`Config::validate`].
 //!
-//! Every queue, log and message the core keeps is bounded by a field here (TigerBeetle style:
-//! units last in names). The defaults of [`Config::new`] suit a small LAN cluster driven by a
-//! 10 ms tick.
+//! Every queue, log and message the core keeps is bounded by a field of [`Settings`]
+//! (TigerBeetle style: units last in names). [`Settings`] is also the `[consensus]` section of the
+//! node's TOML, deserialized as it is: one set of names, from the file to the core. The
+//! validator set is not a setting: it comes from the genesis, and [`Config`] joins the two.
+//! The defaults of [`Settings::default`] suit a small LAN cluster driven by a 10 ms tick.
 
-use crate::error::ConfigError;
+use crate::bounds::MessageBounds;
+use crate::error::{ConfigError, ConfigProblem};
 use crate::mutants::Mutant;
 use crate::{ReplicaId, SeqNum, View};
 use bftledger_crypto::PublicKey;
@@ -14,16 +17,17 @@ use serde::{Deserialize, Serialize};
 /// setting (it bounds what one period may cost a correct replica, whatever the peers do).
 pub(crate) const RETRANSMIT_SLOTS_PER_PEER: usize = 4;
 
-/// Configuration shared by all replicas of one cluster (it must be identical everywhere).
+/// The tunable limits and timeouts of the core, identical on every replica of a cluster.
+///
+/// The node reads them from its TOML (`[consensus]`, these field names as keys, unknown keys
+/// refused); times are logical ticks, whose length in real time is the driver's business.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Config {
-    /// The validators; `ReplicaId` i is `validators[i]`. n = len, n = 3f+1 (extra replicas
-    /// beyond 3f+1 are allowed and f = (n-1)/3).
-    pub validators: Vec<PublicKey>,
+#[serde(deny_unknown_fields)]
+pub struct Settings {
     /// K: a checkpoint is taken every K sequence numbers (§4.3).
-    pub checkpoint_interval: SeqNum,
-    /// L: the high watermark is low + L; a multiple of K (§4.3).
-    pub watermark_window: SeqNum,
+    pub checkpoint_interval_seqs: SeqNum,
+    /// L: the high watermark is low + L; a multiple of K, at least 2K (§4.3).
+    pub watermark_window_seqs: SeqNum,
     /// Largest number of requests in one batch.
     pub max_batch_requests: usize,
     /// Largest sum of request payload sizes in one batch, in bytes.
@@ -36,6 +40,11 @@ pub struct Config {
     pub view_change_timeout_max_ticks: u64,
     /// Own messages that may have been lost are re-sent every this many ticks.
     pub retransmit_ticks: u64,
+    /// How many views ahead of the current one view-change messages are kept (per peer: one
+    /// per view), bounding what a flooding peer can make us store.
+    pub max_future_views: View,
+    /// Digests of executed requests remembered for duplicate suppression.
+    pub executed_requests_remembered: usize,
     /// Requests a replica keeps waiting to be ordered (beyond: rejected).
     pub max_pending_requests: usize,
     /// Largest single request payload in bytes.
@@ -43,11 +52,38 @@ pub struct Config {
     /// Largest encoded [`crate::SignedMessage`] in bytes (enforced by decode). [`Config::validate`]
     /// checks that the largest message of every kind fits (`bounds.rs`).
     pub max_message_bytes: usize,
-    /// How many views ahead of the current one view-change messages are kept (per peer: one
-    /// per view), bounding what a flooding peer can make us store.
-    pub max_future_views: View,
-    /// Digests of executed requests remembered for duplicate suppression.
-    pub executed_requests_remembered: usize,
+}
+
+impl Default for Settings {
+    /// Defaults suited to a LAN cluster and a 10 ms tick.
+    fn default() -> Settings {
+        Settings {
+            checkpoint_interval_seqs: 16,
+            watermark_window_seqs: 64,
+            max_batch_requests: 1024,
+            max_batch_bytes: 1 << 20,
+            batch_delay_ticks: 1,
+            view_change_timeout_ticks: 200,
+            view_change_timeout_max_ticks: 200 * 64,
+            retransmit_ticks: 50,
+            max_future_views: 16,
+            executed_requests_remembered: 1 << 18,
+            max_pending_requests: 65_536,
+            max_request_bytes: 64 * 1024,
+            max_message_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Configuration shared by all replicas of one cluster (it must be identical everywhere): the
+/// validator set of the genesis and the [`Settings`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// The validators; `ReplicaId` i is `validators[i]`. n = len, n = 3f+1 (extra replicas
+    /// beyond 3f+1 are allowed and f = (n-1)/3).
+    pub validators: Vec<PublicKey>,
+    /// Limits and timeouts.
+    pub settings: Settings,
     /// Test-only and deliberately unsafe: one protocol rule broken on purpose (see
     /// [`crate::mutants`]), set by [`Config::with_mutant`] for the simulator's mutation tests.
     /// `None` in every real configuration.
@@ -57,23 +93,16 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration with defaults suited to a LAN cluster and a 10 ms tick.
+    /// A configuration with the default [`Settings`].
     pub fn new(validators: Vec<PublicKey>) -> Config {
+        Config::with_settings(validators, Settings::default())
+    }
+
+    /// A configuration of `validators` with `settings`.
+    pub fn with_settings(validators: Vec<PublicKey>, settings: Settings) -> Config {
         Config {
             validators,
-            checkpoint_interval: 16,
-            watermark_window: 64,
-            max_batch_requests: 1024,
-            max_batch_bytes: 1 << 20,
-            batch_delay_ticks: 1,
-            view_change_timeout_ticks: 200,
-            view_change_timeout_max_ticks: 200 * 64,
-            retransmit_ticks: 50,
-            max_pending_requests: 65_536,
-            max_request_bytes: 64 * 1024,
-            max_message_bytes: 16 << 20,
-            max_future_views: 16,
-            executed_requests_remembered: 1 << 18,
+            settings,
             mutant: None,
         }
     }
@@ -106,56 +135,120 @@ impl Config {
         (view % self.n() as u64) as ReplicaId
     }
 
-    /// Checks every limit; a replica refuses to start with an invalid config.
+    /// The one owner of every rule of a consensus configuration: checks the validator set and
+    /// every setting, and returns **every** broken rule (one [`ConfigProblem`] each, named by
+    /// its setting), so that an operator fixes a file in one pass. The node calls it once at
+    /// start-up; [`crate::Replica::new`] calls it again only to assert it (an invalid config
+    /// reaching the core is a bug of the host).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let validators_ok = self.validate_validators(&mut problems);
+        self.settings.validate_limits(&mut problems);
+        // The message sizes grow with n (quorum-sized certificates, replica ids): they mean
+        // nothing for a validator set that is itself refused.
+        if validators_ok {
+            self.validate_message_bounds(&mut problems);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// At least 4 distinct validators; whether that holds.
+    fn validate_validators(&self, problems: &mut Vec<ConfigProblem>) -> bool {
+        let before = problems.len();
         let n = self.n();
+        // n >= 3f+1 with f >= 1.
         if n < 4 {
-            return Err(ConfigError::TooFewValidators { n });
+            problems.push(ConfigProblem::TooFewValidators { n });
         }
         for (i, key) in self.validators.iter().enumerate() {
             if let Some(first) = self.validators[..i].iter().position(|k| k == key) {
-                return Err(ConfigError::DuplicateValidator {
+                problems.push(ConfigProblem::DuplicateValidator {
                     first: first as ReplicaId,
                     second: i as ReplicaId,
                 });
             }
         }
+        problems.len() == before
+    }
+
+    /// Safety-holes issue, item 8: every message the core sends fits `max_message_bytes`, and
+    /// that fits a decodable message and a durable value (the NEW-VIEW of the current view is
+    /// kept under key `N`; a value the store refuses would stop the replica on every restart).
+    /// The sizes come from the real encoding (`bounds.rs`).
+    fn validate_message_bounds(&self, problems: &mut Vec<ConfigProblem>) {
+        let max_message_bytes = self.settings.max_message_bytes;
+        let cap = crate::bounds::MAX_MESSAGE_BYTES_CAP;
+        if max_message_bytes > cap {
+            problems.push(ConfigProblem::MessageLimitAboveCap {
+                max_message_bytes,
+                cap,
+            });
+        }
+        for (kind, bytes) in MessageBounds::of(self).kinds() {
+            if bytes > max_message_bytes {
+                problems.push(ConfigProblem::MessageTooSmall {
+                    kind,
+                    bytes,
+                    max_message_bytes,
+                });
+            }
+        }
+    }
+}
+
+impl Settings {
+    /// The rules among the settings themselves (the message sizes, which also depend on the
+    /// validator count, are `Config::validate_message_bounds`).
+    fn validate_limits(&self, problems: &mut Vec<ConfigProblem>) {
         let positive: [(&'static str, u64); 11] = [
-            ("checkpoint_interval", self.checkpoint_interval),
-            ("watermark_window", self.watermark_window),
+            ("checkpoint_interval_seqs", self.checkpoint_interval_seqs),
+            ("watermark_window_seqs", self.watermark_window_seqs),
             ("max_batch_requests", self.max_batch_requests as u64),
             ("max_batch_bytes", self.max_batch_bytes as u64),
             ("view_change_timeout_ticks", self.view_change_timeout_ticks),
             ("retransmit_ticks", self.retransmit_ticks),
-            ("max_pending_requests", self.max_pending_requests as u64),
-            ("max_request_bytes", self.max_request_bytes as u64),
-            ("max_message_bytes", self.max_message_bytes as u64),
             ("max_future_views", self.max_future_views),
             (
                 "executed_requests_remembered",
                 self.executed_requests_remembered as u64,
             ),
+            ("max_pending_requests", self.max_pending_requests as u64),
+            ("max_request_bytes", self.max_request_bytes as u64),
+            ("max_message_bytes", self.max_message_bytes as u64),
         ];
-        if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
-            return Err(ConfigError::Zero { field });
+        for (key, value) in positive {
+            if value == 0 {
+                problems.push(ConfigProblem::Zero { key });
+            }
         }
-        let (window, interval) = (self.watermark_window, self.checkpoint_interval);
-        if !window.is_multiple_of(interval) || window < 2 * interval {
-            return Err(ConfigError::WindowNotMultiple { window, interval });
+        let (window, interval) = (self.watermark_window_seqs, self.checkpoint_interval_seqs);
+        // A zero K is reported above; L is judged against a usable K only.
+        if interval > 0 && (!window.is_multiple_of(interval) || window < 2 * interval) {
+            problems.push(ConfigProblem::WindowNotMultiple { window, interval });
         }
         if self.max_request_bytes > self.max_batch_bytes {
-            return Err(ConfigError::RequestLargerThanBatch {
+            problems.push(ConfigProblem::RequestLargerThanBatch {
                 request: self.max_request_bytes,
                 batch: self.max_batch_bytes,
             });
         }
-        self.validate_message_bounds()?;
+        if self.view_change_timeout_ticks > 0
+            && self.view_change_timeout_ticks <= self.batch_delay_ticks
+        {
+            problems.push(ConfigProblem::TimeoutNotAboveBatchDelay {
+                timeout: self.view_change_timeout_ticks,
+                batch_delay: self.batch_delay_ticks,
+            });
+        }
         if self.view_change_timeout_max_ticks < self.view_change_timeout_ticks {
-            return Err(ConfigError::TimeoutCapTooSmall {
+            problems.push(ConfigProblem::TimeoutCapTooSmall {
                 base: self.view_change_timeout_ticks,
                 max: self.view_change_timeout_max_ticks,
             });
         }
-        Ok(())
     }
 }

@@ -104,9 +104,6 @@ pub enum RecoverError {
         /// Why.
         error: DecodeError,
     },
-    /// The configuration is invalid.
-    #[error("invalid config: {0}")]
-    Config(#[from] crate::error::ConfigError),
     /// Stored state contradicts itself (e.g. signed by another replica id).
     #[error("inconsistent durable state: {0}")]
     Inconsistent(&'static str),

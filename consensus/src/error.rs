@@ -317,9 +317,27 @@ pub enum NewViewFault {
     },
 }
 
-/// A [`crate::Config`] that cannot work.
+/// A [`crate::Config`] that cannot work: every rule it breaks, in the order
+/// [`crate::Config::validate`] checks them (never empty).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
+#[error("{}", render_problems(.problems))]
+pub struct ConfigError {
+    /// One entry per broken rule.
+    pub problems: Vec<ConfigProblem>,
+}
+
+fn render_problems(problems: &[ConfigProblem]) -> String {
+    let mut out = format!("consensus config has {} problem(s):", problems.len());
+    for p in problems {
+        out.push_str(&format!("\n  - {}: {p}", p.key()));
+    }
+    out
+}
+
+/// One broken rule of a [`crate::Config`]. Its text states the value, with its unit, and the
+/// rule; [`ConfigProblem::key`] names the setting it is reported under.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigProblem {
     /// Fewer than 4 validators cannot tolerate a fault (n >= 3f+1 with f >= 1).
     #[error("{n} validators: at least 4 are needed (n = 3f+1, f >= 1)")]
     TooFewValidators {
@@ -335,25 +353,67 @@ pub enum ConfigError {
         second: ReplicaId,
     },
     /// A limit that must be positive is zero.
-    #[error("{field} must be greater than zero")]
+    #[error("must be greater than 0")]
     Zero {
-        /// The field name.
-        field: &'static str,
+        /// The setting.
+        key: &'static str,
     },
-    /// L is not a positive multiple of K.
-    #[error("watermark_window ({window}) must be a multiple of checkpoint_interval ({interval}) and at least twice it")]
+    /// L is not a multiple of K of at least 2K (§4.3: the window holds the log between two
+    /// stable checkpoints).
+    #[error(
+        "is {window} seqs; it must be a multiple of checkpoint_interval_seqs ({interval} seqs) \
+         and at least twice it"
+    )]
     WindowNotMultiple {
         /// L.
         window: SeqNum,
         /// K.
         interval: SeqNum,
     },
+    /// A request cannot be larger than a batch.
+    #[error(
+        "is {request} bytes, more than max_batch_bytes ({batch} bytes): a request must fit a batch"
+    )]
+    RequestLargerThanBatch {
+        /// max_request_bytes.
+        request: usize,
+        /// max_batch_bytes.
+        batch: usize,
+    },
+    /// The view-change timer would expire before the primary even proposes a batch.
+    #[error(
+        "is {timeout} ticks, not more than batch_delay_ticks ({batch_delay} ticks): every batch \
+         would trigger a view change"
+    )]
+    TimeoutNotAboveBatchDelay {
+        /// view_change_timeout_ticks.
+        timeout: u64,
+        /// batch_delay_ticks.
+        batch_delay: u64,
+    },
+    /// The cap is below the base timeout.
+    #[error("is {max} ticks, less than view_change_timeout_ticks ({base} ticks)")]
+    TimeoutCapTooSmall {
+        /// Base.
+        base: u64,
+        /// Cap.
+        max: u64,
+    },
+    /// `max_message_bytes` above what a message may be decoded at or a durable value may hold
+    /// (the cap of `bounds.rs`).
+    #[error("is {max_message_bytes} bytes, more than the cap of {cap} bytes (what a message decodes at and a durable value holds)")]
+    MessageLimitAboveCap {
+        /// max_message_bytes.
+        max_message_bytes: usize,
+        /// The cap.
+        cap: usize,
+    },
     /// The largest message of some kind (a pre-prepare with a full batch, a VIEW-CHANGE with a
     /// full window of prepared certificates, a NEW-VIEW with a quorum of those) would not fit in
     /// `max_message_bytes` (the message bounds of `bounds.rs`).
     #[error(
-        "the largest {kind} message is {bytes} bytes, more than max_message_bytes \
-         ({max_message_bytes}); raise max_message_bytes or lower watermark_window / the batch limits"
+        "is {max_message_bytes} bytes, less than the largest {kind} message ({bytes} bytes); \
+         raise it or lower watermark_window_seqs / the batch limits"
     )]
     MessageTooSmall {
         /// Message kind ([`crate::Message::kind`]).
@@ -363,29 +423,24 @@ pub enum ConfigError {
         /// max_message_bytes.
         max_message_bytes: usize,
     },
-    /// `max_message_bytes` above what a message may be decoded at or a durable value may hold
-    /// (the cap of `bounds.rs`).
-    #[error("max_message_bytes ({max_message_bytes}) exceeds the cap of {cap} bytes")]
-    MessageLimitAboveCap {
-        /// max_message_bytes.
-        max_message_bytes: usize,
-        /// The cap.
-        cap: usize,
-    },
-    /// The cap is below the base timeout.
-    #[error("view_change_timeout_max_ticks ({max}) is below view_change_timeout_ticks ({base})")]
-    TimeoutCapTooSmall {
-        /// Base.
-        base: u64,
-        /// Cap.
-        max: u64,
-    },
-    /// A request cannot be larger than a batch.
-    #[error("max_request_bytes ({request}) exceeds max_batch_bytes ({batch})")]
-    RequestLargerThanBatch {
-        /// max_request_bytes.
-        request: usize,
-        /// max_batch_bytes.
-        batch: usize,
-    },
+}
+
+impl ConfigProblem {
+    /// The setting (a field of [`crate::Settings`], and its key in the node's TOML) the problem
+    /// is reported under; `validators` for the validator set, which comes from the genesis.
+    pub fn key(&self) -> &'static str {
+        match self {
+            ConfigProblem::TooFewValidators { .. } | ConfigProblem::DuplicateValidator { .. } => {
+                "validators"
+            }
+            ConfigProblem::Zero { key } => key,
+            ConfigProblem::WindowNotMultiple { .. } => "watermark_window_seqs",
+            ConfigProblem::RequestLargerThanBatch { .. } => "max_request_bytes",
+            ConfigProblem::TimeoutNotAboveBatchDelay { .. } => "view_change_timeout_ticks",
+            ConfigProblem::TimeoutCapTooSmall { .. } => "view_change_timeout_max_ticks",
+            ConfigProblem::MessageLimitAboveCap { .. } | ConfigProblem::MessageTooSmall { .. } => {
+                "max_message_bytes"
+            }
+        }
+    }
 }

@@ -137,21 +137,21 @@ impl<A: Application> Replica<A> {
         let c = &self.config;
         let (pending, queue, executed) = self.requests.sizes();
         assert!(
-            pending <= c.max_pending_requests,
+            pending <= c.settings.max_pending_requests,
             "replica {}: {pending} pending",
             self.id
         );
         assert!(
-            queue <= 2 * c.max_pending_requests + 1,
+            queue <= 2 * c.settings.max_pending_requests + 1,
             "replica {}: queue {queue}",
             self.id
         );
         assert!(
-            executed <= c.executed_requests_remembered,
+            executed <= c.settings.executed_requests_remembered,
             "replica {}: {executed} executed digests remembered",
             self.id
         );
-        let window_slots = c.watermark_window as usize;
+        let window_slots = c.settings.watermark_window_seqs as usize;
         assert!(
             self.log.len() <= window_slots,
             "replica {}: {} log slots",
@@ -162,7 +162,7 @@ impl<A: Application> Replica<A> {
             self.id,
             self.view,
             self.current_target(),
-            c.max_future_views,
+            c.settings.max_future_views,
             c.n(),
         );
         if let (Some(crate::replica::Awaited::Slot(seq)), Status::Normal) =
@@ -180,7 +180,7 @@ impl<A: Application> Replica<A> {
         if let Some(first) = self.own_votes.keys().next() {
             // Votes above the window can remain from a window that a 2f+1 fetch had moved (kept
             // until the checkpoint is stable): at most two windows, three kinds, two views.
-            let bound = 12 * c.watermark_window as usize;
+            let bound = 12 * c.settings.watermark_window_seqs as usize;
             assert!(
                 first.0 > self.checkpoints.stable().seq && self.own_votes.len() <= bound,
                 "replica {}: {} own votes from seq {} (stable {}, bound {bound})",

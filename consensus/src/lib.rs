@@ -152,9 +152,9 @@ pub type View = u64;
 pub use application::{Application, InvalidBatch};
 pub use bftledger_crypto::Digest;
 pub use bounds::MessageBounds;
-pub use config::Config;
+pub use config::{Config, Settings};
 pub use durable::RecoverError;
-pub use error::{ConfigError, NewViewFault, Rejection, ViewChangeFault};
+pub use error::{ConfigError, ConfigProblem, NewViewFault, Rejection, ViewChangeFault};
 pub use message::{
     batch_digest, null_digest, Batch, CertificateError, Checkpoint, CheckpointProof, Commit,
     CommitCertificate, FetchBatch, Message, NewView, PrePrepare, Prepare, PreparedCertificate,

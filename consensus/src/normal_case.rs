@@ -32,7 +32,7 @@ impl<A: Application> Replica<A> {
         while self.last_assigned < self.high_watermark() && self.requests.has_queued() {
             let full = self
                 .requests
-                .full_batch_queued(self.config.max_batch_requests);
+                .full_batch_queued(self.config.settings.max_batch_requests);
             if !full && !self.timers.batch_due() {
                 break;
             }
@@ -41,7 +41,8 @@ impl<A: Application> Replica<A> {
         if !self.requests.has_queued() {
             self.timers.batch_deadline = None;
         } else if self.timers.batch_deadline.is_none() {
-            self.timers.batch_deadline = Some(self.timers.now + self.config.batch_delay_ticks);
+            self.timers.batch_deadline =
+                Some(self.timers.now + self.config.settings.batch_delay_ticks);
         }
     }
 
@@ -91,9 +92,10 @@ impl<A: Application> Replica<A> {
     /// batch remains (or nothing is queued). Returns identities, byte digests and requests.
     fn take_valid_batch(&mut self, out: &mut Output) -> Option<ValidBatch> {
         loop {
-            let taken = self
-                .requests
-                .take_batch(self.config.max_batch_requests, self.config.max_batch_bytes);
+            let taken = self.requests.take_batch(
+                self.config.settings.max_batch_requests,
+                self.config.settings.max_batch_bytes,
+            );
             if taken.is_empty() {
                 return None;
             }
@@ -316,9 +318,9 @@ impl<A: Application> Replica<A> {
         let bytes: usize = batch.iter().map(|r| r.payload.len()).sum();
         let too_big_request = batch
             .iter()
-            .any(|r| r.payload.len() > self.config.max_request_bytes);
-        if batch.len() > self.config.max_batch_requests
-            || bytes > self.config.max_batch_bytes
+            .any(|r| r.payload.len() > self.config.settings.max_request_bytes);
+        if batch.len() > self.config.settings.max_batch_requests
+            || bytes > self.config.settings.max_batch_bytes
             || too_big_request
         {
             let requests = batch.len();
@@ -523,7 +525,7 @@ impl<A: Application> Replica<A> {
             self.requests.executed(
                 &request_ids,
                 &conflicts,
-                self.config.executed_requests_remembered,
+                self.config.settings.executed_requests_remembered,
             );
             out.push_execute(CommittedBatch {
                 view,

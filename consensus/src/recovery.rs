@@ -27,6 +27,10 @@ impl<A: Application> Replica<A> {
     /// for that view, and its own view-changes since it was last in normal status (§4.5).
     /// The driver must skip [`crate::CommittedBatch`]es at or below the application's height and
     /// still report [`crate::Input::Executed`] for each (with its state root at that height).
+    ///
+    /// # Panics
+    /// As [`Replica::new`]: on an invalid `config` (the host validates it at start-up), an `id`
+    /// that is not a validator or a `key` that is not `validators[id]`'s.
     pub fn recover(
         config: Config,
         id: ReplicaId,
@@ -34,7 +38,6 @@ impl<A: Application> Replica<A> {
         app: A,
         durable: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
     ) -> Result<Replica<A>, RecoverError> {
-        config.validate()?;
         let state = read(durable)?;
         let mut replica = Replica::new(config, id, key, app);
         replica.restore(state)?;

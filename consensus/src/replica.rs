@@ -84,10 +84,14 @@ impl<A: Application> Replica<A> {
     ///
     /// # Panics
     /// If `config` is invalid, `id` is not a validator or `key` is not `validators[id]`'s key:
-    /// the driver must check these at start-up (see [`Config::validate`]).
+    /// the host must check these at start-up (see [`Config::validate`]). An invalid config
+    /// reaching the core is a bug of the host, so this asserts the very same `validate()` and
+    /// panics with every problem it lists.
     pub fn new(config: Config, id: ReplicaId, key: SecretKey, app: A) -> Replica<A> {
         if let Err(e) = config.validate() {
-            panic!("invalid consensus config: {e}");
+            panic!(
+                "invalid consensus config reached the core (the host must validate it first): {e}"
+            );
         }
         assert!(
             (id as usize) < config.n(),
@@ -101,9 +105,12 @@ impl<A: Application> Replica<A> {
         let n = config.n();
         let quorum = Quorum::from_config(&config);
         let checkpoints = Checkpoints::new(
-            config.checkpoint_interval,
+            config.settings.checkpoint_interval_seqs,
             quorum.checkpoint_votes_needed(),
-            (config.watermark_window / config.checkpoint_interval) as usize + n + 1,
+            (config.settings.watermark_window_seqs / config.settings.checkpoint_interval_seqs)
+                as usize
+                + n
+                + 1,
         );
         Replica {
             quorum,
@@ -195,7 +202,7 @@ impl<A: Application> Replica<A> {
     /// timer), and queued for proposal at the primary.
     fn on_client_requests(&mut self, requests: Vec<Request>, out: &mut Output) {
         let is_primary = self.is_primary() && self.status == Status::Normal;
-        let max_bytes = self.config.max_request_bytes;
+        let max_bytes = self.config.settings.max_request_bytes;
         let (requests, too_large): (Vec<Request>, Vec<Request>) = requests
             .into_iter()
             .partition(|r| r.payload.len() <= max_bytes);
@@ -211,7 +218,7 @@ impl<A: Application> Replica<A> {
                 (id, digest, conflict),
                 request,
                 self.timers.now,
-                self.config.max_pending_requests,
+                self.config.settings.max_pending_requests,
                 is_primary,
             ) {
                 Ok(()) => {}
@@ -221,13 +228,14 @@ impl<A: Application> Replica<A> {
                 Err(AddError::Full) => out.reject(
                     None,
                     Rejection::PendingFull {
-                        max: self.config.max_pending_requests,
+                        max: self.config.settings.max_pending_requests,
                     },
                 ),
             }
         }
         if is_primary && self.timers.batch_deadline.is_none() && self.requests.has_queued() {
-            self.timers.batch_deadline = Some(self.timers.now + self.config.batch_delay_ticks);
+            self.timers.batch_deadline =
+                Some(self.timers.now + self.config.settings.batch_delay_ticks);
         }
     }
 
@@ -240,7 +248,10 @@ impl<A: Application> Replica<A> {
             let next = self.current_target() + 1;
             self.start_view_change(next, ViewChangeCause::Timeout, out);
         }
-        if self.timers.take_retransmit(self.config.retransmit_ticks) {
+        if self
+            .timers
+            .take_retransmit(self.config.settings.retransmit_ticks)
+        {
             self.retransmit(out);
         }
     }
@@ -282,8 +293,8 @@ impl<A: Application> Replica<A> {
         }
         self.awaited = self.next_awaited();
         let (base, max) = (
-            self.config.view_change_timeout_ticks,
-            self.config.view_change_timeout_max_ticks,
+            self.config.settings.view_change_timeout_ticks,
+            self.config.settings.view_change_timeout_max_ticks,
         );
         match self.awaited {
             None => self.timers.stop_view_change_timer(),
@@ -328,12 +339,21 @@ impl<A: Application> Replica<A> {
         let older_than = if awaited.is_some() {
             0
         } else {
-            self.timers.now.saturating_sub(self.config.retransmit_ticks)
+            self.timers
+                .now
+                .saturating_sub(self.config.settings.retransmit_ticks)
         };
-        let when = (self.view, self.timers.now, self.config.retransmit_ticks);
-        let requests =
-            self.requests
-                .take_for_relay(when, older_than, also, self.config.max_batch_requests);
+        let when = (
+            self.view,
+            self.timers.now,
+            self.config.settings.retransmit_ticks,
+        );
+        let requests = self.requests.take_for_relay(
+            when,
+            older_than,
+            also,
+            self.config.settings.max_batch_requests,
+        );
         out.relay(self.primary(), requests);
     }
 
@@ -449,7 +469,7 @@ impl<A: Application> Replica<A> {
     /// High watermark H = base + L, where base is the stable checkpoint or the checkpoint being
     /// fetched, whichever is higher (§4.3).
     pub fn high_watermark(&self) -> SeqNum {
-        self.window_low() + self.config.watermark_window
+        self.window_low() + self.config.settings.watermark_window_seqs
     }
 
     /// Whether `seq` is in (low, high] (§4.2: h < n <= H).

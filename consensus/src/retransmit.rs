@@ -74,7 +74,10 @@ impl<A: Application> Replica<A> {
         let n = self.config.n() as ReplicaId;
         let primary = self.primary();
         let mut per_peer = vec![0usize; n as usize];
-        let old_enough = self.timers.now.saturating_sub(self.config.retransmit_ticks);
+        let old_enough = self
+            .timers
+            .now
+            .saturating_sub(self.config.settings.retransmit_ticks);
         for (seq, slot) in self.log.slots() {
             let Some((pre_prepare, primary_signature)) = slot.pre_prepare else {
                 continue;

@@ -281,7 +281,7 @@ impl<A: Application> Replica<A> {
         // this replica's prepared certificates).
         let stable = self.checkpoints.reported().clone();
         let low = stable.seq;
-        let high = low + self.config.watermark_window;
+        let high = low + self.config.settings.watermark_window_seqs;
         // Digests only (item 8): the batches stay here and are fetched by whoever lacks them.
         let prepared = self
             .log
@@ -302,7 +302,7 @@ impl<A: Application> Replica<A> {
         self.view_changes
             .store(self.id, view_change, signed.signature);
         self.view_changes.own.insert(target, signed);
-        while self.view_changes.own.len() as u64 > self.config.max_future_views {
+        while self.view_changes.own.len() as u64 > self.config.settings.max_future_views {
             if let Some((view, _)) = self.view_changes.own.pop_first() {
                 out.push_persist(durable::delete_view_change(view));
             }
@@ -336,8 +336,8 @@ impl<A: Application> Replica<A> {
             let shift_back = self.timers.failed_views.saturating_sub(1);
             let saved = std::mem::replace(&mut self.timers.failed_views, shift_back);
             self.timers.restart_view_change_timer(
-                self.config.view_change_timeout_ticks,
-                self.config.view_change_timeout_max_ticks,
+                self.config.settings.view_change_timeout_ticks,
+                self.config.settings.view_change_timeout_max_ticks,
             );
             self.timers.failed_views = saved;
         }
@@ -373,7 +373,7 @@ impl<A: Application> Replica<A> {
             }
             return;
         }
-        if v > self.current_target() + self.config.max_future_views {
+        if v > self.current_target() + self.config.settings.max_future_views {
             // Not stored (bounded memory), but it still counts for the f+1 join rule, so a
             // replica left many views behind can catch up.
             let current = self.view;
@@ -393,7 +393,10 @@ impl<A: Application> Replica<A> {
         if seen || self.view_changes.refused.contains(&(v, from)) {
             return;
         }
-        let (validators, window) = (&self.config.validators, self.config.watermark_window);
+        let (validators, window) = (
+            &self.config.validators,
+            self.config.settings.watermark_window_seqs,
+        );
         if let Err(fault) = validate_view_change(validators, &self.quorum, window, &view_change) {
             // Everything a VIEW-CHANGE holds is signed by its sender, so the verdict is the same
             // on every correct replica: a repeat need not be verified again.
@@ -515,7 +518,7 @@ impl<A: Application> Replica<A> {
             out.reject(Some(from), Rejection::ViewOutOfRange { view, current });
             return;
         }
-        if view > self.current_target() + self.config.max_future_views {
+        if view > self.current_target() + self.config.settings.max_future_views {
             // Bounded work and memory: a replica that far behind joins through the f+1 rule.
             let current = self.view;
             out.reject(Some(from), Rejection::ViewOutOfRange { view, current });
@@ -627,7 +630,7 @@ impl<A: Application> Replica<A> {
         let bytes = signing_bytes(from, SignedBody::ViewChange(&svc.view_change));
         key.verify(Domain::Consensus, &bytes, &svc.signature)
             .map_err(|_| NewViewFault::ViewChangeSignature { from })?;
-        let window = self.config.watermark_window;
+        let window = self.config.settings.watermark_window_seqs;
         validate_view_change(validators, &self.quorum, window, &svc.view_change)
             .map_err(|fault| NewViewFault::ViewChange { from, fault })
     }

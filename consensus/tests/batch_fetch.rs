@@ -176,7 +176,7 @@ fn fetch_is_retried_each_period_with_rotating_peers_until_the_batch_arrives() {
         Message::NewView(new_view(&k, 1, &three_view_changes(&k, &b))),
     );
     let mut asked: Vec<Target> = fetches(&a.send).into_iter().map(|(to, _)| to).collect();
-    let period = s.config.retransmit_ticks as usize;
+    let period = s.config.settings.retransmit_ticks as usize;
     let again = fetches(&s.ticks(period).send);
     assert_eq!(again.len(), 2, "asked again after one period");
     asked.extend(again.iter().map(|(to, _)| *to));

@@ -358,7 +358,7 @@ fn fetching_on_f_plus_1_votes() -> Single {
     prepare_upto(&mut s, 4);
     s.deliver(0, checkpoint(4, root(4)));
     s.deliver(1, checkpoint(4, root(4)));
-    let a = s.ticks(s.config.retransmit_ticks as usize + 1);
+    let a = s.ticks(s.config.settings.retransmit_ticks as usize + 1);
     assert_eq!(a.fetch_state.map(|f| f.seq), Some(4), "f+1 votes: fetch");
     s
 }
@@ -416,7 +416,7 @@ fn floor_of_a_2f_plus_1_fetch_survives_a_crash_with_the_certificates_it_replaced
     for r in [0, 1, 3] {
         s.deliver(r, checkpoint(4, root(4)));
     }
-    s.ticks(s.config.retransmit_ticks as usize + 1);
+    s.ticks(s.config.settings.retransmit_ticks as usize + 1);
     s.restart();
     let a = s.ticks(1);
     assert_eq!(a.fetch_state.map(|f| f.seq), Some(4), "fetch resumed");

@@ -6,7 +6,7 @@
 mod common;
 
 use bftledger_consensus::{
-    batch_digest, bounds, durable, Batch, CheckpointProof, Config, ConfigError, Input, Message,
+    batch_digest, bounds, durable, Batch, CheckpointProof, Config, ConfigProblem, Input, Message,
     MessageBounds, PersistOp, SignedMessage,
 };
 use bftledger_crypto::encoding::Versioned;
@@ -21,12 +21,12 @@ fn prepare(view: u64, seq: u64, digest: bftledger_crypto::Digest) -> Message {
 /// each, a window of 64, 3 MiB messages).
 fn node_like_config() -> Config {
     let mut c = Config::new(keys(4).iter().map(SecretKey::public).collect());
-    c.checkpoint_interval = 16;
-    c.watermark_window = 64;
-    c.max_batch_requests = 500;
-    c.max_request_bytes = 1024;
-    c.max_batch_bytes = 1 << 20;
-    c.max_message_bytes = 3 << 20;
+    c.settings.checkpoint_interval_seqs = 16;
+    c.settings.watermark_window_seqs = 64;
+    c.settings.max_batch_requests = 500;
+    c.settings.max_request_bytes = 1024;
+    c.settings.max_batch_bytes = 1 << 20;
+    c.settings.max_message_bytes = 3 << 20;
     c.validate().expect("valid config");
     c
 }
@@ -40,7 +40,7 @@ fn node_like_config() -> Config {
 #[test]
 fn view_change_and_new_view_with_a_full_window_of_full_batches_fit_the_limits() {
     let config = node_like_config();
-    let window = config.watermark_window;
+    let window = config.settings.watermark_window_seqs;
     let mut s = Single::with_config(config.clone(), 1);
     let k = keys(4);
     for seq in 1..=window {
@@ -72,8 +72,10 @@ fn view_change_and_new_view_with_a_full_window_of_full_batches_fit_the_limits() 
             .unwrap_or_else(|| panic!("no {kind} sent"))
     };
     let (vc_bytes, nv_bytes) = (size_of("view_change"), size_of("new_view"));
-    assert!(vc_bytes <= bounds.view_change && bounds.view_change <= config.max_message_bytes);
-    assert!(nv_bytes <= bounds.new_view && bounds.new_view <= config.max_message_bytes);
+    assert!(
+        vc_bytes <= bounds.view_change && bounds.view_change <= config.settings.max_message_bytes
+    );
+    assert!(nv_bytes <= bounds.new_view && bounds.new_view <= config.settings.max_message_bytes);
     let own_vc = sent.iter().find_map(|o| match &o.message.message {
         Message::ViewChange(vc) => Some(vc.prepared.len()),
         _ => None,
@@ -83,7 +85,7 @@ fn view_change_and_new_view_with_a_full_window_of_full_batches_fit_the_limits() 
         if let PersistOp::Put { key, value } = op {
             if matches!(key[0], b'W' | b'N') {
                 assert!(
-                    value.len() <= config.max_message_bytes,
+                    value.len() <= config.settings.max_message_bytes,
                     "{}",
                     key[0] as char
                 );
@@ -98,50 +100,51 @@ fn view_change_and_new_view_with_a_full_window_of_full_batches_fit_the_limits() 
 #[test]
 fn config_refuses_a_window_whose_view_messages_outgrow_the_message_limit() {
     let mut c = node_like_config();
-    c.max_batch_requests = 64;
-    c.max_batch_bytes = 64 << 10;
-    c.watermark_window = 256;
+    c.settings.max_batch_requests = 64;
+    c.settings.max_batch_bytes = 64 << 10;
+    c.settings.watermark_window_seqs = 256;
     let bounds = MessageBounds::of(&c);
     assert!(bounds.new_view > bounds.pre_prepare && bounds.new_view > bounds.view_change);
-    c.max_message_bytes = bounds.new_view - 1;
+    c.settings.max_message_bytes = bounds.new_view - 1;
     assert_eq!(
-        c.validate(),
-        Err(ConfigError::MessageTooSmall {
+        c.validate().map_err(|e| e.problems),
+        Err(vec![ConfigProblem::MessageTooSmall {
             kind: "new_view",
             bytes: bounds.new_view,
-            max_message_bytes: c.max_message_bytes,
-        })
+            max_message_bytes: c.settings.max_message_bytes,
+        }])
     );
-    c.max_message_bytes = bounds.new_view;
+    c.settings.max_message_bytes = bounds.new_view;
     assert_eq!(c.validate(), Ok(()));
-    c.watermark_window *= 16;
+    c.settings.watermark_window_seqs *= 16;
     let bigger = MessageBounds::of(&c);
+    let problems = c.validate().unwrap_err().problems;
+    assert!(problems.iter().any(|p| matches!(
+        p,
+        ConfigProblem::MessageTooSmall { kind: "view_change", bytes, .. } if *bytes == bigger.view_change
+    )));
+    c.settings.watermark_window_seqs = 256;
+    c.settings.max_message_bytes = bounds::MAX_MESSAGE_BYTES_CAP + 1;
     assert!(matches!(
-        c.validate(),
-        Err(ConfigError::MessageTooSmall { kind: "view_change", bytes, .. }) if bytes == bigger.view_change
-    ));
-    c.watermark_window = 256;
-    c.max_message_bytes = bounds::MAX_MESSAGE_BYTES_CAP + 1;
-    assert!(matches!(
-        c.validate(),
-        Err(ConfigError::MessageLimitAboveCap { .. })
+        c.validate().unwrap_err().problems[..],
+        [ConfigProblem::MessageLimitAboveCap { .. }]
     ));
 }
 
 /// The largest window (a multiple of K) that `config` accepts, by bisection.
 fn largest_valid_window(mut config: Config) -> Config {
-    let k = config.checkpoint_interval;
+    let k = config.settings.checkpoint_interval_seqs;
     let (mut good, mut bad) = (2u64, 1u64 << 20);
     while bad - good > 1 {
         let mid = (good + bad) / 2;
-        config.watermark_window = mid * k;
+        config.settings.watermark_window_seqs = mid * k;
         if config.validate().is_ok() {
             good = mid;
         } else {
             bad = mid;
         }
     }
-    config.watermark_window = good * k;
+    config.settings.watermark_window_seqs = good * k;
     config.validate().expect("largest window is valid");
     config
 }
@@ -161,10 +164,10 @@ fn largest_message_of_every_kind_fits_for_the_largest_legal_config() {
         })
         .collect();
     let mut c = Config::new(validators);
-    c.max_message_bytes = bounds::MAX_MESSAGE_BYTES_CAP;
-    c.max_batch_requests = 100_000;
-    c.max_request_bytes = 64 * 1024;
-    c.max_batch_bytes = 32 << 20;
+    c.settings.max_message_bytes = bounds::MAX_MESSAGE_BYTES_CAP;
+    c.settings.max_batch_requests = 100_000;
+    c.settings.max_request_bytes = 64 * 1024;
+    c.settings.max_batch_bytes = 32 << 20;
     let c = largest_valid_window(c);
     let bounds = MessageBounds::of(&c);
     let messages = bounds::largest_messages(&c);
@@ -184,10 +187,10 @@ fn largest_message_of_every_kind_fits_for_the_largest_legal_config() {
     for (message, (kind, bound)) in messages.iter().zip(bounds.kinds()) {
         let bytes = message.to_bytes();
         assert!(
-            bytes.len() <= bound && bound <= c.max_message_bytes,
+            bytes.len() <= bound && bound <= c.settings.max_message_bytes,
             "{kind}"
         );
-        let decoded = SignedMessage::decode(&bytes, c.max_message_bytes).expect(kind);
+        let decoded = SignedMessage::decode(&bytes, c.settings.max_message_bytes).expect(kind);
         assert_eq!(decoded.message.kind(), kind);
     }
     for op in bounds::largest_durable_values(&c) {

@@ -329,7 +329,7 @@ fn primary_batches_requests() {
 #[test]
 fn partial_batch_waits_for_the_batch_delay() {
     let mut config = common::small_config(4);
-    config.batch_delay_ticks = 3;
+    config.settings.batch_delay_ticks = 3;
     let keys = common::keys(4);
     let mut r = bftledger_consensus::Replica::new(config, 0, keys[0].clone(), common::ToyApp);
     let a = r.step(Input::ClientRequests(vec![req("a")])).persisted();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use bftledger_consensus::{Config, ConfigError, Mutant, Quorum, QuorumKind};
+use bftledger_consensus::{Config, ConfigProblem, Mutant, Quorum, QuorumKind};
 
 /// §4.1: "the resiliency of our algorithm is optimal: 3f+1 is the minimum number of replicas
 /// that allow an asynchronous system to provide safety and liveness with up to f faulty
@@ -64,7 +64,12 @@ fn quorum_mutants_are_explicit() {
     assert_eq!(Quorum::from_config(&classic).strong(), 3);
 }
 
-/// Config::validate catches every unusable limit with a typed error.
+/// The problems `config.validate()` reports (none for a valid config).
+fn problems(config: &Config) -> Vec<ConfigProblem> {
+    config.validate().err().map_or(Vec::new(), |e| e.problems)
+}
+
+/// Config::validate catches every unusable limit with a typed problem.
 #[test]
 fn config_validation() {
     let good = common::small_config(4);
@@ -72,57 +77,97 @@ fn config_validation() {
     assert_eq!((good.n(), good.f(), good.primary(5)), (4, 1, 1));
 
     let three = Config::new(good.validators[..3].to_vec());
-    assert_eq!(
-        three.validate(),
-        Err(ConfigError::TooFewValidators { n: 3 })
-    );
+    assert_eq!(problems(&three), [ConfigProblem::TooFewValidators { n: 3 }]);
 
     let mut dup = good.clone();
     dup.validators[3] = dup.validators[0];
     assert_eq!(
-        dup.validate(),
-        Err(ConfigError::DuplicateValidator {
+        problems(&dup),
+        [ConfigProblem::DuplicateValidator {
             first: 0,
             second: 3
-        })
+        }]
     );
 
     let mut zero = good.clone();
-    zero.checkpoint_interval = 0;
+    zero.settings.checkpoint_interval_seqs = 0;
     assert_eq!(
-        zero.validate(),
-        Err(ConfigError::Zero {
-            field: "checkpoint_interval"
-        })
+        problems(&zero),
+        [ConfigProblem::Zero {
+            key: "checkpoint_interval_seqs"
+        }]
     );
 
     let mut window = good.clone();
-    window.watermark_window = 6;
+    window.settings.watermark_window_seqs = 6;
     assert!(matches!(
-        window.validate(),
-        Err(ConfigError::WindowNotMultiple { .. })
+        problems(&window)[..],
+        [ConfigProblem::WindowNotMultiple { .. }]
     ));
 
     let mut small_msg = good.clone();
-    small_msg.max_message_bytes = 100;
-    assert!(matches!(
-        small_msg.validate(),
-        Err(ConfigError::MessageTooSmall { .. })
-    ));
+    small_msg.settings.max_message_bytes = 100;
+    assert!(problems(&small_msg)
+        .iter()
+        .all(|p| matches!(p, ConfigProblem::MessageTooSmall { .. })));
 
     let mut cap = good.clone();
-    cap.view_change_timeout_max_ticks = 1;
+    cap.settings.view_change_timeout_max_ticks = 1;
     assert!(matches!(
-        cap.validate(),
-        Err(ConfigError::TimeoutCapTooSmall { .. })
+        problems(&cap)[..],
+        [ConfigProblem::TimeoutCapTooSmall { .. }]
+    ));
+
+    let mut delay = good.clone();
+    delay.settings.batch_delay_ticks = delay.settings.view_change_timeout_ticks;
+    assert!(matches!(
+        problems(&delay)[..],
+        [ConfigProblem::TimeoutNotAboveBatchDelay { .. }]
     ));
 
     let mut req = good;
-    req.max_request_bytes = req.max_batch_bytes + 1;
+    req.settings.max_request_bytes = req.settings.max_batch_bytes + 1;
     assert!(matches!(
-        req.validate(),
-        Err(ConfigError::RequestLargerThanBatch { .. })
+        problems(&req)[..],
+        [ConfigProblem::RequestLargerThanBatch { .. }]
     ));
+}
+
+/// Every broken rule is reported at once, each under the setting it names, in the order
+/// `validate` checks them (validators, the limits, then the message sizes).
+#[test]
+fn config_validation_reports_every_problem() {
+    let mut c = common::small_config(4);
+    c.validators.truncate(3);
+    c.settings.retransmit_ticks = 0;
+    c.settings.watermark_window_seqs = 6;
+    c.settings.max_request_bytes = c.settings.max_batch_bytes + 1;
+    c.settings.view_change_timeout_max_ticks = 1;
+    let e = c.validate().unwrap_err();
+    let keys: Vec<&str> = e.problems.iter().map(ConfigProblem::key).collect();
+    assert_eq!(
+        keys,
+        [
+            "validators",
+            "retransmit_ticks",
+            "watermark_window_seqs",
+            "max_request_bytes",
+            "view_change_timeout_max_ticks"
+        ]
+    );
+    let text = e.to_string();
+    assert!(text.contains("5 problem(s)"), "{text}");
+    assert!(
+        text.contains("watermark_window_seqs: is 6 seqs; it must be a multiple of checkpoint_interval_seqs (4 seqs)"),
+        "{text}"
+    );
+    // With a usable validator set the message sizes are checked too.
+    let mut c = common::small_config(4);
+    c.settings.retransmit_ticks = 0;
+    c.settings.max_message_bytes = 100;
+    let keys: Vec<&str> = problems(&c).iter().map(ConfigProblem::key).collect();
+    assert_eq!(keys[0], "retransmit_ticks");
+    assert!(keys.len() > 2 && keys[1..].iter().all(|k| *k == "max_message_bytes"));
 }
 
 /// The defaults of Config::new are valid.

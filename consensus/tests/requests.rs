@@ -33,7 +33,7 @@ fn tick_then_commit(s: &mut Single, ticks: usize, seq: u64) -> bool {
 #[test]
 fn censoring_primary_is_replaced_although_other_batches_execute() {
     let mut s = Single::new(4, 1);
-    let timeout = s.config.view_change_timeout_ticks as usize;
+    let timeout = s.config.settings.view_change_timeout_ticks as usize;
     s.input(Input::ClientRequests(vec![req("victim")]));
     let mut changed_at = None;
     for seq in 1..=40u64 {
@@ -52,7 +52,7 @@ fn censoring_primary_is_replaced_although_other_batches_execute() {
 fn censorship_mutant_keeps_the_censoring_primary() {
     let config = small_config(4).with_mutant(Mutant::TimerStopsOnAnyExecution);
     let mut s = Single::with_config(config, 1);
-    let timeout = s.config.view_change_timeout_ticks as usize;
+    let timeout = s.config.settings.view_change_timeout_ticks as usize;
     s.input(Input::ClientRequests(vec![req("victim")]));
     for seq in 1..=12u64 {
         assert!(!tick_then_commit(&mut s, timeout / 2, seq), "seq {seq}");
@@ -66,7 +66,7 @@ fn censorship_mutant_keeps_the_censoring_primary() {
 #[test]
 fn timer_restarts_for_the_next_request_when_the_awaited_one_executes() {
     let mut s = Single::new(4, 1);
-    let timeout = s.config.view_change_timeout_ticks as usize;
+    let timeout = s.config.settings.view_change_timeout_ticks as usize;
     s.input(Input::ClientRequests(vec![req("req-1"), req("req-2")]));
     assert!(!view_change_started(&s.ticks(timeout - 2)));
     s.execute_upto(1, 1, true); // "req-1", the oldest: the timer restarts for "req-2"
@@ -87,7 +87,7 @@ fn request_the_primary_never_got_is_relayed_and_committed_without_a_view_change(
     for backup in 1..4 {
         c.submit(backup, vec![req("skipped-primary")]);
     }
-    c.tick_all(3 * c.config.view_change_timeout_ticks as usize);
+    c.tick_all(3 * c.config.settings.view_change_timeout_ticks as usize);
     for r in 0..4 {
         assert_eq!(c.requests_executed(r), 1, "replica {r}");
         assert_eq!(c.replica(r).view(), 0, "replica {r} changed view");
@@ -103,9 +103,9 @@ fn a_pending_request_is_relayed_once_per_retransmission_period() {
     let a = s.input(Input::ClientRequests(vec![req("r")]));
     let relay = a.relay.expect("relayed when the timer starts for it");
     assert_eq!((relay.to, relay.requests.len()), (0, 1));
-    let period = s.config.retransmit_ticks;
+    let period = s.config.settings.retransmit_ticks;
     let mut relayed_at = Vec::new();
-    for _ in 0..(s.config.view_change_timeout_ticks - 1) {
+    for _ in 0..(s.config.settings.view_change_timeout_ticks - 1) {
         let a = s.input(Input::Tick);
         if a.relay.is_some() {
             relayed_at.push(s.replica.now_ticks());
@@ -128,7 +128,7 @@ fn no_relay_mutant_replaces_a_correct_primary() {
     for backup in 1..4 {
         c.submit(backup, vec![req("skipped-primary")]);
     }
-    c.tick_all(3 * c.config.view_change_timeout_ticks as usize);
+    c.tick_all(3 * c.config.settings.view_change_timeout_ticks as usize);
     assert!(c.replica(1).view() > 0, "the correct primary was voted out");
 }
 
@@ -143,7 +143,7 @@ fn a_request_signed_twice_is_not_pending_once_either_copy_executed() {
     for backup in 1..4 {
         c.submit(backup, vec![req("pay-bob-5#sig-b")]);
     }
-    c.tick_all(3 * c.config.view_change_timeout_ticks as usize);
+    c.tick_all(3 * c.config.settings.view_change_timeout_ticks as usize);
     for r in 0..4 {
         assert_eq!(c.replica(r).pending_requests(), 0, "replica {r}");
         assert_eq!(c.replica(r).view(), 0, "replica {r} changed view");
@@ -171,7 +171,7 @@ fn a_double_spend_leaves_nothing_pending_and_keeps_the_primary() {
         for backup in 1..4 {
             c.submit(backup, vec![carol.clone()]);
         }
-        c.tick_all(3 * c.config.view_change_timeout_ticks as usize);
+        c.tick_all(3 * c.config.settings.view_change_timeout_ticks as usize);
         if mutant.is_some() {
             assert!(c.replica(1).view() > 0, "the mutant replaces the primary");
             continue;

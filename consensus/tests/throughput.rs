@@ -11,13 +11,13 @@ use std::time::Instant;
 #[ignore = "timing probe; run explicitly"]
 fn requests_per_second_through_four_replicas() {
     let mut config = common::small_config(4);
-    config.max_batch_requests = 1024;
-    config.max_batch_bytes = 1 << 20;
-    config.max_message_bytes = 4 << 20;
-    config.max_pending_requests = 1 << 16;
-    config.watermark_window = 64;
-    config.checkpoint_interval = 16;
-    config.executed_requests_remembered = 1 << 18;
+    config.settings.max_batch_requests = 1024;
+    config.settings.max_batch_bytes = 1 << 20;
+    config.settings.max_message_bytes = 4 << 20;
+    config.settings.max_pending_requests = 1 << 16;
+    config.settings.watermark_window_seqs = 64;
+    config.settings.checkpoint_interval_seqs = 16;
+    config.settings.executed_requests_remembered = 1 << 18;
     let mut c = Cluster::with_config(config);
     let batches = 40usize;
     let start = Instant::now();

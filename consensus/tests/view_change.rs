@@ -639,7 +639,7 @@ fn new_view_relays_to_one_peer_are_bounded_per_retransmission_period() {
         (1..=4).contains(&relays),
         "{relays} NEW-VIEWs for 100 stale VIEW-CHANGEs"
     );
-    s.ticks(s.config.retransmit_ticks as usize + 1);
+    s.ticks(s.config.settings.retransmit_ticks as usize + 1);
     let a = s.input(Input::Message(stale));
     assert_eq!(a.send.len(), 1, "relayed again in the next period");
 }

@@ -23,11 +23,11 @@ const N: usize = 4;
 
 fn config() -> Config {
     let mut config = Config::new((1..=N as u8).map(|i| key(i).public()).collect());
-    config.checkpoint_interval = 4;
-    config.watermark_window = 16;
-    config.batch_delay_ticks = 1;
-    config.view_change_timeout_ticks = 400;
-    config.retransmit_ticks = 20;
+    config.settings.checkpoint_interval_seqs = 4;
+    config.settings.watermark_window_seqs = 16;
+    config.settings.batch_delay_ticks = 1;
+    config.settings.view_change_timeout_ticks = 400;
+    config.settings.retransmit_ticks = 20;
     config.validate().unwrap();
     config
 }

@@ -2,25 +2,37 @@
 //!
 //! Every limit carries its unit in its name (`_bytes`, `_ms`, `_ticks`, `_seqs`, `_transfers`), so
 //! a config file reads without the docs. Unknown keys are refused (a typo must not silently fall
-//! back to a default). [`NodeConfig::validate`] reports **every** problem at once, one line each,
-//! naming the key and what is wrong, so an operator fixes a file in one pass.
+//! back to a default). [`NodeConfig::load`] validates once, at start-up, against the genesis's
+//! validator set; [`NodeConfig::validate`] reports **every** problem at once, one line each,
+//! naming the key, the value and the rule, so an operator fixes a file in one pass. Each rule has
+//! one owner: the `[consensus]` and `[p2p]` sections are the consensus core's and the p2p
+//! layer's settings types, checked by their own `validate()`; this module adds only the rules
+//! of its own sections and those that tie sections together.
 //!
 //! Relative paths in the file are relative to the directory of the file itself, so a testnet
 //! directory can be moved as a whole.
 
+use crate::p2p::{P2pConfig, P2pSettings};
+use bftledger_consensus::Settings as ConsensusSettings;
+use bftledger_crypto::encoding::Versioned;
+use bftledger_crypto::PublicKey;
+use bftledger_ledger::{Genesis, GenesisError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Largest encoded signed transfer, in bytes (a consensus request must fit one).
-const SIGNED_TRANSFER_MAX_BYTES: usize =
-    <bftledger_ledger::SignedTransfer as bftledger_crypto::encoding::Versioned>::MAX_BYTES;
+const SIGNED_TRANSFER_MAX_BYTES: usize = <bftledger_ledger::SignedTransfer as Versioned>::MAX_BYTES;
 
 /// Largest config file accepted, in bytes.
 pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
 
 /// The whole configuration of one validator node.
+///
+/// The `[consensus]` and `[p2p]` sections are the settings types of the layers whose limits
+/// they hold ([`bftledger_consensus::Settings`], [`P2pSettings`]), deserialized as they are and
+/// validated by their own `validate()`; the other sections belong to this crate.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
@@ -31,11 +43,14 @@ pub struct NodeConfig {
     /// Directory of the node's RocksDB store (ledger and consensus state).
     pub data_dir: PathBuf,
     /// Peer-to-peer networking.
-    pub p2p: P2pSection,
+    pub p2p: P2pSettings,
     /// The HTTP JSON API.
     pub api: ApiSection,
-    /// Consensus timing and limits (passed to the PBFT core).
-    pub consensus: ConsensusSection,
+    /// Consensus limits and timeouts (in ticks), handed to the PBFT core as they are.
+    pub consensus: ConsensusSettings,
+    /// The loop that drives the core: the length of its tick.
+    #[serde(default)]
+    pub driver: DriverSection,
     /// The pool of client transfers waiting to be ordered.
     pub mempool: MempoolSection,
     /// State transfer (catch-up) from peers.
@@ -43,30 +58,6 @@ pub struct NodeConfig {
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
-}
-
-/// `[p2p]`: libp2p listening, discovery and framing limits.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct P2pSection {
-    /// Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/26600`.
-    pub listen: Vec<String>,
-    /// Multiaddrs of peers to dial at start (with or without a `/p2p/<peer id>` suffix).
-    #[serde(default)]
-    pub bootstrap: Vec<String>,
-    /// Discover peers on the local network with mDNS.
-    #[serde(default)]
-    pub enable_mdns: bool,
-    /// Largest frame accepted on the consensus and sync protocols, in bytes.
-    pub max_frame_bytes: usize,
-    /// Largest sync response (blocks or a snapshot) accepted, in bytes.
-    pub max_sync_response_bytes: usize,
-    /// Inbound frames queued per peer before new ones are dropped.
-    pub max_inbound_queue_frames: usize,
-    /// First delay before re-dialing a lost validator, in milliseconds (doubles per failure).
-    pub redial_backoff_min_ms: u64,
-    /// Largest delay between re-dials, in milliseconds.
-    pub redial_backoff_max_ms: u64,
 }
 
 /// `[api]`: the HTTP JSON API.
@@ -83,38 +74,21 @@ pub struct ApiSection {
     pub request_timeout_ms: u64,
 }
 
-/// `[consensus]`: timing and limits of the PBFT core.
+/// `[driver]`: the loop around the consensus core. The core counts time in logical ticks
+/// (it has no clock); the driver decides how long a tick lasts.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct ConsensusSection {
-    /// Real time per logical tick, in milliseconds.
+pub struct DriverSection {
+    /// Real time per logical tick, in milliseconds: every `consensus.*_ticks` is a multiple of it.
     pub tick_interval_ms: u64,
-    /// Checkpoint every K sequence numbers.
-    pub checkpoint_interval_seqs: u64,
-    /// Watermark window L, in sequence numbers (a multiple of K).
-    pub watermark_window_seqs: u64,
-    /// Most client requests in one batch.
-    pub max_batch_requests: usize,
-    /// Largest batch, in bytes of request payload.
-    pub max_batch_bytes: usize,
-    /// Ticks the primary waits to fill a batch.
-    pub batch_delay_ticks: u64,
-    /// Base view-change timeout, in ticks (doubles per failed view).
-    pub view_change_timeout_ticks: u64,
-    /// Cap on the doubled view-change timeout, in ticks.
-    pub view_change_timeout_max_ticks: u64,
-    /// Own messages that may have been lost are re-sent every this many ticks.
-    pub retransmit_ticks: u64,
-    /// How many views ahead of the current one view-change messages are kept.
-    pub max_future_views: u64,
-    /// Digests of executed requests remembered for duplicate suppression.
-    pub executed_requests_remembered: usize,
-    /// Most requests the core keeps waiting to be ordered.
-    pub max_pending_requests: usize,
-    /// Largest client request (an encoded signed transfer), in bytes.
-    pub max_request_bytes: usize,
-    /// Largest consensus message, in bytes.
-    pub max_message_bytes: usize,
+}
+
+impl Default for DriverSection {
+    fn default() -> Self {
+        DriverSection {
+            tick_interval_ms: 20,
+        }
+    }
 }
 
 /// `[mempool]`: transfers accepted by the API and waiting for the consensus core.
@@ -136,10 +110,9 @@ pub struct MempoolSection {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SyncSection {
-    /// Most blocks asked for in one sync request.
+    /// Most blocks asked for in one sync request (each answer is bounded by
+    /// `p2p.max_sync_response_bytes` and arrives within `p2p.request_timeout_ms`).
     pub max_blocks_per_request: u64,
-    /// How long to wait for one sync answer, in milliseconds.
-    pub request_timeout_ms: u64,
     /// How often a node asks its peers for their height, in milliseconds.
     pub poll_interval_ms: u64,
 }
@@ -184,8 +157,8 @@ impl Default for LogSection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
     /// Dotted key, e.g. `api.max_body_bytes`.
-    pub key: &'static str,
-    /// What is wrong, in words.
+    pub key: String,
+    /// What is wrong, in words: the value with its unit, and the rule.
     pub problem: String,
 }
 
@@ -208,13 +181,23 @@ pub enum ConfigError {
         /// Its length in bytes.
         len: u64,
     },
-    /// The file is not valid TOML for this schema (unknown key, wrong type, missing key).
+    /// The file is not valid TOML for this schema (unknown key, wrong type, missing key, a
+    /// listen or bootstrap address that is no multiaddr).
     #[error("config file {path}: {message}")]
     Parse {
         /// The file.
         path: PathBuf,
         /// The parser's message, which names the line and key.
         message: String,
+    },
+    /// The genesis file the config names could not be loaded (the consensus limits are checked
+    /// against its validator set).
+    #[error("genesis file {path}: {source}")]
+    Genesis {
+        /// The genesis file.
+        path: PathBuf,
+        /// Why it was refused.
+        source: GenesisError,
     },
     /// The values are well-formed but unusable; one entry per problem.
     #[error("{}", render_problems(.0))]
@@ -224,7 +207,7 @@ pub enum ConfigError {
 fn render_problems(problems: &[ConfigProblem]) -> String {
     let mut out = format!("config has {} problem(s):", problems.len());
     for p in problems {
-        out.push_str(&format!("\n  - {}: {}", p.key, p.problem));
+        out.push_str(&format!("\n  - {p}"));
     }
     out
 }
@@ -239,48 +222,58 @@ impl fmt::Display for ConfigProblem {
 struct Problems(Vec<ConfigProblem>);
 
 impl Problems {
-    fn check(&mut self, ok: bool, key: &'static str, problem: impl FnOnce() -> String) {
+    fn check(&mut self, ok: bool, key: &str, problem: impl FnOnce() -> String) {
         if !ok {
             self.0.push(ConfigProblem {
-                key,
+                key: key.to_string(),
                 problem: problem(),
             });
         }
     }
 
-    fn positive(&mut self, value: u64, key: &'static str) {
+    /// The problems a section's own `validate()` reported, each under `section.key`.
+    fn section<P: fmt::Display>(&mut self, section: &str, problems: Vec<P>, key: fn(&P) -> &str) {
+        for problem in problems {
+            self.0.push(ConfigProblem {
+                key: format!("{section}.{}", key(&problem)),
+                problem: problem.to_string(),
+            });
+        }
+    }
+
+    fn positive(&mut self, value: u64, key: &str) {
         self.check(value > 0, key, || "must be greater than 0".into());
     }
 
     /// `value` is a positive limit no larger than its ceiling `max`.
-    fn within(&mut self, value: u64, max: u64, key: &'static str, unit: &str) {
+    fn within(&mut self, value: u64, max: u64, key: &str, unit: &str) {
         self.positive(value, key);
         self.at_most(value, max, key, unit);
     }
 
-    fn at_most(&mut self, value: u64, max: u64, key: &'static str, unit: &str) {
+    fn at_most(&mut self, value: u64, max: u64, key: &str, unit: &str) {
         self.check(value <= max, key, || {
             format!("is {value} {unit}; the most allowed is {max} {unit}")
         });
     }
 }
 
-/// Upper bounds on limits: a value above them is almost certainly a typo (an extra zero), and
-/// would let a peer or client make the node allocate without bound.
+/// Upper bounds on this crate's own limits: a value above them is almost certainly a typo (an
+/// extra zero), and would let a client make the node allocate without bound.
 mod ceilings {
-    pub const FRAME_BYTES: u64 = 64 << 20;
-    pub const QUEUE_FRAMES: u64 = 1_000_000;
     pub const BODY_BYTES: u64 = 64 << 20;
     pub const BATCH_TRANSFERS: u64 = 100_000;
-    pub const TIMEOUT_MS: u64 = 600_000;
+    /// The same typo guard as the p2p layer's timeouts.
+    pub const TIMEOUT_MS: u64 = crate::p2p::TIMEOUT_MS_CEILING;
     pub const MEMPOOL_TRANSFERS: u64 = 10_000_000;
     pub const SYNC_BLOCKS: u64 = 10_000;
 }
 
 impl NodeConfig {
-    /// Reads, parses and validates the file at `path`, resolving relative paths against its
-    /// directory.
-    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+    /// Start-up: reads and parses the file at `path` (resolving relative paths against its
+    /// directory), loads the genesis it names and validates the config against the genesis's
+    /// validator set, listing every problem. This is the node's one validation of its config.
+    pub fn load(path: &Path) -> Result<(NodeConfig, Genesis), ConfigError> {
         let io = |source| ConfigError::Io {
             path: path.to_path_buf(),
             source,
@@ -299,8 +292,13 @@ impl NodeConfig {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
-        config.validate()?;
-        Ok(config)
+        let genesis =
+            Genesis::load(&config.genesis_path).map_err(|source| ConfigError::Genesis {
+                path: config.genesis_path.clone(),
+                source,
+            })?;
+        config.validate(&genesis.validator_keys())?;
+        Ok((config, genesis))
     }
 
     /// Parses TOML text (no validation, no path resolution).
@@ -332,15 +330,16 @@ impl NodeConfig {
             genesis_path: "genesis.toml".into(),
             key_path: "validator.key".into(),
             data_dir: "data".into(),
-            p2p: P2pSection {
-                listen: vec![format!("/ip4/127.0.0.1/tcp/{p2p_port}")],
-                bootstrap: vec![],
-                enable_mdns: false,
+            p2p: P2pSettings {
+                listen: vec![libp2p::Multiaddr::from(std::net::Ipv4Addr::LOCALHOST)
+                    .with(libp2p::multiaddr::Protocol::Tcp(p2p_port))],
                 max_frame_bytes: 4 << 20,
                 max_sync_response_bytes: 32 << 20,
                 max_inbound_queue_frames: 1_024,
-                redial_backoff_min_ms: 200,
+                request_timeout_ms: 5_000,
+                redial_backoff_initial_ms: 200,
                 redial_backoff_max_ms: 10_000,
+                ..P2pSettings::default()
             },
             api: ApiSection {
                 listen: SocketAddr::from(([127, 0, 0, 1], api_port)),
@@ -348,8 +347,7 @@ impl NodeConfig {
                 max_batch_transfers: 1_000,
                 request_timeout_ms: 10_000,
             },
-            consensus: ConsensusSection {
-                tick_interval_ms: 20,
+            consensus: ConsensusSettings {
                 checkpoint_interval_seqs: 16,
                 watermark_window_seqs: 64,
                 max_batch_requests: 500,
@@ -364,6 +362,7 @@ impl NodeConfig {
                 max_request_bytes: 1024,
                 max_message_bytes: 3 << 20,
             },
+            driver: DriverSection::default(),
             mempool: MempoolSection {
                 max_transfers: 20_000,
                 max_seen_ids: 100_000,
@@ -372,43 +371,38 @@ impl NodeConfig {
             },
             sync: SyncSection {
                 max_blocks_per_request: 64,
-                request_timeout_ms: 5_000,
                 poll_interval_ms: 1_000,
             },
             log: LogSection::default(),
         }
     }
 
-    /// The consensus core's config for this node's limits and the genesis `validators`.
-    pub fn consensus_config(
-        &self,
-        validators: Vec<bftledger_crypto::PublicKey>,
-    ) -> bftledger_consensus::Config {
-        let s = &self.consensus;
-        let mut c = bftledger_consensus::Config::new(validators);
-        c.checkpoint_interval = s.checkpoint_interval_seqs;
-        c.watermark_window = s.watermark_window_seqs;
-        c.max_batch_requests = s.max_batch_requests;
-        c.max_batch_bytes = s.max_batch_bytes;
-        c.batch_delay_ticks = s.batch_delay_ticks;
-        c.view_change_timeout_ticks = s.view_change_timeout_ticks;
-        c.view_change_timeout_max_ticks = s.view_change_timeout_max_ticks;
-        c.retransmit_ticks = s.retransmit_ticks;
-        c.max_pending_requests = s.max_pending_requests;
-        c.max_request_bytes = s.max_request_bytes;
-        c.max_message_bytes = s.max_message_bytes;
-        c.max_future_views = s.max_future_views;
-        c.executed_requests_remembered = s.executed_requests_remembered;
-        c
+    /// The consensus core's config: the genesis `validators` with this node's settings.
+    pub fn consensus_config(&self, validators: Vec<PublicKey>) -> bftledger_consensus::Config {
+        bftledger_consensus::Config::with_settings(validators, self.consensus.clone())
     }
 
-    /// Checks every value; returns all problems found, one per key.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// The p2p layer's config: the chain of `genesis` with this node's settings.
+    pub fn p2p_config(&self, genesis: &Genesis) -> P2pConfig {
+        P2pConfig::with_settings(genesis.hash(), genesis.validator_keys(), self.p2p.clone())
+    }
+
+    /// Checks every value for a chain of `validators` (the genesis's: the largest consensus
+    /// messages grow with their number); returns all problems found, each with its key.
+    ///
+    /// Each section's rules have one owner: `[p2p]` is [`P2pSettings::validate`], `[consensus]`
+    /// [`bftledger_consensus::Config::validate`], the others this crate's; what is checked here
+    /// beyond them is only what ties sections (or the ledger's limits) together.
+    pub fn validate(&self, validators: &[PublicKey]) -> Result<(), ConfigError> {
         let mut p = Problems(Vec::new());
-        self.validate_p2p(&mut p);
+        if let Err(e) = self.p2p.validate() {
+            p.section("p2p", e.problems, |problem| problem.key());
+        }
         self.validate_api(&mut p);
-        self.validate_consensus(&mut p);
-        self.validate_mempool_and_sync(&mut p);
+        if let Err(e) = self.consensus_config(validators.to_vec()).validate() {
+            p.section("consensus", e.problems, |problem| problem.key());
+        }
+        self.validate_driver_mempool_and_sync(&mut p);
         p.check(
             self.log
                 .filter
@@ -417,103 +411,13 @@ impl NodeConfig {
             "log.filter",
             || format!("{:?} is not a valid tracing filter", self.log.filter),
         );
+        self.validate_consensus_against_the_ledger(&mut p);
+        self.validate_frames(&mut p);
         if p.0.is_empty() {
-            // The core's own checks (with placeholder validators: the real set comes from the
-            // genesis) catch any rule not repeated above.
-            let placeholder = (1..=4u8)
-                .map(|i| bftledger_crypto::SecretKey::from_bytes(&[i; 32]).public())
-                .collect();
-            self.consensus_config(placeholder).validate().map_err(|e| {
-                ConfigError::Invalid(vec![ConfigProblem {
-                    key: "consensus",
-                    problem: e.to_string(),
-                }])
-            })
+            Ok(())
         } else {
             Err(ConfigError::Invalid(p.0))
         }
-    }
-
-    fn validate_p2p(&self, p: &mut Problems) {
-        let s = &self.p2p;
-        p.check(!s.listen.is_empty(), "p2p.listen", || {
-            "needs at least one multiaddr, e.g. \"/ip4/127.0.0.1/tcp/26600\"".into()
-        });
-        for addr in &s.listen {
-            p.check(
-                addr.parse::<libp2p::Multiaddr>().is_ok(),
-                "p2p.listen",
-                || format!("{addr:?} is not a multiaddr"),
-            );
-        }
-        for addr in &s.bootstrap {
-            p.check(
-                addr.parse::<libp2p::Multiaddr>().is_ok(),
-                "p2p.bootstrap",
-                || format!("{addr:?} is not a multiaddr"),
-            );
-        }
-        p.within(
-            s.max_frame_bytes as u64,
-            ceilings::FRAME_BYTES,
-            "p2p.max_frame_bytes",
-            "bytes",
-        );
-        // Every consensus message is at most consensus.max_message_bytes (the core's
-        // `Config::validate` sizes each kind against it), plus the frame's own bytes.
-        let frame_needed = crate::wire::consensus_frame_bytes(self.consensus.max_message_bytes);
-        p.check(
-            s.max_frame_bytes >= frame_needed,
-            "p2p.max_frame_bytes",
-            || {
-                format!(
-                    "is {} bytes, smaller than consensus.max_message_bytes ({} bytes) plus {} of \
-                 framing: the largest consensus message could never be delivered",
-                    s.max_frame_bytes,
-                    self.consensus.max_message_bytes,
-                    crate::wire::CONSENSUS_FRAME_OVERHEAD_BYTES
-                )
-            },
-        );
-        p.check(
-            s.max_sync_response_bytes >= s.max_frame_bytes,
-            "p2p.max_sync_response_bytes",
-            || {
-                format!(
-                    "is {} bytes, smaller than p2p.max_frame_bytes ({} bytes): a block could not be served",
-                    s.max_sync_response_bytes, s.max_frame_bytes
-                )
-            },
-        );
-        p.at_most(
-            s.max_sync_response_bytes as u64,
-            crate::p2p::FRAME_BYTES_CEILING as u64,
-            "p2p.max_sync_response_bytes",
-            "bytes",
-        );
-        p.within(
-            s.max_inbound_queue_frames as u64,
-            ceilings::QUEUE_FRAMES,
-            "p2p.max_inbound_queue_frames",
-            "frames",
-        );
-        p.positive(s.redial_backoff_min_ms, "p2p.redial_backoff_min_ms");
-        p.check(
-            s.redial_backoff_max_ms >= s.redial_backoff_min_ms,
-            "p2p.redial_backoff_max_ms",
-            || {
-                format!(
-                    "is {} ms, less than p2p.redial_backoff_min_ms ({} ms)",
-                    s.redial_backoff_max_ms, s.redial_backoff_min_ms
-                )
-            },
-        );
-        p.at_most(
-            s.redial_backoff_max_ms,
-            ceilings::TIMEOUT_MS,
-            "p2p.redial_backoff_max_ms",
-            "ms",
-        );
     }
 
     fn validate_api(&self, p: &mut Problems) {
@@ -538,106 +442,13 @@ impl NodeConfig {
         );
     }
 
-    fn validate_consensus(&self, p: &mut Problems) {
-        let s = &self.consensus;
+    fn validate_driver_mempool_and_sync(&self, p: &mut Problems) {
         p.within(
-            s.tick_interval_ms,
+            self.driver.tick_interval_ms,
             ceilings::TIMEOUT_MS,
-            "consensus.tick_interval_ms",
+            "driver.tick_interval_ms",
             "ms",
         );
-        p.positive(
-            s.checkpoint_interval_seqs,
-            "consensus.checkpoint_interval_seqs",
-        );
-        p.check(
-            s.checkpoint_interval_seqs > 0
-                && s.watermark_window_seqs >= 2 * s.checkpoint_interval_seqs
-                && s.watermark_window_seqs
-                    .is_multiple_of(s.checkpoint_interval_seqs),
-            "consensus.watermark_window_seqs",
-            || {
-                format!(
-                    "is {} seqs; it must be a multiple of consensus.checkpoint_interval_seqs ({}) \
-                     and at least twice it",
-                    s.watermark_window_seqs, s.checkpoint_interval_seqs
-                )
-            },
-        );
-        p.within(
-            s.max_batch_requests as u64,
-            bftledger_ledger::MAX_BLOCK_TRANSFERS as u64,
-            "consensus.max_batch_requests",
-            "requests (a block holds at most that many transfers)",
-        );
-        p.check(
-            s.max_request_bytes >= SIGNED_TRANSFER_MAX_BYTES,
-            "consensus.max_request_bytes",
-            || {
-                format!(
-                    "is {} bytes; a signed transfer may need {SIGNED_TRANSFER_MAX_BYTES} bytes",
-                    s.max_request_bytes
-                )
-            },
-        );
-        p.positive(s.max_request_bytes as u64, "consensus.max_request_bytes");
-        p.check(
-            s.max_batch_bytes >= s.max_request_bytes,
-            "consensus.max_batch_bytes",
-            || {
-                format!(
-                    "is {} bytes, smaller than consensus.max_request_bytes ({} bytes)",
-                    s.max_batch_bytes, s.max_request_bytes
-                )
-            },
-        );
-        p.check(
-            s.max_message_bytes > s.max_batch_bytes,
-            "consensus.max_message_bytes",
-            || {
-                format!(
-                    "is {} bytes; it must exceed consensus.max_batch_bytes ({} bytes) because a \
-                     pre-prepare carries a whole batch",
-                    s.max_message_bytes, s.max_batch_bytes
-                )
-            },
-        );
-        // The core keeps no durable value larger than its largest message (the NEW-VIEW of the
-        // current view, key `N`); one the store refuses would stop the driver on every restart.
-        p.check(
-            s.max_message_bytes <= bftledger_ledger::store::MAX_CONSENSUS_VALUE_BYTES,
-            "consensus.max_message_bytes",
-            || {
-                format!(
-                    "is {} bytes, more than the store's largest consensus value ({} bytes): \
-                     a NEW-VIEW kept for restarts could not be written",
-                    s.max_message_bytes,
-                    bftledger_ledger::store::MAX_CONSENSUS_VALUE_BYTES
-                )
-            },
-        );
-        p.positive(
-            s.view_change_timeout_ticks,
-            "consensus.view_change_timeout_ticks",
-        );
-        p.check(
-            s.view_change_timeout_ticks > s.batch_delay_ticks,
-            "consensus.view_change_timeout_ticks",
-            || {
-                format!(
-                    "is {} ticks, not more than consensus.batch_delay_ticks ({} ticks): \
-                     every batch would trigger a view change",
-                    s.view_change_timeout_ticks, s.batch_delay_ticks
-                )
-            },
-        );
-        p.positive(
-            s.max_pending_requests as u64,
-            "consensus.max_pending_requests",
-        );
-    }
-
-    fn validate_mempool_and_sync(&self, p: &mut Problems) {
         let m = &self.mempool;
         p.within(
             m.max_transfers as u64,
@@ -669,13 +480,87 @@ impl NodeConfig {
             "sync.max_blocks_per_request",
             "blocks",
         );
-        p.within(
-            s.request_timeout_ms,
-            ceilings::TIMEOUT_MS,
-            "sync.request_timeout_ms",
-            "ms",
-        );
         p.positive(s.poll_interval_ms, "sync.poll_interval_ms");
+    }
+
+    /// Cross-section: the consensus limits against what the ledger holds (a batch becomes a
+    /// block, a request is a signed transfer, the core's durable values go to the store).
+    fn validate_consensus_against_the_ledger(&self, p: &mut Problems) {
+        let s = &self.consensus;
+        p.at_most(
+            s.max_batch_requests as u64,
+            bftledger_ledger::MAX_BLOCK_TRANSFERS as u64,
+            "consensus.max_batch_requests",
+            "requests (a block holds at most that many transfers)",
+        );
+        p.check(
+            s.max_request_bytes >= SIGNED_TRANSFER_MAX_BYTES,
+            "consensus.max_request_bytes",
+            || {
+                format!(
+                    "is {} bytes; a signed transfer may need {SIGNED_TRANSFER_MAX_BYTES} bytes",
+                    s.max_request_bytes
+                )
+            },
+        );
+        // The core keeps no durable value larger than its largest message (the NEW-VIEW of the
+        // current view, key `N`); one the store refuses would stop the driver on every restart.
+        p.check(
+            s.max_message_bytes <= bftledger_ledger::store::MAX_CONSENSUS_VALUE_BYTES,
+            "consensus.max_message_bytes",
+            || {
+                format!(
+                    "is {} bytes, more than the store's largest consensus value ({} bytes): \
+                     a NEW-VIEW kept for restarts could not be written",
+                    s.max_message_bytes,
+                    bftledger_ledger::store::MAX_CONSENSUS_VALUE_BYTES
+                )
+            },
+        );
+    }
+
+    /// Cross-section: the p2p frame limits against what travels in them (consensus messages
+    /// in the node's wire frames, blocks in sync responses).
+    fn validate_frames(&self, p: &mut Problems) {
+        let s = &self.p2p;
+        let frame_cap = <crate::wire::Frame as Versioned>::MAX_BYTES;
+        p.check(
+            s.max_frame_bytes <= frame_cap,
+            "p2p.max_frame_bytes",
+            || {
+                format!(
+                    "is {} bytes; no consensus frame decodes beyond {frame_cap} bytes",
+                    s.max_frame_bytes
+                )
+            },
+        );
+        // Every consensus message is at most consensus.max_message_bytes (the core's
+        // `Config::validate` sizes each kind against it), plus the frame's own bytes.
+        let frame_needed = crate::wire::consensus_frame_bytes(self.consensus.max_message_bytes);
+        p.check(
+            s.max_frame_bytes >= frame_needed,
+            "p2p.max_frame_bytes",
+            || {
+                format!(
+                    "is {} bytes, smaller than consensus.max_message_bytes ({} bytes) plus {} of \
+                     framing: the largest consensus message could never be delivered",
+                    s.max_frame_bytes,
+                    self.consensus.max_message_bytes,
+                    crate::wire::CONSENSUS_FRAME_OVERHEAD_BYTES
+                )
+            },
+        );
+        // A block carries a batch as large as the largest consensus frame allows.
+        p.check(
+            s.max_sync_response_bytes >= s.max_frame_bytes,
+            "p2p.max_sync_response_bytes",
+            || {
+                format!(
+                    "is {} bytes, smaller than p2p.max_frame_bytes ({} bytes): a block could not be served",
+                    s.max_sync_response_bytes, s.max_frame_bytes
+                )
+            },
+        );
     }
 }
 
@@ -683,71 +568,8 @@ impl NodeConfig {
 mod tests {
     use super::*;
 
-    #[test]
-    fn local_default_is_valid_and_round_trips_through_toml() {
-        let c = NodeConfig::local_default(26600, 8080);
-        c.validate().unwrap();
-        let text = c.to_toml();
-        assert_eq!(NodeConfig::parse(&text).unwrap(), c);
-    }
-
-    #[test]
-    fn every_problem_is_reported_once_with_its_key() {
-        let mut c = NodeConfig::local_default(1, 2);
-        c.api.max_body_bytes = 0;
-        c.consensus.watermark_window_seqs = 17;
-        c.p2p.listen = vec!["not-an-addr".into()];
-        c.mempool.max_transfers = 0;
-        let ConfigError::Invalid(problems) = c.validate().unwrap_err() else {
-            panic!("expected Invalid");
-        };
-        let keys: Vec<_> = problems.iter().map(|p| p.key).collect();
-        assert_eq!(
-            keys,
-            [
-                "p2p.listen",
-                "api.max_body_bytes",
-                "consensus.watermark_window_seqs",
-                "mempool.max_transfers"
-            ]
-        );
-        let text = ConfigError::Invalid(problems).to_string();
-        assert!(text.contains("4 problem(s)"), "{text}");
-        assert!(text.contains("not-an-addr"), "{text}");
-    }
-
-    #[test]
-    fn units_appear_in_messages() {
-        let mut c = NodeConfig::local_default(1, 2);
-        c.api.max_body_bytes = usize::MAX / 2;
-        let err = c.validate().unwrap_err().to_string();
-        assert!(err.contains("api.max_body_bytes"), "{err}");
-        assert!(err.contains("bytes"), "{err}");
-    }
-
-    #[test]
-    fn unknown_keys_and_wrong_types_are_refused() {
-        let good = NodeConfig::local_default(1, 2).to_toml();
-        let typo = good.replace("max_body_bytes", "max_body_byte");
-        assert!(NodeConfig::parse(&typo)
-            .unwrap_err()
-            .contains("max_body_byte"));
-        let wrong = good.replace("tick_interval_ms = 20", "tick_interval_ms = \"fast\"");
-        assert!(NodeConfig::parse(&wrong).is_err());
-    }
-
-    #[test]
-    fn relative_paths_are_resolved_against_the_config_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.toml");
-        std::fs::write(&path, NodeConfig::local_default(1, 2).to_toml()).unwrap();
-        let c = NodeConfig::load(&path).unwrap();
-        assert_eq!(c.genesis_path, dir.path().join("genesis.toml"));
-        assert_eq!(c.data_dir, dir.path().join("data"));
-    }
-
     /// `count` distinct placeholder validator keys.
-    fn validators(count: usize) -> Vec<bftledger_crypto::PublicKey> {
+    fn validators(count: usize) -> Vec<PublicKey> {
         (0..count as u32)
             .map(|i| {
                 let mut seed = [3u8; 32];
@@ -757,9 +579,186 @@ mod tests {
             .collect()
     }
 
-    /// Whether the node accepts `c` and the core accepts it for `n` validators.
+    /// The keys `c` is refused under, for 4 validators (none if it is valid).
+    fn problem_keys(c: &NodeConfig) -> Vec<String> {
+        match c.validate(&validators(4)) {
+            Ok(()) => Vec::new(),
+            Err(ConfigError::Invalid(problems)) => problems.into_iter().map(|p| p.key).collect(),
+            Err(e) => panic!("expected Invalid, got {e}"),
+        }
+    }
+
+    #[test]
+    fn local_default_is_valid_and_round_trips_through_toml() {
+        let c = NodeConfig::local_default(26600, 8080);
+        c.validate(&validators(4)).unwrap();
+        let text = c.to_toml();
+        assert_eq!(NodeConfig::parse(&text).unwrap(), c);
+    }
+
+    /// Issue 18, item 1: problems in several sections — the p2p layer's, the core's, this
+    /// crate's and the ties between them — are all reported at once, each under its key.
+    #[test]
+    fn every_problem_is_reported_once_with_its_key() {
+        let mut c = NodeConfig::local_default(1, 2);
+        c.p2p.listen.clear();
+        c.p2p.redial_backoff_max_ms = c.p2p.redial_backoff_initial_ms - 1;
+        c.api.max_body_bytes = 0;
+        c.consensus.watermark_window_seqs = 17;
+        c.consensus.retransmit_ticks = 0;
+        c.driver.tick_interval_ms = 0;
+        c.mempool.max_transfers = 0;
+        c.p2p.max_sync_response_bytes = c.p2p.max_frame_bytes - 1;
+        let ConfigError::Invalid(problems) = c.validate(&validators(4)).unwrap_err() else {
+            panic!("expected Invalid");
+        };
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "p2p.listen",
+                "p2p.redial_backoff_max_ms",
+                "api.max_body_bytes",
+                "consensus.retransmit_ticks",
+                "consensus.watermark_window_seqs",
+                "driver.tick_interval_ms",
+                "mempool.max_transfers",
+                "p2p.max_sync_response_bytes",
+            ]
+        );
+        let text = ConfigError::Invalid(problems).to_string();
+        assert!(text.contains("8 problem(s)"), "{text}");
+        assert!(
+            text.contains("consensus.watermark_window_seqs: is 17 seqs; it must be a multiple of checkpoint_interval_seqs (16 seqs)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("p2p.redial_backoff_max_ms: is 199 ms, less than redial_backoff_initial_ms (200 ms)"),
+            "{text}"
+        );
+    }
+
+    /// A rule is reported once, by its owner: a zero consensus limit by the core's
+    /// `Config::validate`, not a second time by the node.
+    #[test]
+    fn a_rule_is_reported_by_its_owner_only() {
+        let mut c = NodeConfig::local_default(1, 2);
+        c.consensus.max_request_bytes = c.consensus.max_batch_bytes + 1;
+        c.consensus.view_change_timeout_ticks = c.consensus.batch_delay_ticks;
+        assert_eq!(
+            problem_keys(&c),
+            [
+                "consensus.max_request_bytes",
+                "consensus.view_change_timeout_ticks"
+            ]
+        );
+        let mut c = NodeConfig::local_default(1, 2);
+        c.p2p.max_inbound_queue_frames = 0;
+        assert_eq!(problem_keys(&c), ["p2p.max_inbound_queue_frames"]);
+    }
+
+    /// The cross-section checks: consensus limits against the ledger's, frames against the
+    /// largest consensus message and the wire's cap.
+    #[test]
+    fn cross_section_limits_are_checked() {
+        let mut c = NodeConfig::local_default(1, 2);
+        c.consensus.max_batch_requests = bftledger_ledger::MAX_BLOCK_TRANSFERS + 1;
+        c.consensus.max_request_bytes = SIGNED_TRANSFER_MAX_BYTES - 1;
+        assert_eq!(
+            problem_keys(&c),
+            [
+                "consensus.max_batch_requests",
+                "consensus.max_request_bytes"
+            ]
+        );
+        let mut c = NodeConfig::local_default(1, 2);
+        c.p2p.max_frame_bytes =
+            crate::wire::consensus_frame_bytes(c.consensus.max_message_bytes) - 1;
+        assert_eq!(problem_keys(&c), ["p2p.max_frame_bytes"]);
+        let mut c = NodeConfig::local_default(1, 2);
+        c.p2p.max_frame_bytes = <crate::wire::Frame as Versioned>::MAX_BYTES + 1;
+        c.p2p.max_sync_response_bytes = c.p2p.max_frame_bytes;
+        c.p2p.max_inbound_queue_bytes = c.p2p.max_frame_bytes;
+        assert_eq!(problem_keys(&c), ["p2p.max_frame_bytes"]);
+        let mut c = NodeConfig::local_default(1, 2);
+        c.consensus.max_message_bytes = bftledger_ledger::store::MAX_CONSENSUS_VALUE_BYTES + 1;
+        c.p2p.max_frame_bytes = c.consensus.max_message_bytes + 1;
+        c.p2p.max_inbound_queue_bytes = c.p2p.max_frame_bytes;
+        assert_eq!(problem_keys(&c), ["consensus.max_message_bytes"]);
+    }
+
+    #[test]
+    fn units_appear_in_messages() {
+        let mut c = NodeConfig::local_default(1, 2);
+        c.api.max_body_bytes = usize::MAX / 2;
+        let err = c.validate(&validators(4)).unwrap_err().to_string();
+        assert!(err.contains("api.max_body_bytes"), "{err}");
+        assert!(err.contains("bytes"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_wrong_types_and_bad_addresses_are_refused() {
+        let good = NodeConfig::local_default(1, 2).to_toml();
+        let typo = good.replace("max_body_bytes", "max_body_byte");
+        assert!(NodeConfig::parse(&typo)
+            .unwrap_err()
+            .contains("max_body_byte"));
+        let wrong = good.replace("tick_interval_ms = 20", "tick_interval_ms = \"fast\"");
+        assert!(NodeConfig::parse(&wrong).is_err());
+        let addr = good.replace("/ip4/127.0.0.1/tcp/1", "not-an-addr");
+        assert!(NodeConfig::parse(&addr).unwrap_err().contains("listen"));
+    }
+
+    /// Keys that a node's file never had (the p2p layer's internal limits) and the `[driver]`
+    /// and `[log]` sections may be left out: a minimal file still loads.
+    #[test]
+    fn optional_keys_take_their_defaults() {
+        let c = NodeConfig::local_default(1, 2);
+        let mut text = String::new();
+        for line in c.to_toml().lines() {
+            let optional = [
+                "max_inbound_queue_bytes",
+                "max_outbound_in_flight_frames",
+                "command_queue_capacity",
+                "event_channel_capacity",
+                "max_concurrent_sync_requests",
+                "max_streams_per_connection",
+                "idle_connection_timeout_ms",
+                "max_non_validator_peers",
+                "max_addresses_per_peer",
+                "bootstrap",
+                "enable_mdns",
+                "[driver]",
+                "tick_interval_ms",
+                "[log]",
+                "format",
+                "filter",
+            ];
+            if !optional.iter().any(|key| line.starts_with(key)) {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        assert!(!text.contains("tick_interval_ms"), "{text}");
+        assert_eq!(NodeConfig::parse(&text).unwrap(), c);
+    }
+
+    #[test]
+    fn relative_paths_are_resolved_against_the_config_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, NodeConfig::local_default(1, 2).to_toml()).unwrap();
+        let genesis = crate::test_support::genesis("paths", 1);
+        std::fs::write(dir.path().join("genesis.toml"), genesis.to_toml()).unwrap();
+        let (c, loaded) = NodeConfig::load(&path).unwrap();
+        assert_eq!(c.genesis_path, dir.path().join("genesis.toml"));
+        assert_eq!(c.data_dir, dir.path().join("data"));
+        assert_eq!(loaded, genesis);
+    }
+
+    /// Whether the node accepts `c` for `n` validators (its own checks and the core's).
     fn legal(c: &NodeConfig, n: usize) -> bool {
-        c.validate().is_ok() && c.consensus_config(validators(n)).validate().is_ok()
+        c.validate(&validators(n)).is_ok()
     }
 
     /// The largest value in `[low, high)` that `set` makes legal (legality is monotone in it).
@@ -786,8 +785,9 @@ mod tests {
     /// message the store keeps, full blocks, then the largest batch and window the core accepts.
     fn largest_legal_config(n: usize) -> NodeConfig {
         let mut c = NodeConfig::local_default(1, 2);
-        c.p2p.max_frame_bytes = ceilings::FRAME_BYTES as usize;
+        c.p2p.max_frame_bytes = <crate::wire::Frame as Versioned>::MAX_BYTES;
         c.p2p.max_sync_response_bytes = c.p2p.max_frame_bytes;
+        c.p2p.max_inbound_queue_bytes = c.p2p.max_frame_bytes;
         c.consensus.max_message_bytes = bftledger_ledger::store::MAX_CONSENSUS_VALUE_BYTES;
         c.consensus.max_batch_requests = bftledger_ledger::MAX_BLOCK_TRANSFERS;
         c.consensus.checkpoint_interval_seqs = 1;
@@ -816,7 +816,7 @@ mod tests {
         use bftledger_crypto::encoding::Versioned;
         use bftledger_ledger::{ConsensusOp, Store};
         let default = NodeConfig::local_default(1, 2);
-        default.validate().expect("default");
+        default.validate(&validators(4)).expect("default");
         for (n, c) in [(4, default), (256, largest_legal_config(256))] {
             let consensus = c.consensus_config(validators(n));
             for message in bftledger_consensus::bounds::largest_messages(&consensus) {

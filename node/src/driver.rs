@@ -4,7 +4,7 @@
 //!
 //! Inputs: consensus frames from peers ([`Frame::Consensus`]), client transfers (from the
 //! mempool, filled by the API and by peers' [`Frame::Forward`]), ticks (every
-//! `consensus.tick_interval_ms`), and blocks or snapshots the sync worker fetched and verified.
+//! `driver.tick_interval_ms`), and blocks or snapshots the sync worker fetched and verified.
 //! Every input ready at once (up to [`MAX_GROUP_INPUTS`]) is stepped as one group, whose persist
 //! ops the host writes in one synced batch (group commit).
 
@@ -123,9 +123,8 @@ impl Driver {
     /// Runs until `shutdown` completes or a fatal error.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), DriverError> {
         tokio::pin!(shutdown);
-        let mut tick = tokio::time::interval(Duration::from_millis(
-            self.config.consensus.tick_interval_ms,
-        ));
+        let mut tick =
+            tokio::time::interval(Duration::from_millis(self.config.driver.tick_interval_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.publish();
         let shared = self.shared().clone();

@@ -54,7 +54,10 @@ use bftledger_crypto::{PublicKey, SecretKey};
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
-pub use config::{P2pConfig, P2pConfigError, FRAME_BYTES_CEILING};
+pub use config::{
+    P2pConfig, P2pConfigError, P2pConfigProblem, P2pSettings, FRAME_BYTES_CEILING,
+    TIMEOUT_MS_CEILING,
+};
 pub use identity::{keypair_of, peer_id_of};
 pub use stats::P2pStats;
 
@@ -70,7 +73,7 @@ pub enum P2pEvent {
         /// The frame.
         bytes: Vec<u8>,
     },
-    /// A sync request from a validator; answer through `reply` within `request_timeout`
+    /// A sync request from a validator; answer through `reply` within `request_timeout_ms`
     /// (dropping `reply` refuses the request; a reply over `max_sync_response_bytes` is refused).
     SyncRequest {
         /// The requesting validator.
@@ -92,7 +95,7 @@ pub enum RequestFailure {
     /// The peer could not be dialed.
     #[error("dial failed")]
     Dial,
-    /// No response within `request_timeout`.
+    /// No response within `request_timeout_ms`.
     #[error("timed out")]
     Timeout,
     /// The connection closed before the response arrived.
@@ -208,13 +211,15 @@ pub struct P2pHandle {
 ///
 /// Must be called from within a tokio runtime. The listen addresses actually bound (port 0
 /// resolved) appear shortly after in [`P2pHandle::listen_addrs`] / [`P2pHandle::watch_listen_addrs`].
+/// A `cfg` that [`P2pConfig::validate`] refuses is refused with every problem (the node has
+/// already validated its settings at start-up; this is the same check, for every caller).
 pub fn spawn(
     key: &SecretKey,
     cfg: P2pConfig,
 ) -> Result<(P2pHandle, mpsc::Receiver<P2pEvent>), P2pError> {
     cfg.validate()?;
-    let (command_tx, command_rx) = mpsc::channel(cfg.command_queue_capacity);
-    let (event_tx, event_rx) = mpsc::channel(cfg.event_channel_capacity);
+    let (command_tx, command_rx) = mpsc::channel(cfg.settings.command_queue_capacity);
+    let (event_tx, event_rx) = mpsc::channel(cfg.settings.event_channel_capacity);
     let (connected_tx, connected_rx) = watch::channel(BTreeSet::new());
     let (listen_tx, listen_rx) = watch::channel(Vec::new());
     let counters = Arc::new(Counters::default());
@@ -225,10 +230,10 @@ pub fn spawn(
         counters: counters.clone(),
         connected: connected_rx,
         listen_addrs: listen_rx,
-        sync_permits: Arc::new(Semaphore::new(cfg.max_concurrent_sync_requests)),
-        max_concurrent_sync_requests: cfg.max_concurrent_sync_requests,
-        max_frame_bytes: cfg.max_frame_bytes,
-        request_timeout: cfg.request_timeout,
+        sync_permits: Arc::new(Semaphore::new(cfg.settings.max_concurrent_sync_requests)),
+        max_concurrent_sync_requests: cfg.settings.max_concurrent_sync_requests,
+        max_frame_bytes: cfg.settings.max_frame_bytes,
+        request_timeout: cfg.settings.request_timeout(),
     };
     let task = task::Task::new(
         key,
@@ -302,7 +307,7 @@ impl P2pHandle {
     }
 
     /// Sends a sync request to a validator and waits for its response (at most
-    /// `max_sync_response_bytes`, within `request_timeout`). At most
+    /// `max_sync_response_bytes`, within `request_timeout_ms`). At most
     /// `max_concurrent_sync_requests` requests are in flight; beyond, this fails at once.
     pub async fn request(&self, to: PublicKey, bytes: Vec<u8>) -> Result<Vec<u8>, P2pError> {
         self.check_frame(bytes.len())?;
@@ -322,7 +327,7 @@ impl P2pHandle {
             })
             .await
             .map_err(|_| P2pError::Shutdown)?;
-        // libp2p enforces `request_timeout`; the margin only guards against a stuck task.
+        // libp2p enforces `request_timeout_ms`; the margin only guards against a stuck task.
         let guard = self.request_timeout + Duration::from_secs(5);
         match tokio::time::timeout(guard, response).await {
             Ok(Ok(result)) => result,

@@ -39,12 +39,14 @@ fn testnet_init_is_self_contained() {
             & 0o777;
         assert_eq!(mode, 0o600);
         assert!(node.join("data").is_dir());
-        let config = bftledger_node::config::NodeConfig::load(&node.join("config.toml")).unwrap();
+        let (config, _genesis) =
+            bftledger_node::config::NodeConfig::load(&node.join("config.toml")).unwrap();
         assert_eq!(config.genesis_path, node.join("../genesis.toml"));
         assert_eq!(config.p2p.bootstrap.len(), 3);
         assert!(ports.insert(config.api.listen.port()));
         assert!(ports.insert(
             config.p2p.listen[0]
+                .to_string()
                 .rsplit('/')
                 .next()
                 .unwrap()
@@ -89,16 +91,24 @@ fn a_bad_config_lists_every_problem_with_its_key() {
     let text = fs::read_to_string(&path)
         .unwrap()
         .replace("max_body_bytes = 1048576", "max_body_bytes = 0")
-        .replace("tick_interval_ms = 20", "tick_interval_ms = 0");
+        .replace("tick_interval_ms = 20", "tick_interval_ms = 0")
+        .replace("retransmit_ticks = 25", "retransmit_ticks = 0")
+        .replace(
+            "redial_backoff_initial_ms = 200",
+            "redial_backoff_initial_ms = 0",
+        );
     fs::write(&path, text).unwrap();
     let (code, _, err) = run(&["node", "--config", s(&path)]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("2 problem(s)"), "{err}");
-    assert!(
-        err.contains("api.max_body_bytes: must be greater than 0"),
-        "{err}"
-    );
-    assert!(err.contains("consensus.tick_interval_ms"), "{err}");
+    assert!(err.contains("4 problem(s)"), "{err}");
+    for line in [
+        "p2p.redial_backoff_initial_ms: must be greater than 0",
+        "api.max_body_bytes: must be greater than 0",
+        "consensus.retransmit_ticks: must be greater than 0",
+        "driver.tick_interval_ms: must be greater than 0",
+    ] {
+        assert!(err.contains(line), "{line}: {err}");
+    }
     // An unknown key names itself.
     fs::write(&path, "genesis_pth = 1\n").unwrap();
     let (code, _, err) = run(&["node", "--config", s(&path)]);

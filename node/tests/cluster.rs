@@ -350,8 +350,8 @@ fn garbage_frames_are_refused_without_harm(c: &Cluster) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mut cfg = P2pConfig::new(genesis.hash(), genesis.validator_keys());
-        cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
-        cfg.bootstrap = vec![addr.parse().unwrap()];
+        cfg.settings.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+        cfg.settings.bootstrap = vec![addr.parse().unwrap()];
         let (handle, _events) = p2p::spawn(&key, cfg).unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         while !handle.connected_validators().contains(&target) {

@@ -118,7 +118,7 @@ async fn garbage_and_oversized_frames_are_refused_and_the_node_keeps_working() {
     let keys = keys(3);
     let vals = publics(&keys);
     let mut cfg_a = config(vals.clone(), vec![]);
-    cfg_a.max_frame_bytes = 1024;
+    cfg_a.settings.max_frame_bytes = 1024;
     let prefix = cfg_a.protocol_prefix();
     let mut a = start(&keys[0], cfg_a);
     let a_addr = dial_addr(&a.handle).await;
@@ -229,8 +229,8 @@ async fn a_flood_fills_only_the_senders_queue_and_is_dropped_and_counted() {
     let keys = keys(2);
     let vals = publics(&keys);
     let mut cfg_a = config(vals.clone(), vec![]);
-    cfg_a.max_inbound_queue_frames = 8;
-    cfg_a.event_channel_capacity = 4;
+    cfg_a.settings.max_inbound_queue_frames = 8;
+    cfg_a.settings.event_channel_capacity = 4;
     let mut a = start(&keys[0], cfg_a);
     let mut b = start(
         &keys[1],

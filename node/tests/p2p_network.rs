@@ -118,12 +118,12 @@ async fn sync_request_round_trip_with_size_limits() {
     let keys = keys(2);
     let vals = publics(&keys);
     let mut cfg_a = config(vals.clone(), vec![]);
-    cfg_a.max_sync_response_bytes = 1024; // the requester accepts at most 1 KiB back
-    cfg_a.max_concurrent_sync_requests = 1;
-    cfg_a.max_frame_bytes = 4096;
+    cfg_a.settings.max_sync_response_bytes = 1024; // the requester accepts at most 1 KiB back
+    cfg_a.settings.max_concurrent_sync_requests = 1;
+    cfg_a.settings.max_frame_bytes = 4096;
     let a = start(&keys[0], cfg_a);
     let mut cfg_b = config(vals.clone(), vec![dial_addr(&a.handle).await]);
-    cfg_b.max_sync_response_bytes = 4096; // the responder sends at most 4 KiB
+    cfg_b.settings.max_sync_response_bytes = 4096; // the responder sends at most 4 KiB
     let mut b = start(&keys[1], cfg_b);
     wait_connected(&a.handle, 1).await;
 
@@ -247,7 +247,7 @@ async fn validator_that_restarts_is_redialed_and_frames_flow_again() {
     // bootstrap address: only A's re-dial can reconnect them.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let mut cfg_b = config(vals.clone(), vec![]);
-    cfg_b.listen = vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()];
+    cfg_b.settings.listen = vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()];
     let mut b = start(&keys[1], cfg_b);
     let t0 = Instant::now();
     wait_connected(&a.handle, 1).await;
@@ -307,10 +307,10 @@ async fn mdns_enabled_does_not_break_bootstrap_discovery() {
     let keys = keys(2);
     let vals = publics(&keys);
     let mut cfg_a = config(vals.clone(), vec![]);
-    cfg_a.enable_mdns = true;
+    cfg_a.settings.enable_mdns = true;
     let a = start(&keys[0], cfg_a);
     let mut cfg_b = config(vals.clone(), vec![dial_addr(&a.handle).await]);
-    cfg_b.enable_mdns = true;
+    cfg_b.settings.enable_mdns = true;
     let mut b = start(&keys[1], cfg_b);
     wait_connected(&a.handle, 1).await;
     assert_eq!(
@@ -336,9 +336,9 @@ async fn mdns_discovers_validators_without_bootstrap() {
     let vals = publics(&keys);
     let mdns_cfg = || {
         let mut cfg = config(vals.clone(), vec![]);
-        cfg.enable_mdns = true;
+        cfg.settings.enable_mdns = true;
         // mDNS only announces addresses of the interface it runs on: listen on all of them.
-        cfg.listen = vec!["/ip4/0.0.0.0/tcp/0".parse().unwrap()];
+        cfg.settings.listen = vec!["/ip4/0.0.0.0/tcp/0".parse().unwrap()];
         cfg
     };
     let a = start(&keys[0], mdns_cfg());
@@ -360,10 +360,10 @@ async fn throughput_print() {
     let keys = keys(2);
     let vals = publics(&keys);
     let mut cfg_a = config(vals.clone(), vec![]);
-    cfg_a.max_frame_bytes = 2 * 1024 * 1024;
+    cfg_a.settings.max_frame_bytes = 2 * 1024 * 1024;
     let mut a = start(&keys[0], cfg_a.clone());
     let mut cfg_b = cfg_a;
-    cfg_b.bootstrap = vec![dial_addr(&a.handle).await];
+    cfg_b.settings.bootstrap = vec![dial_addr(&a.handle).await];
     let mut b = start(&keys[1], cfg_b);
     send_until_received(&a, &mut b, b"warm-up").await;
     send_until_received(&b, &mut a, b"warm-up").await;

@@ -817,7 +817,7 @@ impl Cluster {
                 let view = view_change.new_view;
                 self.checker
                     .on_signed(now, r, SignedKind::ViewChange, view, 0, digest);
-                let window = self.config.watermark_window;
+                let window = self.config.settings.watermark_window_seqs;
                 self.checker
                     .on_view_change_sent(now, r, view_change, window);
             }
@@ -909,18 +909,18 @@ impl Cluster {
 /// through view changes.
 pub fn sim_config(validators: Vec<bftledger_crypto::PublicKey>, mutant: Option<Mutant>) -> Config {
     let mut config = Config::new(validators);
-    config.checkpoint_interval = 4;
-    config.watermark_window = 16;
-    config.max_batch_requests = 8;
-    config.max_request_bytes = 256;
-    config.max_batch_bytes = 8 * 256;
-    config.max_message_bytes = 1 << 20;
-    config.batch_delay_ticks = 2;
-    config.view_change_timeout_ticks = 60;
-    config.view_change_timeout_max_ticks = 480;
-    config.retransmit_ticks = 40;
-    config.max_pending_requests = 4096;
-    config.executed_requests_remembered = 1 << 16;
+    config.settings.checkpoint_interval_seqs = 4;
+    config.settings.watermark_window_seqs = 16;
+    config.settings.max_batch_requests = 8;
+    config.settings.max_request_bytes = 256;
+    config.settings.max_batch_bytes = 8 * 256;
+    config.settings.max_message_bytes = 1 << 20;
+    config.settings.batch_delay_ticks = 2;
+    config.settings.view_change_timeout_ticks = 60;
+    config.settings.view_change_timeout_max_ticks = 480;
+    config.settings.retransmit_ticks = 40;
+    config.settings.max_pending_requests = 4096;
+    config.settings.executed_requests_remembered = 1 << 16;
     config.mutant = mutant;
     config.validate().expect("the simulator's config is valid");
     config

@@ -68,19 +68,19 @@ pub fn keys(n: usize) -> Vec<SecretKey> {
 /// Small limits so that checkpoints, watermarks and timeouts are reached quickly.
 pub fn small_config(n: usize) -> Config {
     let mut c = Config::new(keys(n).iter().map(SecretKey::public).collect());
-    c.checkpoint_interval = 4;
-    c.watermark_window = 8;
-    c.max_batch_requests = 4;
-    c.max_batch_bytes = 4096;
-    c.max_request_bytes = 1024;
-    c.max_message_bytes = 1 << 20;
-    c.batch_delay_ticks = 0;
-    c.view_change_timeout_ticks = 20;
-    c.view_change_timeout_max_ticks = 320;
-    c.retransmit_ticks = 5;
-    c.max_pending_requests = 64;
-    c.max_future_views = 4;
-    c.executed_requests_remembered = 1000;
+    c.settings.checkpoint_interval_seqs = 4;
+    c.settings.watermark_window_seqs = 8;
+    c.settings.max_batch_requests = 4;
+    c.settings.max_batch_bytes = 4096;
+    c.settings.max_request_bytes = 1024;
+    c.settings.max_message_bytes = 1 << 20;
+    c.settings.batch_delay_ticks = 0;
+    c.settings.view_change_timeout_ticks = 20;
+    c.settings.view_change_timeout_max_ticks = 320;
+    c.settings.retransmit_ticks = 5;
+    c.settings.max_pending_requests = 64;
+    c.settings.max_future_views = 4;
+    c.settings.executed_requests_remembered = 1000;
     c.validate().expect("valid test config");
     c
 }
@@ -618,7 +618,8 @@ impl Single {
             assert_eq!(executed, 1, "seq {seq} executed");
             let state_root = Digest([seq as u8; 32]);
             self.input(Input::Executed { seq, state_root });
-            if peer_checkpoints && seq.is_multiple_of(self.config.checkpoint_interval) {
+            if peer_checkpoints && seq.is_multiple_of(self.config.settings.checkpoint_interval_seqs)
+            {
                 for r in &others {
                     self.deliver(*r, Message::Checkpoint(Checkpoint { seq, state_root }));
                 }

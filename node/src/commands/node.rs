@@ -1,6 +1,7 @@
 //! `bftledger node --config F`: runs a validator until SIGINT/SIGTERM.
 //!
-//! Start-up: load and validate the config (every problem listed), the genesis and the key
+//! Start-up: load the config and the genesis it names, and validate the config against the
+//! genesis's validator set, once (every problem listed, see [`NodeConfig::load`]); load the key
 //! (which must be a genesis validator); open the store; rebuild the replica from its durable
 //! consensus state (so a restarted validator never contradicts a vote it sent); start p2p, the
 //! API and the driver.
@@ -14,7 +15,7 @@ use crate::load::{self, Load};
 use crate::mempool::{Mempool, MempoolLimits, Origin};
 use crate::metrics::Metrics;
 use crate::node_state::{Live, NodeState};
-use crate::p2p::{self, P2pConfig};
+use crate::p2p;
 use crate::sync_worker::{SyncWorker, WorkerLimits};
 use bftledger_consensus::Replica;
 use bftledger_crypto::{keyfile, Address, SecretKey};
@@ -32,13 +33,13 @@ const SYNC_QUEUE: usize = 4;
 
 /// Runs `node`.
 pub fn run(args: &NodeArgs) -> CliResult {
-    let config = NodeConfig::load(&args.config).map_err(CliError::usage)?;
+    let (config, genesis) = NodeConfig::load(&args.config).map_err(CliError::usage)?;
     crate::logging::init(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(CliError::failure)?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, genesis))
 }
 
 /// Everything loaded before the node starts.
@@ -49,8 +50,7 @@ struct Loaded {
     store: Store,
 }
 
-fn load(config: &NodeConfig) -> CliResult<Loaded> {
-    let genesis = Genesis::load(&config.genesis_path).map_err(CliError::usage)?;
+fn load(config: &NodeConfig, genesis: Genesis) -> CliResult<Loaded> {
     let key = keyfile::read(&config.key_path).map_err(CliError::usage)?;
     let replica_id = genesis
         .validators
@@ -76,40 +76,15 @@ fn load(config: &NodeConfig) -> CliResult<Loaded> {
     })
 }
 
-fn p2p_config(config: &NodeConfig, genesis: &Genesis) -> CliResult<P2pConfig> {
-    let parse = |addrs: &[String]| -> CliResult<Vec<libp2p::Multiaddr>> {
-        addrs
-            .iter()
-            .map(|a| a.parse().map_err(|e| CliError::usage(format!("{a}: {e}"))))
-            .collect()
-    };
-    let s = &config.p2p;
-    let mut p = P2pConfig::new(genesis.hash(), genesis.validator_keys());
-    p.listen = parse(&s.listen)?;
-    p.bootstrap = parse(&s.bootstrap)?;
-    p.enable_mdns = s.enable_mdns;
-    p.max_frame_bytes = s.max_frame_bytes;
-    p.max_sync_response_bytes = s.max_sync_response_bytes;
-    p.max_inbound_queue_frames = s.max_inbound_queue_frames;
-    p.redial_backoff_initial = Duration::from_millis(s.redial_backoff_min_ms);
-    p.redial_backoff_max = Duration::from_millis(s.redial_backoff_max_ms);
-    p.request_timeout = Duration::from_millis(config.sync.request_timeout_ms);
-    p.validate()
-        .map_err(|e| CliError::usage(format!("p2p config: {e}")))?;
-    Ok(p)
-}
-
-async fn serve(config: NodeConfig) -> CliResult {
+async fn serve(config: NodeConfig, genesis: Genesis) -> CliResult {
     let Loaded {
         genesis,
         key,
         replica_id,
         store,
-    } = load(&config)?;
+    } = load(&config, genesis)?;
+    // Validated by `NodeConfig::load`; `Replica::recover` asserts the same `validate()`.
     let consensus = config.consensus_config(genesis.validator_keys());
-    consensus
-        .validate()
-        .map_err(|e| CliError::usage(format!("consensus config: {e}")))?;
     let durable = store.consensus_entries().map_err(CliError::failure)?;
     let mempool = Mempool::new(
         genesis.chain_id.clone(),
@@ -131,8 +106,7 @@ async fn serve(config: NodeConfig) -> CliResult {
         mempool.verified(),
         MAX_GROUP_INPUTS,
     );
-    let p2p_cfg = p2p_config(&config, &genesis)?;
-    let (p2p, events) = p2p::spawn(&key, p2p_cfg).map_err(CliError::failure)?;
+    let (p2p, events) = p2p::spawn(&key, config.p2p_config(&genesis)).map_err(CliError::failure)?;
     let load_ceiling = load::ceiling(mempool.limit_for(Origin::Client), genesis.validators.len());
     let shared = Arc::new(NodeState {
         genesis_hash: genesis.hash(),

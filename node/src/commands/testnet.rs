@@ -22,11 +22,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The libp2p multiaddr (with peer id) at which validator `key` listens on loopback `port`.
-pub fn loopback_multiaddr(key: &PublicKey, port: u16) -> String {
-    format!(
-        "/ip4/127.0.0.1/tcp/{port}/p2p/{}",
-        crate::p2p::peer_id_of(key)
-    )
+pub fn loopback_multiaddr(key: &PublicKey, port: u16) -> libp2p::Multiaddr {
+    libp2p::Multiaddr::from(std::net::Ipv4Addr::LOCALHOST)
+        .with(libp2p::multiaddr::Protocol::Tcp(port))
+        .with(libp2p::multiaddr::Protocol::P2p(crate::p2p::peer_id_of(
+            key,
+        )))
 }
 
 /// Runs `testnet init`.
@@ -45,7 +46,7 @@ pub fn init(args: &TestnetInitArgs, out: &Output) -> CliResult {
             .enumerate()
             .map(|(i, k)| Validator {
                 public_key: k.public(),
-                addresses: vec![loopback_multiaddr(&k.public(), p2p_port(i))],
+                addresses: vec![loopback_multiaddr(&k.public(), p2p_port(i)).to_string()],
             })
             .collect(),
         balances: account_keys
@@ -81,12 +82,10 @@ pub fn init(args: &TestnetInitArgs, out: &Output) -> CliResult {
             .filter(|&j| j != i)
             .map(|j| loopback_multiaddr(&validator_keys[j].public(), p2p_port(j)))
             .collect();
-        config.validate().map_err(CliError::failure)?;
         // With the real validator count: the largest VIEW-CHANGE and NEW-VIEW grow with n.
         config
-            .consensus_config(genesis.validator_keys())
-            .validate()
-            .map_err(|e| CliError::usage(format!("consensus config for {n} validators: {e}")))?;
+            .validate(&genesis.validator_keys())
+            .map_err(|e| CliError::usage(format!("config for {n} validators: {e}")))?;
         let config_path = node_dir.join("config.toml");
         write_file(&config_path, &render_config(&config))?;
         nodes.push((config_path, config.api.listen, Address::from(k.public())));

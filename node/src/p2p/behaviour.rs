@@ -59,8 +59,8 @@ pub struct Behaviour {
 
 fn request_response_config(cfg: &P2pConfig) -> request_response::Config {
     request_response::Config::default()
-        .with_request_timeout(cfg.request_timeout)
-        .with_max_concurrent_streams(cfg.max_streams_per_connection)
+        .with_request_timeout(cfg.settings.request_timeout())
+        .with_max_concurrent_streams(cfg.settings.max_streams_per_connection)
 }
 
 fn build_behaviour(
@@ -71,7 +71,7 @@ fn build_behaviour(
 ) -> Behaviour {
     let local = keypair.public().to_peer_id();
     let consensus = request_response::Behaviour::with_codec(
-        FrameCodec::new(cfg.max_frame_bytes, 0).counting(counters.clone()),
+        FrameCodec::new(cfg.settings.max_frame_bytes, 0).counting(counters.clone()),
         [(
             protocols.consensus.clone(),
             request_response::ProtocolSupport::Full,
@@ -79,8 +79,11 @@ fn build_behaviour(
         request_response_config(cfg),
     );
     let sync = request_response::Behaviour::with_codec(
-        FrameCodec::new(cfg.max_frame_bytes, cfg.max_sync_response_bytes)
-            .counting(counters.clone()),
+        FrameCodec::new(
+            cfg.settings.max_frame_bytes,
+            cfg.settings.max_sync_response_bytes,
+        )
+        .counting(counters.clone()),
         [(
             protocols.sync.clone(),
             request_response::ProtocolSupport::Full,
@@ -88,7 +91,7 @@ fn build_behaviour(
         request_response_config(cfg),
     );
     let mut kad_cfg = kad::Config::new(protocols.kad.clone());
-    kad_cfg.set_query_timeout(cfg.request_timeout);
+    kad_cfg.set_query_timeout(cfg.settings.request_timeout());
     // The DHT is used for peer routing only: records that peers push are not stored.
     kad_cfg.set_record_filtering(kad::StoreInserts::FilterBoth);
     let mut kad = kad::Behaviour::with_config(local, kad::store::MemoryStore::new(local), kad_cfg);
@@ -99,7 +102,7 @@ fn build_behaviour(
         identify::Config::new(protocols.identify_version.clone(), keypair.public())
             .with_agent_version(format!("bftledger/{}", env!("CARGO_PKG_VERSION"))),
     );
-    let mdns = if cfg.enable_mdns {
+    let mdns = if cfg.settings.enable_mdns {
         match mdns::tokio::Behaviour::new(mdns::Config::default(), local) {
             Ok(m) => Some(m),
             Err(error) => {
@@ -128,7 +131,7 @@ pub fn build_swarm(
     protocols: &Protocols,
     counters: &Arc<Counters>,
 ) -> Result<Swarm<Behaviour>, P2pError> {
-    let idle = cfg.idle_connection_timeout;
+    let idle = cfg.settings.idle_connection_timeout();
     let swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(

@@ -1,32 +1,40 @@
-//! [`P2pConfig`]: every limit of the networking layer, checked by [`P2pConfig::validate`].
+//! [`P2pSettings`]: every limit of the networking layer, which is also the `[p2p]` section of the
+//! node's TOML as it is (one set of names, units last); [`P2pConfig`]: those settings with the
+//! chain's identity (genesis hash, validators), which come from the genesis, not from the file.
+//! [`P2pSettings::validate`] owns every rule of the settings and reports all broken ones at once.
 
 use std::time::Duration;
 
 use bftledger_crypto::{Digest, PublicKey};
 use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
 
 /// Hard ceiling for any frame, whatever the configuration says: the length prefix is a `u32`
 /// and a frame is held in memory whole, so a sane upper bound protects against typos.
 pub const FRAME_BYTES_CEILING: usize = 256 * 1024 * 1024;
 
-/// Configuration of the p2p layer. Build it with [`P2pConfig::new`] and override fields.
+/// Longest timeout or back-off accepted, in milliseconds: a value above it is almost certainly
+/// a typo (an extra zero) and would leave a dead peer or request unnoticed for too long.
+pub const TIMEOUT_MS_CEILING: u64 = 600_000;
+
+/// The limits of the p2p layer, read from the node's TOML (`[p2p]`, these field names as keys,
+/// unknown keys refused). Keys the node's file has always had are required; the others default
+/// to [`P2pSettings::default`]'s values.
 ///
 /// Memory bound of the inbound side: `validators × max_inbound_queue_bytes` plus the node's
 /// event channel (`event_channel_capacity × max_frame_bytes`).
-#[derive(Clone, Debug)]
-pub struct P2pConfig {
-    /// Addresses to listen on, e.g. `/ip4/0.0.0.0/tcp/26656`. Port 0 picks a free port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P2pSettings {
+    /// Addresses to listen on, e.g. `/ip4/127.0.0.1/tcp/26600`. Port 0 picks a free port.
     pub listen: Vec<Multiaddr>,
     /// Bootstrap addresses for Kademlia, ideally ending in `/p2p/<peer id>`; addresses without a
     /// peer id are dialed until a connection to them succeeds once.
+    #[serde(default)]
     pub bootstrap: Vec<Multiaddr>,
     /// Discover peers on the local network with mDNS.
+    #[serde(default)]
     pub enable_mdns: bool,
-    /// The validator set: only these keys may send consensus and sync frames.
-    pub validators: Vec<PublicKey>,
-    /// Genesis hash of the chain; its prefix is part of every protocol name, so that nodes of two
-    /// different chains never exchange messages.
-    pub genesis_hash: Digest,
     /// Largest consensus frame and largest sync request, in bytes (refused before allocation).
     pub max_frame_bytes: usize,
     /// Largest sync response, in bytes.
@@ -34,61 +42,245 @@ pub struct P2pConfig {
     /// Per-peer inbound queue, in frames: further frames from that peer are dropped and counted.
     pub max_inbound_queue_frames: usize,
     /// Per-peer inbound queue, in bytes.
+    #[serde(default = "defaults::max_inbound_queue_bytes")]
     pub max_inbound_queue_bytes: usize,
     /// Per-peer consensus frames sent but not yet acknowledged; further sends are dropped.
-    pub max_outbound_in_flight: usize,
-    /// Capacity of the command queue from [`super::P2pHandle`] to the swarm task.
+    #[serde(default = "defaults::max_outbound_in_flight_frames")]
+    pub max_outbound_in_flight_frames: usize,
+    /// Capacity of the command queue from [`super::P2pHandle`] to the swarm task, in commands.
+    #[serde(default = "defaults::command_queue_capacity")]
     pub command_queue_capacity: usize,
-    /// Capacity of the event channel to the node.
+    /// Capacity of the event channel to the node, in events.
+    #[serde(default = "defaults::event_channel_capacity")]
     pub event_channel_capacity: usize,
     /// Concurrent sync requests, per direction (outbound requests of this node; inbound requests
     /// waiting for the node's reply).
+    #[serde(default = "defaults::max_concurrent_sync_requests")]
     pub max_concurrent_sync_requests: usize,
     /// Concurrent substreams per connection and protocol (consensus, sync), both directions
-    /// together; must leave room for `max_outbound_in_flight` in each direction. Frames being
-    /// read are buffered as their bytes arrive (not as announced), so a connection holds at most
-    /// this many partial frames.
+    /// together; must leave room for `max_outbound_in_flight_frames` in each direction. Frames
+    /// being read are buffered as their bytes arrive (not as announced), so a connection holds at
+    /// most this many partial frames.
+    #[serde(default = "defaults::max_streams_per_connection")]
     pub max_streams_per_connection: usize,
-    /// Timeout of a request (consensus frame until acknowledged, sync request until answered).
-    pub request_timeout: Duration,
-    /// First delay before re-dialing a disconnected validator; doubles on every failed attempt.
-    pub redial_backoff_initial: Duration,
-    /// Cap of the re-dial delay.
-    pub redial_backoff_max: Duration,
-    /// Connections without any open stream are closed after this long (validators are re-dialed).
-    pub idle_connection_timeout: Duration,
+    /// Timeout of a request (consensus frame until acknowledged, sync request until answered),
+    /// in milliseconds.
+    pub request_timeout_ms: u64,
+    /// First delay before re-dialing a disconnected validator, in milliseconds; doubles on every
+    /// failed attempt.
+    pub redial_backoff_initial_ms: u64,
+    /// Cap of the re-dial delay, in milliseconds.
+    pub redial_backoff_max_ms: u64,
+    /// Connections without any open stream are closed after this long, in milliseconds
+    /// (validators are re-dialed).
+    #[serde(default = "defaults::idle_connection_timeout_ms")]
+    pub idle_connection_timeout_ms: u64,
     /// Connected peers that are not validators (Kademlia / identify only); more are disconnected.
+    #[serde(default = "defaults::max_non_validator_peers")]
     pub max_non_validator_peers: usize,
     /// Addresses remembered per validator for re-dialing.
+    #[serde(default = "defaults::max_addresses_per_peer")]
     pub max_addresses_per_peer: usize,
 }
 
-impl P2pConfig {
-    /// A configuration with default limits, listening on all IPv4 interfaces on a free port.
-    pub fn new(genesis_hash: Digest, validators: Vec<PublicKey>) -> P2pConfig {
-        P2pConfig {
+/// The defaults of the keys a node's file may leave out (serde wants functions).
+mod defaults {
+    pub fn max_inbound_queue_bytes() -> usize {
+        64 * 1024 * 1024
+    }
+    pub fn max_outbound_in_flight_frames() -> usize {
+        64
+    }
+    pub fn command_queue_capacity() -> usize {
+        1024
+    }
+    pub fn event_channel_capacity() -> usize {
+        1024
+    }
+    pub fn max_concurrent_sync_requests() -> usize {
+        16
+    }
+    pub fn max_streams_per_connection() -> usize {
+        128
+    }
+    pub fn idle_connection_timeout_ms() -> u64 {
+        3_600_000
+    }
+    pub fn max_non_validator_peers() -> usize {
+        32
+    }
+    pub fn max_addresses_per_peer() -> usize {
+        8
+    }
+}
+
+impl Default for P2pSettings {
+    /// Default limits, listening on all IPv4 interfaces on a free port.
+    fn default() -> P2pSettings {
+        P2pSettings {
             listen: vec!["/ip4/0.0.0.0/tcp/0".parse().expect("static multiaddr")],
             bootstrap: Vec::new(),
             enable_mdns: false,
-            validators,
-            genesis_hash,
             // A batch of ~1 MiB of transfers plus envelope; view-change messages carry
             // certificates and may be larger.
             max_frame_bytes: 4 * 1024 * 1024,
             max_sync_response_bytes: 32 * 1024 * 1024,
             max_inbound_queue_frames: 256,
-            max_inbound_queue_bytes: 64 * 1024 * 1024,
-            max_outbound_in_flight: 64,
-            command_queue_capacity: 1024,
-            event_channel_capacity: 1024,
-            max_concurrent_sync_requests: 16,
-            max_streams_per_connection: 128,
-            request_timeout: Duration::from_secs(10),
-            redial_backoff_initial: Duration::from_millis(200),
-            redial_backoff_max: Duration::from_secs(30),
-            idle_connection_timeout: Duration::from_secs(3600),
-            max_non_validator_peers: 32,
-            max_addresses_per_peer: 8,
+            max_inbound_queue_bytes: defaults::max_inbound_queue_bytes(),
+            max_outbound_in_flight_frames: defaults::max_outbound_in_flight_frames(),
+            command_queue_capacity: defaults::command_queue_capacity(),
+            event_channel_capacity: defaults::event_channel_capacity(),
+            max_concurrent_sync_requests: defaults::max_concurrent_sync_requests(),
+            max_streams_per_connection: defaults::max_streams_per_connection(),
+            request_timeout_ms: 10_000,
+            redial_backoff_initial_ms: 200,
+            redial_backoff_max_ms: 30_000,
+            idle_connection_timeout_ms: defaults::idle_connection_timeout_ms(),
+            max_non_validator_peers: defaults::max_non_validator_peers(),
+            max_addresses_per_peer: defaults::max_addresses_per_peer(),
+        }
+    }
+}
+
+impl P2pSettings {
+    /// [`P2pSettings::request_timeout_ms`] as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// [`P2pSettings::redial_backoff_initial_ms`] as a duration.
+    pub fn redial_backoff_initial(&self) -> Duration {
+        Duration::from_millis(self.redial_backoff_initial_ms)
+    }
+
+    /// [`P2pSettings::redial_backoff_max_ms`] as a duration.
+    pub fn redial_backoff_max(&self) -> Duration {
+        Duration::from_millis(self.redial_backoff_max_ms)
+    }
+
+    /// [`P2pSettings::idle_connection_timeout_ms`] as a duration.
+    pub fn idle_connection_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_connection_timeout_ms)
+    }
+
+    /// Checks every limit; returns **every** broken rule, each named by its key.
+    pub fn validate(&self) -> Result<(), P2pConfigError> {
+        let mut p = Problems(Vec::new());
+        self.check(&mut p);
+        p.into_result()
+    }
+
+    fn check(&self, p: &mut Problems) {
+        if self.listen.is_empty() {
+            p.0.push(P2pConfigProblem::NoListenAddress);
+        }
+        let frame = self.max_frame_bytes as u64;
+        let ceiling = FRAME_BYTES_CEILING as u64;
+        p.range("max_frame_bytes", frame, 1, ceiling, "bytes");
+        let sync_response = self.max_sync_response_bytes as u64;
+        p.range(
+            "max_sync_response_bytes",
+            sync_response,
+            1,
+            ceiling,
+            "bytes",
+        );
+        let queue_frames = self.max_inbound_queue_frames as u64;
+        p.range(
+            "max_inbound_queue_frames",
+            queue_frames,
+            1,
+            1 << 20,
+            "frames",
+        );
+        // A peer's queue must hold at least one whole frame.
+        let queue_bytes = self.max_inbound_queue_bytes as u64;
+        p.range(
+            "max_inbound_queue_bytes",
+            queue_bytes,
+            frame,
+            1 << 40,
+            "bytes",
+        );
+        let commands = self.command_queue_capacity as u64;
+        p.range("command_queue_capacity", commands, 1, 1 << 20, "commands");
+        let events = self.event_channel_capacity as u64;
+        p.range("event_channel_capacity", events, 1, 1 << 20, "events");
+        let sync_requests = self.max_concurrent_sync_requests as u64;
+        p.range(
+            "max_concurrent_sync_requests",
+            sync_requests,
+            1,
+            1 << 16,
+            "requests",
+        );
+        let streams = self.max_streams_per_connection as u64;
+        p.range("max_streams_per_connection", streams, 1, 1 << 16, "streams");
+        // Our unacknowledged frames and the peer's share the per-connection stream limit.
+        let in_flight = self.max_outbound_in_flight_frames as u64;
+        p.range(
+            "max_outbound_in_flight_frames",
+            in_flight,
+            1,
+            streams / 2,
+            "frames",
+        );
+        let addresses = self.max_addresses_per_peer as u64;
+        p.range("max_addresses_per_peer", addresses, 1, 1024, "addresses");
+        let others = self.max_non_validator_peers as u64;
+        p.range("max_non_validator_peers", others, 0, 1 << 16, "peers");
+        let timeout = self.request_timeout_ms;
+        p.range("request_timeout_ms", timeout, 1, TIMEOUT_MS_CEILING, "ms");
+        p.positive("redial_backoff_initial_ms", self.redial_backoff_initial_ms);
+        if self.redial_backoff_max_ms < self.redial_backoff_initial_ms {
+            p.0.push(P2pConfigProblem::BackoffMaxBelowInitial {
+                initial_ms: self.redial_backoff_initial_ms,
+                max_ms: self.redial_backoff_max_ms,
+            });
+        }
+        let backoff_max = self.redial_backoff_max_ms;
+        p.range(
+            "redial_backoff_max_ms",
+            backoff_max,
+            0,
+            TIMEOUT_MS_CEILING,
+            "ms",
+        );
+        p.positive(
+            "idle_connection_timeout_ms",
+            self.idle_connection_timeout_ms,
+        );
+    }
+}
+
+/// Configuration of the p2p layer: the chain's identity and the [`P2pSettings`].
+#[derive(Clone, Debug)]
+pub struct P2pConfig {
+    /// The validator set: only these keys may send consensus and sync frames.
+    pub validators: Vec<PublicKey>,
+    /// Genesis hash of the chain; its prefix is part of every protocol name, so that nodes of two
+    /// different chains never exchange messages.
+    pub genesis_hash: Digest,
+    /// Limits and addresses.
+    pub settings: P2pSettings,
+}
+
+impl P2pConfig {
+    /// A configuration with the default [`P2pSettings`].
+    pub fn new(genesis_hash: Digest, validators: Vec<PublicKey>) -> P2pConfig {
+        P2pConfig::with_settings(genesis_hash, validators, P2pSettings::default())
+    }
+
+    /// A configuration of the chain (`genesis_hash`, `validators`) with `settings`.
+    pub fn with_settings(
+        genesis_hash: Digest,
+        validators: Vec<PublicKey>,
+        settings: P2pSettings,
+    ) -> P2pConfig {
+        P2pConfig {
+            validators,
+            genesis_hash,
+            settings,
         }
     }
 
@@ -98,165 +290,131 @@ impl P2pConfig {
         format!("/bftledger/{}", &hex[..16])
     }
 
-    /// Checks every limit; returns the first violation.
+    /// Checks the validator set and every setting ([`P2pSettings::validate`]); returns every
+    /// broken rule.
     pub fn validate(&self) -> Result<(), P2pConfigError> {
-        if self.listen.is_empty() {
-            return Err(P2pConfigError::NoListenAddress);
-        }
+        let mut p = Problems(Vec::new());
         if self.validators.is_empty() {
-            return Err(P2pConfigError::NoValidators);
+            p.0.push(P2pConfigProblem::NoValidators);
         }
         let mut sorted = self.validators.clone();
         sorted.sort();
-        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-            return Err(P2pConfigError::DuplicateValidator {
-                key: Box::new(w[0]),
+        for pair in sorted.windows(2).filter(|pair| pair[0] == pair[1]) {
+            p.0.push(P2pConfigProblem::DuplicateValidator {
+                key: Box::new(pair[0]),
             });
         }
-        check_range(
-            "max_frame_bytes",
-            self.max_frame_bytes,
-            1,
-            FRAME_BYTES_CEILING,
-        )?;
-        check_range(
-            "max_sync_response_bytes",
-            self.max_sync_response_bytes,
-            1,
-            FRAME_BYTES_CEILING,
-        )?;
-        check_range(
-            "max_inbound_queue_frames",
-            self.max_inbound_queue_frames,
-            1,
-            1 << 20,
-        )?;
-        check_range(
-            "max_inbound_queue_bytes",
-            self.max_inbound_queue_bytes,
-            self.max_frame_bytes,
-            1 << 40,
-        )?;
-        check_range(
-            "command_queue_capacity",
-            self.command_queue_capacity,
-            1,
-            1 << 20,
-        )?;
-        check_range(
-            "event_channel_capacity",
-            self.event_channel_capacity,
-            1,
-            1 << 20,
-        )?;
-        check_range(
-            "max_concurrent_sync_requests",
-            self.max_concurrent_sync_requests,
-            1,
-            1 << 16,
-        )?;
-        check_range(
-            "max_streams_per_connection",
-            self.max_streams_per_connection,
-            1,
-            1 << 16,
-        )?;
-        // Our unacknowledged frames and the peer's share the per-connection stream limit.
-        check_range(
-            "max_outbound_in_flight",
-            self.max_outbound_in_flight,
-            1,
-            self.max_streams_per_connection / 2,
-        )?;
-        check_range(
-            "max_addresses_per_peer",
-            self.max_addresses_per_peer,
-            1,
-            1024,
-        )?;
-        check_range(
-            "max_non_validator_peers",
-            self.max_non_validator_peers,
-            0,
-            1 << 16,
-        )?;
-        for (name, value) in [
-            ("request_timeout", self.request_timeout),
-            ("redial_backoff_initial", self.redial_backoff_initial),
-            ("idle_connection_timeout", self.idle_connection_timeout),
-        ] {
-            if value.is_zero() {
-                return Err(P2pConfigError::ZeroDuration { name });
-            }
-        }
-        if self.redial_backoff_max < self.redial_backoff_initial {
-            return Err(P2pConfigError::BackoffMaxBelowInitial {
-                initial: self.redial_backoff_initial,
-                max: self.redial_backoff_max,
-            });
-        }
-        Ok(())
+        self.settings.check(&mut p);
+        p.into_result()
     }
 }
 
-fn check_range(
-    name: &'static str,
-    value: usize,
-    min: usize,
-    max: usize,
-) -> Result<(), P2pConfigError> {
-    if value < min || value > max {
-        return Err(P2pConfigError::OutOfRange {
-            name,
-            value,
-            min,
-            max,
-        });
+/// Collects broken rules while validating.
+struct Problems(Vec<P2pConfigProblem>);
+
+impl Problems {
+    /// `value` (of `key`, in `unit`) lies in `[min, max]`.
+    fn range(&mut self, key: &'static str, value: u64, min: u64, max: u64, unit: &'static str) {
+        if value < min || value > max {
+            self.0.push(P2pConfigProblem::OutOfRange {
+                key,
+                value,
+                min,
+                max,
+                unit,
+            });
+        }
     }
-    Ok(())
+
+    fn positive(&mut self, key: &'static str, value: u64) {
+        if value == 0 {
+            self.0.push(P2pConfigProblem::Zero { key });
+        }
+    }
+
+    fn into_result(self) -> Result<(), P2pConfigError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(P2pConfigError { problems: self.0 })
+        }
+    }
 }
 
-/// A [`P2pConfig`] that cannot be used.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum P2pConfigError {
+/// A [`P2pConfig`] that cannot be used: every rule it breaks (never empty).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", render_problems(.problems))]
+pub struct P2pConfigError {
+    /// One entry per broken rule.
+    pub problems: Vec<P2pConfigProblem>,
+}
+
+fn render_problems(problems: &[P2pConfigProblem]) -> String {
+    let mut out = format!("p2p config has {} problem(s):", problems.len());
+    for p in problems {
+        out.push_str(&format!("\n  - {}: {p}", p.key()));
+    }
+    out
+}
+
+/// One broken rule of a [`P2pConfig`]; [`P2pConfigProblem::key`] names the setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum P2pConfigProblem {
     /// `listen` is empty.
-    #[error("p2p: no listen address configured")]
+    #[error("needs at least one multiaddr, e.g. \"/ip4/127.0.0.1/tcp/26600\"")]
     NoListenAddress,
     /// `validators` is empty.
-    #[error("p2p: the validator set is empty")]
+    #[error("the validator set is empty")]
     NoValidators,
     /// A key appears twice in `validators`.
-    #[error("p2p: validator {key} appears twice")]
+    #[error("validator {key} appears twice")]
     DuplicateValidator {
         /// The repeated key.
         key: Box<PublicKey>,
     },
+    /// A limit that must be positive is zero.
+    #[error("must be greater than 0")]
+    Zero {
+        /// The setting.
+        key: &'static str,
+    },
     /// A numeric limit is outside its allowed range.
-    #[error("p2p: {name} = {value} is outside [{min}, {max}]")]
+    #[error("is {value} {unit}; allowed: {min} to {max} {unit}")]
     OutOfRange {
-        /// Field name.
-        name: &'static str,
+        /// The setting.
+        key: &'static str,
         /// Configured value.
-        value: usize,
+        value: u64,
         /// Smallest allowed value.
-        min: usize,
+        min: u64,
         /// Largest allowed value.
-        max: usize,
+        max: u64,
+        /// Unit of the value.
+        unit: &'static str,
     },
-    /// A duration that must be positive is zero.
-    #[error("p2p: {name} must be positive")]
-    ZeroDuration {
-        /// Field name.
-        name: &'static str,
-    },
-    /// `redial_backoff_max < redial_backoff_initial`.
-    #[error("p2p: redial_backoff_max {max:?} is below redial_backoff_initial {initial:?}")]
+    /// `redial_backoff_max_ms < redial_backoff_initial_ms`.
+    #[error("is {max_ms} ms, less than redial_backoff_initial_ms ({initial_ms} ms)")]
     BackoffMaxBelowInitial {
-        /// Configured initial backoff.
-        initial: Duration,
-        /// Configured cap.
-        max: Duration,
+        /// Configured initial backoff, in milliseconds.
+        initial_ms: u64,
+        /// Configured cap, in milliseconds.
+        max_ms: u64,
     },
+}
+
+impl P2pConfigProblem {
+    /// The setting (a field of [`P2pSettings`], and its key in the node's TOML) the problem is
+    /// reported under; `validators` for the validator set, which comes from the genesis.
+    pub fn key(&self) -> &'static str {
+        match self {
+            P2pConfigProblem::NoListenAddress => "listen",
+            P2pConfigProblem::NoValidators | P2pConfigProblem::DuplicateValidator { .. } => {
+                "validators"
+            }
+            P2pConfigProblem::Zero { key } | P2pConfigProblem::OutOfRange { key, .. } => key,
+            P2pConfigProblem::BackoffMaxBelowInitial { .. } => "redial_backoff_max_ms",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -269,9 +427,16 @@ mod tests {
         P2pConfig::new(Digest::of(b"g"), vec![SecretKey::generate().public()])
     }
 
+    fn keys(c: &P2pConfig) -> Vec<&'static str> {
+        c.validate()
+            .err()
+            .map_or(Vec::new(), |e| e.problems.iter().map(|p| p.key()).collect())
+    }
+
     #[test]
     fn defaults_are_valid() {
         cfg().validate().unwrap();
+        P2pSettings::default().validate().unwrap();
         assert_eq!(cfg().protocol_prefix().len(), "/bftledger/".len() + 16);
     }
 
@@ -280,43 +445,61 @@ mod tests {
         let mut c = cfg();
         c.validators.push(c.validators[0]);
         assert!(matches!(
-            c.validate(),
-            Err(P2pConfigError::DuplicateValidator { .. })
+            c.validate().unwrap_err().problems[..],
+            [P2pConfigProblem::DuplicateValidator { .. }]
         ));
         let mut c = cfg();
-        c.max_frame_bytes = FRAME_BYTES_CEILING + 1;
+        c.settings.max_frame_bytes = FRAME_BYTES_CEILING + 1;
+        assert_eq!(keys(&c), ["max_frame_bytes", "max_inbound_queue_bytes"]);
+        let mut c = cfg();
+        c.settings.max_outbound_in_flight_frames = c.settings.max_streams_per_connection;
+        assert_eq!(keys(&c), ["max_outbound_in_flight_frames"]);
+        let mut c = cfg();
+        c.settings.redial_backoff_max_ms = c.settings.redial_backoff_initial_ms / 2;
         assert!(matches!(
-            c.validate(),
-            Err(P2pConfigError::OutOfRange {
-                name: "max_frame_bytes",
-                ..
-            })
+            c.validate().unwrap_err().problems[..],
+            [P2pConfigProblem::BackoffMaxBelowInitial { .. }]
         ));
         let mut c = cfg();
-        c.max_outbound_in_flight = c.max_streams_per_connection;
-        assert!(matches!(
-            c.validate(),
-            Err(P2pConfigError::OutOfRange {
-                name: "max_outbound_in_flight",
-                ..
-            })
-        ));
-        let mut c = cfg();
-        c.redial_backoff_max = c.redial_backoff_initial / 2;
-        assert!(matches!(
-            c.validate(),
-            Err(P2pConfigError::BackoffMaxBelowInitial { .. })
-        ));
-        let mut c = cfg();
-        c.request_timeout = Duration::ZERO;
+        c.settings.idle_connection_timeout_ms = 0;
         assert_eq!(
-            c.validate(),
-            Err(P2pConfigError::ZeroDuration {
-                name: "request_timeout"
-            })
+            c.validate().unwrap_err().problems,
+            [P2pConfigProblem::Zero {
+                key: "idle_connection_timeout_ms"
+            }]
         );
         let mut c = cfg();
-        c.listen.clear();
-        assert_eq!(c.validate(), Err(P2pConfigError::NoListenAddress));
+        c.settings.listen.clear();
+        assert_eq!(
+            c.validate().unwrap_err().problems,
+            [P2pConfigProblem::NoListenAddress]
+        );
+    }
+
+    /// Every broken rule is reported at once, each with its key, value and unit.
+    #[test]
+    fn every_problem_is_reported() {
+        let mut c = cfg();
+        c.validators.clear();
+        c.settings.listen.clear();
+        c.settings.max_inbound_queue_frames = 0;
+        c.settings.request_timeout_ms = TIMEOUT_MS_CEILING + 1;
+        c.settings.redial_backoff_initial_ms = 0;
+        assert_eq!(
+            keys(&c),
+            [
+                "validators",
+                "listen",
+                "max_inbound_queue_frames",
+                "request_timeout_ms",
+                "redial_backoff_initial_ms"
+            ]
+        );
+        let text = c.settings.validate().unwrap_err().to_string();
+        assert!(text.contains("4 problem(s)"), "{text}");
+        assert!(
+            text.contains("request_timeout_ms: is 600001 ms; allowed: 1 to 600000 ms"),
+            "{text}"
+        );
     }
 }

@@ -103,7 +103,7 @@ impl Task {
             &counters.mdns_active,
             u64::from(swarm.behaviour().mdns.is_enabled()),
         );
-        for addr in &cfg.listen {
+        for addr in &cfg.settings.listen {
             swarm
                 .listen_on(addr.clone())
                 .map_err(|source| P2pError::Listen {
@@ -115,9 +115,9 @@ impl Task {
         let now = Instant::now();
         let redial = Redial::new(
             validators.peers().copied().filter(|p| *p != local),
-            cfg.redial_backoff_initial,
-            cfg.redial_backoff_max,
-            cfg.max_addresses_per_peer,
+            cfg.settings.redial_backoff_initial(),
+            cfg.settings.redial_backoff_max(),
+            cfg.settings.max_addresses_per_peer,
             now,
         );
         let mut task = Task {
@@ -127,8 +127,8 @@ impl Task {
             counters,
             channels,
             inbound: InboundQueues::new(
-                cfg.max_inbound_queue_frames,
-                cfg.max_inbound_queue_bytes,
+                cfg.settings.max_inbound_queue_frames,
+                cfg.settings.max_inbound_queue_bytes,
                 MAX_CONTROL_EVENTS,
             ),
             redial,
@@ -146,7 +146,7 @@ impl Task {
 
     fn add_bootstrap_addresses(&mut self, now: Instant) {
         let local = *self.swarm.local_peer_id();
-        for address in self.cfg.bootstrap.clone() {
+        for address in self.cfg.settings.bootstrap.clone() {
             let peer = peer_of(&address);
             if peer == Some(local) {
                 continue;
@@ -164,7 +164,7 @@ impl Task {
             self.bootstrap.push(BootstrapDial {
                 address,
                 peer,
-                backoff: self.cfg.redial_backoff_initial,
+                backoff: self.cfg.settings.redial_backoff_initial(),
                 next_attempt: now,
             });
         }
@@ -269,7 +269,7 @@ impl Task {
             return;
         }
         let in_flight = self.in_flight.entry(to).or_insert(0);
-        if *in_flight >= self.cfg.max_outbound_in_flight {
+        if *in_flight >= self.cfg.settings.max_outbound_in_flight_frames {
             Counters::add(&self.counters.dropped_outbound_in_flight, 1);
             return;
         }
@@ -379,7 +379,7 @@ impl Task {
             }
             None => {
                 self.non_validator_peers.insert(peer);
-                if self.non_validator_peers.len() > self.cfg.max_non_validator_peers {
+                if self.non_validator_peers.len() > self.cfg.settings.max_non_validator_peers {
                     Counters::add(&self.counters.non_validator_peers_refused, 1);
                     let _ = self.swarm.disconnect_peer_id(peer);
                 }
@@ -539,7 +539,7 @@ impl Task {
             drop(channel);
             return self.refuse_non_validator(peer);
         };
-        if self.sync_replies.len() >= self.cfg.max_concurrent_sync_requests {
+        if self.sync_replies.len() >= self.cfg.settings.max_concurrent_sync_requests {
             Counters::add(&self.counters.sync_requests_refused, 1);
             return;
         }
@@ -556,7 +556,7 @@ impl Task {
         }
         Counters::add(&self.counters.sync_requests_in, 1);
         self.inbound_sync.insert(id, channel);
-        let timeout = self.cfg.request_timeout;
+        let timeout = self.cfg.settings.request_timeout();
         self.sync_replies.push(
             async move {
                 let reply = tokio::time::timeout(timeout, response).await;
@@ -571,7 +571,7 @@ impl Task {
             return; // the request already failed (timeout, connection closed)
         };
         match reply {
-            Some(bytes) if bytes.len() <= self.cfg.max_sync_response_bytes => {
+            Some(bytes) if bytes.len() <= self.cfg.settings.max_sync_response_bytes => {
                 let _ = self
                     .swarm
                     .behaviour_mut()
@@ -581,7 +581,7 @@ impl Task {
             Some(bytes) => {
                 tracing::warn!(
                     len = bytes.len(),
-                    max = self.cfg.max_sync_response_bytes,
+                    max = self.cfg.settings.max_sync_response_bytes,
                     "p2p: sync reply too large; refused"
                 );
                 Counters::add(&self.counters.sync_requests_refused, 1);
@@ -608,7 +608,7 @@ impl Task {
         for address in info
             .listen_addrs
             .into_iter()
-            .take(self.cfg.max_addresses_per_peer)
+            .take(self.cfg.settings.max_addresses_per_peer)
         {
             self.learn_address(peer_id, address);
         }
@@ -715,7 +715,7 @@ impl Task {
                 Err(error) => tracing::debug!(%peer, %error, "p2p: cannot dial validator"),
             }
         }
-        let max = self.cfg.redial_backoff_max;
+        let max = self.cfg.settings.redial_backoff_max();
         for entry in &mut self.bootstrap {
             if entry.next_attempt > now {
                 continue;

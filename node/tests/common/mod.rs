@@ -141,19 +141,22 @@ impl Cluster {
         for i in 0..n {
             let path = net.join(format!("node{i}/config.toml"));
             let mut config = NodeConfig::parse(&fs::read_to_string(&path).unwrap()).unwrap();
-            config.p2p.listen = vec![format!("/ip4/127.0.0.1/tcp/{}", p2p[i])];
+            config.p2p.listen = vec![format!("/ip4/127.0.0.1/tcp/{}", p2p[i]).parse().unwrap()];
             config.api.listen = format!("127.0.0.1:{}", api[i]).parse().unwrap();
             config.p2p.bootstrap = config
                 .p2p
                 .bootstrap
                 .iter()
                 .map(|addr| {
-                    (0..n).fold(addr.clone(), |a, j| {
-                        a.replace(
-                            &format!("/tcp/{}/", 26600 + j),
-                            &format!("/tcp/{}/", p2p[j]),
-                        )
-                    })
+                    (0..n)
+                        .fold(addr.to_string(), |a, j| {
+                            a.replace(
+                                &format!("/tcp/{}/", 26600 + j),
+                                &format!("/tcp/{}/", p2p[j]),
+                            )
+                        })
+                        .parse()
+                        .unwrap()
                 })
                 .collect();
             // Small checkpoint interval and window: checkpoints, log garbage collection and

@@ -27,11 +27,11 @@ pub fn publics(keys: &[SecretKey]) -> Vec<PublicKey> {
 /// Loopback, port 0, short timeouts and backoffs.
 pub fn config(validators: Vec<PublicKey>, bootstrap: Vec<Multiaddr>) -> P2pConfig {
     let mut cfg = P2pConfig::new(genesis(), validators);
-    cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
-    cfg.bootstrap = bootstrap;
-    cfg.request_timeout = Duration::from_secs(5);
-    cfg.redial_backoff_initial = Duration::from_millis(50);
-    cfg.redial_backoff_max = Duration::from_millis(800);
+    cfg.settings.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    cfg.settings.bootstrap = bootstrap;
+    cfg.settings.request_timeout_ms = 5_000;
+    cfg.settings.redial_backoff_initial_ms = 50;
+    cfg.settings.redial_backoff_max_ms = 800;
     cfg
 }
 
