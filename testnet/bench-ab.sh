@@ -5,12 +5,14 @@
 # figures across runs.
 #
 #   ./testnet/bench-ab.sh [--rates "2000 4000"] [--duration S] [--accounts N] [--rounds K] \
-#                         NAME=BINARY [NAME=BINARY ...]
+#                         [--client BINARY] NAME=BINARY [NAME=BINARY ...]
 #   ./testnet/bench-ab.sh --report        print the table of the last run again
 #
 # Defaults: rates "2000 4000", 15 s, 3000 accounts, 1 round (with more rounds the table shows
 # medians). Each run is `local.sh down --clean`, `local.sh up` with that binary, then
-# `bftledger bench`; raw JSON lines go to testnet/.bench-ab/results.jsonl. It uses the testnet's
+# `bftledger bench`; raw JSON lines go to testnet/.bench-ab/results.jsonl. With `--client`, that
+# one binary's `bench` drives every run (the same load generator for all; otherwise each binary
+# runs its own). It uses the testnet's
 # ports and data directory: a running local testnet is taken down.
 set -euo pipefail
 
@@ -23,6 +25,7 @@ ACCOUNTS=3000
 ROUNDS=1
 BINS=()
 REPORT_ONLY=false
+CLIENT=""
 
 die() { echo "bench-ab.sh: $*" >&2; exit 2; }
 
@@ -78,8 +81,9 @@ while [ $# -gt 0 ]; do
     --duration) DURATION="${2:?--duration needs seconds}"; shift 2 ;;
     --accounts) ACCOUNTS="${2:?--accounts needs a count}"; shift 2 ;;
     --rounds) ROUNDS="${2:?--rounds needs a count}"; shift 2 ;;
+    --client) CLIENT="${2:?--client needs a binary}"; shift 2 ;;
     --report) REPORT_ONLY=true; shift ;;
-    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *=*) BINS+=("$1"); shift ;;
     *) die "unknown argument '$1' (binaries are given as NAME=PATH)" ;;
   esac
@@ -111,7 +115,7 @@ for round in $(seq 1 "$ROUNDS"); do
       BFTLEDGER_BIN="$bin" "$ROOT/testnet/local.sh" up >"$OUT/up.log" 2>&1 \
         || { cat "$OUT/up.log" >&2; die "$name: testnet did not come up"; }
       log="$OUT/$name-$rate-$round.log"
-      if ! (cd "$ROOT" && "$bin" bench --rate "$rate" --duration "$DURATION" \
+      if ! (cd "$ROOT" && "${CLIENT:-$bin}" bench --rate "$rate" --duration "$DURATION" \
               --accounts "$ACCOUNTS") >"$log" 2>&1; then
         echo "bench-ab: $name at $rate/s failed, see $log" >&2
         continue

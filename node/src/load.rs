@@ -137,10 +137,15 @@ impl Load {
         if backlog + arriving <= budget {
             return Ok(());
         }
-        // Time for the excess to drain at the measured rate (at least 1 s: the header's unit).
-        let rate = self.rate_at(now).max(1.0);
+        // Time for the excess to drain at the measured rate (at least 1 s: the header's unit;
+        // 1 s while nothing was measured yet, as the cluster is only starting to commit).
+        let rate = self.rate_at(now);
         let excess = (backlog + arriving).saturating_sub(budget) as f64;
-        let retry_after_s = ((excess / rate).ceil() as u64).clamp(1, MAX_RETRY_AFTER_S);
+        let retry_after_s = if rate < 1.0 {
+            1
+        } else {
+            ((excess / rate).ceil() as u64).clamp(1, MAX_RETRY_AFTER_S)
+        };
         Err(Overloaded {
             backlog,
             budget,

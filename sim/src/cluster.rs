@@ -152,6 +152,10 @@ impl SeedOutcome {
     }
 }
 
+/// Packets one seed may deliver (a seed delivers about 10^3 to 10^5): beyond it the run stops
+/// as a stall.
+pub const MAX_DELIVERED_PER_SEED: u64 = 5_000_000;
+
 impl Cluster {
     /// Builds the cluster for `seed`: keys, genesis, configuration, fault plan, replicas.
     pub fn new(seed: u64, options: SimOptions) -> Cluster {
@@ -289,6 +293,18 @@ impl Cluster {
             }
             if self.now >= deadline {
                 stall = Some(self.describe_stall());
+                break;
+            }
+            let delivered = self.network.stats().delivered;
+            if delivered > MAX_DELIVERED_PER_SEED {
+                // A message storm (some strategy amplifying itself) would otherwise run for
+                // hours with nothing printed; it fails with its seed instead.
+                stall = Some(format!(
+                    "message storm: {delivered} packets delivered by tick {} (bound \
+                     {MAX_DELIVERED_PER_SEED}); {}",
+                    self.now,
+                    self.describe_stall()
+                ));
                 break;
             }
             self.now += 1;

@@ -10,7 +10,9 @@
 //!    batch request per node, whether or not earlier ones have committed (in-flight requests are
 //!    bounded by `--max-in-flight`; when the bound is hit the generator falls behind and says so).
 //! 4. **Track every transfer** by reading each new block from the first node, and record
-//!    submit-to-commit latency in an HDR histogram.
+//!    accepted-to-commit latency (`latency_ms`: the ledger's) and first-submission-to-commit
+//!    latency (`end_to_end_ms`: the client's, waits after `overloaded` refusals included) in HDR
+//!    histograms.
 //!
 //! It prints a progress line per second and, last, one JSON object. Whatever it could not measure
 //! (transfers refused by the API, rejected at execution, not committed before the drain timeout)
@@ -161,20 +163,36 @@ async fn fund(
         transfers.push(transfer.sign(&funders[f]));
     }
     let ids: Vec<Digest> = transfers.iter().map(SignedTransfer::id).collect();
+    // One request at a time, in nonce order; what the node refuses as overloaded is sent again
+    // after its `Retry-After` before anything later.
     for chunk in transfers.chunks(MAX_TRANSFERS_PER_REQUEST) {
-        let response: BatchSubmitResponse = client
-            .post(
-                "/v1/transfers/batch",
-                &BatchSubmitRequest {
-                    transfers: chunk.to_vec(),
-                },
-            )
-            .await?;
-        if let Some(bad) = response.results.iter().find_map(|r| r.error.as_ref()) {
-            return Err(CliError::failure(format!(
-                "a funding transfer was refused ({}): {}",
-                bad.code, bad.message
-            )));
+        let mut waiting = chunk.to_vec();
+        while !waiting.is_empty() {
+            let (response, retry_after): (BatchSubmitResponse, _) = client
+                .post_advised(
+                    "/v1/transfers/batch",
+                    &BatchSubmitRequest {
+                        transfers: waiting.clone(),
+                    },
+                )
+                .await?;
+            let mut again = Vec::new();
+            for (t, r) in waiting.into_iter().zip(&response.results) {
+                match &r.error {
+                    None => {}
+                    Some(e) if e.code == "overloaded" => again.push(t),
+                    Some(e) => {
+                        return Err(CliError::failure(format!(
+                            "a funding transfer was refused ({}): {}",
+                            e.code, e.message
+                        )))
+                    }
+                }
+            }
+            if !again.is_empty() {
+                tokio::time::sleep(Duration::from_secs(retry_after.unwrap_or(1))).await;
+            }
+            waiting = again;
         }
     }
     // The last transfer of each funder commits after all earlier ones (nonce order).
@@ -437,7 +455,7 @@ async fn submit(
                             overloaded.insert(r.id);
                         }
                         Some(e) => t.refused(r.id, &e.code),
-                        None => {}
+                        None => t.accepted(r.id, Instant::now()),
                     }
                 }
             }
@@ -509,6 +527,11 @@ async fn print_progress(tracker: Arc<Mutex<Tracker>>, started: Instant) {
     }
 }
 
+/// A histogram's quantile `q`, in milliseconds.
+fn ms_of(histogram: &Histogram<u64>, q: f64) -> f64 {
+    histogram.value_at_quantile(q) as f64 / 1000.0
+}
+
 /// What happened to every transfer of the run.
 struct Tracker {
     total: usize,
@@ -521,7 +544,12 @@ struct Tracker {
     refused: BTreeMap<String, usize>,
     /// Re-sends after an `overloaded` refusal.
     retries: usize,
+    /// When the node accepted each transfer (its last submission).
+    accept_time: HashMap<Digest, Instant>,
+    /// Accepted → committed: the ledger's latency.
     latency_us: Histogram<u64>,
+    /// First submission → committed: what the client saw, waits after refusals included.
+    end_to_end_us: Histogram<u64>,
 }
 
 impl Tracker {
@@ -536,8 +564,11 @@ impl Tracker {
             rejected: BTreeMap::new(),
             refused: BTreeMap::new(),
             retries: 0,
+            accept_time: HashMap::with_capacity(total),
             // 1 µs .. 10 min, 3 significant digits.
             latency_us: Histogram::new_with_bounds(1, 600_000_000, 3)
+                .expect("valid histogram bounds"),
+            end_to_end_us: Histogram::new_with_bounds(1, 600_000_000, 3)
                 .expect("valid histogram bounds"),
         }
     }
@@ -552,12 +583,20 @@ impl Tracker {
         }
     }
 
+    /// Accepted by a node (its latency to commit counts from now).
+    fn accepted(&mut self, id: Digest, at: Instant) {
+        if self.submit_time.contains_key(&id) {
+            self.accept_time.insert(id, at);
+        }
+    }
+
     /// Refused as `overloaded`, to be re-sent.
     fn retried(&mut self) {
         self.retries += 1;
     }
 
     fn refused(&mut self, id: Digest, code: &str) {
+        self.accept_time.remove(&id);
         if self.submit_time.remove(&id).is_some() {
             *self.refused.entry(code.to_string()).or_default() += 1;
         }
@@ -567,11 +606,14 @@ impl Tracker {
         let Some(submitted) = self.submit_time.remove(&id) else {
             return;
         };
+        let accepted = self.accept_time.remove(&id).unwrap_or(submitted);
         match receipt {
             Receipt::Applied => {
                 self.committed += 1;
-                let us = at.saturating_duration_since(submitted).as_micros() as u64;
+                let us = at.saturating_duration_since(accepted).as_micros() as u64;
                 self.latency_us.saturating_record(us.max(1));
+                let us = at.saturating_duration_since(submitted).as_micros() as u64;
+                self.end_to_end_us.saturating_record(us.max(1));
                 self.first_commit.get_or_insert(at);
                 self.last_commit = Some(at);
             }
@@ -608,7 +650,7 @@ impl Tracker {
             (Some(a), Some(b)) if b > a => b.duration_since(a).as_secs_f64(),
             _ => 0.0,
         };
-        let ms = |q: f64| self.latency_us.value_at_quantile(q) as f64 / 1000.0;
+        let ms = |q: f64| ms_of(&self.latency_us, q);
         let committed_per_s = if commit_window_s > 0.0 {
             (self.committed as f64 / commit_window_s).round()
         } else {
@@ -630,6 +672,9 @@ impl Tracker {
             "retries_after_overload": self.retries,
             "not_committed_within_drain": self.submit_time.len(),
             "generator_max_lag_ms": max_lag_ms,
+            "end_to_end_ms": {
+                "p50": ms_of(&self.end_to_end_us, 0.50), "p99": ms_of(&self.end_to_end_us, 0.99),
+            },
             "latency_ms": {
                 "p50": ms(0.50), "p90": ms(0.90), "p99": ms(0.99),
                 "max": self.latency_us.max() as f64 / 1000.0,
