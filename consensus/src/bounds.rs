@@ -30,6 +30,7 @@
 
 use crate::config::Config;
 use crate::durable;
+use crate::error::ConfigProblem;
 use crate::message::{
     Batch, Checkpoint, CheckpointProof, Commit, FetchBatch, Message, NewView, PrePrepare, Prepare,
     PreparedCertificate, Request, SignedMessage, SignedPrePrepare, SignedViewChange, ViewChange,
@@ -73,6 +74,34 @@ pub struct MessageBounds {
     pub new_view: usize,
     /// FETCH-BATCH.
     pub fetch_batch: usize,
+}
+
+/// The message-size rules of [`Config::validate`], beside the bounds they compare (the sizes
+/// come from the real encoding).
+impl Config {
+    /// Safety-holes issue, item 8: every message the core sends fits `max_message_bytes`, and
+    /// that fits a decodable message and a durable value (the NEW-VIEW of the current view is
+    /// kept under key `N`; a value the store refuses would stop the replica on every restart).
+    /// The sizes come from the real encoding (`bounds.rs`).
+    pub(crate) fn validate_message_bounds(&self, problems: &mut Vec<ConfigProblem>) {
+        let max_message_bytes = self.settings.max_message_bytes;
+        let cap = MAX_MESSAGE_BYTES_CAP;
+        if max_message_bytes > cap {
+            problems.push(ConfigProblem::MessageLimitAboveCap {
+                max_message_bytes,
+                cap,
+            });
+        }
+        for (kind, bytes) in MessageBounds::of(self).kinds() {
+            if bytes > max_message_bytes {
+                problems.push(ConfigProblem::MessageTooSmall {
+                    kind,
+                    bytes,
+                    max_message_bytes,
+                });
+            }
+        }
+    }
 }
 
 impl MessageBounds {

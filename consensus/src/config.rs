@@ -6,7 +6,6 @@
 //! validator set is not a setting: it comes from the genesis, and [`Config`] joins the two.
 //! The defaults of [`Settings::default`] suit a small LAN cluster driven by a 10 ms tick.
 
-use crate::bounds::MessageBounds;
 use crate::error::{ConfigError, ConfigProblem};
 use crate::mutants::Mutant;
 use crate::{ReplicaId, SeqNum, View};
@@ -173,30 +172,6 @@ impl Config {
             }
         }
         problems.len() == before
-    }
-
-    /// Safety-holes issue, item 8: every message the core sends fits `max_message_bytes`, and
-    /// that fits a decodable message and a durable value (the NEW-VIEW of the current view is
-    /// kept under key `N`; a value the store refuses would stop the replica on every restart).
-    /// The sizes come from the real encoding (`bounds.rs`).
-    fn validate_message_bounds(&self, problems: &mut Vec<ConfigProblem>) {
-        let max_message_bytes = self.settings.max_message_bytes;
-        let cap = crate::bounds::MAX_MESSAGE_BYTES_CAP;
-        if max_message_bytes > cap {
-            problems.push(ConfigProblem::MessageLimitAboveCap {
-                max_message_bytes,
-                cap,
-            });
-        }
-        for (kind, bytes) in MessageBounds::of(self).kinds() {
-            if bytes > max_message_bytes {
-                problems.push(ConfigProblem::MessageTooSmall {
-                    kind,
-                    bytes,
-                    max_message_bytes,
-                });
-            }
-        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! only dispatches to the handlers of `normal_case`, `checkpoint` and `view_change`.
 
 use crate::application::Application;
-use crate::checkpoint::Checkpoints;
+use crate::checkpoint::checkpoints::Checkpoints;
 use crate::config::Config;
 use crate::durable::{self, VoteKind};
 use crate::error::Rejection;
@@ -13,7 +13,7 @@ use crate::quorum::Quorum;
 use crate::requests::{AddError, PendingRequest, RequestPool};
 use crate::step_io::{Input, Output, Target, ViewChangeCause};
 use crate::timer::Timers;
-use crate::view_change::ViewChanges;
+use crate::view_change::view_changes::ViewChanges;
 use crate::{ReplicaId, SeqNum, View};
 use bftledger_crypto::{Digest, SecretKey};
 use std::collections::BTreeMap;
