@@ -3,8 +3,12 @@
 //!
 //! Why one gate: a rule checked only in the HTTP handler is a rule a peer's forward bypasses.
 //! Each transfer is refused here if it was already executed (the core never orders the same
-//! request twice, so it could only stay pending), then goes through the mempool's stateless
-//! checks and bounds ([`Mempool::admit`](crate::mempool::Mempool::admit)). Refusals are counted
+//! request twice, so it could only stay pending); a client's also if the ledger's committed
+//! state already dooms it (its nonce is used, or its sender's balance is below the amount), so
+//! that keys nobody funded cannot fill the cluster's backlog with transfers that can only be
+//! rejected; then it goes through the mempool's stateless checks and bounds
+//! ([`Mempool::admit`](crate::mempool::Mempool::admit)). A forward is not held to the state
+//! checks: another validator accepted it, and this node's state may be behind. Refusals are counted
 //! by code; a forwarded transfer's refusal apart (`forwarded_<code>`), as its client, who was
 //! told "accepted" by another validator, does not hear of it.
 
@@ -12,7 +16,7 @@ use crate::load::Overloaded;
 use crate::mempool::{AdmitError, Origin};
 use crate::node_state::NodeState;
 use bftledger_crypto::Digest;
-use bftledger_ledger::{Receipt, SignedTransfer};
+use bftledger_ledger::{Receipt, SignedTransfer, Store};
 
 /// Why a transfer was not admitted.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +30,26 @@ pub enum Refusal {
         height: u64,
         /// Its outcome there.
         receipt: Receipt,
+    },
+    /// The sender already used this nonce (clients only).
+    #[error("nonce {nonce} is already used (the sender's last nonce at height {height} is {last}); sign with nonce {}", last + 1)]
+    NonceUsed {
+        /// The transfer's nonce.
+        nonce: u64,
+        /// The sender's last executed nonce.
+        last: u64,
+        /// The ledger height of that state.
+        height: u64,
+    },
+    /// The sender's committed balance is below the amount (clients only).
+    #[error("insufficient funds: the sender's balance at height {height} is {balance}, the amount {amount}")]
+    InsufficientFunds {
+        /// The sender's committed balance.
+        balance: u64,
+        /// The transfer's amount.
+        amount: u64,
+        /// The ledger height of that balance.
+        height: u64,
     },
     /// Refused by the mempool's checks or bounds.
     #[error(transparent)]
@@ -47,11 +71,34 @@ impl Refusal {
                 ..
             } => "already_committed",
             Refusal::AlreadyExecuted { .. } => "already_rejected",
+            Refusal::NonceUsed { .. } => "nonce_used",
+            Refusal::InsufficientFunds { .. } => "insufficient_funds",
             Refusal::Pool(e) => e.code(),
             Refusal::Overloaded(_) => "overloaded",
             Refusal::Store(_) => "internal",
         }
     }
+}
+
+/// Why a client's transfer can only be rejected by the committed state, if it can.
+fn doomed(store: &Store, t: &SignedTransfer, origin: Origin) -> Option<Refusal> {
+    if origin == Origin::Peer {
+        return None;
+    }
+    let (sender, height) = (store.account(&t.transfer.from), store.latest_height());
+    let (nonce, amount) = (t.transfer.nonce, t.transfer.amount);
+    if nonce <= sender.nonce {
+        return Some(Refusal::NonceUsed {
+            nonce,
+            last: sender.nonce,
+            height,
+        });
+    }
+    (amount > sender.balance).then_some(Refusal::InsufficientFunds {
+        balance: sender.balance,
+        amount,
+        height,
+    })
 }
 
 /// Admits `transfers` from `origin`: one verdict per transfer, in order (the transfer id, or
@@ -74,10 +121,13 @@ pub fn admit(
                     height: record.height,
                     receipt: record.receipt,
                 }))),
-                Ok(None) => {
-                    verdicts.push(None);
-                    fresh.push(t);
-                }
+                Ok(None) => match doomed(&store, &t, origin) {
+                    Some(refusal) => verdicts.push(Some(Err(refusal))),
+                    None => {
+                        verdicts.push(None);
+                        fresh.push(t);
+                    }
+                },
                 Err(e) => verdicts.push(Some(Err(Refusal::Store(e.to_string())))),
             }
         }
@@ -193,6 +243,34 @@ mod tests {
         ] {
             assert!(metrics.contains(label), "{label} missing in {metrics}");
         }
+    }
+
+    /// A client's transfer that the committed state dooms is refused at the door (so unfunded
+    /// keys cannot fill the backlog); a forward is not held to it (this node may be behind).
+    #[test]
+    fn a_client_s_doomed_transfer_is_refused_at_the_door_a_forward_is_not() {
+        let (_dir, state) = state();
+        commit(&state, vec![test_support::transfer(CHAIN, 5, 1)]);
+        let used = test_support::transfer(CHAIN, 7, 1);
+        let overdraft = test_support::transfer(CHAIN, 1_000, 2);
+        let verdicts = admit(
+            &state,
+            vec![used.clone(), overdraft.clone()],
+            Origin::Client,
+        );
+        let codes: Vec<_> = verdicts
+            .iter()
+            .map(|v| v.as_ref().map_err(Refusal::code))
+            .collect();
+        assert_eq!(codes, vec![Err("nonce_used"), Err("insufficient_funds")]);
+        let text = verdicts[1].as_ref().unwrap_err().to_string();
+        assert!(
+            text.contains("balance at height 1 is 995, the amount 1000"),
+            "{text}"
+        );
+        assert_eq!(pending(&state), 0);
+        let forwarded = admit(&state, vec![overdraft.clone()], Origin::Peer);
+        assert_eq!(forwarded[0].as_ref().ok(), Some(&overdraft.id()));
     }
 
     #[test]

@@ -186,9 +186,10 @@ impl From<Refusal> for ApiError {
                 return e;
             }
             Refusal::Pool(AdmitError::Invalid(_)) => StatusCode::BAD_REQUEST,
-            Refusal::Pool(AdmitError::Duplicate(_)) | Refusal::AlreadyExecuted { .. } => {
-                StatusCode::CONFLICT
-            }
+            Refusal::Pool(AdmitError::Duplicate(_))
+            | Refusal::AlreadyExecuted { .. }
+            | Refusal::NonceUsed { .. }
+            | Refusal::InsufficientFunds { .. } => StatusCode::CONFLICT,
             Refusal::Pool(AdmitError::Full { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Store(message) => return ApiError::internal(message),
         };

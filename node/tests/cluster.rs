@@ -138,14 +138,25 @@ fn transfers_commit_everywhere_and_proofs_verify_locally() {
     assert_eq!(st["peers"].as_array().unwrap().len(), 3);
     assert_eq!(st["ready"], true);
 
-    // Rejected at execution (insufficient funds): exit code 3 with the reason.
+    // Refused at the door: more than the sender's committed balance (exit code 3, the reason).
     let (code, out, err) = transfer(&c, 0, 1, 0, 50_000_000, &["--wait"]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("insufficient_funds"), "{err}");
+    // Rejected at execution: two transfers each within the balance (1,000,100), together
+    // beyond it. Exit code 3 with the reason.
+    let (code, out, err) = transfer(&c, 0, 1, 0, 600_000, &["--nonce", "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = transfer(&c, 0, 1, 0, 600_000, &["--nonce", "2", "--wait"]);
     assert_eq!(code, 3, "{out}{err}");
     assert!(err.contains("insufficient funds"), "{err}");
     // The very same signed transfer again: refused, it was already executed.
-    let (code, _, err) = transfer(&c, 0, 1, 0, 50_000_000, &["--wait"]);
+    let (code, _, err) = transfer(&c, 0, 1, 0, 600_000, &["--nonce", "2", "--wait"]);
     assert_eq!(code, 3);
     assert!(err.contains("already_rejected"), "{err}");
+    // A used nonce is refused at the door.
+    let (code, _, err) = transfer(&c, 0, 1, 0, 5, &["--nonce", "1"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("nonce_used"), "{err}");
     // Refused by the API (unknown recipient is fine, a zero amount is a usage error).
     let (code, _, _) = transfer(&c, 0, 1, 0, 0, &[]);
     assert_eq!(code, 2);
