@@ -142,14 +142,11 @@ fn transfers_commit_everywhere_and_proofs_verify_locally() {
     let (code, out, err) = transfer(&c, 0, 1, 0, 50_000_000, &["--wait"]);
     assert_eq!(code, 3, "{out}{err}");
     assert!(err.contains("insufficient_funds"), "{err}");
-    // Rejected at execution: two transfers each within the balance (1,000,100), together
-    // beyond it. Exit code 3 with the reason.
-    let (code, out, err) = transfer(&c, 0, 1, 0, 600_000, &["--nonce", "1"]);
-    assert_eq!(code, 0, "{out}{err}");
-    let (code, out, err) = transfer(&c, 0, 1, 0, 600_000, &["--nonce", "2", "--wait"]);
-    assert_eq!(code, 3, "{out}{err}");
-    assert!(err.contains("insufficient funds"), "{err}");
-    // The very same signed transfer again: refused, it was already executed.
+    // Rejected at execution: two transfers each within the balance (1,000,100), together beyond
+    // it, admitted in one batch (the door checks the committed balance only).
+    overdrawing_pair_is_rejected_at_execution(&c);
+    // The very same signed transfer again (the CLI signs the same fields): refused, it was
+    // already executed. Exit code 3 with the reason.
     let (code, _, err) = transfer(&c, 0, 1, 0, 600_000, &["--nonce", "2", "--wait"]);
     assert_eq!(code, 3);
     assert!(err.contains("already_rejected"), "{err}");
@@ -396,6 +393,50 @@ fn garbage_frames_are_refused_without_harm(c: &Cluster) {
 
 /// Signs `count` transfers from demo account 2 (nonces 1..=count) and submits them in one
 /// `POST /v1/transfers/batch` to validator 1; waits until all are applied everywhere.
+/// Account 1 sends 600,000 twice (nonces 1 and 2) in one batch; the second is rejected at
+/// execution with `InsufficientFunds`, and reported so on every node.
+fn overdrawing_pair_is_rejected_at_execution(c: &Cluster) {
+    let key = bftledger_crypto::keyfile::read(&c.account_key(1)).unwrap();
+    let to: bftledger_crypto::Address = c.account(0).parse().unwrap();
+    let chain = c.status(0).unwrap()["chain_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let transfers: Vec<_> = (1..=2)
+        .map(|nonce| {
+            bftledger_ledger::Transfer {
+                chain_id: chain.clone(),
+                from: key.public(),
+                to: to.public_key(),
+                amount: 600_000,
+                nonce,
+                memo: None,
+            }
+            .sign(&key)
+        })
+        .collect();
+    let second = transfers[1].id();
+    let body = serde_json::json!({ "transfers": transfers }).to_string();
+    let url = format!("{}/v1/transfers/batch", c.nodes[0].url);
+    let (status, text) = request("POST", &url, Some(&body)).unwrap();
+    assert_eq!(status, 200, "{text}");
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["accepted"], 2, "{text}");
+    common::wait_for(
+        "the second transfer rejected at execution on every node",
+        CONVERGE,
+        || {
+            (0..4).all(|i| {
+                let url = format!("{}/v1/transfers/{second}", c.nodes[i].url);
+                request("GET", &url, None).is_ok_and(|(_, text)| {
+                    text.contains("\"rejected\"") && text.contains("insufficient funds")
+                })
+            })
+        },
+        || c.log_tail(0),
+    );
+}
+
 fn batch_of_transfers_commits(c: &Cluster, count: u64) {
     let key = bftledger_crypto::keyfile::read(&c.account_key(2)).unwrap();
     let to: bftledger_crypto::Address = c.account(1).parse().unwrap();
