@@ -156,6 +156,8 @@ impl Driver {
                         m.set_p2p(&self.io.p2p.stats());
                         let verified = self.verified().lock().expect("verified cache lock poisoned");
                         m.set_verified(&verified);
+                        // Once a second, not per step: the budget sums the rate window.
+                        m.admission_budget.set(shared.load.budget() as i64);
                     }
                     self.host.push(Input::Tick);
                     self.drain_mempool();
@@ -258,7 +260,6 @@ impl Driver {
                 .inc_by(count);
         }
         shared.load.set_core_pending(replica.pending_requests());
-        m.admission_budget.set(shared.load.budget() as i64);
     }
 
     /// Handles one network event; a consensus message is queued for the next group.
