@@ -33,6 +33,11 @@ pub struct Settings {
     pub max_batch_bytes: usize,
     /// The primary proposes a partial batch once its oldest pending request waited this long.
     pub batch_delay_ticks: u64,
+    /// While fewer than this many batches are proposed and not yet executed at the primary, it
+    /// proposes a partial batch at once instead of waiting `batch_delay_ticks`: an idle pipeline
+    /// adds no batching delay, a busy one gathers requests. 0: always wait for the delay.
+    #[serde(default = "default_eager_batches_in_flight")]
+    pub eager_batches_in_flight: u64,
     /// Base view-change timeout; doubled per consecutive failed view change (§4.4).
     pub view_change_timeout_ticks: u64,
     /// Cap on the doubled view-change timeout.
@@ -62,6 +67,7 @@ impl Default for Settings {
             max_batch_requests: 1024,
             max_batch_bytes: 1 << 20,
             batch_delay_ticks: 1,
+            eager_batches_in_flight: default_eager_batches_in_flight(),
             view_change_timeout_ticks: 200,
             view_change_timeout_max_ticks: 200 * 64,
             retransmit_ticks: 50,
@@ -72,6 +78,12 @@ impl Default for Settings {
             max_message_bytes: 16 << 20,
         }
     }
+}
+
+/// One batch in flight: the next partial batch goes when the previous one executes (or when the
+/// batch delay expires), so a batch holds what arrived during one round of the protocol.
+fn default_eager_batches_in_flight() -> u64 {
+    1
 }
 
 /// Configuration shared by all replicas of one cluster (it must be identical everywhere): the
@@ -217,6 +229,12 @@ impl Settings {
             problems.push(ConfigProblem::TimeoutNotAboveBatchDelay {
                 timeout: self.view_change_timeout_ticks,
                 batch_delay: self.batch_delay_ticks,
+            });
+        }
+        if self.eager_batches_in_flight > window {
+            problems.push(ConfigProblem::EagerBeyondWindow {
+                eager: self.eager_batches_in_flight,
+                window,
             });
         }
         if self.view_change_timeout_max_ticks < self.view_change_timeout_ticks {

@@ -391,6 +391,17 @@ pub enum ConfigProblem {
         /// batch_delay_ticks.
         batch_delay: u64,
     },
+    /// More batches in flight than the watermark window holds can never be.
+    #[error(
+        "is {eager} batches, more than watermark_window_seqs ({window} seqs): at most the window \
+         can be in flight"
+    )]
+    EagerBeyondWindow {
+        /// eager_batches_in_flight.
+        eager: u64,
+        /// watermark_window_seqs.
+        window: SeqNum,
+    },
     /// The cap is below the base timeout.
     #[error("is {max} ticks, less than view_change_timeout_ticks ({base} ticks)")]
     TimeoutCapTooSmall {
@@ -438,6 +449,7 @@ impl ConfigProblem {
             ConfigProblem::RequestLargerThanBatch { .. } => "max_request_bytes",
             ConfigProblem::TimeoutNotAboveBatchDelay { .. } => "view_change_timeout_ticks",
             ConfigProblem::TimeoutCapTooSmall { .. } => "view_change_timeout_max_ticks",
+            ConfigProblem::EagerBeyondWindow { .. } => "eager_batches_in_flight",
             ConfigProblem::MessageLimitAboveCap { .. } | ConfigProblem::MessageTooSmall { .. } => {
                 "max_message_bytes"
             }

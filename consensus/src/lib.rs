@@ -165,7 +165,7 @@ pub use quorum::{Quorum, QuorumKind};
 pub use replica::{Replica, Status};
 pub use requests::PendingRequest;
 pub use step_io::{
-    Actions, CommittedBatch, Event, FetchState, Input, Outbound, Output, PersistOp, RequestRelay,
-    Target, ViewChangeCause,
+    Actions, CommittedBatch, Event, FetchState, Input, Outbound, Output, PersistOp, Phase,
+    Progress, RequestRelay, Target, ViewChangeCause,
 };
 pub use view_change::{compute_o_set, OSet};

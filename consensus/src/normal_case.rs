@@ -10,7 +10,7 @@ use crate::message::{
 };
 use crate::mutants::Mutant;
 use crate::replica::{Replica, Status};
-use crate::step_io::{CommittedBatch, Event, Output, Target, ViewChangeCause};
+use crate::step_io::{CommittedBatch, Event, Output, Phase, Target, ViewChangeCause};
 use crate::{ReplicaId, SeqNum};
 use bftledger_crypto::{Digest, Signature};
 use std::collections::HashSet;
@@ -22,8 +22,11 @@ type Identified = (Vec<Digest>, Vec<Digest>);
 type ValidBatch = (Vec<Digest>, Vec<Digest>, Vec<Request>);
 
 impl<A: Application> Replica<A> {
-    /// Proposes as many batches as are ready: full ones at once, a partial one when the batch
-    /// delay expired, never beyond the high watermark (§4.2).
+    /// Proposes as many batches as are ready, never beyond the high watermark (§4.2): full ones
+    /// at once; a partial one at once while the pipeline is idle (fewer than
+    /// `eager_batches_in_flight` batches proposed and not yet executed), else when the batch
+    /// delay expired. So a lone request waits for no timer, and under load requests gather
+    /// into batches while earlier ones are in flight.
     pub(crate) fn propose_ready(&mut self, out: &mut Output) {
         if self.status != Status::Normal || !self.is_primary() {
             self.timers.batch_deadline = None;
@@ -33,7 +36,7 @@ impl<A: Application> Replica<A> {
             let full = self
                 .requests
                 .full_batch_queued(self.config.settings.max_batch_requests);
-            if !full && !self.timers.batch_due() {
+            if !full && !self.timers.batch_due() && !self.pipeline_idle() {
                 break;
             }
             self.propose_batch(out);
@@ -44,6 +47,12 @@ impl<A: Application> Replica<A> {
             self.timers.batch_deadline =
                 Some(self.timers.now + self.config.settings.batch_delay_ticks);
         }
+    }
+
+    /// Whether fewer than `eager_batches_in_flight` batches are proposed and not yet executed.
+    fn pipeline_idle(&self) -> bool {
+        let in_flight = self.last_assigned.saturating_sub(self.last_executed);
+        in_flight < self.config.settings.eager_batches_in_flight
     }
 
     /// §4.2: the primary assigns the next sequence number to a batch of queued requests that
@@ -84,6 +93,7 @@ impl<A: Application> Replica<A> {
             seq,
             requests: slot.request_digests.len(),
         });
+        out.progress(view, seq, Phase::PrePrepared);
         self.persist_batch(seq, view, out);
         Some(seq)
     }
@@ -186,6 +196,7 @@ impl<A: Application> Replica<A> {
         slot.batch = Some(batch);
         slot.request_digests = digests;
         slot.request_ids = ids;
+        out.progress(view, seq, Phase::PrePrepared);
         self.send_prepare(seq, digest, out);
         self.check_prepared(seq, out);
     }
@@ -416,6 +427,7 @@ impl<A: Application> Replica<A> {
         };
         let batch = slot.batch.clone();
         self.log.slot_mut(seq, self.view).prepared = true;
+        out.progress(self.view, seq, Phase::Prepared);
         out.push_persist(durable::put_prepared(&cert));
         self.log.record_prepared(cert, batch);
         self.send_commit(seq, digest, out);
@@ -485,6 +497,7 @@ impl<A: Application> Replica<A> {
             return;
         }
         self.log.slot_mut(seq, self.view).committed = true;
+        out.progress(self.view, seq, Phase::Committed);
         self.execute_committed(out);
     }
 

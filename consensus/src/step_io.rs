@@ -221,6 +221,30 @@ pub struct Actions {
     pub relay: Option<RequestRelay>,
     /// Events for logs and metrics.
     pub events: Vec<Event>,
+    /// Slots that reached a phase in this step, for the driver's per-phase latencies.
+    pub progress: Vec<Progress>,
+}
+
+/// The normal-case phases of a slot at this replica (§4.2), in the order they are reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// The primary proposed the batch, or this backup accepted its PRE-PREPARE.
+    PrePrepared,
+    /// prepared(m, v, n, i): the pre-prepare and 2f matching PREPAREs.
+    Prepared,
+    /// committed-local(m, v, n, i): prepared and 2f+1 matching COMMITs.
+    Committed,
+}
+
+/// Slot `seq` of view `view` reached `phase` at this replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// View.
+    pub view: View,
+    /// Seq.
+    pub seq: SeqNum,
+    /// The phase reached.
+    pub phase: Phase,
 }
 
 /// The result of one step. Make [`Output::persist`] durable first, then call
@@ -261,6 +285,7 @@ impl Output {
             && self.actions.fetch_state.is_none()
             && self.actions.relay.is_none()
             && self.actions.events.is_empty()
+            && self.actions.progress.is_empty()
     }
 
     pub(crate) fn push_persist(&mut self, op: PersistOp) {
@@ -299,6 +324,10 @@ impl Output {
 
     pub(crate) fn push_event(&mut self, event: Event) {
         self.actions.events.push(event);
+    }
+
+    pub(crate) fn progress(&mut self, view: View, seq: SeqNum, phase: Phase) {
+        self.actions.progress.push(Progress { view, seq, phase });
     }
 
     pub(crate) fn reject(&mut self, from: Option<ReplicaId>, reason: Rejection) {

@@ -324,12 +324,13 @@ fn primary_batches_requests() {
     assert_eq!(sizes, vec![4, 4, 2]);
 }
 
-/// Batch delay: a partial batch waits batch_delay_ticks for more requests; a full one goes
-/// at once.
+/// Batch delay: with eager proposals off, a partial batch waits batch_delay_ticks for more
+/// requests; a full one goes at once.
 #[test]
 fn partial_batch_waits_for_the_batch_delay() {
     let mut config = common::small_config(4);
     config.settings.batch_delay_ticks = 3;
+    config.settings.eager_batches_in_flight = 0;
     let keys = common::keys(4);
     let mut r = bftledger_consensus::Replica::new(config, 0, keys[0].clone(), common::ToyApp);
     let a = r.step(Input::ClientRequests(vec![req("a")])).persisted();
@@ -342,6 +343,70 @@ fn partial_batch_waits_for_the_batch_delay() {
     let full = (0..4).map(|i| req(&format!("f{i}"))).collect();
     let a = r.step(Input::ClientRequests(full)).persisted();
     assert_eq!(sent_kinds(&a), vec!["pre_prepare"]);
+}
+
+/// TOCS'02 §5.1 (batching while the protocol runs): with no batch in flight the primary
+/// proposes a lone request at once, whatever batch_delay_ticks says; while one is in flight,
+/// later requests gather and go as one batch the moment it commits, before the delay expires.
+#[test]
+fn idle_primary_proposes_at_once_and_batches_while_busy() {
+    let mut config = common::small_config(4);
+    config.settings.batch_delay_ticks = 3;
+    config.settings.eager_batches_in_flight = 1;
+    let mut s = Single::with_config(config, 0);
+    let a = s.input(Input::ClientRequests(vec![req("a")]));
+    assert_eq!(
+        sent_kinds(&a),
+        vec!["pre_prepare"],
+        "idle: proposed at once"
+    );
+    let b1 = batch_of(&["a"]);
+    for r in ["b", "c"] {
+        let a = s.input(Input::ClientRequests(vec![req(r)]));
+        assert!(a.send.is_empty(), "seq 1 in flight: {r} waits");
+    }
+    s.deliver(1, prepare(0, 1, &b1));
+    s.deliver(2, prepare(0, 1, &b1));
+    s.deliver(1, commit(0, 1, &b1));
+    let a = s.deliver(2, commit(0, 1, &b1));
+    assert_eq!(a.execute.len(), 1, "seq 1 committed");
+    let proposed: Vec<(u64, usize)> = a
+        .send
+        .iter()
+        .filter_map(|o| match &o.message.message {
+            Message::PrePrepare { pre_prepare, batch } => Some((pre_prepare.seq, batch.len())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(proposed, vec![(2, 2)], "b and c as one batch, no tick");
+}
+
+/// Each step reports the phases its slots reached (for the node's latency histograms): the
+/// primary's proposal, then prepared on 2f PREPAREs, then committed on 2f+1 COMMITs (§4.2).
+#[test]
+fn steps_report_the_phases_slots_reach() {
+    use bftledger_consensus::{Phase, Progress};
+    let mut s = Single::new(4, 0);
+    let phases = |a: &bftledger_consensus::Actions| -> Vec<Phase> {
+        a.progress.iter().map(|p: &Progress| p.phase).collect()
+    };
+    let a = s.input(Input::ClientRequests(vec![req("a")]));
+    assert_eq!(phases(&a), vec![Phase::PrePrepared]);
+    assert_eq!((a.progress[0].view, a.progress[0].seq), (0, 1));
+    let b1 = batch_of(&["a"]);
+    assert!(phases(&s.deliver(1, prepare(0, 1, &b1))).is_empty());
+    assert_eq!(
+        phases(&s.deliver(2, prepare(0, 1, &b1))),
+        vec![Phase::Prepared]
+    );
+    assert!(phases(&s.deliver(1, commit(0, 1, &b1))).is_empty());
+    assert_eq!(
+        phases(&s.deliver(2, commit(0, 1, &b1))),
+        vec![Phase::Committed]
+    );
+    let mut backup = Single::new(4, 1);
+    let a = backup.deliver(0, pre_prepare(0, 1, &b1));
+    assert_eq!(phases(&a), vec![Phase::PrePrepared]);
 }
 
 /// §4.2 watermarks at the primary: it never assigns a seq above H = h + L (8 here), however

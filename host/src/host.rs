@@ -34,8 +34,8 @@ use crate::ledger_app::LedgerApp;
 use crate::state_transfer::{self, FetchTarget, SnapshotRefusal};
 use crate::verified::{SharedVerified, VerifiedTransfers};
 use bftledger_consensus::{
-    Actions, CommittedBatch, Event, FetchState, Input, Mutant, Output, PersistOp, Replica,
-    ReplicaId, SignedMessage, Target,
+    Actions, CommittedBatch, Event, FetchState, Input, Mutant, Output, PersistOp, Progress,
+    Replica, ReplicaId, SignedMessage, Target,
 };
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::Digest;
@@ -98,6 +98,11 @@ pub trait HostIo {
     fn state_transferred(&mut self, target: FetchTarget);
     /// An event of the core.
     fn event(&mut self, event: &Event);
+    /// Slots that reached a normal-case phase in a step whose votes are now durable (reported
+    /// before that step's batches execute).
+    fn progress(&mut self, progress: &[Progress]) {
+        let _ = progress;
+    }
     /// A group of `steps` steps was persisted in one write.
     fn persisted(&mut self, steps: usize) {
         let _ = steps;
@@ -266,6 +271,9 @@ impl Host {
 
     /// Send → execute → fetch state → events, for an output whose persist ops are durable.
     fn honour(&mut self, actions: Actions, io: &mut impl HostIo) -> Result<(), HostError> {
+        if !actions.progress.is_empty() {
+            io.progress(&actions.progress);
+        }
         send_all(actions.send, io);
         if let Some(relay) = actions.relay {
             // §4.4: pending requests the core waits on go to the primary. Payloads are this

@@ -17,6 +17,7 @@ use crate::mempool::{AdmitError, Origin};
 use crate::node_state::NodeState;
 use bftledger_crypto::Digest;
 use bftledger_ledger::{Receipt, SignedTransfer, Store};
+use tracing::debug;
 
 /// Why a transfer was not admitted.
 #[derive(Debug, thiserror::Error)]
@@ -161,12 +162,20 @@ pub fn admit(
             })
         })
         .collect();
-    for refusal in verdicts.iter().filter_map(|v| v.as_ref().err()) {
-        match origin {
-            Origin::Client => state.metrics.reject_transfer(refusal.code()),
-            Origin::Peer => state
-                .metrics
-                .reject_transfer(&format!("forwarded_{}", refusal.code())),
+    for verdict in &verdicts {
+        match verdict {
+            // One line per transfer (with `slot phase reached` and `executed` in the driver,
+            // an operator follows one transfer through the node at `debug` level).
+            Ok(id) => debug!(transfer = %id, ?origin, "transfer admitted"),
+            Err(refusal) => {
+                debug!(?origin, code = refusal.code(), "transfer refused");
+                match origin {
+                    Origin::Client => state.metrics.reject_transfer(refusal.code()),
+                    Origin::Peer => state
+                        .metrics
+                        .reject_transfer(&format!("forwarded_{}", refusal.code())),
+                }
+            }
         }
     }
     if verdicts.iter().any(Result::is_ok) {

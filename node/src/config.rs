@@ -353,6 +353,7 @@ impl NodeConfig {
                 max_batch_requests: 500,
                 max_batch_bytes: 1 << 20,
                 batch_delay_ticks: 1,
+                eager_batches_in_flight: 1,
                 view_change_timeout_ticks: 100,
                 view_change_timeout_max_ticks: 100 * 32,
                 retransmit_ticks: 25,
@@ -412,6 +413,7 @@ impl NodeConfig {
             || format!("{:?} is not a valid tracing filter", self.log.filter),
         );
         self.validate_consensus_against_the_ledger(&mut p);
+        self.validate_batch_against_admission(validators.len(), &mut p);
         self.validate_frames(&mut p);
         if p.0.is_empty() {
             Ok(())
@@ -514,6 +516,30 @@ impl NodeConfig {
                      a NEW-VIEW kept for restarts could not be written",
                     s.max_message_bytes,
                     bftledger_ledger::store::MAX_CONSENSUS_VALUE_BYTES
+                )
+            },
+        );
+    }
+
+    /// Cross-section: a client batch is admitted whole or refused `overloaded` whole (so a
+    /// sender's nonces never gap), against a budget that never exceeds the admission ceiling
+    /// (`load.rs`). A batch limit above that ceiling would refuse the largest legal batch
+    /// every time.
+    fn validate_batch_against_admission(&self, validators: usize, p: &mut Problems) {
+        if self.mempool.max_transfers == 0 {
+            return; // reported as a zero pool; the ceiling is judged on a usable pool only
+        }
+        let client_limit = crate::mempool::client_limit(self.mempool.max_transfers);
+        let ceiling = crate::load::ceiling(client_limit, validators);
+        p.check(
+            self.api.max_batch_transfers <= ceiling,
+            "api.max_batch_transfers",
+            || {
+                format!(
+                    "is {} transfers, more than the admission ceiling ({ceiling} transfers: the \
+                     clients' share of mempool.max_transfers, {client_limit}, divided by the \
+                     {validators} validators): the largest batch would always be refused",
+                    self.api.max_batch_transfers
                 )
             },
         );
@@ -685,6 +711,15 @@ mod tests {
         c.p2p.max_frame_bytes = c.consensus.max_message_bytes + 1;
         c.p2p.max_inbound_queue_bytes = c.p2p.max_frame_bytes;
         assert_eq!(problem_keys(&c), ["consensus.max_message_bytes"]);
+        // 18,000 client transfers / 4 validators = 4,500: a larger batch is always overloaded.
+        let mut c = NodeConfig::local_default(1, 2);
+        c.api.max_batch_transfers = 4_501;
+        assert_eq!(problem_keys(&c), ["api.max_batch_transfers"]);
+        c.api.max_batch_transfers = 4_500;
+        assert!(problem_keys(&c).is_empty());
+        let mut c = NodeConfig::local_default(1, 2);
+        c.consensus.eager_batches_in_flight = c.consensus.watermark_window_seqs + 1;
+        assert_eq!(problem_keys(&c), ["consensus.eager_batches_in_flight"]);
     }
 
     #[test]
@@ -792,6 +827,8 @@ mod tests {
         c.consensus.max_batch_requests = bftledger_ledger::MAX_BLOCK_TRANSFERS;
         c.consensus.checkpoint_interval_seqs = 1;
         c.consensus.watermark_window_seqs = 2;
+        c.mempool.max_transfers = crate::load::pool_for_batch(c.api.max_batch_transfers, n);
+        c.mempool.max_seen_ids = c.mempool.max_transfers;
         let batch_range = (SIGNED_TRANSFER_MAX_BYTES, c.consensus.max_message_bytes);
         largest_legal(&mut c, n, batch_range, |c, bytes| {
             c.consensus.max_batch_bytes = bytes;

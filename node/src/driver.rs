@@ -14,9 +14,10 @@ use crate::mempool::{Origin, Pending};
 use crate::metrics::ReasonLabel;
 use crate::node_state::NodeState;
 use crate::p2p::{P2pEvent, P2pHandle};
+use crate::phases::{PhaseClock, SlotTimes};
 use crate::sync_worker::Fetched;
 use crate::wire::Frame;
-use bftledger_consensus::{Event, Input, ReplicaId, Request, SignedMessage, Target};
+use bftledger_consensus::{Event, Input, Progress, ReplicaId, Request, SignedMessage, Target};
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::PublicKey;
 use bftledger_host::{FetchTarget, Host, HostError, HostIo, SharedVerified, MAX_GROUP_INPUTS};
@@ -24,7 +25,7 @@ use bftledger_ledger::{Block, Receipt, SignedTransfer, StoreError};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{debug, info, info_span, warn};
 
@@ -83,6 +84,8 @@ struct NodeIo {
     validators: Vec<PublicKey>,
     /// Goals for the sync worker.
     sync_targets: mpsc::Sender<FetchTarget>,
+    /// When the slots not yet stored reached their phases.
+    phases: PhaseClock,
 }
 
 impl Driver {
@@ -109,6 +112,7 @@ impl Driver {
                 p2p,
                 validators,
                 sync_targets: sync.targets,
+                phases: PhaseClock::default(),
             },
             events,
             config,
@@ -366,14 +370,28 @@ impl NodeIo {
         }
     }
 
-    /// Metrics and mempool bookkeeping for a block's transfers.
-    fn account_block(&self, transfers: &[SignedTransfer], receipts: &[Receipt]) {
+    /// Metrics and mempool bookkeeping for a block's transfers; `times` are its slot's phase
+    /// instants when it was executed here.
+    fn account_block(&self, block: &Block, times: Option<SlotTimes>) {
         let m = &self.shared.metrics;
+        let stored = Instant::now();
+        if let Some(times) = times {
+            for (phase, seconds) in times.durations(stored) {
+                m.phase(phase, seconds);
+            }
+        }
+        let pre_prepared = times.and_then(|t| t.pre_prepared);
         let mut mempool = self.shared.mempool.lock().expect("mempool lock poisoned");
-        for (t, receipt) in transfers.iter().zip(receipts) {
-            if let Some(arrived) = mempool.executed(&t.id()) {
+        for (t, receipt) in block.transfers.iter().zip(&block.receipts) {
+            let id = t.id();
+            debug!(transfer = %id, height = block.height, %receipt, "transfer executed");
+            if let Some(arrived) = mempool.executed(&id) {
                 m.commit_latency_seconds
-                    .observe(arrived.elapsed().as_secs_f64());
+                    .observe(stored.saturating_duration_since(arrived).as_secs_f64());
+                // A forward may reach a backup after the batch holding it: no order phase.
+                if let Some(at) = pre_prepared.filter(|at| *at >= arrived) {
+                    m.phase("order", (at - arrived).as_secs_f64());
+                }
             }
             match receipt {
                 Receipt::Applied => {
@@ -407,7 +425,8 @@ impl HostIo for NodeIo {
     }
 
     fn block_stored(&mut self, block: &Block, executed: bool) {
-        self.account_block(&block.transfers, &block.receipts);
+        let times = self.phases.stored(block.height);
+        self.account_block(block, times.filter(|_| executed));
         if executed {
             self.shared.load.executed(block.transfers.len());
             info!(
@@ -454,6 +473,14 @@ impl HostIo for NodeIo {
                 debug!(requests, "proposed batch");
             }
             other => debug!(?other, "consensus event"),
+        }
+    }
+
+    fn progress(&mut self, progress: &[Progress]) {
+        let now = Instant::now();
+        for p in progress {
+            self.phases.reached(p, now);
+            debug!(view = p.view, seq = p.seq, phase = ?p.phase, "slot phase reached");
         }
     }
 

@@ -27,6 +27,7 @@ pub mod mempool;
 pub mod metrics;
 pub mod node_state;
 pub mod p2p;
+pub mod phases;
 pub mod proof;
 pub mod sync_worker;
 #[cfg(test)]

@@ -37,6 +37,17 @@ pub fn ceiling(client_share: usize, validators: usize) -> usize {
     client_share / validators.max(1)
 }
 
+/// The smallest pool (`mempool.max_transfers`) whose [`ceiling`] admits a client batch of
+/// `batch` transfers with `validators` validators.
+pub fn pool_for_batch(batch: usize, validators: usize) -> usize {
+    // The clients' share is at most the pool, so no smaller pool can do.
+    let mut pool = batch.saturating_mul(validators.max(1));
+    while ceiling(crate::mempool::client_limit(pool), validators) < batch {
+        pool += 1;
+    }
+    pool
+}
+
 /// A client's transfer refused because too much already waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -157,6 +168,16 @@ impl Load {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pool_for_a_batch_is_the_smallest_whose_ceiling_admits_it() {
+        for (batch, validators) in [(1_000, 4), (1_000, 19), (500, 7), (1, 100), (999, 13)] {
+            let pool = pool_for_batch(batch, validators);
+            let ceiling_of = |pool| ceiling(crate::mempool::client_limit(pool), validators);
+            assert!(ceiling_of(pool) >= batch, "{batch} {validators}: {pool}");
+            assert!(ceiling_of(pool - 1) < batch, "{batch} {validators}: {pool}");
+        }
+    }
 
     #[test]
     fn the_budget_follows_the_commit_rate_between_the_floor_and_the_ceiling() {

@@ -66,6 +66,13 @@ pub fn transfer_error_code(e: &TransferError) -> &'static str {
 /// [`Mempool::limit_for`]).
 pub const CLIENT_SHARE_PERCENT: usize = 90;
 
+/// The transfers clients may fill in a pool of `max_transfers` ([`CLIENT_SHARE_PERCENT`]).
+pub fn client_limit(max_transfers: usize) -> usize {
+    max_transfers
+        .saturating_mul(CLIENT_SHARE_PERCENT)
+        .div_ceil(100)
+}
+
 /// Where a transfer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -248,7 +255,7 @@ impl Mempool {
         let all = self.limits.max_transfers;
         match origin {
             Origin::Peer => all,
-            Origin::Client => all.saturating_mul(CLIENT_SHARE_PERCENT).div_ceil(100),
+            Origin::Client => client_limit(all),
         }
     }
 

@@ -18,6 +18,18 @@ pub struct ReasonLabel {
     pub reason: String,
 }
 
+/// A `phase` label of [`Metrics::phase_seconds`] (see `phases.rs`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabel {
+    /// `order`, `prepare`, `commit` or `execute`.
+    pub phase: &'static str,
+}
+
+/// A histogram of one phase: 0.1 ms .. about 13 s.
+fn phase_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
 /// All metrics of one node. Cheap to clone (every metric is an `Arc` inside).
 #[derive(Clone)]
 pub struct Metrics {
@@ -63,6 +75,9 @@ pub struct Metrics {
     pub transfers_dropped: Family<ReasonLabel, Counter>,
     /// The backlog that client transfers may join before `overloaded` (see `load.rs`).
     pub admission_budget: Gauge,
+    /// Seconds per normal-case phase at this node (`phases.rs`): `order` (admitted →
+    /// pre-prepared, per transfer), `prepare`, `commit` and `execute` (per batch).
+    pub phase_seconds: Family<PhaseLabel, Histogram, fn() -> Histogram>,
 }
 
 /// A `kind` label for the p2p counters.
@@ -99,6 +114,10 @@ impl Metrics {
         let relayed_transfers = Counter::default();
         let transfers_dropped = Family::default();
         let admission_budget = Gauge::default();
+        let phase_seconds =
+            Family::<PhaseLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+                phase_histogram,
+            );
         let mut r = Registry::with_prefix("bftledger");
         let help = "Height of the last executed block";
         r.register("committed_height", help, committed_height.clone());
@@ -135,6 +154,8 @@ impl Metrics {
         r.register("transfers_dropped", help, transfers_dropped.clone());
         let help = "Transfers that may wait before clients are refused as overloaded";
         r.register("admission_budget", help, admission_budget.clone());
+        let help = "Seconds per normal-case phase: order, prepare, commit, execute";
+        r.register("phase_seconds", help, phase_seconds.clone());
         Metrics {
             registry: Arc::new(r),
             committed_height,
@@ -154,7 +175,15 @@ impl Metrics {
             relayed_transfers,
             transfers_dropped,
             admission_budget,
+            phase_seconds,
         }
+    }
+
+    /// Records `seconds` spent in `phase`.
+    pub fn phase(&self, phase: &'static str, seconds: f64) {
+        self.phase_seconds
+            .get_or_create(&PhaseLabel { phase })
+            .observe(seconds);
     }
 
     /// Copies the verified-transfer cache's figures.
@@ -264,6 +293,7 @@ mod tests {
         m.reject_transfer("bad_signature");
         m.view_change("timeout");
         m.commit_latency_seconds.observe(0.02);
+        m.phase("prepare", 0.003);
         let text = m.render();
         for name in [
             "bftledger_committed_height 7",
@@ -274,6 +304,7 @@ mod tests {
             "bftledger_transfers_rejected_total{reason=\"bad_signature\"} 1",
             "bftledger_peers",
             "bftledger_mempool_size",
+            "bftledger_phase_seconds_count{phase=\"prepare\"} 1",
             "# EOF",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");

@@ -78,6 +78,13 @@ pub fn init(args: &TestnetInitArgs, out: &Output) -> CliResult {
         write_key(&node_dir.join("validator.key"), k)?;
         let mut config = NodeConfig::local_default(p2p_port(i), api_port(i));
         config.genesis_path = "../genesis.toml".into();
+        // Every pool holds every validator's forwards: with many validators it must grow for
+        // the largest client batch to stay admissible (`NodeConfig::validate`).
+        let pool = crate::load::pool_for_batch(config.api.max_batch_transfers, n);
+        if pool > config.mempool.max_transfers {
+            config.mempool.max_transfers = pool;
+            config.mempool.max_seen_ids = config.mempool.max_seen_ids.max(pool);
+        }
         config.p2p.bootstrap = (0..n)
             .filter(|&j| j != i)
             .map(|j| loopback_multiaddr(&validator_keys[j].public(), p2p_port(j)))
