@@ -162,6 +162,7 @@ impl Driver {
                         m.set_verified(&verified);
                         // Once a second, not per step: the budget sums the rate window.
                         m.admission_budget.set(shared.load.budget() as i64);
+                        m.set_resident_memory();
                     }
                     self.host.push(Input::Tick);
                     self.drain_mempool();

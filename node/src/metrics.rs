@@ -78,6 +78,9 @@ pub struct Metrics {
     /// Seconds per normal-case phase at this node (`phases.rs`): `order` (admitted →
     /// pre-prepared, per transfer), `prepare`, `commit` and `execute` (per batch).
     pub phase_seconds: Family<PhaseLabel, Histogram, fn() -> Histogram>,
+    /// The node's resident memory (Linux `VmRSS`), copied about once a second: flat under
+    /// sustained load, or something grows without bound.
+    pub resident_memory_bytes: Gauge,
 }
 
 /// A `kind` label for the p2p counters.
@@ -118,6 +121,7 @@ impl Metrics {
             Family::<PhaseLabel, Histogram, fn() -> Histogram>::new_with_constructor(
                 phase_histogram,
             );
+        let resident_memory_bytes = Gauge::default();
         let mut r = Registry::with_prefix("bftledger");
         let help = "Height of the last executed block";
         r.register("committed_height", help, committed_height.clone());
@@ -156,6 +160,8 @@ impl Metrics {
         r.register("admission_budget", help, admission_budget.clone());
         let help = "Seconds per normal-case phase: order, prepare, commit, execute";
         r.register("phase_seconds", help, phase_seconds.clone());
+        let help = "Resident memory of the node process (VmRSS)";
+        r.register("resident_memory_bytes", help, resident_memory_bytes.clone());
         Metrics {
             registry: Arc::new(r),
             committed_height,
@@ -176,6 +182,15 @@ impl Metrics {
             transfers_dropped,
             admission_budget,
             phase_seconds,
+            resident_memory_bytes,
+        }
+    }
+
+    /// Copies this process's resident memory into `resident_memory_bytes` (where the OS says).
+    pub fn set_resident_memory(&self) {
+        if let Some(bytes) = resident_bytes() {
+            self.resident_memory_bytes
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
         }
     }
 
@@ -269,6 +284,19 @@ impl Metrics {
     }
 }
 
+/// This process's resident set size, from `/proc/self/status` (`VmRSS: N kB`); `None` where
+/// there is no procfs.
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    vm_rss_bytes(&status)
+}
+
+fn vm_rss_bytes(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// Sets one gauge per `kind` label (values beyond `i64::MAX` saturate).
 fn set_kinds<'a>(
     family: &Family<KindLabel, Gauge>,
@@ -285,6 +313,17 @@ fn set_kinds<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resident_memory_is_read_from_vm_rss() {
+        let status = "Name:\tbftledger\nVmPeak:\t  900 kB\nVmRSS:\t    2048 kB\nThreads:\t9\n";
+        assert_eq!(vm_rss_bytes(status), Some(2048 * 1024));
+        assert_eq!(vm_rss_bytes("Name: x\n"), None);
+        assert_eq!(vm_rss_bytes("VmRSS: lots kB\n"), None);
+        if cfg!(target_os = "linux") {
+            assert!(resident_bytes().is_some_and(|b| b > 0));
+        }
+    }
 
     #[test]
     fn renders_every_metric_with_the_prefix() {

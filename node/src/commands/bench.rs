@@ -12,13 +12,17 @@
 //! 4. **Track every transfer** by reading each new block from the first node, and record
 //!    accepted-to-commit latency (`latency_ms`: the ledger's) and first-submission-to-commit
 //!    latency (`end_to_end_ms`: the client's, waits after `overloaded` refusals included) in HDR
-//!    histograms.
+//!    histograms, and the longest time between two new blocks (`max_commit_gap_ms`).
+//! 5. **Read every node's `/metrics`** before and after the load: resident memory at start and
+//!    end with its growth, and the view changes each started (`nodes_during_load`), so a run of
+//!    `--duration 600` shows whether memory stays flat and whether overload ever cost a view.
 //!
 //! It prints a progress line per second and, last, one JSON object. Whatever it could not measure
 //! (transfers refused by the API, rejected at execution, not committed before the drain timeout)
 //! is counted and reported, never dropped from the figures silently.
 
 use super::client::{Client, ClientError};
+use super::node_figures;
 use super::signature_bound::{self, SignatureBound};
 use super::Output;
 use crate::api::types::{
@@ -101,6 +105,7 @@ async fn bench(args: &BenchArgs, global: &GlobalArgs, out: &Output) -> CliResult
     );
     let tracker = Arc::new(Mutex::new(Tracker::new(total)));
     let start_height = clients[0].get::<StatusResponse>("/v1/status").await?.height;
+    let figures_before = node_figures::read(&clients).await;
 
     eprintln!(
         "bench: offering {} transfers/s for {} s to {} node(s)",
@@ -124,10 +129,12 @@ async fn bench(args: &BenchArgs, global: &GlobalArgs, out: &Output) -> CliResult
     }
     track.abort();
     progress.abort();
-    let report = tracker
+    let figures_after = node_figures::read(&clients).await;
+    let mut report = tracker
         .lock()
         .expect("tracker lock")
         .report(args, started, load_end, lag, bound);
+    report["nodes_during_load"] = node_figures::report(&figures_before, &figures_after);
     out.emit(report.to_string(), report);
     Ok(())
 }
@@ -495,6 +502,7 @@ async fn track_commits(client: Arc<Client>, tracker: Arc<Mutex<Tracker>>, start_
                 Ok(b) => {
                     let now = Instant::now();
                     let mut t = tracker.lock().expect("tracker lock");
+                    t.block_seen(now);
                     for (transfer, receipt) in b.block.transfers.iter().zip(&b.block.receipts) {
                         t.committed(transfer.id(), receipt, now);
                     }
@@ -550,6 +558,10 @@ struct Tracker {
     latency_us: Histogram<u64>,
     /// First submission → committed: what the client saw, waits after refusals included.
     end_to_end_us: Histogram<u64>,
+    /// When the last new block was seen, and the longest time between two (issue 13: no
+    /// commit gap longer than 1 s under sustained load).
+    last_block: Option<Instant>,
+    max_commit_gap: Duration,
 }
 
 impl Tracker {
@@ -570,7 +582,17 @@ impl Tracker {
                 .expect("valid histogram bounds"),
             end_to_end_us: Histogram::new_with_bounds(1, 600_000_000, 3)
                 .expect("valid histogram bounds"),
+            last_block: None,
+            max_commit_gap: Duration::ZERO,
         }
+    }
+
+    /// A new block was seen at `at` (the chain is followed every few milliseconds).
+    fn block_seen(&mut self, at: Instant) {
+        if let Some(last) = self.last_block {
+            self.max_commit_gap = self.max_commit_gap.max(at.saturating_duration_since(last));
+        }
+        self.last_block = Some(at);
     }
 
     /// Sent (again, for a retried one: its latency counts from its first submission).
@@ -672,6 +694,7 @@ impl Tracker {
             "retries_after_overload": self.retries,
             "not_committed_within_drain": self.submit_time.len(),
             "generator_max_lag_ms": max_lag_ms,
+            "max_commit_gap_ms": self.max_commit_gap.as_millis() as u64,
             "end_to_end_ms": {
                 "p50": ms_of(&self.end_to_end_us, 0.50), "p99": ms_of(&self.end_to_end_us, 0.99),
             },

@@ -7,6 +7,7 @@ mod block;
 pub mod client;
 mod keygen;
 mod node;
+mod node_figures;
 mod signature_bound;
 mod status;
 mod testnet;
