@@ -76,7 +76,7 @@ Seqs == 1..MaxSeq
 Views == 0..MaxView
 NullDigest == "null"                  \* the null request that fills O-set gaps
 Digests == Values \cup {NullDigest}
-Mutations == {"none", "quorum_2f", "vc_ignores_prepared", "no_request_check"}
+Mutations == {"none", "quorum_2f", "quorum_classic", "vc_ignores_prepared", "no_request_check"}
 
 ASSUME
     /\ N \in 1..20 /\ F \in 0..6 /\ N >= 3 * F + 1
@@ -85,9 +85,15 @@ ASSUME
     /\ MaxSeq \in 1..10 /\ MaxView \in 0..10
     /\ Mutation \in Mutations
 
-\* The one quorum size: 2f+1 distinct replicas.
-\* Implemented by: consensus/src/quorum.rs  quorum_size / Quorum::strong
-Quorum == IF Mutation = "quorum_2f" THEN 2 * F ELSE 2 * F + 1
+\* The one quorum size: ceil((N+F+1)/2) distinct replicas, which is 2f+1 when N = 3f+1. Any
+\* two quorums then share at least F+1 replicas (2Q - N >= F+1), so a correct one; the classic
+\* 2f+1 does not guarantee that once N > 3f+1 (N = 5, F = 1: two quorums of 3 share one
+\* replica, which may be the Byzantine one). Mutants: "quorum_2f" (2f at any N) and
+\* "quorum_classic" (2f+1 at any N).
+\* Implemented by: consensus/src/quorum.rs  Quorum::strong
+Quorum == CASE Mutation = "quorum_2f" -> 2 * F
+            [] Mutation = "quorum_classic" -> 2 * F + 1
+            [] OTHER -> (N + F + 2) \div 2
 
 \* Implemented by: consensus/src/config.rs  Config::primary
 Primary(v) == v % N

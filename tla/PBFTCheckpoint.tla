@@ -61,8 +61,9 @@ ASSUME
     /\ MaxSeq \in 1..10 /\ K \in 1..MaxSeq /\ L \in K..MaxSeq
     /\ Mutation \in {"none", "checkpoint_quorum_f"}
 
-\* Implemented by: consensus/src/quorum.rs  quorum_size / Quorum::strong
-Quorum == IF Mutation = "checkpoint_quorum_f" THEN F ELSE 2 * F + 1
+\* The strong quorum ceil((N+F+1)/2) as in PBFT.tla (2f+1 when N = 3f+1).
+\* Implemented by: consensus/src/quorum.rs  Quorum::strong
+Quorum == IF Mutation = "checkpoint_quorum_f" THEN F ELSE (N + F + 2) \div 2
 
 \* The state after executing 1..n, as a digest (C2).
 History(n) == [m \in 1..n |-> decided[m]]

@@ -705,11 +705,13 @@ mod tests {
         c.p2p.max_frame_bytes = <crate::wire::Frame as Versioned>::MAX_BYTES + 1;
         c.p2p.max_sync_response_bytes = c.p2p.max_frame_bytes;
         c.p2p.max_inbound_queue_bytes = c.p2p.max_frame_bytes;
+        c.p2p.max_outbound_queue_bytes = c.p2p.max_frame_bytes;
         assert_eq!(problem_keys(&c), ["p2p.max_frame_bytes"]);
         let mut c = NodeConfig::local_default(1, 2);
         c.consensus.max_message_bytes = bftledger_ledger::store::MAX_CONSENSUS_VALUE_BYTES + 1;
         c.p2p.max_frame_bytes = c.consensus.max_message_bytes + 1;
         c.p2p.max_inbound_queue_bytes = c.p2p.max_frame_bytes;
+        c.p2p.max_outbound_queue_bytes = c.p2p.max_frame_bytes;
         assert_eq!(problem_keys(&c), ["consensus.max_message_bytes"]);
         // 18,000 client transfers / 4 validators = 4,500: a larger batch is always overloaded.
         let mut c = NodeConfig::local_default(1, 2);
@@ -823,6 +825,7 @@ mod tests {
         c.p2p.max_frame_bytes = <crate::wire::Frame as Versioned>::MAX_BYTES;
         c.p2p.max_sync_response_bytes = c.p2p.max_frame_bytes;
         c.p2p.max_inbound_queue_bytes = c.p2p.max_frame_bytes;
+        c.p2p.max_outbound_queue_bytes = c.p2p.max_frame_bytes;
         c.consensus.max_message_bytes = bftledger_ledger::store::MAX_CONSENSUS_VALUE_BYTES;
         c.consensus.max_batch_requests = bftledger_ledger::MAX_BLOCK_TRANSFERS;
         c.consensus.checkpoint_interval_seqs = 1;

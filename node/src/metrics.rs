@@ -214,7 +214,7 @@ impl Metrics {
 
     /// Copies the p2p layer's counters.
     pub fn set_p2p(&self, stats: &crate::p2p::P2pStats) {
-        let kinds: [(&str, u64); 17] = [
+        let kinds: [(&str, u64); 18] = [
             ("frames_in", stats.frames_in),
             ("frames_out", stats.frames_out),
             ("frames_acked", stats.frames_acked),
@@ -230,9 +230,10 @@ impl Metrics {
             ),
             ("dropped_not_connected", stats.dropped_not_connected),
             (
-                "dropped_outbound_in_flight",
-                stats.dropped_outbound_in_flight,
+                "dropped_outbound_queue_full",
+                stats.dropped_outbound_queue_full,
             ),
+            ("outbound_waiting_frames", stats.outbound_waiting_frames),
             ("bad_frames", stats.bad_frames),
             ("sync_requests_in", stats.sync_requests_in),
             ("sync_requests_refused", stats.sync_requests_refused),

@@ -41,6 +41,7 @@ pub mod codec;
 mod config;
 mod identity;
 mod inbound;
+mod outbound;
 mod redial;
 mod stats;
 mod task;

@@ -243,7 +243,7 @@ async fn a_flood_fills_only_the_senders_queue_and_is_dropped_and_counted() {
     // A does not read its events while B floods it: the swarm must keep acknowledging (never
     // block), and drop what does not fit.
     let settled =
-        |s: p2p::P2pStats| s.frames_acked + s.frames_failed + s.dropped_outbound_in_flight;
+        |s: p2p::P2pStats| s.frames_acked + s.frames_failed + s.dropped_outbound_queue_full;
     let base = settled(b.handle.stats());
     let flood = 500;
     let mut sent = 0;

@@ -390,7 +390,7 @@ async fn throughput_print() {
     for (size, count, window) in [(1024usize, 5_000u64, 32u64), (1024 * 1024, 100, 8)] {
         let dropped = || {
             let (s, r) = (a.handle.stats(), b.handle.stats());
-            s.dropped_outbound_in_flight
+            s.dropped_outbound_queue_full
                 + s.dropped_command_queue_full
                 + s.frames_failed
                 + r.dropped_inbound_queue_full

@@ -22,7 +22,8 @@ pub const TIMEOUT_MS_CEILING: u64 = 600_000;
 /// to [`P2pSettings::default`]'s values.
 ///
 /// Memory bound of the inbound side: `validators × max_inbound_queue_bytes` plus the node's
-/// event channel (`event_channel_capacity × max_frame_bytes`).
+/// event channel (`event_channel_capacity × max_frame_bytes`); of the outbound side,
+/// `validators × max_outbound_queue_bytes` plus the frames in flight.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct P2pSettings {
@@ -44,9 +45,14 @@ pub struct P2pSettings {
     /// Per-peer inbound queue, in bytes.
     #[serde(default = "defaults::max_inbound_queue_bytes")]
     pub max_inbound_queue_bytes: usize,
-    /// Per-peer consensus frames sent but not yet acknowledged; further sends are dropped.
+    /// Per-peer consensus frames sent but not yet acknowledged; further frames wait in the
+    /// peer's outbound queue.
     #[serde(default = "defaults::max_outbound_in_flight_frames")]
     pub max_outbound_in_flight_frames: usize,
+    /// Per-peer outbound queue behind a full in-flight window, in bytes; a frame that does not
+    /// fit is dropped and counted (`dropped_outbound_queue_full`).
+    #[serde(default = "defaults::max_outbound_queue_bytes")]
+    pub max_outbound_queue_bytes: usize,
     /// Capacity of the command queue from [`super::P2pHandle`] to the swarm task, in commands.
     #[serde(default = "defaults::command_queue_capacity")]
     pub command_queue_capacity: usize,
@@ -91,6 +97,9 @@ mod defaults {
     pub fn max_outbound_in_flight_frames() -> usize {
         64
     }
+    pub fn max_outbound_queue_bytes() -> usize {
+        64 * 1024 * 1024
+    }
     pub fn command_queue_capacity() -> usize {
         1024
     }
@@ -128,6 +137,7 @@ impl Default for P2pSettings {
             max_inbound_queue_frames: 256,
             max_inbound_queue_bytes: defaults::max_inbound_queue_bytes(),
             max_outbound_in_flight_frames: defaults::max_outbound_in_flight_frames(),
+            max_outbound_queue_bytes: defaults::max_outbound_queue_bytes(),
             command_queue_capacity: defaults::command_queue_capacity(),
             event_channel_capacity: defaults::event_channel_capacity(),
             max_concurrent_sync_requests: defaults::max_concurrent_sync_requests(),
@@ -198,6 +208,15 @@ impl P2pSettings {
         p.range(
             "max_inbound_queue_bytes",
             queue_bytes,
+            frame,
+            1 << 40,
+            "bytes",
+        );
+        // Like the inbound queue: room for at least one whole frame.
+        let out_bytes = self.max_outbound_queue_bytes as u64;
+        p.range(
+            "max_outbound_queue_bytes",
+            out_bytes,
             frame,
             1 << 40,
             "bytes",
@@ -450,7 +469,14 @@ mod tests {
         ));
         let mut c = cfg();
         c.settings.max_frame_bytes = FRAME_BYTES_CEILING + 1;
-        assert_eq!(keys(&c), ["max_frame_bytes", "max_inbound_queue_bytes"]);
+        assert_eq!(
+            keys(&c),
+            [
+                "max_frame_bytes",
+                "max_inbound_queue_bytes",
+                "max_outbound_queue_bytes"
+            ]
+        );
         let mut c = cfg();
         c.settings.max_outbound_in_flight_frames = c.settings.max_streams_per_connection;
         assert_eq!(keys(&c), ["max_outbound_in_flight_frames"]);

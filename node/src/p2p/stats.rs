@@ -45,8 +45,9 @@ counters! {
     dropped_command_queue_full,
     /// Outbound frames dropped because the target validator was not connected.
     dropped_not_connected,
-    /// Outbound frames dropped because too many frames to that peer were unacknowledged.
-    dropped_outbound_in_flight,
+    /// Outbound frames dropped because the peer's outbound queue (behind its full in-flight
+    /// window) had no room, or because the peer disconnected while they waited.
+    dropped_outbound_queue_full,
     /// Inbound frames refused as malformed or oversized (read errors on the stream).
     bad_frames,
     /// Inbound sync requests surfaced to the node.
@@ -65,6 +66,8 @@ counters! {
     non_validator_peers_refused,
     /// Gauge: validators currently connected.
     connected_validators,
+    /// Gauge: consensus frames waiting behind full in-flight windows, over all peers.
+    outbound_waiting_frames,
     /// Gauge: 1 if mDNS is running.
     mdns_active,
 }

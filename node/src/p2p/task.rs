@@ -26,6 +26,7 @@ use super::{
     behaviour::{build_swarm, Behaviour, BehaviourEvent, Protocols},
     identity::{keypair_of, ValidatorSet},
     inbound::InboundQueues,
+    outbound::{Offer, OutboundQueues},
     redial::{peer_of, without_p2p, Redial},
     stats::Counters,
     Command, P2pConfig, P2pError, P2pEvent, RequestFailure,
@@ -80,8 +81,9 @@ pub(super) struct Task {
     inbound: InboundQueues<P2pEvent>,
     redial: Redial,
     bootstrap: Vec<BootstrapDial>,
-    /// Consensus frames sent to a peer and not yet acknowledged or failed.
-    in_flight: HashMap<PeerId, usize>,
+    /// Consensus frames sent to each peer and not yet acknowledged or failed, and the frames
+    /// waiting behind a full window.
+    outbound: OutboundQueues,
     outbound_sync: HashMap<OutboundRequestId, PendingRequest>,
     inbound_sync: HashMap<InboundRequestId, ResponseChannel<Vec<u8>>>,
     sync_replies: FuturesUnordered<SyncReply>,
@@ -133,7 +135,10 @@ impl Task {
             ),
             redial,
             bootstrap: Vec::new(),
-            in_flight: HashMap::new(),
+            outbound: OutboundQueues::new(
+                cfg.settings.max_outbound_in_flight_frames,
+                cfg.settings.max_outbound_queue_bytes,
+            ),
             outbound_sync: HashMap::new(),
             inbound_sync: HashMap::new(),
             sync_replies: FuturesUnordered::new(),
@@ -268,12 +273,20 @@ impl Task {
             Counters::add(&self.counters.dropped_not_connected, 1);
             return;
         }
-        let in_flight = self.in_flight.entry(to).or_insert(0);
-        if *in_flight >= self.cfg.settings.max_outbound_in_flight_frames {
-            Counters::add(&self.counters.dropped_outbound_in_flight, 1);
-            return;
+        match self.outbound.offer(to, bytes) {
+            Offer::Send(bytes) => self.put_on_wire(to, bytes),
+            Offer::Queued => {}
+            Offer::Dropped => Counters::add(&self.counters.dropped_outbound_queue_full, 1),
         }
-        *in_flight += 1;
+        self.count_waiting();
+    }
+
+    fn count_waiting(&self) {
+        let waiting = self.outbound.waiting_frames() as u64;
+        Counters::set(&self.counters.outbound_waiting_frames, waiting);
+    }
+
+    fn put_on_wire(&mut self, to: PeerId, bytes: Vec<u8>) {
         Counters::add(&self.counters.frames_out, 1);
         Counters::add(&self.counters.bytes_out, bytes.len() as u64);
         self.swarm
@@ -282,12 +295,11 @@ impl Task {
             .send_request(&to, bytes);
     }
 
+    /// A frame to `peer` was acknowledged or failed: the next queued one takes its slot.
     fn frame_settled(&mut self, peer: &PeerId) {
-        if let Some(n) = self.in_flight.get_mut(peer) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.in_flight.remove(peer);
-            }
+        if let Some(next) = self.outbound.settled(peer) {
+            self.put_on_wire(*peer, next);
+            self.count_waiting();
         }
     }
 
@@ -389,6 +401,9 @@ impl Task {
 
     fn on_peer_gone(&mut self, peer: PeerId) {
         self.non_validator_peers.remove(&peer);
+        let dropped = self.outbound.forget_waiting(&peer);
+        Counters::add(&self.counters.dropped_outbound_queue_full, dropped as u64);
+        self.count_waiting();
         if let Some(key) = self.validators.key_of(&peer) {
             tracing::info!(validator = %key.short(), %peer, "p2p: validator disconnected");
             self.redial.disconnected(&peer, Instant::now());
