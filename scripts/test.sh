@@ -6,7 +6,9 @@
 # Stages: install missing packages -> cargo fmt --check -> cargo clippy -D warnings ->
 # cargo test (unit, property, integration) -> a bounded simulator run (safety and liveness
 # under Byzantine faults, plus every caught protocol mutant, which must be caught again) -> the end-to-end
-# testnet test (real processes, kill -9, restart) -> the CI subset of the TLA+ models.
+# testnet test (real processes, kill -9, restart) -> the Python and TypeScript clients' unit tests
+# against docs/test-vectors.json and their integration tests against a testnet of their own (ports
+# 28600/28700) -> the CI subset of the TLA+ models.
 # Heavy suites have their own commands (see README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +37,9 @@ scripts/sim-ci.sh
 
 stage "end-to-end: a real 4-node testnet on loopback (testnet/e2e.sh)"
 BFTLEDGER_BIN="$CARGO_TARGET_DIR/debug/bftledger" testnet/e2e.sh
+
+stage "clients (Python, TypeScript): unit tests on the test vectors, integration on a testnet (clients/test.sh)"
+BFTLEDGER_BIN="$CARGO_TARGET_DIR/debug/bftledger" clients/test.sh
 
 stage "TLA+ models (CI subset, both checkers)"
 tla/check.sh

@@ -42,6 +42,10 @@ pub enum AddressError {
     /// Valid bech32m but not 32 bytes of key.
     #[error("address holds {0} bytes, a public key is 32")]
     WrongLength(usize),
+    /// The 4 bits after the key's 256 are not zero: another spelling of a key's address, refused
+    /// so that each key has exactly one address.
+    #[error("address has non-zero padding bits (not the address of any key as written)")]
+    NonZeroPadding,
     /// 32 bytes, but not an acceptable ed25519 public key.
     #[error("address does not hold a usable public key: {0}")]
     BadKey(crate::CryptoError),
@@ -62,6 +66,11 @@ impl FromStr for Address {
             .as_slice()
             .try_into()
             .map_err(|_| AddressError::WrongLength(bytes.len()))?;
+        // BIP-173's rule for the incomplete last group (at most 4 bits, all zero); the crate
+        // names it after segwit, but it is the general rule of 8-to-5-bit regrouping.
+        checked
+            .validate_segwit_padding()
+            .map_err(|_| AddressError::NonZeroPadding)?;
         PublicKey::from_bytes(&bytes)
             .map(Address)
             .map_err(AddressError::BadKey)
@@ -109,6 +118,34 @@ mod tests {
             other.parse::<Address>(),
             Err(AddressError::WrongPrefix("btc".into()))
         );
+    }
+
+    /// The last data character carries 1 bit of key and 4 of padding: setting a padding bit
+    /// (with a valid checksum) is refused, so one key has one address.
+    #[test]
+    fn non_zero_padding_is_refused() {
+        use bech32::primitives::iter::Fe32IterExt;
+        let key = *address(9).public_key().as_bytes();
+        let mut groups: Vec<bech32::Fe32> = Vec::new();
+        let (mut acc, mut bits) = (0u32, 0u32);
+        for byte in key {
+            acc = (acc << 8) | u32::from(byte);
+            bits += 8;
+            while bits >= 5 {
+                bits -= 5;
+                groups.push(bech32::Fe32::try_from(((acc >> bits) & 31) as u8).unwrap());
+            }
+        }
+        let padded = ((acc << (5 - bits)) & 31) as u8 | 1;
+        groups.push(bech32::Fe32::try_from(padded).unwrap());
+        let hrp = Hrp::parse_unchecked(ADDRESS_PREFIX);
+        let text: String = groups
+            .iter()
+            .copied()
+            .with_checksum::<Bech32m>(&hrp)
+            .chars()
+            .collect();
+        assert_eq!(text.parse::<Address>(), Err(AddressError::NonZeroPadding));
     }
 
     proptest! {

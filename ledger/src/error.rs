@@ -35,6 +35,10 @@ pub enum TransferError {
         /// The limit in bytes.
         max_bytes: u32,
     },
+    /// The nonce is zero: a sender's first transfer has nonce 1. Last in the enum, so the
+    /// binary encodings of the older variants (in stored receipts) keep their tags.
+    #[error("nonce must be at least 1 (a sender's first transfer has nonce 1)")]
+    ZeroNonce,
 }
 
 /// Why a committed transfer was rejected at execution. Stored in its receipt; a rejected
@@ -48,24 +52,30 @@ pub enum RejectReason {
     #[error("nonce {got} was already used (last used nonce is {last_used})")]
     NonceReplayed {
         /// The sender's last used nonce (0 if none yet).
+        #[serde(with = "crate::decimal_u64")]
         last_used: u64,
         /// The transfer's nonce.
+        #[serde(with = "crate::decimal_u64")]
         got: u64,
     },
     /// The nonce skips ahead: nonces are strictly sequential from 1.
     #[error("nonce {got} is ahead of the next nonce {expected}")]
     NonceGap {
         /// The sender's next nonce.
+        #[serde(with = "crate::decimal_u64")]
         expected: u64,
         /// The transfer's nonce.
+        #[serde(with = "crate::decimal_u64")]
         got: u64,
     },
     /// The sender's balance is smaller than the amount.
     #[error("insufficient funds: balance {balance}, amount {amount} (minor units)")]
     InsufficientFunds {
         /// The sender's balance in minor units.
+        #[serde(with = "crate::decimal_u64")]
         balance: u64,
         /// The transfer's amount in minor units.
+        #[serde(with = "crate::decimal_u64")]
         amount: u64,
     },
     /// Crediting the recipient would overflow its u64 balance. Unreachable while the supply fits
@@ -74,8 +84,10 @@ pub enum RejectReason {
     #[error("recipient balance {balance} + amount {amount} overflows u64 (minor units)")]
     RecipientOverflow {
         /// The recipient's balance in minor units.
+        #[serde(with = "crate::decimal_u64")]
         balance: u64,
         /// The transfer's amount in minor units.
+        #[serde(with = "crate::decimal_u64")]
         amount: u64,
     },
 }

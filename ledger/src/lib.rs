@@ -5,6 +5,7 @@
 //!
 //! * [`transfer`]: [`Transfer`], [`SignedTransfer`], stateless checks, [`verify_signatures`],
 //!   decoding request payloads ([`decode_and_check_batch`]).
+//! * [`decimal_u64`]: u64 amounts and nonces as decimal strings in JSON (binary unchanged).
 //! * [`genesis`]: the [`Genesis`] file (TOML), validated; its hash identifies the chain.
 //! * [`state`]: [`State::apply`] executes a batch deterministically into [`Receipt`]s and
 //!   maintains the [`State::state_root`] (construction documented there); total supply asserted.
@@ -34,6 +35,7 @@
 //! ```
 
 pub mod block;
+pub mod decimal_u64;
 pub mod error;
 pub mod genesis;
 pub mod snapshot;

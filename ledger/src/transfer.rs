@@ -25,9 +25,12 @@ pub struct Transfer {
     pub from: PublicKey,
     /// Recipient; an account is created on its first credit.
     pub to: PublicKey,
-    /// Amount in minor units; must be > 0.
+    /// Amount in minor units; must be > 0. A decimal string in JSON ([`crate::decimal_u64`]).
+    #[serde(with = "crate::decimal_u64")]
     pub amount: u64,
     /// Per-sender sequence number: the sender's first transfer has nonce 1, then 2, 3, ...
+    /// A decimal string in JSON ([`crate::decimal_u64`]).
+    #[serde(with = "crate::decimal_u64")]
     pub nonce: u64,
     /// Free text, at most [`MAX_MEMO_BYTES`] bytes.
     pub memo: Option<String>,
@@ -60,14 +63,18 @@ impl Transfer {
         }
     }
 
-    /// Stateless checks other than the signature: chain id, amount > 0, from != to, memo size.
-    /// Cheap; the execution path runs it for every transfer.
+    /// Stateless checks other than the signature: chain id, amount > 0, nonce > 0, from != to,
+    /// memo size. Cheap; admission, batch validation before PREPARE and execution all run it, so
+    /// each rule lives here once. Deterministic: every replica reaches the same verdict.
     pub fn check_fields(&self, chain_id: &str) -> Result<(), TransferError> {
         if self.chain_id != chain_id {
             return Err(TransferError::WrongChainId);
         }
         if self.amount == 0 {
             return Err(TransferError::ZeroAmount);
+        }
+        if self.nonce == 0 {
+            return Err(TransferError::ZeroNonce);
         }
         if self.from == self.to {
             return Err(TransferError::SelfTransfer);
@@ -257,6 +264,9 @@ mod tests {
         let mut z = t.clone();
         z.amount = 0;
         assert_eq!(z.check_fields("test"), Err(TransferError::ZeroAmount));
+        let mut n = t.clone();
+        n.nonce = 0;
+        assert_eq!(n.check_fields("test"), Err(TransferError::ZeroNonce));
         let mut s = t.clone();
         s.to = s.from;
         assert_eq!(s.check_fields("test"), Err(TransferError::SelfTransfer));

@@ -98,6 +98,9 @@ impl Model {
         if tr.amount == 0 {
             return invalid(TransferError::ZeroAmount);
         }
+        if tr.nonce == 0 {
+            return invalid(TransferError::ZeroNonce);
+        }
         if tr.from == tr.to {
             return invalid(TransferError::SelfTransfer);
         }
@@ -299,6 +302,7 @@ fn coverage_mark(t: &SignedTransfer, receipt: &Receipt) -> &'static str {
         Receipt::Rejected(RejectReason::Invalid(TransferError::BadSignature)) => "bad signature",
         Receipt::Rejected(RejectReason::Invalid(TransferError::ZeroAmount)) => "zero amount",
         Receipt::Rejected(RejectReason::Invalid(TransferError::SelfTransfer)) => "self transfer",
+        Receipt::Rejected(RejectReason::Invalid(TransferError::ZeroNonce)) => "zero nonce",
         Receipt::Rejected(RejectReason::Invalid(TransferError::MemoTooLong { .. })) => {
             "memo too long"
         }
@@ -326,6 +330,7 @@ fn the_generator_reaches_every_rejection_reason() {
         "wrong chain id",
         "bad signature",
         "zero amount",
+        "zero nonce",
         "self transfer",
     ] {
         assert!(

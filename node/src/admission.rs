@@ -2,7 +2,9 @@
 //! submission to the API and for a transfer another validator forwards alike.
 //!
 //! Why one gate: a rule checked only in the HTTP handler is a rule a peer's forward bypasses.
-//! Each transfer is refused here if it was already executed (the core never orders the same
+//! Each transfer is refused here first if it fails a stateless check
+//! ([`Transfer::check_fields`](bftledger_ledger::Transfer::check_fields)), so one that can never be
+//! valid is refused as such (400 `zero_nonce`, not 409 `nonce_used`); then if it was already executed (the core never orders the same
 //! request twice, so it could only stay pending); a client's also if the ledger's committed
 //! state already dooms it (its nonce is used, or its sender's balance is below the amount), so
 //! that keys nobody funded cannot fill the cluster's backlog with transfers that can only be
@@ -115,6 +117,12 @@ pub fn admit(
         // Lock order store → mempool, as in the driver.
         let store = state.store.read().expect("store lock poisoned");
         for t in transfers {
+            // A transfer that can never be valid is refused for that (400, e.g. `zero_nonce`),
+            // not for what the state would make of it (409, e.g. `nonce_used` for nonce 0).
+            if let Err(e) = t.transfer.check_fields(&state.genesis.chain_id) {
+                verdicts.push(Some(Err(Refusal::Pool(AdmitError::Invalid(e)))));
+                continue;
+            }
             let id = t.id();
             match store.transfer(&id) {
                 Ok(Some(record)) => verdicts.push(Some(Err(Refusal::AlreadyExecuted {

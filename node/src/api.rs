@@ -2,12 +2,15 @@
 //!
 //! * Loopback by default (`api.listen` in the config).
 //! * Every error is `{"error": {"code", "message"}}` with a stable snake_case `code` and a 4xx/5xx
-//!   status; malformed requests change nothing.
+//!   status, framework rejections included ([`envelope`]); malformed requests change nothing.
+//! * Amounts, balances and nonces are decimal strings in JSON, and are read from strings or
+//!   numbers ([`bftledger_ledger::decimal_u64`]).
 //! * Bodies are limited to `api.max_body_bytes` (413 `payload_too_large`); batches to
 //!   `api.max_batch_transfers`; every request to `api.request_timeout_ms` (503 `timeout`).
 //! * The router is built from [`ROUTES`], and a test checks that `openapi.yaml` documents exactly
 //!   those (method, path) pairs, so the document cannot drift from the code.
 
+pub mod envelope;
 pub mod types;
 
 #[cfg(test)]
@@ -16,7 +19,7 @@ mod tests;
 use crate::admission::{self, Refusal};
 use crate::mempool::{AdmitError, Origin};
 use crate::node_state::NodeState;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -78,6 +81,7 @@ pub fn router(shared: Arc<NodeState>) -> Router {
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             with_timeout(req, next, timeout)
         }))
+        .layer(middleware::from_fn(envelope::json_errors))
         .with_state(shared)
 }
 
@@ -275,6 +279,12 @@ async fn submit_batch(
     Ok(with_retry_after(response.into_response(), retry_after_s))
 }
 
+/// The text of a path parameter, or `code` if it is not UTF-8 once percent-decoded (`%FF`).
+fn path_text(path: Result<Path<String>, PathRejection>, code: &'static str) -> ApiResult<String> {
+    path.map(|Path(text)| text)
+        .map_err(|r| ApiError::bad_request(code, r.body_text()))
+}
+
 fn parse_digest(text: &str) -> ApiResult<Digest> {
     Digest::from_hex(text)
         .map_err(|_| ApiError::bad_request("bad_id", format!("{text:?} is not 64 hex characters")))
@@ -293,9 +303,9 @@ pub fn reject_code(reason: &RejectReason) -> &'static str {
 
 async fn get_transfer(
     State(shared): State<Arc<NodeState>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<TransferResponse>> {
-    let id = parse_digest(&id)?;
+    let id = parse_digest(&path_text(id, "bad_id")?)?;
     let record = shared
         .store
         .read()
@@ -354,18 +364,16 @@ async fn get_transfer(
 
 async fn get_account(
     State(shared): State<Arc<NodeState>>,
-    Path(address): Path<String>,
+    address: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<AccountResponse>> {
+    let address = path_text(address, "bad_address")?;
     let parsed: Address = address.parse().map_err(|e| {
         ApiError::bad_request("bad_address", format!("{address:?} is not an address: {e}"))
     })?;
+    // Every address is an account: one never credited and never used is the zero account
+    // (balance 0, next nonce 1), which is what a client needs to sign its first transfer.
     let store = shared.store.read().expect("store lock poisoned");
     let account = store.account(&parsed.public_key());
-    if account.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "account {parsed} has no balance and has never sent a transfer"
-        )));
-    }
     Ok(Json(AccountResponse {
         address: parsed.to_string(),
         balance: account.balance,
@@ -377,8 +385,9 @@ async fn get_account(
 
 async fn get_block(
     State(shared): State<Arc<NodeState>>,
-    Path(height): Path<String>,
+    height: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<BlockResponse>> {
+    let height = path_text(height, "bad_height")?;
     let h: u64 = height.parse().map_err(|_| {
         ApiError::bad_request("bad_height", format!("{height:?} is not a block height"))
     })?;

@@ -56,6 +56,9 @@ pub enum Command {
     Status,
     /// Open-loop load generator: committed transfers/s and latency percentiles.
     Bench(BenchArgs),
+    /// Print the protocol test vectors (docs/test-vectors.json) generated from fixed keys.
+    #[command(hide = true)]
+    Vectors,
 }
 
 /// `keygen`.

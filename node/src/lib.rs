@@ -32,4 +32,5 @@ pub mod proof;
 pub mod sync_worker;
 #[cfg(test)]
 mod test_support;
+pub mod vectors;
 pub mod wire;

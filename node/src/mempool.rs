@@ -56,6 +56,7 @@ pub fn transfer_error_code(e: &TransferError) -> &'static str {
         TransferError::BadSignature => "bad_signature",
         TransferError::WrongChainId => "wrong_chain_id",
         TransferError::ZeroAmount => "zero_amount",
+        TransferError::ZeroNonce => "zero_nonce",
         TransferError::SelfTransfer => "self_transfer",
         TransferError::MemoTooLong { .. } => "memo_too_long",
     }

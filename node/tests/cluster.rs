@@ -35,8 +35,11 @@ fn transfer(
 
 fn balance(c: &Cluster, node: usize, account: usize) -> u64 {
     let addr = c.account(account);
+    // u64 amounts are decimal strings in JSON.
     run_json(&["balance", &addr, "--node", &c.nodes[node].url])["balance"]
-        .as_u64()
+        .as_str()
+        .unwrap()
+        .parse()
         .unwrap()
 }
 

@@ -2,7 +2,8 @@
 //! ([`crate::commands::client`]). `node/openapi.yaml` documents the same shapes.
 //!
 //! Keys and accounts are addresses (`bft1...`), digests and signatures hex, amounts u64 minor
-//! units.
+//! units. Amounts, balances and nonces are decimal strings ([`bftledger_ledger::decimal_u64`]);
+//! heights, views and counts stay JSON numbers (they stay far below 2^53).
 
 use bftledger_crypto::Digest;
 use bftledger_ledger::{Block, Receipt, SignedTransfer};
@@ -102,11 +103,14 @@ pub struct CommittedTransfer {
 pub struct AccountResponse {
     /// The account (`bft1...`).
     pub address: String,
-    /// Balance in minor units.
+    /// Balance in minor units (a decimal string in JSON).
+    #[serde(with = "bftledger_ledger::decimal_u64")]
     pub balance: u64,
-    /// Last used nonce (0 if none).
+    /// Last used nonce (0 if none; a decimal string in JSON).
+    #[serde(with = "bftledger_ledger::decimal_u64")]
     pub nonce: u64,
-    /// The nonce its next transfer must carry.
+    /// The nonce its next transfer must carry (a decimal string in JSON).
+    #[serde(with = "bftledger_ledger::decimal_u64")]
     pub next_nonce: u64,
     /// Height at which this was read.
     pub height: u64,

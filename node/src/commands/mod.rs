@@ -43,6 +43,10 @@ fn dispatch(command: Command, global: &GlobalArgs, out: &Output) -> CliResult {
         Command::Block(a) => block::run(&a, global, out),
         Command::Status => status::run(global, out),
         Command::Bench(a) => bench::run(&a, global, out),
+        Command::Vectors => {
+            print!("{}", crate::vectors::render());
+            Ok(())
+        }
     }
 }
 

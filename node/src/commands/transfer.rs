@@ -58,15 +58,9 @@ pub fn run(args: &TransferArgs, global: &GlobalArgs, out: &Output) -> CliResult 
 }
 
 async fn next_nonce(client: &Client, from: &Address) -> CliResult<u64> {
-    match client
-        .get::<AccountResponse>(&format!("/v1/accounts/{from}"))
-        .await
-    {
-        Ok(a) => Ok(a.next_nonce),
-        // An account the node does not know has sent nothing yet.
-        Err(ClientError::Api { status: 404, .. }) => Ok(1),
-        Err(e) => Err(e.into()),
-    }
+    // An account that never sent is the zero account, whose next nonce is 1.
+    let account: AccountResponse = client.get(&format!("/v1/accounts/{from}")).await?;
+    Ok(account.next_nonce)
 }
 
 /// A refusal by the node's checks is a rejected transfer (exit 3), except unreachability.
