@@ -35,6 +35,8 @@ pub(super) enum Offer {
 #[derive(Debug)]
 pub(super) struct OutboundQueues {
     peers: HashMap<PeerId, PeerOut>,
+    /// Frames waiting over all peers (kept, not summed: it is read after every send).
+    waiting: usize,
     max_in_flight: usize,
     max_waiting_bytes: usize,
 }
@@ -43,6 +45,7 @@ impl OutboundQueues {
     pub(super) fn new(max_in_flight: usize, max_waiting_bytes: usize) -> OutboundQueues {
         OutboundQueues {
             peers: HashMap::new(),
+            waiting: 0,
             max_in_flight: max_in_flight.max(1),
             max_waiting_bytes,
         }
@@ -61,6 +64,7 @@ impl OutboundQueues {
         }
         out.waiting_bytes += frame.len();
         out.waiting.push_back(frame);
+        self.waiting += 1;
         Offer::Queued
     }
 
@@ -70,6 +74,7 @@ impl OutboundQueues {
         let out = self.peers.get_mut(peer)?;
         if let Some(next) = out.waiting.pop_front() {
             out.waiting_bytes -= next.len();
+            self.waiting -= 1;
             return Some(next);
         }
         out.in_flight = out.in_flight.saturating_sub(1);
@@ -86,6 +91,7 @@ impl OutboundQueues {
             return 0;
         };
         let dropped = out.waiting.len();
+        self.waiting -= dropped;
         out.waiting.clear();
         out.waiting_bytes = 0;
         if out.in_flight == 0 {
@@ -96,7 +102,7 @@ impl OutboundQueues {
 
     /// Frames queued behind full windows, over all peers.
     pub(super) fn waiting_frames(&self) -> usize {
-        self.peers.values().map(|p| p.waiting.len()).sum()
+        self.waiting
     }
 }
 
