@@ -8,7 +8,8 @@
 # under Byzantine faults, plus every caught protocol mutant, which must be caught again) -> the end-to-end
 # testnet test (real processes, kill -9, restart) -> the Python and TypeScript clients' unit tests
 # against docs/test-vectors.json and their integration tests against a testnet of their own (ports
-# 28600/28700) -> the CI subset of the TLA+ models.
+# 28600/28700) -> two minutes of chaos on a real testnet with a fixed seed (ports 29600/29700) ->
+# the CI subset of the TLA+ models.
 # Heavy suites have their own commands (see README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,9 @@ BFTLEDGER_BIN="$CARGO_TARGET_DIR/debug/bftledger" testnet/e2e.sh
 
 stage "clients (Python, TypeScript): unit tests on the test vectors, integration on a testnet (clients/test.sh)"
 BFTLEDGER_BIN="$CARGO_TARGET_DIR/debug/bftledger" clients/test.sh
+
+stage "chaos: 2 minutes of faults on a real testnet, fixed seed, history checked (testnet/chaos.sh)"
+BFTLEDGER_BIN="$CARGO_TARGET_DIR/debug/bftledger" testnet/chaos.sh --seed 20261130 --duration 120
 
 stage "TLA+ models (CI subset, both checkers)"
 tla/check.sh

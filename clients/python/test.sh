@@ -7,16 +7,13 @@
 # ~/.cache/bftledger/python-client-venv) with this package and PyNaCl from PyPI.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-VENV="${BFTLEDGER_PY_VENV:-$HOME/.cache/bftledger/python-client-venv}"
-
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check "$HERE"
+PY="$("$HERE/venv.sh")"
 
 echo "python client: unit tests (test vectors)"
-(cd "$HERE/tests" && "$VENV/bin/python" -m unittest -v test_vectors 2>&1)
+(cd "$HERE/tests" && "$PY" -m unittest -v test_vectors 2>&1)
 
 if [ "${1:-}" = "--integration" ]; then
   : "${BFTLEDGER_NODE:?set it to the API URL of a node}" "${BFTLEDGER_TESTNET_DIR:?set it to the testnet directory}"
   echo "python client: integration test against $BFTLEDGER_NODE"
-  (cd "$HERE/tests" && "$VENV/bin/python" -m unittest -v test_integration 2>&1)
+  (cd "$HERE/tests" && "$PY" -m unittest -v test_integration 2>&1)
 fi
