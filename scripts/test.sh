@@ -43,6 +43,7 @@ stage "clients (Python, TypeScript): unit tests on the test vectors, integration
 BFTLEDGER_BIN="$CARGO_TARGET_DIR/debug/bftledger" clients/test.sh
 
 stage "chaos: 2 minutes of faults on a real testnet, fixed seed, history checked (testnet/chaos.sh)"
+BFTLEDGER_BIN="$CARGO_TARGET_DIR/debug/bftledger" testnet/chaos.sh --self-test
 BFTLEDGER_BIN="$CARGO_TARGET_DIR/debug/bftledger" testnet/chaos.sh --seed 20261130 --duration 120
 
 stage "TLA+ models (CI subset, both checkers)"

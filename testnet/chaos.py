@@ -529,36 +529,63 @@ def converge(cluster: Cluster, violations: Violations) -> int | None:
 
 def check_history(cluster: Cluster, genesis: Genesis, accounts: list[Account], height: int,
                   acks: list, violations: Violations) -> dict:
-    """Checks the chain every node serves against each other, the genesis and the acks."""
+    """Fetches every node's blocks 1..height and accounts, and checks them (`check_fetched`)."""
     clients = [Client(cluster.api(i), timeout_s=10.0) for i in range(cluster.n)]
+    served: list[dict[int, dict]] = []
+    for i, client in enumerate(clients):
+        blocks = {}
+        for h in range(1, height + 1):
+            try:
+                blocks[h] = client.block(h)
+            except (ApiError, OSError, ValueError) as e:
+                violations.add("bad_block", f"node{i} block {h}: {e}")
+        served.append(blocks)
+    balances: list[dict[bytes, tuple[int, int] | None]] = []
+    for i, client in enumerate(clients):
+        table = {}
+        for a in accounts:
+            try:
+                account = client.account(a.key.address)
+                table[a.key.public_key] = (account["balance"], account["next_nonce"])
+            except (ApiError, OSError, ValueError) as e:
+                violations.add("unreadable_account", f"node{i} {a.key.address}: {e}")
+                table[a.key.public_key] = None
+        balances.append(table)
+    return check_fetched(genesis, [a.key.public_key for a in accounts], height, served, balances, acks, violations)
+
+
+def check_fetched(genesis: Genesis, keys: list[bytes], height: int, served: list[dict[int, dict]],
+                  balances_served: list[dict], acks: list, violations: Violations) -> dict:
+    """The history check over what the nodes served: `served[i][h]` is node i's answer to
+    GET /v1/blocks/h, `balances_served[i][key]` its (balance, next nonce) of an account."""
     chain: dict[int, dict] = {}
     hashes_at: dict[int, str] = {}
-    prev_hash = None
     for h in range(1, height + 1):
         hashes = set()
-        for i, client in enumerate(clients):
+        for i, blocks in enumerate(served):
+            answer = blocks.get(h)
+            if answer is None:
+                continue
             try:
-                answer = client.block(h)
                 verify_certified_block(genesis.validators, answer)
-            except (ApiError, ProofError, OSError, ValueError) as e:
+            except (ProofError, ValueError, KeyError) as e:
                 violations.add("bad_block", f"node{i} block {h}: {e}")
                 continue
             hashes.add(answer["hash"])
-            if i == 0:
+            if h not in chain:
                 chain[h] = answer["block"]
                 hashes_at[h] = answer["hash"]
-                if prev_hash is not None and answer["block"]["prev_hash"] != prev_hash:
-                    violations.add("broken_chain", f"block {h}'s prev_hash is not block {h - 1}'s hash")
-                prev_hash = answer["hash"]
         if len(hashes) > 1:
             violations.add("fork", f"nodes serve different blocks at height {h}: {sorted(hashes)}")
-    # Transfers, receipts, nonces, balances, from node 0's chain (equal to every node's, above).
-    by_key = {a.key.public_key: a for a in accounts}
-    balances = {a.key.public_key: b for a, b in zip(accounts, initial_balances(genesis, accounts))}
+        if h > 1 and h in chain and h - 1 in hashes_at and chain[h]["prev_hash"] != hashes_at[h - 1]:
+            violations.add("broken_chain", f"block {h}'s prev_hash is not block {h - 1}'s hash")
+    # Transfers, receipts, nonces, balances, from the chain (equal on every node, above).
+    balances = dict(zip(keys, initial_balances(genesis, keys)))
     supply = sum(balances.values())
     # A transfer may be ordered more than once (a client resubmits it elsewhere while its first
-    # copy is in flight); the ledger applies it at most once and rejects the copies as replays.
-    # Its status is the applied inclusion, else the first (the store indexes it that way).
+    # copy is in flight, or a Byzantine primary re-proposes it); the ledger applies it at most
+    # once and rejects the copies as replays. Its status is the applied inclusion, else the
+    # first (the store indexes it that way).
     seen: dict[str, tuple[int, object]] = {}
     applied_at: dict[str, int] = {}
     next_nonce = {k: 1 for k in balances}
@@ -584,12 +611,12 @@ def check_history(cluster: Cluster, genesis: Genesis, accounts: list[Account], h
                     violations.add("stranger", f"transfer {tid} moves money outside the workload's accounts")
                     continue
                 if signed.transfer.nonce != next_nonce[sender]:
-                    violations.add("nonce_gap", f"{by_key[sender].key.address} applied nonce {signed.transfer.nonce}, expected {next_nonce[sender]} (block {h})")
+                    violations.add("nonce_gap", f"{sender.hex()} applied nonce {signed.transfer.nonce}, expected {next_nonce[sender]} (block {h})")
                 next_nonce[sender] = signed.transfer.nonce + 1
                 balances[sender] -= signed.transfer.amount
                 balances[recipient] += signed.transfer.amount
                 if balances[sender] < 0:
-                    violations.add("overdraft", f"{by_key[sender].key.address} below zero at block {h}")
+                    violations.add("overdraft", f"{sender.hex()} below zero at block {h}")
             else:
                 rejected += 1
     for ack in acks:
@@ -602,16 +629,11 @@ def check_history(cluster: Cluster, genesis: Genesis, accounts: list[Account], h
             violations.add("changed_ack", f"transfer {ack['id']}: acknowledged in block {ack['block_hash']}, the chain's block {found[0]} is {hashes_at.get(found[0])}")
     if sum(balances.values()) != supply:
         violations.add("supply", f"replayed supply {sum(balances.values())} != genesis {supply}")
-    for i, client in enumerate(clients):
-        for a in accounts:
-            try:
-                served = client.account(a.key.address)
-            except (ApiError, OSError, ValueError) as e:
-                violations.add("unreadable_account", f"node{i} {a.key.address}: {e}")
-                continue
-            want = balances[a.key.public_key]
-            if served["balance"] != want or served["next_nonce"] != next_nonce[a.key.public_key]:
-                violations.add("state_mismatch", f"node{i} serves {a.key.address} as balance {served['balance']} next nonce {served['next_nonce']}; replay gives {want}, {next_nonce[a.key.public_key]}")
+    for i, table in enumerate(balances_served):
+        for key, got in table.items():
+            want = (balances[key], next_nonce[key])
+            if got is not None and got != want:
+                violations.add("state_mismatch", f"node{i} serves {key.hex()} as (balance, next nonce) {got}; the replayed chain gives {want}")
     return {"blocks": height, "transfers_in_chain": len(seen), "applied": applied, "rejected": rejected,
             "copies_rejected_as_replays": replays}
 
@@ -620,9 +642,9 @@ def is_replay(receipt: object) -> bool:
     return isinstance(receipt, dict) and "NonceReplayed" in receipt.get("Rejected", {})
 
 
-def initial_balances(genesis: Genesis, accounts: list[Account]) -> list[int]:
+def initial_balances(genesis: Genesis, keys: list[bytes]) -> list[int]:
     table = dict(genesis.balances)
-    return [table.get(a.key.public_key, 0) for a in accounts]
+    return [table.get(k, 0) for k in keys]
 
 
 def main() -> int:

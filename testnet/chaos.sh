@@ -4,6 +4,7 @@
 #   testnet/chaos.sh [--seed S] [--duration SECONDS] [--faults kill,pause,partition,split,clock,disk,twin]
 #                    [--clients N] [--keep]
 #   testnet/chaos.sh --campaign SECONDS_EACH SEED...   one run per seed, then a one-line total
+#   testnet/chaos.sh --self-test                        the history checker on made-up histories
 #
 # Needs root (iptables partitions, a tmpfs for the full disk). Installs what it needs: the Debian
 # packages of scripts/setup.sh (faketime among them), the release binary (or $BFTLEDGER_BIN), and
@@ -22,7 +23,10 @@ if [ -z "${BFTLEDGER_BIN:-}" ]; then
 fi
 PY="$("$ROOT/clients/python/venv.sh")"
 
-if [ "${1:-}" = "--campaign" ]; then
+if [ "${1:-}" = "--self-test" ]; then
+  # The history checker against made-up histories (honest, and one per kind of lie).
+  cd "$ROOT/testnet" && exec "$PY" -m unittest test_chaos
+elif [ "${1:-}" = "--campaign" ]; then
   each="${2:?--campaign needs seconds per run}"; shift 2
   failed=0 runs=0
   for seed in "$@"; do
