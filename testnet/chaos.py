@@ -64,8 +64,11 @@ FAULT_KINDS = ("kill", "pause", "partition", "split", "clock", "disk", "twin")
 HOLD_S = (2.0, 8.0)
 #: Seconds between one fault's heal and the next fault (drawn uniformly).
 GAP_S = (1.0, 4.0)
-#: Size of the tmpfs holding the disk-fault node's data, in MiB.
-DISK_MIB = 256
+#: Size of the tmpfs holding the disk-fault node's data, in MiB (above the store's 256 MiB
+#: reserve, `MIN_FREE_DISK_BYTES`, so the node starts with room).
+DISK_MIB = 1024
+#: What a node says when it stops on a full disk (ledger's StoreError::DiskFull).
+DISK_FULL_MESSAGE = "the store keeps for RocksDB: free space on it"
 #: Seconds the cluster has, after the last heal, to be ready at one height (the liveness bound).
 CONVERGE_S = 120
 #: Seconds a client waits for a submitted transfer's outcome before it resubmits it elsewhere.
@@ -107,6 +110,9 @@ class Cluster:
         self.expected_down: set[int] = set()
         self.disk_node = args.disk_node
         self.disk_mount: Path | None = None
+        #: Whether the nemesis holds the disk full now, and how often the node stopped on it.
+        self.disk_full = False
+        self.stopped_on_full_disk = 0
         self.partitioned = False
         #: This run's iptables chain: named by its ports, so two runs on one machine never
         #: heal each other's partitions.
@@ -185,6 +191,13 @@ class Cluster:
                 code = proc.poll()
                 if code is not None and i not in self.expected_down:
                     tail = self.log_tail(i)
+                    if i == self.disk_node and DISK_FULL_MESSAGE in tail and self.disk_full:
+                        # What the node must do on a full disk: stop with a message saying so
+                        # (its supervisor starts it again once there is room; the nemesis does).
+                        log(f"node{i} stopped on the full disk, as it must (exit {code})")
+                        self.stopped_on_full_disk += 1
+                        self.expected_down.add(i)
+                        continue
                     self.violations.add("node_exited", f"node{i} exited with {code} on its own; its log ends:\n{tail}")
                     self.expected_down.add(i)  # report once
 
@@ -381,11 +394,24 @@ class Nemesis(threading.Thread):
             if c.disk_mount is None:
                 return
             node = c.disk_node
-            self.record("disk full", node, f"{hold:.1f}s", starts="disk")
+            # RocksDB writes into WAL space it reserved ahead, so a running node may not notice a
+            # full disk for a while; a restart on a full disk needs new files at once.
+            restart = self.rng.random() < 0.5
+            how = "disk full, node restarted on it" if restart else "disk full"
+            self.record(how, node, f"{hold:.1f}s", starts="disk")
+            c.disk_full = True
             filler = c.fill_disk()
+            if restart:
+                c.kill(node)
+                c.start(node)
             time.sleep(hold)
+            c.check_exits()
             filler.unlink()
+            c.disk_full = False
             self.record("disk space back", node)
+            if not c.alive(node):
+                self.record("restart (as a supervisor would)", node)
+                c.start(node)
         elif kind == "twin":
             copy_disk = self.rng.random() < 0.5
             disk = "a copy of its disk" if copy_disk else "an empty disk"
@@ -647,7 +673,15 @@ def initial_balances(genesis: Genesis, keys: list[bytes]) -> list[int]:
     return [table.get(k, 0) for k in keys]
 
 
+def stop_on_signal(signum, _frame) -> None:
+    """SIGTERM and SIGINT end the run through its clean-up (nodes stopped, partitions healed,
+    tmpfs unmounted); a background job ignores SIGINT, so SIGTERM is the way to stop one."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bin", required=True, help="the bftledger binary")
     parser.add_argument("--seed", type=int, default=None, help="the nemesis's and workload's seed (default: random, printed)")
@@ -731,6 +765,7 @@ def main() -> int:
         summary["submitted"] = sum(t.submitted for t in clients)
         summary["acknowledged"] = len({a["id"] for a in acks})
         summary["faults_injected"] = {k: sum(1 for s in schedule if s.get("starts") == k) for k in kinds}
+        summary["stopped_on_full_disk"] = cluster.stopped_on_full_disk
     except Exception as e:  # a broken run is a failure, with the reason
         violations.add("harness", f"{type(e).__name__}: {e}")
     finally:

@@ -28,10 +28,14 @@ if [ "${1:-}" = "--self-test" ]; then
   cd "$ROOT/testnet" && exec "$PY" -m unittest test_chaos
 elif [ "${1:-}" = "--campaign" ]; then
   each="${2:?--campaign needs seconds per run}"; shift 2
-  failed=0 runs=0
+  failed=0 runs=0 child=""
+  # SIGTERM stops the run in progress through its clean-up, then the campaign.
+  trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait; exit 143' TERM INT
   for seed in "$@"; do
     runs=$((runs + 1))
-    "$PY" "$ROOT/testnet/chaos.py" --bin "$BIN" --seed "$seed" --duration "$each" || failed=$((failed + 1))
+    "$PY" "$ROOT/testnet/chaos.py" --bin "$BIN" --seed "$seed" --duration "$each" &
+    child=$!
+    wait "$child" || failed=$((failed + 1))
   done
   echo "chaos campaign: $runs runs of ${each}s, $failed failed"
   [ "$failed" -eq 0 ]

@@ -293,6 +293,22 @@ pub enum StoreError {
     /// An earlier write failed; the in-memory state may be ahead of the disk. Reopen the store.
     #[error("an earlier write failed; reopen the store")]
     Poisoned,
+    /// The disk holding the database has less free space than the store keeps in reserve, so
+    /// the store refused to write (nothing was written). RocksDB must never meet a full disk
+    /// itself: a write that fails half-way leaves its log writer in an error state, and the
+    /// distribution's build asserts on the next write (SIGABRT, found by testnet/chaos.sh).
+    #[error(
+        "the disk of {path} has {free_bytes} bytes free, below the {reserve_bytes}-byte reserve \
+         the store keeps for RocksDB: free space on it, then start the node again"
+    )]
+    DiskFull {
+        /// The database directory.
+        path: PathBuf,
+        /// Bytes free for an unprivileged writer.
+        free_bytes: u64,
+        /// The reserve, [`crate::MIN_FREE_DISK_BYTES`].
+        reserve_bytes: u64,
+    },
     /// Any other RocksDB error (IO, permissions, ...). RocksDB's corruption errors become
     /// [`StoreError::Corrupt`] instead.
     #[error("RocksDB error: {0}")]

@@ -55,7 +55,7 @@ pub use snapshot::Snapshot;
 pub use state::{state_root_of, Account, Receipt, Signatures, State};
 pub use store::{
     Backend, BatchInput, ConsensusEntry, ConsensusOp, MemoryBackend, RocksBackend, Store,
-    TransferRecord, TransferStatus,
+    TransferRecord, TransferStatus, MIN_FREE_DISK_BYTES,
 };
 pub use transfer::{
     decode_and_check_batch, decode_batch, decode_payload, verify_signatures, SignedTransfer,

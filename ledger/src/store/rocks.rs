@@ -46,6 +46,34 @@ fn column_family_options(column: Column) -> Options {
     options
 }
 
+/// Free space the store keeps on the database's disk, in bytes: below it, a write is refused
+/// with [`StoreError::DiskFull`] before RocksDB sees it, and the database does not open. The
+/// reserve covers what RocksDB writes on its own between two of our writes: a new write-ahead
+/// log (preallocated up to about 1.1x a 64 MiB memtable) and a memtable flush.
+pub const MIN_FREE_DISK_BYTES: u64 = 256 << 20;
+
+/// Refuses with [`StoreError::DiskFull`] if the disk holding `path` has less than
+/// [`MIN_FREE_DISK_BYTES`] free (the one owner of that check: open and every write call it).
+fn check_free_space(path: &Path) -> Result<(), StoreError> {
+    check_free_space_above(path, MIN_FREE_DISK_BYTES)
+}
+
+fn check_free_space_above(path: &Path, reserve_bytes: u64) -> Result<(), StoreError> {
+    let stats = rustix::fs::statvfs(path).map_err(|e| StoreError::Io {
+        path: path.to_owned(),
+        source: e.into(),
+    })?;
+    let free_bytes = stats.f_bavail.saturating_mul(stats.f_frsize);
+    if free_bytes < reserve_bytes {
+        return Err(StoreError::DiskFull {
+            path: path.to_owned(),
+            free_bytes,
+            reserve_bytes,
+        });
+    }
+    Ok(())
+}
+
 /// A RocksDB database with the store's column families; every write is synced.
 pub struct RocksBackend {
     db: DB,
@@ -70,6 +98,13 @@ impl RocksBackend {
         let descriptors = Column::ALL.iter().map(|&column| {
             ColumnFamilyDescriptor::new(column.name(), column_family_options(column))
         });
+        // The directory (or, when creating, its parent) must have room before RocksDB writes.
+        let existing = if path.exists() {
+            path
+        } else {
+            path.parent().unwrap_or(path)
+        };
+        check_free_space(existing)?;
         let db = DB::open_cf_descriptors(&options, path, descriptors)
             .map_err(|e| classify_open_error(path, e))?;
         Ok(RocksBackend {
@@ -89,6 +124,7 @@ impl Backend for RocksBackend {
     }
 
     fn write(&self, writes: WriteSet) -> Result<(), StoreError> {
+        check_free_space(&self.path)?;
         let mut batch = rocksdb::WriteBatch::default();
         for write in writes.writes() {
             match write {
@@ -131,5 +167,45 @@ fn classify_open_error(path: &Path, error: rocksdb::Error) -> StoreError {
             corrupt(format!("RocksDB cannot open {}: {message}", path.display()))
         }
         _ => StoreError::Db(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disk_below_the_reserve_refuses_with_what_is_free_and_what_is_needed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert!(check_free_space_above(dir.path(), 0).is_ok());
+        match check_free_space_above(dir.path(), u64::MAX) {
+            Err(StoreError::DiskFull {
+                path,
+                free_bytes,
+                reserve_bytes,
+            }) => {
+                assert_eq!(path, dir.path());
+                assert!(free_bytes < u64::MAX);
+                assert_eq!(reserve_bytes, u64::MAX);
+            }
+            other => panic!("expected DiskFull, got {other:?}"),
+        }
+        let message = check_free_space_above(dir.path(), u64::MAX)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            message.contains("free space on it, then start the node again"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_io_error_not_a_panic() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let gone = dir.path().join("not-there");
+        assert!(matches!(
+            check_free_space(&gone),
+            Err(StoreError::Io { .. })
+        ));
     }
 }
