@@ -54,8 +54,8 @@ pub use genesis::{Genesis, InitialBalance, Validator};
 pub use snapshot::Snapshot;
 pub use state::{state_root_of, Account, Receipt, Signatures, State};
 pub use store::{
-    Backend, BatchInput, ConsensusEntry, ConsensusOp, MemoryBackend, RocksBackend, Store,
-    TransferRecord, TransferStatus, MIN_FREE_DISK_BYTES,
+    free_disk_bytes, Backend, BatchInput, ConsensusEntry, ConsensusOp, MemoryBackend, RocksBackend,
+    Store, TransferRecord, TransferStatus, LOW_DISK_BYTES, MIN_FREE_DISK_BYTES,
 };
 pub use transfer::{
     decode_and_check_batch, decode_batch, decode_payload, verify_signatures, SignedTransfer,

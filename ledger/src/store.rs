@@ -43,7 +43,7 @@ mod rocks;
 pub use backend::{Backend, Column, MemoryBackend, WriteSet};
 use records::{corrupt, decode_stored, load_state, KEY_BASE, KEY_GENESIS, KEY_TIP};
 use rocks::staging_path;
-pub use rocks::{RocksBackend, MIN_FREE_DISK_BYTES};
+pub use rocks::{free_disk_bytes, RocksBackend, LOW_DISK_BYTES, MIN_FREE_DISK_BYTES};
 
 /// Largest key or value the consensus layer may store, in bytes.
 pub const MAX_CONSENSUS_VALUE_BYTES: usize = 16 << 20;

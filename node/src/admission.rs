@@ -60,6 +60,17 @@ pub enum Refusal {
     /// Too much already waits (clients only; see [`crate::load`]).
     #[error(transparent)]
     Overloaded(#[from] Overloaded),
+    /// The node's data disk is low (clients only; see [`crate::disk`]).
+    #[error(
+        "this node's data disk has {free_bytes} bytes free, below {threshold_bytes}: it takes no \
+         new transfers until space is freed; submit to another node"
+    )]
+    DiskLow {
+        /// Bytes free.
+        free_bytes: u64,
+        /// The threshold.
+        threshold_bytes: u64,
+    },
     /// The store could not be read (an internal fault, not the sender's).
     #[error("store: {0}")]
     Store(String),
@@ -78,6 +89,7 @@ impl Refusal {
             Refusal::InsufficientFunds { .. } => "insufficient_funds",
             Refusal::Pool(e) => e.code(),
             Refusal::Overloaded(_) => "overloaded",
+            Refusal::DiskLow { .. } => "disk_full",
             Refusal::Store(_) => "internal",
         }
     }
@@ -111,6 +123,18 @@ pub fn admit(
     transfers: Vec<SignedTransfer>,
     origin: Origin,
 ) -> Vec<Result<Digest, Refusal>> {
+    if let (Origin::Client, Some(free_bytes)) = (origin, state.disk.low()) {
+        let threshold_bytes = state.disk.threshold_bytes();
+        return transfers
+            .iter()
+            .map(|_| {
+                Err(Refusal::DiskLow {
+                    free_bytes,
+                    threshold_bytes,
+                })
+            })
+            .collect();
+    }
     let mut verdicts: Vec<Option<Result<Digest, Refusal>>> = Vec::with_capacity(transfers.len());
     let mut fresh = Vec::new();
     {

@@ -194,7 +194,9 @@ impl From<Refusal> for ApiError {
             | Refusal::AlreadyExecuted { .. }
             | Refusal::NonceUsed { .. }
             | Refusal::InsufficientFunds { .. } => StatusCode::CONFLICT,
-            Refusal::Pool(AdmitError::Full { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Pool(AdmitError::Full { .. }) | Refusal::DiskLow { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Refusal::Store(message) => return ApiError::internal(message),
         };
         ApiError::new(status, refusal.code(), refusal.to_string())
@@ -475,7 +477,12 @@ async fn health_ready(State(shared): State<Arc<NodeState>>) -> Response {
         .into_response();
     }
     let live = shared.live.read().expect("live lock poisoned").clone();
-    let why = if live.catching_up {
+    let why = if let Some(free) = shared.disk.low() {
+        format!(
+            "the data disk has {free} bytes free, below {}: no new transfers until space is freed",
+            shared.disk.threshold_bytes()
+        )
+    } else if live.catching_up {
         "catching up from peers".to_string()
     } else {
         format!(

@@ -163,6 +163,8 @@ impl Driver {
                         // Once a second, not per step: the budget sums the rate window.
                         m.admission_budget.set(shared.load.budget() as i64);
                         m.set_resident_memory();
+                        let free = shared.disk.refresh();
+                        m.data_disk_free_bytes.set(i64::try_from(free).unwrap_or(i64::MAX));
                     }
                     self.host.push(Input::Tick);
                     self.drain_mempool();

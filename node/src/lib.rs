@@ -18,6 +18,7 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod disk;
 pub mod driver;
 pub mod dropped;
 pub mod error;

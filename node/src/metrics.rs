@@ -81,6 +81,9 @@ pub struct Metrics {
     /// The node's resident memory (Linux `VmRSS`), copied about once a second: flat under
     /// sustained load, or something grows without bound.
     pub resident_memory_bytes: Gauge,
+    /// Free bytes on the data disk, measured about once a second (`disk.rs`): below twice the
+    /// store's reserve the node refuses client transfers.
+    pub data_disk_free_bytes: Gauge,
 }
 
 /// A `kind` label for the p2p counters.
@@ -122,6 +125,7 @@ impl Metrics {
                 phase_histogram,
             );
         let resident_memory_bytes = Gauge::default();
+        let data_disk_free_bytes = Gauge::default();
         let mut r = Registry::with_prefix("bftledger");
         let help = "Height of the last executed block";
         r.register("committed_height", help, committed_height.clone());
@@ -162,6 +166,8 @@ impl Metrics {
         r.register("phase_seconds", help, phase_seconds.clone());
         let help = "Resident memory of the node process (VmRSS)";
         r.register("resident_memory_bytes", help, resident_memory_bytes.clone());
+        let help = "Free bytes on the data disk";
+        r.register("data_disk_free_bytes", help, data_disk_free_bytes.clone());
         Metrics {
             registry: Arc::new(r),
             committed_height,
@@ -183,6 +189,7 @@ impl Metrics {
             admission_budget,
             phase_seconds,
             resident_memory_bytes,
+            data_disk_free_bytes,
         }
     }
 

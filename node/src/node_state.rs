@@ -2,6 +2,7 @@
 //! HTTP API and the sync worker (readers), behind an `Arc`.
 
 use crate::config::ApiSection;
+use crate::disk::DiskWatch;
 use crate::load::Load;
 use crate::mempool::Mempool;
 use crate::metrics::Metrics;
@@ -55,6 +56,8 @@ pub struct NodeState {
     pub syncing: AtomicBool,
     /// The commit rate and backlog that admission refuses overload by.
     pub load: Load,
+    /// The data disk's free space (admission and readiness stop below its threshold).
+    pub disk: DiskWatch,
 }
 
 impl NodeState {
@@ -71,11 +74,13 @@ impl NodeState {
         Quorum::new(self.genesis.validators.len()).strong()
     }
 
-    /// Ready: connected to enough validators to form a quorum with itself, and not catching up.
+    /// Ready: connected to enough validators to form a quorum with itself, not catching up, and
+    /// room on the data disk.
     pub fn is_ready(&self) -> bool {
         let live = self.live.read().expect("live lock poisoned");
         live.peers.len() + 1 >= self.quorum()
             && !live.catching_up
             && !self.syncing.load(Ordering::Relaxed)
+            && self.disk.low().is_none()
     }
 }

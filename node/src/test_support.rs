@@ -2,6 +2,7 @@
 //! transfers, certificates) and a [`NodeState`] around a fresh store.
 
 use crate::config::ApiSection;
+use crate::disk::DiskWatch;
 use crate::load::Load;
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::Metrics;
@@ -40,5 +41,6 @@ pub fn shared(
         api,
         syncing: Default::default(),
         load: Load::new(max_transfers),
+        disk: DiskWatch::new(&std::env::temp_dir()),
     }
 }

@@ -58,12 +58,23 @@ fn check_free_space(path: &Path) -> Result<(), StoreError> {
     check_free_space_above(path, MIN_FREE_DISK_BYTES)
 }
 
-fn check_free_space_above(path: &Path, reserve_bytes: u64) -> Result<(), StoreError> {
+/// Below this much free space on its data disk (bytes, twice the store's reserve), a node stops
+/// admitting client transfers and says so on `/health/ready`: it keeps ordering and executing
+/// what it holds, with room to spare, before the store's own refusal would stop it.
+pub const LOW_DISK_BYTES: u64 = 2 * MIN_FREE_DISK_BYTES;
+
+/// Bytes free for an unprivileged writer on the disk holding `path` (the one owner of the
+/// `statvfs` call).
+pub fn free_disk_bytes(path: &Path) -> Result<u64, StoreError> {
     let stats = rustix::fs::statvfs(path).map_err(|e| StoreError::Io {
         path: path.to_owned(),
         source: e.into(),
     })?;
-    let free_bytes = stats.f_bavail.saturating_mul(stats.f_frsize);
+    Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
+}
+
+fn check_free_space_above(path: &Path, reserve_bytes: u64) -> Result<(), StoreError> {
+    let free_bytes = free_disk_bytes(path)?;
     if free_bytes < reserve_bytes {
         return Err(StoreError::DiskFull {
             path: path.to_owned(),

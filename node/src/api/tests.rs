@@ -498,3 +498,26 @@ async fn a_dropped_transfer_is_reported_with_its_reason() {
     assert_eq!(r.status, "dropped");
     assert_eq!(r.dropped.unwrap().code, "nonce_gap");
 }
+
+/// A node whose data disk is low refuses client transfers with 503 `disk_full` and is not ready,
+/// saying why; with room again it takes them (`disk.rs`).
+#[tokio::test]
+async fn a_low_data_disk_refuses_transfers_and_readiness_until_space_returns() {
+    let (_dir, shared) = shared(4096);
+    shared.disk.set_threshold_bytes(u64::MAX);
+    let body = serde_json::to_value(transfer(1)).unwrap();
+    let (status, response) = call(&shared, "POST", "/v1/transfers", json(body)).await;
+    assert_eq!(
+        (status, error_code(&response).as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "disk_full")
+    );
+    assert!(shared.mempool.lock().unwrap().is_empty());
+    let (status, response) = call(&shared, "GET", "/health/ready", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.contains("data disk"), "{text}");
+    shared.disk.set_threshold_bytes(0);
+    let body = serde_json::to_value(transfer(1)).unwrap();
+    let (status, _) = call(&shared, "POST", "/v1/transfers", json(body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}

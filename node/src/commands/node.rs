@@ -9,6 +9,7 @@
 use crate::api;
 use crate::cli::NodeArgs;
 use crate::config::NodeConfig;
+use crate::disk::DiskWatch;
 use crate::driver::{Driver, SyncChannels};
 use crate::error::{CliError, CliResult};
 use crate::load::{self, Load};
@@ -121,6 +122,7 @@ async fn serve(config: NodeConfig, genesis: Genesis) -> CliResult {
         api: config.api.clone(),
         syncing: AtomicBool::new(false),
         load: Load::new(load_ceiling),
+        disk: DiskWatch::new(&config.data_dir),
     });
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
