@@ -244,15 +244,16 @@ class Cluster:
     def set_clock(self, i: int, offset_s: int) -> None:
         (self.node_dir(i) / "faketime.rc").write_text(f"{offset_s:+d}\n")
 
-    def fill_disk(self) -> Path:
+    def fill_disk(self, leave_mib: int = 0) -> Path:
+        """Fills the disk node's tmpfs up to `leave_mib` MiB of free space (0: completely)."""
         assert self.disk_mount is not None
         filler = self.disk_mount / "chaos-filler"
         stats = os.statvfs(self.disk_mount)
-        free = stats.f_bavail * stats.f_frsize
+        free = stats.f_bavail * stats.f_frsize - (leave_mib << 20)
         with open(filler, "wb") as f:
             chunk = b"\0" * (1 << 20)
             try:
-                for _ in range(free // len(chunk) + 1):
+                for _ in range(max(free, 0) // len(chunk) + (leave_mib == 0)):
                     f.write(chunk)
             except OSError:
                 pass  # ENOSPC: the disk is full, which is the point
@@ -396,15 +397,23 @@ class Nemesis(threading.Thread):
             node = c.disk_node
             # RocksDB writes into WAL space it reserved ahead, so a running node may not notice a
             # full disk for a while; a restart on a full disk needs new files at once.
-            restart = self.rng.random() < 0.5
-            how = "disk full, node restarted on it" if restart else "disk full"
+            # Three variants: low (between the node's 512 MiB threshold and the store's 256 MiB
+            # reserve: it must refuse clients and stay up), full, and full across a restart.
+            variant = self.rng.choice(["low", "full", "full+restart"])
+            restart = variant == "full+restart"
+            how = {"low": "disk low (384 MiB left)", "full": "disk full",
+                   "full+restart": "disk full, node restarted on it"}[variant]
             self.record(how, node, f"{hold:.1f}s", starts="disk")
-            c.disk_full = True
-            filler = c.fill_disk()
+            c.disk_full = variant != "low"
+            filler = c.fill_disk(leave_mib=384 if variant == "low" else 0)
             if restart:
                 c.kill(node)
                 c.start(node)
             time.sleep(hold)
+            if variant == "low":
+                status = c.ready(node)
+                if status is not None:
+                    c.violations.add("disk_low_ignored", f"node{node} reports ready with 384 MiB free on its disk")
             c.check_exits()
             filler.unlink()
             c.disk_full = False
