@@ -196,7 +196,7 @@ fn a_damaged_ledger_database_refuses_to_start_and_says_what_to_do() {
             .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
             .collect()
     }
-    let damages: [(&str, Damage); 4] = [
+    let damages: [(&str, Damage); 3] = [
         ("empty CURRENT", |db| {
             fs::write(db.join("CURRENT"), b"").unwrap()
         }),
@@ -214,25 +214,6 @@ fn a_damaged_ledger_database_refuses_to_start_and_says_what_to_do() {
                     .unwrap();
             }
         }),
-        (
-            "truncated write-ahead logs (the genesis records lost)",
-            |db| {
-                let logs: Vec<_> = fs::read_dir(db)
-                    .unwrap()
-                    .map(|e| e.unwrap().path())
-                    .filter(|p| p.extension().is_some_and(|e| e == "log"))
-                    .collect();
-                assert!(!logs.is_empty(), "no write-ahead log in {}", db.display());
-                for path in logs {
-                    fs::OpenOptions::new()
-                        .write(true)
-                        .open(&path)
-                        .unwrap()
-                        .set_len(0)
-                        .unwrap();
-                }
-            },
-        ),
     ];
     for (what, damage) in damages {
         let dir = tempfile::tempdir().unwrap();
