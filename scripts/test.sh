@@ -4,7 +4,8 @@
 #   ./scripts/test.sh
 #
 # Stages: install missing packages -> cargo fmt --check -> cargo clippy -D warnings ->
-# cargo test (unit, property, integration) -> a bounded simulator run (safety and liveness
+# cargo test (unit, property, integration) -> every fuzz target's corpus and seeded mutations of it
+# (scripts/fuzz.sh ci) -> a bounded simulator run (safety and liveness
 # under Byzantine faults, plus every caught protocol mutant, which must be caught again) -> the end-to-end
 # testnet test (real processes, kill -9, restart) -> the Python and TypeScript clients' unit tests
 # against docs/test-vectors.json and their integration tests against a testnet of their own (ports
@@ -32,6 +33,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 stage "cargo test"
 cargo test --workspace --locked
+
+stage "fuzz targets: corpora and seeded mutations, 20 s per target (scripts/fuzz.sh ci)"
+scripts/fuzz.sh ci 20
 
 stage "simulator: bounded Byzantine runs and the protocol mutants"
 scripts/sim-ci.sh

@@ -168,24 +168,33 @@ pub fn read(path: &Path) -> Result<SecretKey, KeyFileError> {
             mode,
         });
     }
-    if meta.len() > MAX_KEY_FILE_BYTES {
-        return Err(KeyFileError::Malformed {
-            path: path.to_path_buf(),
-            reason: format!(
-                "it is {} bytes, a key file is at most {MAX_KEY_FILE_BYTES}",
-                meta.len()
-            ),
-        });
-    }
-    let bytes = Zeroizing::new(fs::read(path).map_err(io)?);
-    let text = std::str::from_utf8(&bytes).map_err(|_| KeyFileError::Malformed {
-        path: path.to_path_buf(),
-        reason: "it is not UTF-8 text".into(),
-    })?;
-    parse(text).map_err(|reason| KeyFileError::Malformed {
+    let malformed = |reason| KeyFileError::Malformed {
         path: path.to_path_buf(),
         reason,
-    })
+    };
+    // Checked on the metadata first so an oversized file is never read into memory;
+    // `decode` checks the bytes actually read again (the file may have grown meanwhile).
+    if meta.len() > MAX_KEY_FILE_BYTES {
+        return Err(malformed(too_large(meta.len())));
+    }
+    let bytes = Zeroizing::new(fs::read(path).map_err(io)?);
+    decode(&bytes).map_err(malformed)
+}
+
+fn too_large(len: u64) -> String {
+    format!("it is {len} bytes, a key file is at most {MAX_KEY_FILE_BYTES}")
+}
+
+/// Decodes the bytes of a key file: at most [`MAX_KEY_FILE_BYTES`], UTF-8, then [`parse`].
+/// The one decoder of key file bytes ([`read`] and the fuzz target call it). `Err` holds the
+/// reason in words.
+pub fn decode(bytes: &[u8]) -> Result<SecretKey, String> {
+    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if len > MAX_KEY_FILE_BYTES {
+        return Err(too_large(len));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())?;
+    parse(text)
 }
 
 #[cfg(test)]

@@ -131,6 +131,14 @@ pub enum GenesisError {
     /// The text is not valid TOML for a genesis (message from the parser, with the location).
     #[error("genesis file is not valid TOML: {0}")]
     Parse(String),
+    /// The text is longer than [`crate::genesis::MAX_GENESIS_TOML_BYTES`].
+    #[error("genesis file is {len_bytes} bytes, the limit is {max_bytes} bytes")]
+    TooLarge {
+        /// Its length in bytes.
+        len_bytes: u64,
+        /// The limit in bytes.
+        max_bytes: u64,
+    },
     /// The chain id is empty, too long, or has characters outside `[A-Za-z0-9._-]`.
     #[error("chain id {chain_id:?} must be 1..={max_bytes} bytes of [A-Za-z0-9._-]")]
     BadChainId {

@@ -42,6 +42,10 @@ pub const MAX_ADDRESS_HINTS: usize = 8;
 pub const MAX_ADDRESS_HINT_BYTES: usize = 256;
 /// Most initial balances.
 pub const MAX_GENESIS_ACCOUNTS: usize = 100_000;
+/// Longest genesis TOML text, in bytes: the largest legal genesis (256 validators with 8 hints of
+/// 256 bytes, ~ 0.6 MiB; 100,000 balances of ~ 110 bytes, ~ 11 MiB) with room for comments.
+/// Checked before parsing, so a huge file is refused instead of parsed.
+pub const MAX_GENESIS_TOML_BYTES: u64 = 32 << 20;
 
 /// A validator of the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,18 +88,33 @@ impl Versioned for Genesis {
     const MAX_BYTES: usize = 8 << 20;
 }
 
+fn check_toml_len(len_bytes: u64) -> Result<(), GenesisError> {
+    if len_bytes > MAX_GENESIS_TOML_BYTES {
+        return Err(GenesisError::TooLarge {
+            len_bytes,
+            max_bytes: MAX_GENESIS_TOML_BYTES,
+        });
+    }
+    Ok(())
+}
+
 impl Genesis {
     /// Reads and validates a genesis TOML file.
     pub fn load(path: &Path) -> Result<Genesis, GenesisError> {
-        let text = std::fs::read_to_string(path).map_err(|source| GenesisError::Io {
+        let io = |source| GenesisError::Io {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        // Checked on the metadata first so an oversized file is never read into memory.
+        check_toml_len(std::fs::metadata(path).map_err(io)?.len())?;
+        let text = std::fs::read_to_string(path).map_err(io)?;
         Genesis::from_toml_str(&text)
     }
 
-    /// Parses and validates genesis TOML.
+    /// Parses and validates genesis TOML of at most [`MAX_GENESIS_TOML_BYTES`]: the one decoder
+    /// of genesis text (file, CLI, fuzz target).
     pub fn from_toml_str(text: &str) -> Result<Genesis, GenesisError> {
+        check_toml_len(u64::try_from(text.len()).unwrap_or(u64::MAX))?;
         let genesis: Genesis =
             toml::from_str(text).map_err(|e| GenesisError::Parse(e.to_string()))?;
         genesis.validate()?;

@@ -262,6 +262,50 @@ fn corruption_is_detected_at_open_never_a_panic() {
     );
 }
 
+/// Files of a database cut short or emptied, as a full disk or a crash of the machine can leave
+/// them: opening refuses (the node then says what to do), never panics and never opens an empty
+/// ledger in their place. (An emptied write-ahead log is not damage here: reopening after
+/// `create` already flushed the genesis records into table files.)
+#[test]
+fn truncated_database_files_are_refused_at_open() {
+    let g = genesis(&[1_000]);
+    let files = |dir: &Path, keep: fn(&str) -> bool| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| keep(&p.file_name().unwrap().to_string_lossy()))
+            .collect()
+    };
+    let truncate = |path: &Path, len: fn(u64) -> u64| {
+        let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        let old = file.metadata().unwrap().len();
+        file.set_len(len(old)).unwrap();
+    };
+    type Damage<'a> = (&'a str, fn(&str) -> bool, fn(u64) -> u64);
+    let damages: [Damage; 2] = [
+        ("empty CURRENT", |n| n == "CURRENT", |_| 0),
+        (
+            "manifest cut in half",
+            |n| n.starts_with("MANIFEST-"),
+            |len| len / 2,
+        ),
+    ];
+    for (what, keep, len) in damages {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::create(dir.path(), &g).unwrap());
+        let damaged = files(dir.path(), keep);
+        assert!(!damaged.is_empty(), "{what}: no such file");
+        for path in &damaged {
+            truncate(path, len);
+        }
+        match Store::open(dir.path(), &g) {
+            Err(StoreError::Corrupt { .. } | StoreError::Db(_)) => {}
+            Err(other) => panic!("{what}: refused, but as {other}"),
+            Ok(store) => panic!("{what}: opened at height {}", store.latest_height()),
+        }
+    }
+}
+
 #[test]
 fn damaged_table_files_give_an_error_never_a_panic() {
     let g = genesis(&[1_000]);

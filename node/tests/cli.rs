@@ -153,3 +153,99 @@ fn exit_codes_distinguish_usage_unreachable_and_not_found() {
     assert_eq!(code, 4);
     assert_eq!(run(&["status", "--node", &dead]).0, 4);
 }
+
+/// Runs `bftledger args...` and returns (exit code, stderr); kills it after `limit` (a node that
+/// fails to refuse would otherwise run forever) and returns code -1 then.
+fn run_bounded(args: &[&str], limit: std::time::Duration) -> (i32, String) {
+    use std::io::Read;
+    let mut child = std::process::Command::new(common::BIN)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running bftledger");
+    let started = std::time::Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code().unwrap_or(-1);
+        }
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break -1;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (code, err)
+}
+
+#[test]
+fn a_damaged_ledger_database_refuses_to_start_and_says_what_to_do() {
+    type Damage = fn(&std::path::Path);
+    fn files_starting(dir: &std::path::Path, prefix: &str) -> Vec<std::path::PathBuf> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .collect()
+    }
+    let damages: [(&str, Damage); 3] = [
+        ("empty CURRENT", |db| {
+            fs::write(db.join("CURRENT"), b"").unwrap()
+        }),
+        ("CURRENT names a missing manifest", |db| {
+            fs::write(db.join("CURRENT"), b"MANIFEST-999999\n").unwrap()
+        }),
+        ("truncated manifest", |db| {
+            for path in files_starting(db, "MANIFEST-") {
+                let len = fs::metadata(&path).unwrap().len();
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_len(len / 2)
+                    .unwrap();
+            }
+        }),
+    ];
+    for (what, damage) in damages {
+        let dir = tempfile::tempdir().unwrap();
+        let net = dir.path().join("net");
+        run_json(&["testnet", "init", "--dir", s(&net)]);
+        let genesis = bftledger_ledger::Genesis::load(&net.join("genesis.toml")).unwrap();
+        let db = net.join("node0/data/ledger");
+        drop(bftledger_ledger::Store::create(&db, &genesis).unwrap());
+        damage(&db);
+        let config = net.join("node0/config.toml");
+        let (code, err) = run_bounded(
+            &["node", "--config", s(&config)],
+            std::time::Duration::from_secs(30),
+        );
+        assert_eq!(
+            code, 1,
+            "{what}: the node must refuse to start (exit 1):\n{err}"
+        );
+        assert!(
+            !err.contains("panicked"),
+            "{what}: a panic, not a refusal:\n{err}"
+        );
+        for needed in [
+            "cannot open the ledger database",
+            "move",
+            "aside",
+            "catches up",
+        ] {
+            assert!(
+                err.contains(needed),
+                "{what}: {needed:?} missing from:\n{err}"
+            );
+        }
+    }
+}

@@ -35,7 +35,7 @@ pub struct SubmitResponse {
 }
 
 /// `POST /v1/transfers/batch` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct BatchSubmitRequest {
     /// The transfers, at most `api.max_batch_transfers`.

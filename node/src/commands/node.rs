@@ -21,8 +21,9 @@ use crate::sync_worker::{SyncWorker, WorkerLimits};
 use bftledger_consensus::Replica;
 use bftledger_crypto::{keyfile, Address, SecretKey};
 use bftledger_host::{Host, LedgerApp, MAX_GROUP_INPUTS};
-use bftledger_ledger::{Genesis, Store};
+use bftledger_ledger::{Genesis, Store, StoreError};
 use std::future::IntoFuture;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -67,14 +68,56 @@ fn load(config: &NodeConfig, genesis: Genesis) -> CliResult<Loaded> {
         })? as u32;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| CliError::failure(format!("{}: {e}", config.data_dir.display())))?;
-    let store = Store::open_or_create(&config.data_dir.join("ledger"), &genesis)
-        .map_err(CliError::failure)?;
+    let ledger_dir = config.data_dir.join("ledger");
+    let store = Store::open_or_create(&ledger_dir, &genesis)
+        .map_err(|e| cannot_open_store(&ledger_dir, &e))?;
     Ok(Loaded {
         genesis,
         key,
         replica_id,
         store,
     })
+}
+
+/// Why the node cannot start on the ledger database at `dir`, with what the operator can do.
+/// The node never starts on a database it cannot trust: it would sign votes or serve blocks
+/// that contradict what it did before.
+fn cannot_open_store(dir: &Path, error: &StoreError) -> CliError {
+    let advice = match error {
+        StoreError::Corrupt { .. }
+        | StoreError::Db(_)
+        | StoreError::Io { .. }
+        | StoreError::FormatVersion { .. } => damaged_database_advice(dir),
+        StoreError::Locked { .. } => {
+            "Another process has this data directory open: stop it (or give this node its own \
+             `data_dir`) and start again."
+                .to_string()
+        }
+        StoreError::GenesisMismatch { .. } => {
+            "This data directory belongs to another chain: give the node the genesis it was \
+             created with, or another `data_dir`."
+                .to_string()
+        }
+        _ => String::new(),
+    };
+    CliError::failure(
+        format!(
+            "cannot open the ledger database {}: {error}\n{advice}",
+            dir.display()
+        )
+        .trim_end(),
+    )
+}
+
+/// What to do about a damaged ledger database (corrupt or truncated files, unreadable records).
+fn damaged_database_advice(dir: &Path) -> String {
+    format!(
+        "The node refuses to start on a damaged database. Check the disk (`dmesg`, free space), \
+         then move {dir} aside (keep it for diagnosis) and start the node again: it starts from \
+         genesis and catches up from its peers. It then has no record of the votes it sent \
+         before, so recover this way at most f validators at a time.",
+        dir = dir.display()
+    )
 }
 
 async fn serve(config: NodeConfig, genesis: Genesis) -> CliResult {
@@ -86,7 +129,10 @@ async fn serve(config: NodeConfig, genesis: Genesis) -> CliResult {
     } = load(&config, genesis)?;
     // Validated by `NodeConfig::load`; `Replica::recover` asserts the same `validate()`.
     let consensus = config.consensus_config(genesis.validator_keys());
-    let durable = store.consensus_entries().map_err(CliError::failure)?;
+    let ledger_dir = config.data_dir.join("ledger");
+    let durable = store
+        .consensus_entries()
+        .map_err(|e| cannot_open_store(&ledger_dir, &e))?;
     let mempool = Mempool::new(
         genesis.chain_id.clone(),
         MempoolLimits {
@@ -96,8 +142,14 @@ async fn serve(config: NodeConfig, genesis: Genesis) -> CliResult {
         },
     );
     let app = LedgerApp::with_verified(genesis.chain_id.clone(), mempool.verified());
-    let replica = Replica::recover(consensus, replica_id, key.clone(), app, durable)
-        .map_err(|e| CliError::failure(format!("cannot recover consensus state: {e}")))?;
+    let replica =
+        Replica::recover(consensus, replica_id, key.clone(), app, durable).map_err(|e| {
+            CliError::failure(format!(
+                "cannot recover consensus state from {}: {e}\n{}",
+                ledger_dir.display(),
+                damaged_database_advice(&ledger_dir)
+            ))
+        })?;
     let view = replica.view();
     let store = Arc::new(RwLock::new(store));
     let host = Host::new(
