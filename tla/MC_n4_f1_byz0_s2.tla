@@ -2,7 +2,7 @@
 \* 4 replicas, f = 1, replica 0 (primary of view 0) Byzantine; views 0..1, sequence numbers 1..2, one request (a) so that the state space stays tractable.
 \* Fixes the constants of PBFT.tla and nothing else.
 EXTENDS Naturals, FiniteSets
-VARIABLES view, status, msgs
+VARIABLES view, status, msgs, forgot
 INSTANCE PBFTProperties WITH
     N <- 4,
     F <- 1,

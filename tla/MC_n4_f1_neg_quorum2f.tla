@@ -2,7 +2,7 @@
 \* NEGATIVE, must violate Agreement: quorums of 2f instead of 2f+1; replica 0 (primary of view 0) Byzantine.
 \* Fixes the constants of PBFT.tla and nothing else.
 EXTENDS Naturals, FiniteSets
-VARIABLES view, status, msgs
+VARIABLES view, status, msgs, forgot
 INSTANCE PBFTProperties WITH
     N <- 4,
     F <- 1,

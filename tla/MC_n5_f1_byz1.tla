@@ -2,7 +2,7 @@
 \* 5 replicas, f = 1, replica 1 (primary of view 1) Byzantine; views 0..1, sequence number 1.
 \* Fixes the constants of PBFT.tla and nothing else.
 EXTENDS Naturals, FiniteSets
-VARIABLES view, status, msgs
+VARIABLES view, status, msgs, forgot
 INSTANCE PBFTProperties WITH
     N <- 5,
     F <- 1,

@@ -50,6 +50,34 @@
 (*      quorums of 2f; "vc_ignores_prepared": the O-set ignores prepared   *)
 (*      certificates; "no_request_check": backups accept a PRE-PREPARE     *)
 (*      without checking that a client signed the request.                 *)
+(*      "vc_any_cert": the O-set takes the digest of any prepared          *)
+(*      certificate at n, not the one of the highest view.                 *)
+(*      "vc_last_view_only": a correct replica's VIEW-CHANGE carries only  *)
+(*      the certificates of the view it is leaving, not those it kept from *)
+(*      earlier views.  Both are indistinguishable from the real protocol  *)
+(*      with MaxView = 1 (every certificate is from view 0); they need     *)
+(*      MaxView >= 2.  "send_before_persist": a replica sends a step's     *)
+(*      messages before they are durable, so a crash can forget them (S9). *)
+(*      "nv_primary_not_normal" (liveness, PBFTLiveness.tla): the new      *)
+(*      primary sends NEW-VIEW but does not return to normal status, so it *)
+(*      neither commits the O-set nor proposes.                            *)
+(*  S9. Crash-restart (only in NextCrash; Next has no crashes).  A         *)
+(*      correct replica persists before it sends (consensus/src/step_io.rs *)
+(*      Output::persisted; durable.rs keys V, W, O, P): its view and       *)
+(*      view-change target, its own signed votes and view-changes and its  *)
+(*      prepared certificates are durable.  CrashRestart(i) is a crash     *)
+(*      followed by Replica::recover: i keeps view and status, and forgets *)
+(*      what recovery drops, its own PRE-PREPAREs and PREPAREs of views    *)
+(*      below its own (recovery.rs keeps own votes with view >= its view). *)
+(*      What it received is volatile, but the model has no receive buffer: *)
+(*      peers retransmit, and msgs still holds every message.  A crashed   *)
+(*      replica that has not restarted yet is a slow one (S1).  The        *)
+(*      variable forgot holds the messages their correct sender no longer  *)
+(*      remembers; a replica's own-message checks read msgs \ forgot.      *)
+(*      With the mutant "send_before_persist" a crash may also forget one  *)
+(*      vote of the current view that was sent but not yet durable (a      *)
+(*      real crash loses only the last step's writes; any one vote of the  *)
+(*      view over-approximates that).                                      *)
 (***************************************************************************)
 EXTENDS Naturals, FiniteSets
 
@@ -66,9 +94,10 @@ CONSTANTS
 VARIABLES
     view,       \* view[i]: the view correct replica i is in (or moving to)
     status,     \* status[i]: "normal", or "view-change" while waiting for NEW-VIEW
-    msgs        \* every message sent by a correct replica
+    msgs,       \* every message sent by a correct replica
+    forgot      \* messages in msgs their correct sender forgot at a crash (S9)
 
-vars == <<view, status, msgs>>
+vars == <<view, status, msgs, forgot>>
 
 Replicas == 0..(N - 1)
 Correct == Replicas \ Byzantine
@@ -76,7 +105,9 @@ Seqs == 1..MaxSeq
 Views == 0..MaxView
 NullDigest == "null"                  \* the null request that fills O-set gaps
 Digests == Values \cup {NullDigest}
-Mutations == {"none", "quorum_2f", "quorum_classic", "vc_ignores_prepared", "no_request_check"}
+Mutations == {"none", "quorum_2f", "quorum_classic", "vc_ignores_prepared", "no_request_check",
+              "vc_any_cert", "vc_last_view_only", "send_before_persist",
+              "nv_primary_not_normal"}
 
 ASSUME
     /\ N \in 1..20 /\ F \in 0..6 /\ N >= 3 * F + 1
@@ -127,6 +158,19 @@ IsMessage(m) ==
     \/ m \in ViewChangeType
     \/ m \in NewViewType
 
+\* The correct replica that signed m.
+Sender(m) == IF m.type \in {"PrePrepare", "NewView"} THEN Primary(m.v) ELSE m.r
+
+\* m's sender remembers sending it: m was sent and not forgotten at a crash.
+\* Every check a correct replica makes against its own messages uses this.
+\* Implemented by: consensus/src/replica.rs  own_votes (restored from durable key O)
+Remembers(m) == m \in msgs /\ m \notin forgot
+
+\* Correct replicas send the messages S (after persisting them, S9).
+Send(S) ==
+    /\ msgs' = msgs \cup S
+    /\ forgot' = forgot \ S
+
 (***************************************************************************)
 (* What signed messages exist: those correct replicas sent, plus anything  *)
 (* a Byzantine replica can sign (simplification S2).                       *)
@@ -169,11 +213,11 @@ SendPrePrepare(p, v, n, d) ==
     /\ status[p] = "normal"
     /\ d \in Requests
     \* n is the next free sequence number of this view (S6)
-    /\ \A dd \in Digests : PrePrepareMsg(v, n, dd) \notin msgs
-    /\ \A m \in 1..(n - 1) : \E dd \in Digests : PrePrepareMsg(v, m, dd) \in msgs
+    /\ \A dd \in Digests : ~Remembers(PrePrepareMsg(v, n, dd))
+    /\ \A m \in 1..(n - 1) : \E dd \in Digests : Remembers(PrePrepareMsg(v, m, dd))
     \* d is not already ordered in this view (S6)
-    /\ \A m \in Seqs : PrePrepareMsg(v, m, d) \notin msgs
-    /\ msgs' = msgs \cup {PrePrepareMsg(v, n, d)}
+    /\ \A m \in Seqs : ~Remembers(PrePrepareMsg(v, m, d))
+    /\ Send({PrePrepareMsg(v, n, d)})
     /\ UNCHANGED <<view, status>>
 
 \* Backup i accepts PRE-PREPARE(v, n, d) and multicasts PREPARE(v, n, d, i):
@@ -186,8 +230,8 @@ AcceptPrePrepare(i, v, n, d) ==
     /\ status[i] = "normal"
     /\ PrePrepareSigned(v, n, d)
     /\ (d \in Requests \/ Mutation = "no_request_check")
-    /\ \A dd \in Digests : PrepareMsg(v, n, dd, i) \notin msgs
-    /\ msgs' = msgs \cup {PrepareMsg(v, n, d, i)}
+    /\ \A dd \in Digests : ~Remembers(PrepareMsg(v, n, dd, i))
+    /\ Send({PrepareMsg(v, n, d, i)})
     /\ UNCHANGED <<view, status>>
 
 \* Replica i becomes prepared(d, v, n) and multicasts COMMIT(v, n, d, i): it
@@ -197,11 +241,11 @@ AcceptPrePrepare(i, v, n, d) ==
 SendCommit(i, v, n, d) ==
     /\ view[i] = v
     /\ status[i] = "normal"
-    /\ IF i = Primary(v) THEN PrePrepareMsg(v, n, d) \in msgs
-                         ELSE PrepareMsg(v, n, d, i) \in msgs
+    /\ IF i = Primary(v) THEN Remembers(PrePrepareMsg(v, n, d))
+                         ELSE Remembers(PrepareMsg(v, n, d, i))
     /\ PreparedCertificate(v, n, d)
-    /\ CommitMsg(v, n, d, i) \notin msgs
-    /\ msgs' = msgs \cup {CommitMsg(v, n, d, i)}
+    /\ ~Remembers(CommitMsg(v, n, d, i))
+    /\ Send({CommitMsg(v, n, d, i)})
     /\ UNCHANGED <<view, status>>
 
 (***************************************************************************)
@@ -212,16 +256,23 @@ SendCommit(i, v, n, d) ==
 \* COMMIT, S1).
 \* Implemented by: consensus/src/log.rs  Log::record_prepared, Log::prepared
 PreparedAt(i) ==
-    LET mine == {m \in msgs : m.type = "Commit" /\ m.r = i}
+    LET mine == {m \in msgs \ forgot : m.type = "Commit" /\ m.r = i}
     IN  {Cert(m.v, m.n, m.d) :
             m \in {m \in mine : \A m2 \in mine : m2.n = m.n => m2.v <= m.v}}
+
+\* The certificates i puts in its VIEW-CHANGE: all of PreparedAt(i); with the
+\* mutant "vc_last_view_only" only those of the view it is leaving.
+VCCerts(i) ==
+    IF Mutation = "vc_last_view_only"
+    THEN {c \in PreparedAt(i) : c.v = view[i]}
+    ELSE PreparedAt(i)
 
 \* Replica i times out in its view and multicasts VIEW-CHANGE(view+1, P, i).
 \* Implemented by: consensus/src/view_change.rs  Replica::start_view_change
 \*   (and the f+1 join rule of Replica::on_view_change, see S5)
 StartViewChange(i) ==
     /\ view[i] < MaxView
-    /\ msgs' = msgs \cup {ViewChangeMsg(view[i] + 1, PreparedAt(i), i)}
+    /\ Send({ViewChangeMsg(view[i] + 1, VCCerts(i), i)})
     /\ view' = [view EXCEPT ![i] = view[i] + 1]
     /\ status' = [status EXCEPT ![i] = "view-change"]
 
@@ -246,10 +297,12 @@ MaxCertSeq(C) ==
 
 \* The digests the new primary must re-propose at n: the one of the
 \* certificate with the highest view, or the null request if none.
-\* (Two such digests can only exist when quorums are broken.)
+\* (Two such digests can only exist when quorums are broken.)  With the
+\* mutant "vc_any_cert", the digest of any certificate at n.
 ChosenDigests(C, n) ==
     LET Cn == {c \in C : c.n = n}
     IN  IF Cn = {} THEN {NullDigest}
+        ELSE IF Mutation = "vc_any_cert" THEN {c.d : c \in Cn}
         ELSE {c.d : c \in {c \in Cn : \A c2 \in Cn : c2.v <= c.v}}
 
 \* The O-sets computable from certificates C for new view nv.
@@ -271,8 +324,9 @@ SendNewView(p, nv) ==
     /\ view[p] = nv
     /\ status[p] = "view-change"
     /\ \E O \in ValidOSets(nv) :
-        msgs' = msgs \cup {NewViewMsg(nv, O)} \cup O
-    /\ status' = [status EXCEPT ![p] = "normal"]
+        Send({NewViewMsg(nv, O)} \cup O)
+    /\ status' = IF Mutation = "nv_primary_not_normal" THEN status
+                 ELSE [status EXCEPT ![p] = "normal"]
     /\ UNCHANGED view
 
 \* Backup i accepts a NEW-VIEW for its view: from a correct primary the one it
@@ -286,7 +340,7 @@ AcceptNewView(i, nv) ==
     /\ \E O \in IF Primary(nv) \in Byzantine
                 THEN ValidOSets(nv)
                 ELSE {m.O : m \in {m \in msgs : m.type = "NewView" /\ m.v = nv}} :
-        msgs' = msgs \cup {PrepareMsg(nv, pp.n, pp.d, i) : pp \in O}
+        Send({PrepareMsg(nv, pp.n, pp.d, i) : pp \in O})
     /\ status' = [status EXCEPT ![i] = "normal"]
     /\ UNCHANGED view
 
@@ -297,6 +351,7 @@ Init ==
     /\ view = [i \in Correct |-> 0]
     /\ status = [i \in Correct |-> "normal"]
     /\ msgs = {}
+    /\ forgot = {}
 
 Next ==
     \/ \E i \in Correct, n \in Seqs, d \in Values :
@@ -309,5 +364,37 @@ Next ==
         \/ SendNewView(i, view[i])
         \/ AcceptNewView(i, view[i])
 
+(***************************************************************************)
+(* Crash-restart (S9).                                                     *)
+(***************************************************************************)
+\* Own votes of correct replica i that recovery does not restore: its
+\* PRE-PREPAREs and PREPAREs of views below its own.
+DroppedAtRecovery(i) ==
+    {m \in msgs : m.type \in {"PrePrepare", "Prepare"} /\ Sender(m) = i /\ m.v < view[i]}
+
+\* What a crash may lose besides: nothing when i persists before it sends;
+\* with "send_before_persist", one vote of the current view i already sent.
+LostAtCrash(i) ==
+    IF Mutation = "send_before_persist"
+    THEN {{}} \cup {{m} : m \in {m \in msgs \ forgot :
+                     /\ m.type \in {"PrePrepare", "Prepare", "Commit"}
+                     /\ Sender(m) = i
+                     /\ m.v = view[i]}}
+    ELSE {{}}
+
+\* Correct replica i crashes and recovers from its durable state.
+\* Implemented by: consensus/src/recovery.rs  Replica::recover
+\*   (persist before send: consensus/src/step_io.rs  Output::persisted)
+CrashRestart(i) ==
+    /\ \E lost \in LostAtCrash(i) :
+        forgot' = forgot \cup DroppedAtRecovery(i) \cup lost
+    /\ UNCHANGED <<view, status, msgs>>
+
+\* The protocol with crash-restarts of correct replicas.
+NextCrash ==
+    \/ Next
+    \/ \E i \in Correct : CrashRestart(i)
+
 Spec == Init /\ [][Next]_vars
+SpecCrash == Init /\ [][NextCrash]_vars
 ====

@@ -38,7 +38,8 @@ CONSTANTS
     MaxSeq,     \* sequence numbers are 1..MaxSeq
     K,          \* checkpoint interval: a checkpoint every K sequence numbers
     L,          \* log window: a replica accepts n only if h < n <= h + L
-    Mutation    \* "none", or "checkpoint_quorum_f": stable with f signatures
+    Mutation    \* "none", or "checkpoint_quorum_f": stable with f signatures,
+                \* or "no_high_watermark": execution ignores the high watermark
 
 VARIABLES
     decided,    \* decided[n]: the request committed at n, or NoRequest
@@ -59,7 +60,7 @@ ASSUME
     /\ Byzantine \subseteq Replicas /\ Cardinality(Byzantine) <= F
     /\ NoRequest \notin Values
     /\ MaxSeq \in 1..10 /\ K \in 1..MaxSeq /\ L \in K..MaxSeq
-    /\ Mutation \in {"none", "checkpoint_quorum_f"}
+    /\ Mutation \in {"none", "checkpoint_quorum_f", "no_high_watermark"}
 
 \* The strong quorum ceil((N+F+1)/2) as in PBFT.tla (2f+1 when N = 3f+1).
 \* Implemented by: consensus/src/quorum.rs  Quorum::strong
@@ -96,7 +97,7 @@ Decide(n, d) ==
 Execute(i) ==
     LET n == executed[i] + 1 IN
     /\ n <= MaxSeq
-    /\ InWindow(i, n)
+    /\ (InWindow(i, n) \/ Mutation = "no_high_watermark")
     /\ decided[n] # NoRequest
     /\ executed' = [executed EXCEPT ![i] = n]
     /\ state' = [state EXCEPT ![i] = [m \in 1..n |-> IF m = n THEN decided[n] ELSE state[i][m]]]

@@ -11,6 +11,7 @@ TypeOK ==
     /\ view \in [Correct -> Views]
     /\ status \in [Correct -> {"normal", "view-change"}]
     /\ \A m \in msgs : IsMessage(m)
+    /\ forgot \subseteq msgs
     /\ \A m \in msgs :
         IF m.type \in {"PrePrepare", "NewView"}
         THEN Primary(m.v) \in Correct

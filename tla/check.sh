@@ -151,10 +151,11 @@ ensure_tla_checker() {
 
 # ---------------------------------------------------------------- runs
 
-# Reads expected_states.txt: "cfg suite expected", expected = a distinct-state count,
-# or violation:<Invariant>:<counterexample length in states>.
+# Reads expected_states.txt: "cfg suite expected [tlc-only]", expected = a distinct-state count,
+# or violation:<Invariant or PROPERTY>:<counterexample length in states>. "tlc-only" marks the
+# liveness runs (a PROPERTY under fairness), which only TLC checks.
 runs=()
-while read -r cfg run_suite expected _; do
+while read -r cfg run_suite expected flags _; do
     case "$cfg" in ''|'#'*) continue ;; esac
     [ -f "$TLA_DIR/$cfg.cfg" ] || die "expected_states.txt names $cfg but $cfg.cfg is missing"
     if [ "$suite" = "ci" ] && [ "$run_suite" != "ci" ]; then continue; fi
@@ -163,7 +164,7 @@ while read -r cfg run_suite expected _; do
         for o in "${only[@]}"; do case "$cfg" in "$o"*) keep=1 ;; esac; done
         [ $keep = 1 ] || continue
     fi
-    runs+=("$cfg $expected")
+    runs+=("$cfg $expected ${flags:-}")
 done < "$EXPECTED_FILE"
 [ ${#runs[@]} -gt 0 ] || die "no run matches (suite=$suite, only=${only[*]:-})"
 
@@ -204,11 +205,15 @@ run_tlc() {
     R_STATES="$(sed -n 's/^\([0-9,]*\) states generated, \([0-9,]*\) distinct states found.*/\2/p' "$log" | tail -1 | tr -d ,)"
     R_STATES="${R_STATES:--}"
     R_INV="$(sed -n 's/^Error: Invariant \([A-Za-z0-9_]*\) is violated.*/\1/p' "$log" | head -1)"
+    if [ -z "$R_INV" ] && grep -q '^Error: Temporal properties were violated' "$log"; then
+        # TLC 2.15 does not name the violated temporal property: the cfg's PROPERTY.
+        R_INV="$(sed -n 's/^PROPERTY[[:space:]]*\([A-Za-z0-9_]*\).*/\1/p' "$TLA_DIR/$cfg.cfg" | head -1)"
+    fi
     R_LEN="$(grep -c '^State [0-9]*:' "$log" || true)"
     R_NOTE=""
     if [ $rc = 0 ] && grep -q '^Model checking completed. No error has been found.' "$log"; then
         R_KIND=ok
-    elif [ $rc = 12 ] && [ -n "$R_INV" ]; then
+    elif { [ $rc = 12 ] || [ $rc = 13 ]; } && [ -n "$R_INV" ]; then
         R_KIND=violation
     else
         R_KIND=error
@@ -250,8 +255,12 @@ declare -A states_by_cfg=()
 total_start="$(now_ns)"
 
 for run in "${runs[@]}"; do
-    read -r cfg expected <<< "$run"
+    read -r cfg expected flags <<< "$run"
     for checker in "${checkers[@]}"; do
+        if [ "$flags" = tlc-only ] && [ "$checker" != tlc ]; then
+            rows+=("$cfg|$checker|-|skipped: liveness, TLC only|-")
+            continue
+        fi
         log_file="$LOG_DIR/$cfg.$checker.log"
         log "running $cfg with $checker"
         start="$(now_ns)"

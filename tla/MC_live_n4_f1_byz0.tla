@@ -1,0 +1,15 @@
+---- MODULE MC_live_n4_f1_byz0 ----
+\* Liveness (PBFTLiveness.tla): 4 replicas, f = 1, replica 0 (primary of view 0) Byzantine; views 0..1 (view 1 has a correct primary), sequence number 1.
+\* Fixes the constants of PBFT.tla and nothing else.
+EXTENDS Naturals, FiniteSets
+VARIABLES view, status, msgs, forgot
+INSTANCE PBFTLiveness WITH
+    N <- 4,
+    F <- 1,
+    Byzantine <- {0},
+    Values <- {"a", "b", "x"},
+    Requests <- {"a", "b"},
+    MaxSeq <- 1,
+    MaxView <- 1,
+    Mutation <- "none"
+====

@@ -1,0 +1,15 @@
+---- MODULE MC_n4_f1_byz1_crash ----
+\* Crash-restart (NextCrash): 4 replicas, f = 1, replica 1 (primary of view 1) Byzantine; views 0..1, sequence number 1.
+\* Fixes the constants of PBFT.tla and nothing else.
+EXTENDS Naturals, FiniteSets
+VARIABLES view, status, msgs, forgot
+INSTANCE PBFTProperties WITH
+    N <- 4,
+    F <- 1,
+    Byzantine <- {1},
+    Values <- {"a", "b", "x"},
+    Requests <- {"a", "b"},
+    MaxSeq <- 1,
+    MaxView <- 1,
+    Mutation <- "none"
+====
