@@ -3,10 +3,11 @@
 #   clang, libclang-dev  bindgen, used by the rocksdb crate's build
 #   librocksdb-dev       RocksDB itself, linked dynamically (see .cargo/config.toml)
 #   iptables             network fault injection in the local testnet (partition/heal)
+#   iproute2             network namespaces: testnet/netns.sh and the mDNS tests (`ip netns`)
 # Run as root, or with passwordless sudo. Prints nothing when everything is present.
 set -euo pipefail
 
-packages=(clang libclang-dev librocksdb-dev pkg-config iptables)
+packages=(clang libclang-dev librocksdb-dev pkg-config iptables iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
