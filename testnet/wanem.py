@@ -42,7 +42,8 @@ PROFILES = {
 }
 #: A packet that would queue longer than this behind a rate cap is dropped, in seconds.
 QUEUE_LIMIT_S = 0.2
-#: MTU of every link, in bytes: large (like loopback's) so that the router handles few packets.
+#: MTU of every link, in bytes (netns.sh sets the devices to it): jumbo frames, so that the
+#: emulator handles fewer packets per byte.
 MTU_BYTES = 9000
 #: How often the counters are written, in seconds.
 STATS_INTERVAL_S = 5.0
