@@ -38,7 +38,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="${BFTLEDGER_NETNS_DIR:-$ROOT/testnet/.netns}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bftledger/target}"
-BIN="${BFTLEDGER_BIN:-$CARGO_TARGET_DIR/release/bftledger}"
+# The binary: BFTLEDGER_BIN, else the one the running testnet was started with, else the build's.
+BIN="${BFTLEDGER_BIN:-$(cat "$DATA/bin" 2>/dev/null || echo "$CARGO_TARGET_DIR/release/bftledger")}"
 PREFIX="${BFTLEDGER_NETNS_PREFIX:-bfl}"
 SUBNET="${BFTLEDGER_NETNS_SUBNET:-10.213.0}"
 P2P_PORT=26600
@@ -215,8 +216,8 @@ stop_node() {
 }
 
 ensure_binary() {
-  if [ -n "${BFTLEDGER_BIN:-}" ]; then
-    [ -x "$BIN" ] || die "BFTLEDGER_BIN=$BIN is not an executable file"
+  if [ -n "${BFTLEDGER_BIN:-}" ] || [ -f "$DATA/bin" ]; then
+    [ -x "$BIN" ] || die "$BIN (BFTLEDGER_BIN, or the testnet's binary) is not an executable file"
     return
   fi
   "$ROOT/scripts/setup.sh"
@@ -277,6 +278,7 @@ cmd_up() {
     init_testnet "$nodes" "$discovery"
   fi
   net_up "$nodes" "$profile" "$rate"
+  echo "$BIN" >"$DATA/bin"
   for ((i = 0; i < nodes; i++)); do start_node "$i"; done
   say "waiting for $nodes nodes to be ready ($(cat "$DATA/discovery") discovery, profile $profile) ..."
   for ((i = 0; i < nodes; i++)); do wait_ready "$i"; done
