@@ -10,8 +10,7 @@
 #
 # Defaults: profiles lan, region, global; rate 1000/s; 20 s; 2000 accounts; no bandwidth cap.
 # The testnet is made fresh (down --clean, up, and down at the end) unless --keep reuses a running
-# one. Figures are
-# from a shared machine: compare them within one run.
+# one. Figures are from a shared machine: compare them within one run.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,7 +57,7 @@ while [ $# -gt 0 ]; do
     --rate-cap) RATE_CAP="${2:?--rate-cap needs Mbit/s}"; shift 2 ;;
     --keep) KEEP=true; shift ;;
     --report) [ -s "$RESULTS" ] || die "no results yet in $RESULTS"; report; exit 0 ;;
-    -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1'" ;;
   esac
 done
