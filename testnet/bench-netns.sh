@@ -57,7 +57,7 @@ while [ $# -gt 0 ]; do
     --rate-cap) RATE_CAP="${2:?--rate-cap needs Mbit/s}"; shift 2 ;;
     --keep) KEEP=true; shift ;;
     --report) [ -s "$RESULTS" ] || die "no results yet in $RESULTS"; report; exit 0 ;;
-    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1'" ;;
   esac
 done
