@@ -4,10 +4,11 @@
 #   librocksdb-dev       RocksDB itself, linked dynamically (see .cargo/config.toml)
 #   iptables             network fault injection in the local testnet (partition/heal)
 #   faketime             clock jumps and skew on one node (testnet/chaos.sh)
+#   iproute2             network namespaces: testnet/netns.sh and the mDNS tests (`ip netns`)
 # Run as root, or with passwordless sudo. Prints nothing when everything is present.
 set -euo pipefail
 
-packages=(clang libclang-dev librocksdb-dev pkg-config iptables faketime)
+packages=(clang libclang-dev librocksdb-dev pkg-config iptables faketime iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,10 +7,11 @@
 # cargo test (unit, property, integration) -> every fuzz target's corpus and seeded mutations of it
 # (scripts/fuzz.sh ci) -> a bounded simulator run (safety and liveness
 # under Byzantine faults, plus every caught protocol mutant, which must be caught again) -> the end-to-end
-# testnet test (real processes, kill -9, restart) -> the Python and TypeScript clients' unit tests
-# against docs/test-vectors.json and their integration tests against a testnet of their own (ports
-# 28600/28700) -> two minutes of chaos on a real testnet with a fixed seed (ports 29600/29700) ->
-# the CI subset of the TLA+ models.
+# testnet test (real processes, kill -9, restart) -> the same in network namespaces, one per
+# validator, mDNS discovery only, partition and heal, a 100 ms RTT profile (root) -> the Python
+# and TypeScript clients' unit tests against docs/test-vectors.json and their integration tests
+# against a testnet of their own (ports 28600/28700) -> two minutes of chaos on a real testnet
+# with a fixed seed (ports 29600/29700) -> the CI subset of the TLA+ models.
 # Heavy suites have their own commands (see README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,9 @@ scripts/sim-ci.sh
 
 stage "end-to-end: a real 4-node testnet on loopback (testnet/e2e.sh)"
 BFTLEDGER_BIN="$CARGO_TARGET_DIR/debug/bftledger" testnet/e2e.sh
+
+stage "end-to-end: 4 validators in network namespaces, mDNS discovery only (testnet/netns-e2e.sh)"
+BFTLEDGER_BIN="$CARGO_TARGET_DIR/debug/bftledger" testnet/netns-e2e.sh
 
 stage "clients (Python, TypeScript): unit tests on the test vectors, integration on a testnet (clients/test.sh)"
 BFTLEDGER_BIN="$CARGO_TARGET_DIR/debug/bftledger" clients/test.sh

@@ -90,9 +90,20 @@ pub enum TestnetCommand {
 /// `testnet init`.
 #[derive(Debug, Args)]
 pub struct TestnetInitArgs {
-    /// Number of validators (at least 4).
-    #[arg(long, default_value_t = 4)]
-    pub validators: usize,
+    /// Number of validators (at least 4). With --hosts, the number of hosts (give one or the other).
+    #[arg(long)]
+    pub validators: Option<usize>,
+    /// Validators on separate machines: one host (IPv4 address or DNS name) per validator, comma
+    /// separated. Each validator then listens on every interface at the same p2p port
+    /// (--p2p-port-base), its API stays on loopback (--api-port-base), and the bootstrap lists
+    /// name the hosts.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub hosts: Vec<String>,
+    /// How validators find each other: `all` bootstraps from every other validator; `first`
+    /// from validator 0 only (the others are found through Kademlia); `mdns` with no bootstrap
+    /// list at all, by mDNS on the local network (needs --hosts: mDNS does not run on loopback).
+    #[arg(long, value_enum, default_value_t = Discovery::All)]
+    pub discovery: Discovery,
     /// Output directory (created; must be empty or absent).
     #[arg(long)]
     pub dir: PathBuf,
@@ -111,6 +122,17 @@ pub struct TestnetInitArgs {
     /// API port of validator 0; validator i listens on this + i.
     #[arg(long, default_value_t = 26700)]
     pub api_port_base: u16,
+}
+
+/// How the validators of a `testnet init` find each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Discovery {
+    /// Every validator's bootstrap list names every other validator.
+    All,
+    /// Only validator 0's address is known; Kademlia finds the rest.
+    First,
+    /// No bootstrap list; mDNS on the local network.
+    Mdns,
 }
 
 /// `node`.

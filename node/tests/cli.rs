@@ -82,6 +82,106 @@ fn testnet_init_is_self_contained() {
     assert_eq!(code, 2);
 }
 
+/// Issue 19: `--hosts` writes configs for separate machines: p2p on every interface at one
+/// port, the API on loopback, bootstrap addresses on the other hosts (with their peer ids); the
+/// discovery modes leave validator 0 alone (`first`) or no bootstrap list at all (`mdns`).
+#[test]
+fn testnet_init_hosts_writes_configs_for_separate_machines() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |net: &std::path::Path, i: usize| {
+        bftledger_node::config::NodeConfig::load(&net.join(format!("node{i}/config.toml")))
+            .unwrap()
+            .0
+    };
+    let hosts = "10.0.0.1,10.0.0.2,val-3.example.org,10.0.0.4";
+    let net = dir.path().join("all");
+    run_json(&["testnet", "init", "--hosts", hosts, "--dir", s(&net)]);
+    let genesis = fs::read_to_string(net.join("genesis.toml")).unwrap();
+    assert!(
+        genesis.contains("/dns/val-3.example.org/tcp/26600/p2p/"),
+        "{genesis}"
+    );
+    for i in 0..4 {
+        let c = load(&net, i);
+        assert_eq!(c.p2p.listen[0].to_string(), "/ip4/0.0.0.0/tcp/26600");
+        assert_eq!(c.api.listen.to_string(), "127.0.0.1:26700");
+        assert!(!c.p2p.enable_mdns);
+        let boot: Vec<String> = c.p2p.bootstrap.iter().map(|a| a.to_string()).collect();
+        assert_eq!(boot.len(), 3, "{boot:?}");
+        let own = hosts.split(',').nth(i).unwrap();
+        assert!(
+            boot.iter().all(|a| !a.contains(&format!("/{own}/"))),
+            "{boot:?}"
+        );
+        assert!(
+            boot.iter().all(|a| a.contains("/tcp/26600/p2p/")),
+            "{boot:?}"
+        );
+    }
+    let net = dir.path().join("first");
+    run_json(&[
+        "testnet",
+        "init",
+        "--hosts",
+        hosts,
+        "--discovery",
+        "first",
+        "--dir",
+        s(&net),
+    ]);
+    assert!(load(&net, 0).p2p.bootstrap.is_empty());
+    for i in 1..4 {
+        let boot = &load(&net, i).p2p.bootstrap;
+        assert_eq!(boot.len(), 1);
+        assert!(boot[0]
+            .to_string()
+            .starts_with("/ip4/10.0.0.1/tcp/26600/p2p/"));
+    }
+    let net = dir.path().join("mdns");
+    run_json(&[
+        "testnet",
+        "init",
+        "--hosts",
+        hosts,
+        "--discovery",
+        "mdns",
+        "--dir",
+        s(&net),
+    ]);
+    for i in 0..4 {
+        let c = load(&net, i);
+        assert!(c.p2p.bootstrap.is_empty() && c.p2p.enable_mdns);
+    }
+    // Refused, with a usage error: a bad host, a count that disagrees, mDNS on loopback.
+    for (args, says) in [
+        (
+            vec!["--hosts", "10.0.0.1,bad_host!,10.0.0.3,10.0.0.4"],
+            "bad_host!",
+        ),
+        (
+            vec!["--hosts", "0.0.0.0,10.0.0.2,10.0.0.3,10.0.0.4"],
+            "0.0.0.0",
+        ),
+        (
+            vec!["--hosts", hosts, "--validators", "5"],
+            "--validators 5",
+        ),
+        (
+            vec!["--hosts", "10.0.0.1,10.0.0.2,10.0.0.3"],
+            "3 validators",
+        ),
+        (vec!["--discovery", "mdns"], "needs --hosts"),
+    ] {
+        let out = dir.path().join("refused");
+        let mut argv = vec!["testnet", "init", "--dir", s(&out)];
+        argv.extend(args);
+        let (code, _, err) = run(&argv);
+        assert_eq!(code, 2, "{argv:?}: {err}");
+        assert!(err.contains(says), "{argv:?}: {err}");
+        assert!(!out.exists(), "{argv:?} wrote {}", out.display());
+    }
+}
+
 #[test]
 fn a_bad_config_lists_every_problem_with_its_key() {
     let dir = tempfile::tempdir().unwrap();

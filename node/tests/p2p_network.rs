@@ -1,6 +1,7 @@
 //! p2p between honest validators on loopback: Kademlia discovery from bootstrap addresses,
 //! consensus frames both ways and broadcast, sync request/response with size limits,
-//! re-dial after a restart, mDNS, chain separation, and a throughput print.
+//! re-dial after a restart, mDNS (in a private network namespace: needs root), chain separation,
+//! and a throughput print.
 
 mod p2p_common;
 
@@ -302,8 +303,10 @@ async fn nodes_of_different_chains_never_exchange_frames() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "sends mDNS multicast on the machine's LAN interfaces; run with --ignored on a network you own (CI and the dev sandbox allow loopback traffic only)"]
 async fn mdns_enabled_does_not_break_bootstrap_discovery() {
+    if !netns::inside_private_netns("mdns_enabled_does_not_break_bootstrap_discovery") {
+        return;
+    }
     let keys = keys(2);
     let vals = publics(&keys);
     let mut cfg_a = config(vals.clone(), vec![]);
@@ -317,19 +320,19 @@ async fn mdns_enabled_does_not_break_bootstrap_discovery() {
         send_until_received(&a, &mut b, b"with mdns").await,
         (vals[0], b"with mdns".to_vec())
     );
-    println!("mdns_active = {}", a.handle.stats().mdns_active);
+    // mDNS really ran (a link with multicast exists in the namespace), beside the bootstrap.
+    assert_eq!(a.handle.stats().mdns_active, 1);
+    assert_eq!(b.handle.stats().mdns_active, 1);
     a.handle.shutdown().await;
     b.handle.shutdown().await;
 }
 
 /// True mDNS discovery: no bootstrap address at all. Needs multicast on a non-loopback
-/// interface (libp2p-mdns skips loopback interfaces), so it is opt-in (`--ignored`): it passed
-/// once on the development machine, and must not send multicast from CI.
+/// interface (libp2p-mdns skips loopback interfaces) and must not send it to a real network, so
+/// it runs in a private network namespace with a veth link of its own (`p2p_common::netns`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "sends mDNS multicast on the machine's LAN interfaces; run with --ignored on a network you own (CI and the dev sandbox allow loopback traffic only)"]
 async fn mdns_discovers_validators_without_bootstrap() {
-    if std::env::var_os("BFTLEDGER_SKIP_MDNS_TEST").is_some() {
-        println!("skipped: BFTLEDGER_SKIP_MDNS_TEST is set");
+    if !netns::inside_private_netns("mdns_discovers_validators_without_bootstrap") {
         return;
     }
     let keys = keys(2);

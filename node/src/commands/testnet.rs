@@ -1,4 +1,5 @@
-//! `bftledger testnet init --validators N --dir D`: a self-contained local testnet.
+//! `bftledger testnet init --validators N --dir D`: a self-contained local testnet; with
+//! `--hosts h0,h1,...`, the configs of validators on separate machines.
 //!
 //! ```text
 //! D/genesis.toml              chain id, validators (with their p2p address), demo balances
@@ -6,39 +7,158 @@
 //! D/node<i>/validator.key     validator i's key (mode 0600)
 //! D/node<i>/config.toml       its config: p2p on 127.0.0.1:<p2p base + i>, API on
 //!                             127.0.0.1:<api base + i>, bootstrap = every other validator
+//!                             (with --hosts: p2p on 0.0.0.0:<p2p base> and bootstrap
+//!                             addresses on the hosts; API on 127.0.0.1:<api base>)
 //! D/node<i>/data/             its database (created on first start)
 //! ```
 //!
-//! Paths inside the configs are relative, so the directory can be moved as a whole.
+//! Paths inside the configs are relative, so the directory can be moved as a whole, and each
+//! `node<i>` directory with a copy of `genesis.toml` beside it is what a host needs.
 
 use super::Output;
-use crate::cli::TestnetInitArgs;
+use crate::cli::{Discovery, TestnetInitArgs};
 use crate::config::NodeConfig;
 use crate::error::{CliError, CliResult};
 use bftledger_crypto::keyfile::{self, Overwrite};
 use bftledger_crypto::{Address, PublicKey, SecretKey};
 use bftledger_ledger::{Genesis, InitialBalance, Validator};
+use libp2p::multiaddr::Protocol;
+use libp2p::Multiaddr;
 use std::fs;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+
+/// Longest DNS name accepted in `--hosts`, in bytes (RFC 1035).
+const MAX_HOST_NAME_BYTES: usize = 253;
 
 /// The libp2p multiaddr (with peer id) at which validator `key` listens on loopback `port`.
 pub fn loopback_multiaddr(key: &PublicKey, port: u16) -> libp2p::Multiaddr {
-    libp2p::Multiaddr::from(std::net::Ipv4Addr::LOCALHOST)
-        .with(libp2p::multiaddr::Protocol::Tcp(port))
-        .with(libp2p::multiaddr::Protocol::P2p(crate::p2p::peer_id_of(
-            key,
-        )))
+    Multiaddr::from(Ipv4Addr::LOCALHOST)
+        .with(Protocol::Tcp(port))
+        .with(Protocol::P2p(crate::p2p::peer_id_of(key)))
+}
+
+/// Where the validators run: all on this machine, or one per host.
+enum Layout {
+    /// Validator i on 127.0.0.1, p2p port `p2p_base + i`, API port `api_base + i`.
+    Loopback { p2p_base: u16, api_base: u16 },
+    /// Validator i on host i (its address as a multiaddr prefix), every one on the same ports.
+    Hosts {
+        hosts: Vec<Multiaddr>,
+        p2p_port: u16,
+        api_port: u16,
+    },
+}
+
+impl Layout {
+    fn of(args: &TestnetInitArgs) -> Result<Layout, CliError> {
+        if args.hosts.is_empty() {
+            if args.discovery == Discovery::Mdns {
+                return Err(CliError::usage(
+                    "--discovery mdns needs --hosts: mDNS does not run on loopback, where a \
+                     local testnet listens",
+                ));
+            }
+            return Ok(Layout::Loopback {
+                p2p_base: args.p2p_port_base,
+                api_base: args.api_port_base,
+            });
+        }
+        if let Some(n) = args.validators.filter(|&n| n != args.hosts.len()) {
+            return Err(CliError::usage(format!(
+                "--validators {n} but --hosts names {} hosts: give one or the other",
+                args.hosts.len()
+            )));
+        }
+        let hosts = args
+            .hosts
+            .iter()
+            .map(|h| host_multiaddr(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Layout::Hosts {
+            hosts,
+            p2p_port: args.p2p_port_base,
+            api_port: args.api_port_base,
+        })
+    }
+
+    fn validators(&self, args: &TestnetInitArgs) -> usize {
+        match self {
+            Layout::Loopback { .. } => args.validators.unwrap_or(4),
+            Layout::Hosts { hosts, .. } => hosts.len(),
+        }
+    }
+
+    /// The address other validators dial to reach validator `i` (key `key`).
+    fn dial_addr(&self, i: usize, key: &PublicKey) -> Multiaddr {
+        match self {
+            Layout::Loopback { p2p_base, .. } => loopback_multiaddr(key, p2p_base + i as u16),
+            Layout::Hosts {
+                hosts, p2p_port, ..
+            } => hosts[i]
+                .clone()
+                .with(Protocol::Tcp(*p2p_port))
+                .with(Protocol::P2p(crate::p2p::peer_id_of(key))),
+        }
+    }
+
+    /// Validator `i`'s config with this layout's addresses (bootstrap left empty).
+    fn config(&self, i: usize) -> NodeConfig {
+        match self {
+            Layout::Loopback { p2p_base, api_base } => {
+                NodeConfig::local_default(p2p_base + i as u16, api_base + i as u16)
+            }
+            Layout::Hosts {
+                p2p_port, api_port, ..
+            } => {
+                let mut config = NodeConfig::local_default(*p2p_port, *api_port);
+                // A separate machine: peers connect on any interface; the API stays private.
+                config.p2p.listen =
+                    vec![Multiaddr::from(Ipv4Addr::UNSPECIFIED).with(Protocol::Tcp(*p2p_port))];
+                config
+            }
+        }
+    }
+}
+
+/// `--hosts` entry -> `/ip4/..`, `/ip6/..` or `/dns/..`.
+fn host_multiaddr(host: &str) -> Result<Multiaddr, CliError> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        if ip.is_unspecified() {
+            return Err(CliError::usage(format!(
+                "--hosts {host}: a validator's host needs an address peers can dial"
+            )));
+        }
+        return Ok(Multiaddr::from(ip));
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if host.len() > MAX_HOST_NAME_BYTES || !host.split('.').all(label_ok) {
+        return Err(CliError::usage(format!(
+            "--hosts {host:?}: neither an IP address nor a DNS name"
+        )));
+    }
+    Ok(Multiaddr::empty().with(Protocol::Dns(host.to_string().into())))
 }
 
 /// Runs `testnet init`.
 pub fn init(args: &TestnetInitArgs, out: &Output) -> CliResult {
-    check_args(args)?;
+    let layout = Layout::of(args)?;
+    let n = layout.validators(args);
+    check_args(args, n, matches!(layout, Layout::Loopback { .. }))?;
     prepare_dir(&args.dir)?;
-    let n = args.validators;
     let validator_keys: Vec<SecretKey> = (0..n).map(|_| SecretKey::generate()).collect();
     let account_keys: Vec<SecretKey> = (0..args.accounts).map(|_| SecretKey::generate()).collect();
-    let p2p_port = |i: usize| args.p2p_port_base + i as u16;
-    let api_port = |i: usize| args.api_port_base + i as u16;
+    let dial: Vec<Multiaddr> = validator_keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| layout.dial_addr(i, &k.public()))
+        .collect();
     let genesis = Genesis {
         chain_id: args.chain_id.clone(),
         validators: validator_keys
@@ -46,7 +166,7 @@ pub fn init(args: &TestnetInitArgs, out: &Output) -> CliResult {
             .enumerate()
             .map(|(i, k)| Validator {
                 public_key: k.public(),
-                addresses: vec![loopback_multiaddr(&k.public(), p2p_port(i)).to_string()],
+                addresses: vec![dial[i].to_string()],
             })
             .collect(),
         balances: account_keys
@@ -76,7 +196,7 @@ pub fn init(args: &TestnetInitArgs, out: &Output) -> CliResult {
         create_dir(&node_dir)?;
         create_dir(&node_dir.join("data"))?;
         write_key(&node_dir.join("validator.key"), k)?;
-        let mut config = NodeConfig::local_default(p2p_port(i), api_port(i));
+        let mut config = layout.config(i);
         config.genesis_path = "../genesis.toml".into();
         // Every pool holds every validator's forwards: with many validators it must grow for
         // the largest client batch to stay admissible (`NodeConfig::validate`).
@@ -85,10 +205,16 @@ pub fn init(args: &TestnetInitArgs, out: &Output) -> CliResult {
             config.mempool.max_transfers = pool;
             config.mempool.max_seen_ids = config.mempool.max_seen_ids.max(pool);
         }
-        config.p2p.bootstrap = (0..n)
-            .filter(|&j| j != i)
-            .map(|j| loopback_multiaddr(&validator_keys[j].public(), p2p_port(j)))
-            .collect();
+        config.p2p.bootstrap = match args.discovery {
+            Discovery::All => (0..n)
+                .filter(|&j| j != i)
+                .map(|j| dial[j].clone())
+                .collect(),
+            Discovery::First if i == 0 => Vec::new(),
+            Discovery::First => vec![dial[0].clone()],
+            Discovery::Mdns => Vec::new(),
+        };
+        config.p2p.enable_mdns = args.discovery == Discovery::Mdns;
         // With the real validator count: the largest VIEW-CHANGE and NEW-VIEW grow with n.
         config
             .validate(&genesis.validator_keys())
@@ -101,11 +227,10 @@ pub fn init(args: &TestnetInitArgs, out: &Output) -> CliResult {
     Ok(())
 }
 
-fn check_args(args: &TestnetInitArgs) -> CliResult {
-    if args.validators < bftledger_ledger::genesis::MIN_VALIDATORS {
+fn check_args(args: &TestnetInitArgs, n: usize, loopback: bool) -> CliResult {
+    if n < bftledger_ledger::genesis::MIN_VALIDATORS {
         return Err(CliError::usage(format!(
-            "--validators {}: at least {} are needed (n = 3f+1, f >= 1)",
-            args.validators,
+            "{n} validators: at least {} are needed (n = 3f+1, f >= 1)",
             bftledger_ledger::genesis::MIN_VALIDATORS
         )));
     }
@@ -114,19 +239,21 @@ fn check_args(args: &TestnetInitArgs) -> CliResult {
             "--accounts and --balance must be greater than 0 (the chain needs a supply)",
         ));
     }
+    // On loopback validator i uses base + i; on separate hosts every validator uses the base.
+    let span = if loopback { n } else { 1 };
     for (name, base) in [
         ("--p2p-port-base", args.p2p_port_base),
         ("--api-port-base", args.api_port_base),
     ] {
-        if base == 0 || usize::from(base) + args.validators > usize::from(u16::MAX) {
+        if base == 0 || usize::from(base) + span > usize::from(u16::MAX) {
             return Err(CliError::usage(format!(
                 "{name} {base}: ports {base}..{} do not fit in 1..=65535",
-                usize::from(base) + args.validators
+                usize::from(base) + span
             )));
         }
     }
-    let p2p = usize::from(args.p2p_port_base)..usize::from(args.p2p_port_base) + args.validators;
-    let api = usize::from(args.api_port_base)..usize::from(args.api_port_base) + args.validators;
+    let p2p = usize::from(args.p2p_port_base)..usize::from(args.p2p_port_base) + span;
+    let api = usize::from(args.api_port_base)..usize::from(args.api_port_base) + span;
     if p2p.start < api.end && api.start < p2p.end {
         return Err(CliError::usage(
             "--p2p-port-base and --api-port-base give overlapping port ranges",
@@ -175,7 +302,7 @@ fn report(
     args: &TestnetInitArgs,
     genesis: &Genesis,
     accounts: &[(PathBuf, Address)],
-    nodes: &[(PathBuf, std::net::SocketAddr, Address)],
+    nodes: &[(PathBuf, SocketAddr, Address)],
     out: &Output,
 ) {
     let dir = args.dir.display();

@@ -1,6 +1,8 @@
 //! Helpers shared by the p2p integration tests (loopback, port 0, everything under a timeout).
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
