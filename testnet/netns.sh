@@ -55,6 +55,9 @@ MAX_NODES=50                  # host addresses .10 .. .59 stay below the client 
 
 die() { echo "netns.sh: $*" >&2; exit 1; }
 say() { echo "$*"; }
+# node_count, check_index, pid_of, alive, any_alive, ready, wait_ready, stop_node, cmd_logs, cmd_kill
+# shellcheck source=testnet/nodes.sh
+source "$ROOT/testnet/nodes.sh"
 
 usage() {
   sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -75,17 +78,6 @@ ns_of() { if [ "$1" = gen ]; then echo "$PREFIX-gen"; else echo "$PREFIX-n$1"; f
 link_of() { if [ "$1" = gen ]; then echo "$PREFIX-tgen"; else echo "$PREFIX-t$1"; fi; }
 ip_of() { if [ "$1" = gen ]; then echo "$SUBNET.100"; else echo "$SUBNET.$((10 + $1))"; fi; }
 api_url() { echo "http://$(ip_of "$1"):$API_PORT"; }
-
-node_count() {
-  local n=0
-  while [ -d "$DATA/node$n" ]; do n=$((n + 1)); done
-  echo "$n"
-}
-
-check_index() {
-  [[ "${1:-}" =~ ^[0-9]+$ ]] || die "give a node index, e.g. '$(basename "$0") $2 0'"
-  [ -d "$DATA/node$1" ] || die "there is no node $1 (the testnet has $(node_count) nodes)"
-}
 
 # Runs a command inside host $1's namespace (a node index or 'gen').
 in_ns() { local host="$1"; shift; ip netns exec "$(ns_of "$host")" "$@"; }
@@ -165,16 +157,6 @@ net_down() {
 
 # ---- nodes --------------------------------------------------------------------------------
 
-pid_of() { cat "$DATA/node$1/node.pid" 2>/dev/null || true; }
-alive() { local pid; pid="$(pid_of "$1")"; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
-
-any_alive() {
-  local n i
-  n="$(node_count)"
-  for ((i = 0; i < n; i++)); do alive "$i" && return 0; done
-  return 1
-}
-
 start_node() {
   local i="$1" dir="$DATA/node$1"
   if alive "$i"; then say "node$i is already running (pid $(pid_of "$i"))"; return; fi
@@ -182,37 +164,6 @@ start_node() {
   setsid ip netns exec "$(ns_of "$i")" "$BIN" node --config "$dir/config.toml" \
     >>"$dir/node.log" 2>&1 </dev/null &
   echo $! >"$dir/node.pid"
-}
-
-ready() {
-  cli --node "$(api_url "$1")" --timeout-ms 1000 status --json 2>/dev/null \
-    | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["ready"] else 1)' 2>/dev/null
-}
-
-wait_ready() {
-  local i="$1" deadline=$(( $(date +%s) + READY_TIMEOUT_S ))
-  until ready "$i"; do
-    alive "$i" || die "node$i exited; its log: $DATA/node$i/node.log
-$(tail -n 20 "$DATA/node$i/node.log" 2>/dev/null)"
-    [ "$(date +%s)" -lt "$deadline" ] || die "node$i was not ready within ${READY_TIMEOUT_S}s; see $DATA/node$i/node.log"
-    sleep 0.5
-  done
-}
-
-stop_node() {
-  local i="$1" signal="${2:-TERM}" pid
-  pid="$(pid_of "$i")"
-  if ! alive "$i"; then rm -f "$DATA/node$i/node.pid"; return; fi
-  kill -s "$signal" "$pid"
-  local deadline=$(( $(date +%s) + STOP_TIMEOUT_S ))
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      say "node$i did not stop within ${STOP_TIMEOUT_S}s of SIG$signal; sending SIGKILL"
-      kill -s KILL "$pid" 2>/dev/null || true
-    fi
-    sleep 0.2
-  done
-  rm -f "$DATA/node$i/node.pid"
 }
 
 ensure_binary() {
@@ -404,19 +355,6 @@ heal_quietly() {
 }
 
 cmd_heal() { need_root; heal_quietly; say "every partition is healed"; }
-
-cmd_logs() {
-  check_index "${1:-}" logs
-  if [ "${2:-}" = "-f" ]; then exec tail -n 100 -f "$DATA/node$1/node.log"; fi
-  tail -n 100 "$DATA/node$1/node.log"
-}
-
-cmd_kill() {
-  check_index "${1:-}" kill
-  alive "$1" || die "node$1 is not running"
-  stop_node "$1" KILL
-  say "node$1 killed (SIGKILL)"
-}
 
 cmd_stop() { check_index "${1:-}" stop; stop_node "$1" TERM; say "node$1 stopped"; }
 
