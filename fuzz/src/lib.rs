@@ -95,7 +95,7 @@ const SHARED_TARGETS: &[Target] = &[
 const NODE_TARGETS: &[Target] = &[
     Target {
         name: "wire_frame",
-        what: "bytes of a p2p stream: codec::read_frame with p2p.max_frame_bytes, then Frame::decode (the driver's on_frame)",
+        what: "bytes of a p2p stream: codec::read_frame with p2p.max_frame_bytes, then Frame::decode with consensus.max_message_bytes (the driver's on_frame)",
         check: targets::wire_frame,
     },
     Target {

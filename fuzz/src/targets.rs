@@ -82,7 +82,8 @@ pub(crate) fn wire_frame(cx: &Context, data: &[u8]) {
         data[..LENGTH_PREFIX_BYTES + frame.len()],
         "framing round trip"
     );
-    let decode = |b: &[u8]| Frame::decode(b, max);
+    let max_message = cx.config.consensus.max_message_bytes;
+    let decode = |b: &[u8]| Frame::decode(b, max, max_message);
     if let Ok(decoded) = decode(&frame) {
         assert_canonical(&frame, &decoded, decode);
         if let Frame::Consensus(message) = &decoded {

@@ -885,7 +885,8 @@ mod tests {
                 let kind = message.message.kind();
                 let frame = Frame::Consensus(message).to_bytes();
                 assert!(frame.len() <= c.p2p.max_frame_bytes, "n={n} {kind}");
-                Frame::decode(&frame, c.p2p.max_frame_bytes).expect(kind);
+                Frame::decode(&frame, c.p2p.max_frame_bytes, c.consensus.max_message_bytes)
+                    .expect(kind);
             }
             let dir = tempfile::tempdir().unwrap();
             let genesis = crate::test_support::genesis("sizes", 1);

@@ -296,7 +296,11 @@ impl Driver {
 
     fn on_frame(&mut self, from: PublicKey, bytes: &[u8]) {
         let shared = &self.io.shared;
-        match Frame::decode(bytes, self.config.p2p.max_frame_bytes) {
+        let (max_frame, max_message) = (
+            self.config.p2p.max_frame_bytes,
+            self.config.consensus.max_message_bytes,
+        );
+        match Frame::decode(bytes, max_frame, max_message) {
             Ok(Frame::Consensus(message)) => self.host.push(Input::Message(message)),
             Ok(Frame::Forward(transfers)) => {
                 if transfers.len() > self.config.mempool.max_drain_transfers {

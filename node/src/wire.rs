@@ -39,15 +39,30 @@ pub const fn consensus_frame_bytes(message_bytes: usize) -> usize {
 }
 
 impl Frame {
-    /// Decodes a frame of at most `max_bytes`.
-    pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
-        if bytes.len() > max_bytes {
+    /// Decodes a frame of at most `max_frame_bytes` (`p2p.max_frame_bytes`); a consensus frame
+    /// must also carry a message of at most `max_message_bytes` (`consensus.max_message_bytes`,
+    /// which the frame limit may exceed): a peer's message is held to the same limit as ours.
+    pub fn decode(
+        bytes: &[u8],
+        max_frame_bytes: usize,
+        max_message_bytes: usize,
+    ) -> Result<Frame, DecodeError> {
+        if bytes.len() > max_frame_bytes {
             return Err(DecodeError::TooLarge {
                 len: bytes.len(),
-                max_bytes,
+                max_bytes: max_frame_bytes,
             });
         }
-        Frame::from_bytes(bytes)
+        let frame = Frame::from_bytes(bytes)?;
+        if matches!(frame, Frame::Consensus(_))
+            && bytes.len() > consensus_frame_bytes(max_message_bytes)
+        {
+            return Err(DecodeError::TooLarge {
+                len: bytes.len() - CONSENSUS_FRAME_OVERHEAD_BYTES,
+                max_bytes: max_message_bytes,
+            });
+        }
+        Ok(frame)
     }
 }
 
@@ -79,13 +94,38 @@ mod tests {
             &[9, 9, 9],
             &[1, 1, 200, 200, 200, 200, 200],
         ] {
-            assert!(Frame::decode(bytes, 1024).is_err(), "{bytes:?}");
+            assert!(Frame::decode(bytes, 1024, 1024).is_err(), "{bytes:?}");
         }
         assert!(matches!(
-            Frame::decode(&[0; 2048], 1024),
+            Frame::decode(&[0; 2048], 1024, 1024),
             Err(DecodeError::TooLarge { .. })
         ));
         let f = Frame::Forward(vec![]);
-        assert_eq!(Frame::decode(&f.to_bytes(), 1024).unwrap(), f);
+        assert_eq!(Frame::decode(&f.to_bytes(), 1024, 1024).unwrap(), f);
+    }
+
+    /// A consensus message above `consensus.max_message_bytes` is refused even when its frame is
+    /// within `p2p.max_frame_bytes`: a Byzantine peer gets no larger messages in than we send.
+    #[test]
+    fn a_consensus_message_above_the_message_limit_is_refused_inside_a_legal_frame() {
+        let keys: Vec<_> = (1..=4u8)
+            .map(|i| bftledger_crypto::SecretKey::from_bytes(&[i; 32]).public())
+            .collect();
+        let config = bftledger_consensus::Config::new(keys);
+        let message = bftledger_consensus::bounds::largest_messages(&config)
+            .into_iter()
+            .max_by_key(|m| m.to_bytes().len())
+            .expect("messages");
+        let len = message.to_bytes().len();
+        let frame = Frame::Consensus(message).to_bytes();
+        let big_frame_limit = frame.len() * 2;
+        assert!(Frame::decode(&frame, big_frame_limit, len).is_ok());
+        assert!(matches!(
+            Frame::decode(&frame, big_frame_limit, len - 1),
+            Err(DecodeError::TooLarge { len: l, max_bytes }) if l == len && max_bytes == len - 1
+        ));
+        // Forwards are bounded by their own count limit, not the message limit.
+        let forward = Frame::Forward(vec![]).to_bytes();
+        assert!(Frame::decode(&forward, 1024, 0).is_ok());
     }
 }
