@@ -3,7 +3,8 @@
 #
 #   testnet/chaos.sh [--seed S] [--duration SECONDS] [--faults kill,pause,partition,split,clock,disk,twin]
 #                    [--clients N] [--keep]
-#   testnet/chaos.sh --campaign SECONDS_EACH SEED...   one run per seed, then a one-line total
+#   testnet/chaos.sh --campaign SECONDS_EACH SEED... [-- OPTIONS]   one run per seed (each with
+#                                                     OPTIONS, e.g. --p2p-port-base), then a total
 #   testnet/chaos.sh --self-test                        the history checker on made-up histories
 #
 # Needs root (iptables partitions, a tmpfs for the full disk). Installs what it needs: the Debian
@@ -28,12 +29,18 @@ if [ "${1:-}" = "--self-test" ]; then
   cd "$ROOT/testnet" && exec "$PY" -m unittest test_chaos
 elif [ "${1:-}" = "--campaign" ]; then
   each="${2:?--campaign needs seconds per run}"; shift 2
+  seeds=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+    [[ "$1" =~ ^[0-9]+$ ]] || { echo "chaos.sh: --campaign takes seeds (numbers), then -- and options for every run; got '$1'" >&2; exit 2; }
+    seeds+=("$1"); shift
+  done
+  [ "${1:-}" = "--" ] && shift
   failed=0 runs=0 child=""
   # SIGTERM stops the run in progress through its clean-up, then the campaign.
   trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait; exit 143' TERM INT
-  for seed in "$@"; do
+  for seed in "${seeds[@]}"; do
     runs=$((runs + 1))
-    "$PY" "$ROOT/testnet/chaos.py" --bin "$BIN" --seed "$seed" --duration "$each" &
+    "$PY" "$ROOT/testnet/chaos.py" --bin "$BIN" --seed "$seed" --duration "$each" "$@" &
     child=$!
     wait "$child" || failed=$((failed + 1))
   done
