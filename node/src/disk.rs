@@ -11,10 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::{info, warn};
 
-/// How often the driver measures the free space, in milliseconds (a `statvfs` call).
-pub const DISK_CHECK_INTERVAL_MS: u64 = 1_000;
-
-/// Watches the free space of the disk holding the node's data directory.
+/// Watches the free space of the disk holding the node's data directory; the driver calls
+/// [`DiskWatch::refresh`] on its once-a-second statistics tick (one `statvfs` call).
 #[derive(Debug)]
 pub struct DiskWatch {
     path: PathBuf,
