@@ -133,18 +133,20 @@ impl SignedTransfer {
 
 /// Batch-verifies the signatures of `transfers`; on failure returns the positions of the bad ones
 /// (increasing). Deterministic, so every replica reaches the same verdict on the same batch.
-pub fn verify_signatures(transfers: &[SignedTransfer]) -> Result<(), Vec<usize>> {
+pub fn verify_signatures<T: std::borrow::Borrow<SignedTransfer>>(
+    transfers: &[T],
+) -> Result<(), Vec<usize>> {
     let messages: Vec<Vec<u8>> = transfers
         .iter()
-        .map(|t| t.transfer.signing_bytes())
+        .map(|t| t.borrow().transfer.signing_bytes())
         .collect();
     let items: Vec<BatchItem<'_>> = transfers
         .iter()
         .zip(&messages)
         .map(|(t, m)| BatchItem {
-            signer: &t.transfer.from,
+            signer: &t.borrow().transfer.from,
             message: m,
-            signature: &t.signature,
+            signature: &t.borrow().signature,
         })
         .collect();
     verify_batch(Domain::Transfer, &items).map_err(|e| e.bad)

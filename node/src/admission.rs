@@ -15,7 +15,7 @@
 //! told "accepted" by another validator, does not hear of it.
 
 use crate::load::Overloaded;
-use crate::mempool::{AdmitError, Origin};
+use crate::mempool::{verify_candidates, AdmitError, Candidate, Origin};
 use crate::node_state::NodeState;
 use bftledger_crypto::Digest;
 use bftledger_ledger::{Receipt, SignedTransfer, Store};
@@ -135,8 +135,9 @@ pub fn admit(
             })
             .collect();
     }
+    // Each transfer gets a verdict here (a field or state rule), or goes on as a candidate.
     let mut verdicts: Vec<Option<Result<Digest, Refusal>>> = Vec::with_capacity(transfers.len());
-    let mut fresh = Vec::new();
+    let mut fresh: Vec<Candidate> = Vec::new();
     {
         // Lock order store → mempool, as in the driver.
         let store = state.store.read().expect("store lock poisoned");
@@ -147,41 +148,55 @@ pub fn admit(
                 verdicts.push(Some(Err(Refusal::Pool(AdmitError::Invalid(e)))));
                 continue;
             }
-            let id = t.id();
+            let candidate = Candidate::new(t);
+            let id = candidate.id;
             match store.transfer(&id) {
                 Ok(Some(record)) => verdicts.push(Some(Err(Refusal::AlreadyExecuted {
                     id,
                     height: record.height,
                     receipt: record.receipt,
                 }))),
-                Ok(None) => match doomed(&store, &t, origin) {
+                Ok(None) => match doomed(&store, &candidate.transfer, origin) {
                     Some(refusal) => verdicts.push(Some(Err(refusal))),
                     None => {
                         verdicts.push(None);
-                        fresh.push(t);
+                        fresh.push(candidate);
                     }
                 },
                 Err(e) => verdicts.push(Some(Err(Refusal::Store(e.to_string())))),
             }
         }
     }
-    let (pooled, size) = {
-        let mut mempool = state.mempool.lock().expect("mempool lock poisoned");
+    // The pool's lock is held twice, briefly: for the cheap checks (overload, duplicates), then
+    // to insert. The signatures, the expensive step, are verified between the two without it,
+    // so the driver's drain and other submissions do not wait for them. Submissions running
+    // side by side may together pass the overload budget by their sizes; the pool's hard
+    // bound (`mempool.max_transfers`) still holds at insertion.
+    let overloaded = {
+        let mempool = state.mempool.lock().expect("mempool lock poisoned");
         // Overload is refused at the door, to clients only: a forward's client already heard
-        // "accepted" from another validator.
+        // "accepted" from another validator. Refused before any signature is verified.
         let overloaded = match origin {
             Origin::Client => state.load.admit(mempool.len(), fresh.len()).err(),
             Origin::Peer => None,
         };
-        let pooled = match overloaded {
-            Some(o) => fresh.iter().map(|_| Err(Refusal::Overloaded(o))).collect(),
-            None => mempool
-                .admit(fresh, origin)
+        if overloaded.is_none() {
+            mempool.screen(&mut fresh);
+        }
+        overloaded
+    };
+    let (pooled, size) = match overloaded {
+        Some(o) => (fresh.iter().map(|_| Err(Refusal::Overloaded(o))).collect(), None),
+        None => {
+            verify_candidates(&mut fresh);
+            let mut mempool = state.mempool.lock().expect("mempool lock poisoned");
+            let pooled: Vec<Result<Digest, Refusal>> = mempool
+                .insert_checked(fresh, origin)
                 .into_iter()
                 .map(|v| v.map_err(Refusal::from))
-                .collect::<Vec<_>>(),
-        };
-        (pooled, mempool.len())
+                .collect();
+            (pooled, Some(mempool.len()))
+        }
     };
     let mut pooled = pooled.into_iter();
     let verdicts: Vec<Result<Digest, Refusal>> = verdicts
@@ -210,7 +225,7 @@ pub fn admit(
             }
         }
     }
-    if verdicts.iter().any(Result::is_ok) {
+    if let (true, Some(size)) = (verdicts.iter().any(Result::is_ok), size) {
         state.metrics.mempool_size.set(size as i64);
         state.transfers_arrived.notify_one();
     }

@@ -98,6 +98,48 @@ pub struct Pending {
     pub arrived: Instant,
 }
 
+/// One transfer of a submission on its way through admission, with its id computed once.
+#[derive(Debug)]
+pub struct Candidate {
+    /// The transfer id.
+    pub id: Digest,
+    /// The transfer.
+    pub transfer: SignedTransfer,
+    /// Why a step refused it, once one has.
+    pub refused: Option<AdmitError>,
+}
+
+impl Candidate {
+    /// A candidate no step has refused yet.
+    pub fn new(transfer: SignedTransfer) -> Candidate {
+        Candidate {
+            id: transfer.id(),
+            transfer,
+            refused: None,
+        }
+    }
+}
+
+/// Verifies the signatures of the candidates no step refused, in one batch, and refuses the
+/// forged ones. It needs no pool: admission runs it without the pool's lock, so the expensive
+/// step of a submission holds up neither the driver (which drains the pool) nor other
+/// submissions.
+pub fn verify_candidates(candidates: &mut [Candidate]) {
+    let positions: Vec<usize> = (0..candidates.len())
+        .filter(|&i| candidates[i].refused.is_none())
+        .collect();
+    let transfers: Vec<&SignedTransfer> = positions
+        .iter()
+        .map(|&i| &candidates[i].transfer)
+        .collect();
+    if let Err(bad) = verify_signatures(&transfers) {
+        for i in bad {
+            candidates[positions[i]].refused =
+                Some(AdmitError::Invalid(TransferError::BadSignature));
+        }
+    }
+}
+
 /// Limits of a [`Mempool`].
 #[derive(Debug, Clone, Copy)]
 pub struct MempoolLimits {
@@ -204,43 +246,53 @@ impl Mempool {
         self.drop_counts[position] += 1;
     }
 
-    /// Checks and admits a submission; one result per transfer, in order. Signatures of all
-    /// transfers that pass the cheap checks are verified in one batch.
+    /// Checks and admits a submission; one result per transfer, in order: [`Mempool::screen`],
+    /// [`verify_candidates`] and [`Mempool::insert_checked`] in one call, for a caller that holds
+    /// the pool anyway. The node's admission (`crate::admission`) runs the signature step between
+    /// two short holds of the pool's lock instead.
     pub fn admit(
         &mut self,
         transfers: Vec<SignedTransfer>,
         origin: Origin,
     ) -> Vec<Result<Digest, AdmitError>> {
-        let mut results: Vec<Result<Digest, AdmitError>> = Vec::with_capacity(transfers.len());
-        let mut candidates = Vec::new();
-        let mut positions = Vec::new();
-        let mut ids_in_submission = HashSet::new();
-        for (pos, t) in transfers.into_iter().enumerate() {
-            let id = t.id();
-            let verdict = match t.transfer.check_fields(&self.chain_id) {
-                Err(e) => Err(AdmitError::Invalid(e)),
-                Ok(()) if self.is_in_flight(&id) || !ids_in_submission.insert(id) => {
-                    Err(AdmitError::Duplicate(id))
+        let mut candidates: Vec<Candidate> = transfers.into_iter().map(Candidate::new).collect();
+        self.screen(&mut candidates);
+        verify_candidates(&mut candidates);
+        self.insert_checked(candidates, origin)
+    }
+
+    /// The cheap checks, before any signature is verified: the stateless field rules, and
+    /// duplicates (in flight here, or twice in the same submission). Why before: a transfer
+    /// submitted again, however often, costs no signature verification.
+    pub fn screen(&self, candidates: &mut [Candidate]) {
+        let mut ids_in_submission = HashSet::with_capacity(candidates.len());
+        for c in candidates.iter_mut().filter(|c| c.refused.is_none()) {
+            c.refused = match c.transfer.transfer.check_fields(&self.chain_id) {
+                Err(e) => Some(AdmitError::Invalid(e)),
+                Ok(()) if self.is_in_flight(&c.id) || !ids_in_submission.insert(c.id) => {
+                    Some(AdmitError::Duplicate(c.id))
                 }
-                Ok(()) => Ok(id),
+                Ok(()) => None,
             };
-            if verdict.is_ok() {
-                candidates.push(t);
-                positions.push(pos);
-            }
-            results.push(verdict);
         }
-        if let Err(bad) = verify_signatures(&candidates) {
-            for i in bad {
-                results[positions[i]] = Err(AdmitError::Invalid(TransferError::BadSignature));
-            }
-        }
-        for (t, pos) in candidates.into_iter().zip(positions) {
-            if results[pos].is_ok() {
-                results[pos] = self.insert(t, origin);
-            }
-        }
-        results
+    }
+
+    /// Inserts the candidates no step refused; one result per candidate, in order. A candidate
+    /// is checked for duplicates again: another submission of the same transfer may have been
+    /// inserted while this one's signatures were verified without the lock.
+    pub fn insert_checked(
+        &mut self,
+        candidates: Vec<Candidate>,
+        origin: Origin,
+    ) -> Vec<Result<Digest, AdmitError>> {
+        candidates
+            .into_iter()
+            .map(|c| match c.refused {
+                Some(e) => Err(e),
+                None if self.is_in_flight(&c.id) => Err(AdmitError::Duplicate(c.id)),
+                None => self.insert(c.id, c.transfer, origin),
+            })
+            .collect()
     }
 
     /// Most transfers waiting before a submission from `origin` is refused: clients get
@@ -260,14 +312,19 @@ impl Mempool {
         }
     }
 
-    fn insert(&mut self, t: SignedTransfer, origin: Origin) -> Result<Digest, AdmitError> {
+    fn insert(
+        &mut self,
+        id: Digest,
+        t: SignedTransfer,
+        origin: Origin,
+    ) -> Result<Digest, AdmitError> {
+        debug_assert_eq!(id, t.id(), "a candidate's id is its transfer's");
         let limit = self.limit_for(origin);
         if self.waiting.len() >= limit {
             return Err(AdmitError::Full {
                 max_transfers: limit,
             });
         }
-        let id = t.id();
         while self.in_flight.len() >= self.limits.max_seen_ids {
             match self.in_flight_order.pop_front() {
                 Some(old) => {
