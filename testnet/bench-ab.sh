@@ -10,7 +10,10 @@
 #
 # Defaults: rates "2000 4000", 15 s, 3000 accounts, 1 round (with more rounds the table shows
 # medians). Each run is `local.sh down --clean`, `local.sh up` with that binary, then
-# `bftledger bench`; raw JSON lines go to testnet/.bench-ab/results.jsonl. With `--client`, that
+# `bftledger bench`; raw JSON lines go to testnet/.bench-ab/results.jsonl. Besides the rates, it
+# reads the four node processes' CPU time (/proc) around each bench and prints the nodes' CPU
+# per committed transfer (funding included): on a shared machine the rates move with the
+# neighbours' load, the CPU a transfer costs much less. With `--client`, that
 # one binary's `bench` drives every run (the same load generator for all; otherwise each binary
 # runs its own). It uses the testnet's
 # ports and data directory: a running local testnet is taken down.
@@ -28,6 +31,18 @@ REPORT_ONLY=false
 CLIENT=""
 
 die() { echo "bench-ab.sh: $*" >&2; exit 2; }
+
+# User + system CPU of the testnet's node processes so far, in clock ticks (USER_HZ, 100/s).
+nodes_cpu_ticks() {
+  local total=0 pid
+  for f in "$ROOT"/testnet/.data/node*/node.pid; do
+    pid=$(cat "$f" 2>/dev/null) || continue
+    [ -r "/proc/$pid/stat" ] || continue
+    # Fields 14 and 15, counted after the command name's closing parenthesis.
+    total=$(( total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }') ))
+  done
+  echo "$total"
+}
 
 report() {
   python3 - "$RESULTS" <<'EOF'
@@ -53,14 +68,18 @@ if bound:
     b = next(r["result"]["bound"] for r in runs if "bound" in r["result"])
     print(f"machine bound: {bound:.0f} transfers/s ({b['verify_per_s']:.0f}/s batch-verified on "
           f"{b['threads']} threads, / {b['validators']} validators; median of {len(bounds)} runs)")
-print(f"{'offered/s':>9} {'binary':<14} {'runs':>4} {'committed/s':>18} {'c/bound':>7} {'p50 ms':>18} {'p99 ms':>18} {'missed':>7}")
+print(f"{'offered/s':>9} {'binary':<14} {'runs':>4} {'committed/s':>18} {'c/bound':>7} {'p50 ms':>18} {'p99 ms':>18} {'missed':>7} {'CPU us/transfer':>18}")
 for rate in sorted({k[1] for k in by}):
     base = None
     for name in names:
         rs = by.get((name, rate))
         if not rs:
             continue
+        cpu = [r["nodes_cpu_ticks"] * 10000 / (r["result"]["committed"] + r["result"]["accounts"])
+               for r in runs if r["name"] == name and r["result"]["offered_rate_per_s"] == rate
+               and "nodes_cpu_ticks" in r]
         fig = {
+            "cpu": med(cpu) if cpu else 0,
             "committed": med([x["committed_rate_per_s"] for x in rs]),
             "p50": med([x["latency_ms"]["p50"] for x in rs]),
             "p99": med([x["latency_ms"]["p99"] for x in rs]),
@@ -71,7 +90,7 @@ for rate in sorted({k[1] for k in by}):
             return f"{fig[k]:>9.0f} ({ratio:>6})"
         ratio = f"{fig['committed'] / bound:.2f}" if bound else "-"
         print(f"{rate:>9} {name:<14} {len(rs):>4} {cell('committed'):>18} {ratio:>7} {cell('p50'):>18} "
-              f"{cell('p99'):>18} {med([missed(x) for x in rs]):>7}")
+              f"{cell('p99'):>18} {med([missed(x) for x in rs]):>7} {cell('cpu'):>18}")
 EOF
 }
 
@@ -115,13 +134,15 @@ for round in $(seq 1 "$ROUNDS"); do
       BFTLEDGER_BIN="$bin" "$ROOT/testnet/local.sh" up >"$OUT/up.log" 2>&1 \
         || { cat "$OUT/up.log" >&2; die "$name: testnet did not come up"; }
       log="$OUT/$name-$rate-$round.log"
+      cpu_before=$(nodes_cpu_ticks)
       if ! (cd "$ROOT" && "${CLIENT:-$bin}" bench --rate "$rate" --duration "$DURATION" \
               --accounts "$ACCOUNTS") >"$log" 2>&1; then
         echo "bench-ab: $name at $rate/s failed, see $log" >&2
         continue
       fi
-      printf '{"name":"%s","round":%s,"result":%s}\n' "$name" "$round" "$(tail -n 1 "$log")" \
-        >>"$RESULTS"
+      cpu_ticks=$(( $(nodes_cpu_ticks) - cpu_before ))
+      printf '{"name":"%s","round":%s,"nodes_cpu_ticks":%s,"result":%s}\n' "$name" "$round" \
+        "$cpu_ticks" "$(tail -n 1 "$log")" >>"$RESULTS"
     done
   done
 done

@@ -186,7 +186,10 @@ pub fn admit(
         overloaded
     };
     let (pooled, size) = match overloaded {
-        Some(o) => (fresh.iter().map(|_| Err(Refusal::Overloaded(o))).collect(), None),
+        Some(o) => (
+            fresh.iter().map(|_| Err(Refusal::Overloaded(o))).collect(),
+            None,
+        ),
         None => {
             verify_candidates(&mut fresh);
             let mut mempool = state.mempool.lock().expect("mempool lock poisoned");

@@ -10,6 +10,7 @@
 //! * The router is built from [`ROUTES`], and a test checks that `openapi.yaml` documents exactly
 //!   those (method, path) pairs, so the document cannot drift from the code.
 
+pub mod binary;
 pub mod envelope;
 pub mod types;
 
@@ -19,8 +20,9 @@ mod tests;
 use crate::admission::{self, Refusal};
 use crate::mempool::{AdmitError, Origin};
 use crate::node_state::NodeState;
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -244,11 +246,45 @@ async fn submit_transfer(
     ))
 }
 
+/// A batch submission's transfers, from either form: JSON (`application/json`) or binary
+/// (`application/octet-stream`, [`binary`]).
+struct SubmittedBatch {
+    transfers: Vec<SignedTransfer>,
+}
+
+impl FromRequest<Arc<NodeState>> for SubmittedBatch {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, shared: &Arc<NodeState>) -> ApiResult<SubmittedBatch> {
+        let binary = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case(binary::CONTENT_TYPE));
+        if !binary {
+            let Json(batch) = Json::<BatchSubmitRequest>::from_request(req, shared).await?;
+            return Ok(SubmittedBatch {
+                transfers: batch.transfers,
+            });
+        }
+        let body = Bytes::from_request(req, shared).await.map_err(|r| {
+            let code = match r.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+                _ => "bad_body",
+            };
+            ApiError::new(r.status(), code, r.body_text())
+        })?;
+        let transfers = binary::decode(&body, shared.api.max_batch_transfers)
+            .map_err(|e| ApiError::bad_request("bad_transfer_bytes", e.to_string()))?;
+        Ok(SubmittedBatch { transfers })
+    }
+}
+
 async fn submit_batch(
     State(shared): State<Arc<NodeState>>,
-    body: Result<Json<BatchSubmitRequest>, JsonRejection>,
+    batch: SubmittedBatch,
 ) -> ApiResult<Response> {
-    let Json(batch) = body?;
     let max = shared.api.max_batch_transfers;
     if batch.transfers.is_empty() || batch.transfers.len() > max {
         return Err(ApiError::bad_request(

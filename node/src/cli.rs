@@ -234,4 +234,18 @@ pub struct BenchArgs {
     /// node's `Retry-After`, each account's in nonce order, as a real client would).
     #[arg(long)]
     pub no_retry: bool,
+    /// The form of the batch submissions: `binary` (the transfers' canonical bytes,
+    /// `application/octet-stream`, PROTOCOL.md §3.5) or `json` (what nodes before the binary
+    /// form accept).
+    #[arg(long, value_enum, default_value_t = BatchForm::Binary)]
+    pub form: BatchForm,
+}
+
+/// The form of a batch submission (`bench --form`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BatchForm {
+    /// `application/octet-stream`: length-prefixed canonical signed transfers.
+    Binary,
+    /// `application/json`: `{"transfers": [...]}`.
+    Json,
 }

@@ -162,7 +162,7 @@ impl Driver {
                         m.set_verified(&verified);
                         // Once a second, not per step: the budget sums the rate window.
                         m.admission_budget.set(shared.load.budget() as i64);
-                        m.set_resident_memory();
+                        m.refresh_process();
                         let free = shared.disk.refresh();
                         m.data_disk_free_bytes.set(i64::try_from(free).unwrap_or(i64::MAX));
                     }

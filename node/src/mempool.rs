@@ -128,10 +128,8 @@ pub fn verify_candidates(candidates: &mut [Candidate]) {
     let positions: Vec<usize> = (0..candidates.len())
         .filter(|&i| candidates[i].refused.is_none())
         .collect();
-    let transfers: Vec<&SignedTransfer> = positions
-        .iter()
-        .map(|&i| &candidates[i].transfer)
-        .collect();
+    let transfers: Vec<&SignedTransfer> =
+        positions.iter().map(|&i| &candidates[i].transfer).collect();
     if let Err(bad) = verify_signatures(&transfers) {
         for i in bad {
             candidates[positions[i]].refused =

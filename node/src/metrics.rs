@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// A `reason` label (a stable snake_case word, never free text, so cardinality stays bounded).
@@ -81,6 +82,10 @@ pub struct Metrics {
     /// The node's resident memory (Linux `VmRSS`), copied about once a second: flat under
     /// sustained load, or something grows without bound.
     pub resident_memory_bytes: Gauge,
+    /// CPU time the node process used, user and system, in seconds (all threads; Linux
+    /// `/proc/self/stat`), read at each scrape. Why: on a shared machine a benchmark's rates move
+    /// with the neighbours' load, CPU per committed transfer much less (`bench` reports it).
+    pub cpu_seconds: Gauge<f64, AtomicU64>,
     /// Free bytes on the data disk, measured about once a second (`disk.rs`): below twice the
     /// store's reserve the node refuses client transfers.
     pub data_disk_free_bytes: Gauge,
@@ -125,6 +130,7 @@ impl Metrics {
                 phase_histogram,
             );
         let resident_memory_bytes = Gauge::default();
+        let cpu_seconds = Gauge::<f64, AtomicU64>::default();
         let data_disk_free_bytes = Gauge::default();
         let mut r = Registry::with_prefix("bftledger");
         let help = "Height of the last executed block";
@@ -166,6 +172,8 @@ impl Metrics {
         r.register("phase_seconds", help, phase_seconds.clone());
         let help = "Resident memory of the node process (VmRSS)";
         r.register("resident_memory_bytes", help, resident_memory_bytes.clone());
+        let help = "CPU time of the node process, user and system";
+        r.register("cpu_seconds", help, cpu_seconds.clone());
         let help = "Free bytes on the data disk";
         r.register("data_disk_free_bytes", help, data_disk_free_bytes.clone());
         Metrics {
@@ -189,15 +197,20 @@ impl Metrics {
             admission_budget,
             phase_seconds,
             resident_memory_bytes,
+            cpu_seconds,
             data_disk_free_bytes,
         }
     }
 
-    /// Copies this process's resident memory into `resident_memory_bytes` (where the OS says).
-    pub fn set_resident_memory(&self) {
+    /// Copies this process's resident memory and CPU time into `resident_memory_bytes` and
+    /// `cpu_seconds` (where the OS says).
+    pub fn refresh_process(&self) {
         if let Some(bytes) = resident_bytes() {
             self.resident_memory_bytes
                 .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
+        if let Some(seconds) = cpu_seconds() {
+            self.cpu_seconds.set(seconds);
         }
     }
 
@@ -283,8 +296,9 @@ impl Metrics {
             .inc();
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The Prometheus text exposition of every metric (the process figures read now).
     pub fn render(&self) -> String {
+        self.refresh_process();
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
@@ -297,6 +311,27 @@ impl Metrics {
 pub fn resident_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     vm_rss_bytes(&status)
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat`'s times: Linux's `USER_HZ`, 100 on every
+/// architecture it exports to user space, whatever the kernel's own `HZ`.
+const USER_HZ: f64 = 100.0;
+
+/// This process's CPU time (user + system, all threads) in seconds, from `/proc/self/stat`;
+/// `None` where there is no procfs.
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    stat_cpu_seconds(&stat)
+}
+
+/// utime and stime are fields 14 and 15 of the line; the command name (field 2, in
+/// parentheses) may contain spaces and parentheses, so fields are counted after its last `)`.
+fn stat_cpu_seconds(stat: &str) -> Option<f64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime.checked_add(stime)? as f64 / USER_HZ)
 }
 
 fn vm_rss_bytes(status: &str) -> Option<u64> {
@@ -321,6 +356,19 @@ fn set_kinds<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_is_user_plus_system_from_proc_stat() {
+        // A command name with a space and a parenthesis, as `comm` allows.
+        let stat = "4242 (tokio (rt) x) S 1 4242 4242 0 -1 4194560 1520 0 0 0 250 75 0 0 20 0 9";
+        assert_eq!(stat_cpu_seconds(stat), Some(3.25));
+        assert_eq!(stat_cpu_seconds("4242 (x) S 1"), None);
+        assert_eq!(stat_cpu_seconds("no parenthesis"), None);
+        assert!(
+            cpu_seconds().is_some_and(|s| s >= 0.0),
+            "procfs is there on Linux"
+        );
+    }
 
     #[test]
     fn resident_memory_is_read_from_vm_rss() {

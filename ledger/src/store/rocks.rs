@@ -35,19 +35,10 @@ fn cf(db: &DB, column: Column) -> &rocksdb::ColumnFamily {
 /// Flushes and compactions run in the background. Bloom filters keep index point reads cheap.
 const SMALL_MEMTABLE_BYTES: usize = 2 << 20;
 
-/// Share of a memtable's size given to its bloom filter over whole keys. Why: admission looks
-/// every submitted transfer up in the transfer index (was it executed already?), at every
-/// validator, and nearly every lookup misses; without a filter each miss walks the memtable's
-/// skiplist (profiled at 2,000 transfers/s: ~9 % of a node's CPU in these lookups, half of it
-/// in the memtable). A tenth is about 1.6 bits per byte of memtable, ~200 KiB per 2 MiB.
-const MEMTABLE_BLOOM_RATIO: f64 = 0.1;
-
 fn column_family_options(column: Column) -> Options {
     let mut options = Options::default();
     if column == Column::Accounts || column == Column::Transfers {
         options.set_write_buffer_size(SMALL_MEMTABLE_BYTES);
-        options.set_memtable_prefix_bloom_ratio(MEMTABLE_BLOOM_RATIO);
-        options.set_memtable_whole_key_filtering(true);
         let mut table = rocksdb::BlockBasedOptions::default();
         table.set_bloom_filter(10.0, false);
         options.set_block_based_table_factory(&table);

@@ -521,3 +521,62 @@ async fn a_low_data_disk_refuses_transfers_and_readiness_until_space_returns() {
     let (status, _) = call(&shared, "POST", "/v1/transfers", json(body)).await;
     assert_eq!(status, StatusCode::ACCEPTED);
 }
+
+/// The binary form of a batch (`application/octet-stream`, PROTOCOL.md §3.5) goes through the
+/// same admission as the JSON form and gets the same answer; a malformed body is refused as a
+/// whole with where it broke, and pools nothing.
+#[tokio::test]
+async fn a_binary_batch_is_admitted_like_a_json_one() {
+    let (_dir, shared) = shared(1 << 20);
+    let binary_type = Some(binary::CONTENT_TYPE);
+    let post = |body: Vec<u8>, content_type: Option<&'static str>| {
+        let shared = shared.clone();
+        async move {
+            let body = content_type.map(|t| (t, body));
+            call(&shared, "POST", "/v1/transfers/batch", body).await
+        }
+    };
+    let mut truncated = binary::encode(&[transfer(1)]);
+    truncated.pop();
+    for (name, body) in [
+        ("empty", Vec::new()),
+        ("truncated", truncated),
+        ("zero length", vec![0, 0]),
+    ] {
+        let (status, response) = post(body, binary_type).await;
+        assert_eq!(
+            (status, error_code(&response).as_str()),
+            (StatusCode::BAD_REQUEST, "bad_transfer_bytes"),
+            "{name}: {}",
+            String::from_utf8_lossy(&response)
+        );
+    }
+    let too_many = vec![transfer(1); shared.api.max_batch_transfers + 1];
+    let (status, response) = post(binary::encode(&too_many), binary_type).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&response).contains("this one has more"));
+    assert!(shared.mempool.lock().unwrap().is_empty());
+
+    let (status, response) = post(
+        binary::encode(&[transfer(1), transfer(1), transfer(2)]),
+        Some("Application/Octet-Stream; charset=binary"),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    let r: BatchSubmitResponse = serde_json::from_slice(&response).unwrap();
+    assert_eq!(r.accepted, 2);
+    assert_eq!(r.results[0].id, transfer(1).id());
+    assert_eq!(r.results[1].error.as_ref().unwrap().code, "duplicate");
+    assert_eq!(shared.mempool.lock().unwrap().len(), 2);
+    // Another media type is neither form.
+    let (status, response) = post(binary::encode(&[transfer(3)]), Some("text/plain")).await;
+    assert_eq!(
+        (status, error_code(&response).as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    );
+}

@@ -14,8 +14,10 @@
 //!    latency (`end_to_end_ms`: the client's, waits after `overloaded` refusals included) in HDR
 //!    histograms, and the longest time between two new blocks (`max_commit_gap_ms`).
 //! 5. **Read every node's `/metrics`** before and after the load: resident memory at start and
-//!    end with its growth, and the view changes each started (`nodes_during_load`), so a run of
-//!    `--duration 600` shows whether memory stays flat and whether overload ever cost a view.
+//!    end with its growth, the view changes each started and the CPU it used
+//!    (`nodes_during_load`), so a run of `--duration 600` shows whether memory stays flat and
+//!    whether overload ever cost a view; `cpu_us_per_transfer` is all nodes' CPU per committed
+//!    transfer.
 //!
 //! It prints a progress line per second and, last, one JSON object. Whatever it could not measure
 //! (transfers refused by the API, rejected at execution, not committed before the drain timeout)
@@ -28,7 +30,7 @@ use super::Output;
 use crate::api::types::{
     AccountResponse, BatchSubmitRequest, BatchSubmitResponse, BlockResponse, StatusResponse,
 };
-use crate::cli::{BenchArgs, GlobalArgs};
+use crate::cli::{BatchForm, BenchArgs, GlobalArgs};
 use crate::error::{CliError, CliResult};
 use bftledger_crypto::{Address, Digest, SecretKey};
 use bftledger_ledger::{Receipt, SignedTransfer, Transfer};
@@ -140,6 +142,14 @@ async fn bench(args: &BenchArgs, global: &GlobalArgs, out: &Output) -> CliResult
         .expect("tracker lock")
         .report(args, started, load_end, lag, bound);
     report["nodes_during_load"] = node_figures::report(&figures_before, &figures_after);
+    // CPU of all nodes per committed transfer, in microseconds (funding excluded, the drain
+    // included): on a shared machine this moves far less with the neighbours than the rates do.
+    let committed = report["committed"].as_u64().unwrap_or(0);
+    report["cpu_us_per_transfer"] =
+        match node_figures::cpu_seconds_used(&figures_before, &figures_after) {
+            Some(cpu) if committed > 0 => serde_json::json!((cpu * 1e6 / committed as f64).round()),
+            _ => serde_json::Value::Null,
+        };
     out.emit(report.to_string(), report);
     Ok(())
 }
@@ -406,8 +416,9 @@ async fn offer_load(
                 let client = clients[node].clone();
                 let tracker = tracker.clone();
                 let retries = (!args.no_retry).then(|| retries.clone());
+                let form = args.form;
                 tokio::spawn(async move {
-                    submit(&client, chunk, &tracker, retries.as_deref()).await;
+                    submit(&client, form, chunk, &tracker, retries.as_deref()).await;
                     drop(permit);
                 });
             }
@@ -439,6 +450,7 @@ fn chunked(mut batch: Vec<Planned>) -> Vec<Vec<Planned>> {
 /// `overloaded` come back after the advised time (1 s if none).
 async fn submit(
     client: &Client,
+    form: BatchForm,
     chunk: Vec<Planned>,
     tracker: &Mutex<Tracker>,
     retries: Option<&Mutex<Retries>>,
@@ -448,11 +460,20 @@ async fn submit(
         .lock()
         .expect("tracker lock")
         .submitted(chunk.iter().map(|p| p.id), now);
-    let request = BatchSubmitRequest {
-        transfers: chunk.iter().map(|p| p.transfer.clone()).collect(),
+    let transfers: Vec<SignedTransfer> = chunk.iter().map(|p| p.transfer.clone()).collect();
+    let result: Result<(BatchSubmitResponse, Option<u64>), _> = match form {
+        BatchForm::Binary => {
+            let body = crate::api::binary::encode(&transfers);
+            let content_type = crate::api::binary::CONTENT_TYPE;
+            client
+                .post_bytes_advised("/v1/transfers/batch", content_type, body)
+                .await
+        }
+        BatchForm::Json => {
+            let request = BatchSubmitRequest { transfers };
+            client.post_advised("/v1/transfers/batch", &request).await
+        }
     };
-    let result: Result<(BatchSubmitResponse, Option<u64>), _> =
-        client.post_advised("/v1/transfers/batch", &request).await;
     let mut overloaded: HashSet<Digest> = HashSet::new();
     let mut advised = None;
     {
@@ -691,6 +712,10 @@ impl Tracker {
             "offered_rate_per_s": args.rate,
             "duration_s": args.duration,
             "accounts": args.accounts,
+            "form": match args.form {
+                BatchForm::Binary => "binary",
+                BatchForm::Json => "json",
+            },
             "nodes": args.nodes.len(),
             "submitted": self.submitted,
             "submitted_rate_per_s": (self.submitted as f64 / offered_s).round(),

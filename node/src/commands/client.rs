@@ -114,6 +114,30 @@ impl Client {
         body: &B,
     ) -> Result<(T, Option<u64>), ClientError> {
         let response = self.send(self.http.post(self.url(path)).json(body)).await?;
+        Self::advised_answer(path, response).await
+    }
+
+    /// `POST path` with a body of `content_type` (the binary batch form), decoding JSON; also
+    /// returns the `Retry-After` header's seconds, if the node advised one.
+    pub async fn post_bytes_advised<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> Result<(T, Option<u64>), ClientError> {
+        let request = self
+            .http
+            .post(self.url(path))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        let response = self.send(request).await?;
+        Self::advised_answer(path, response).await
+    }
+
+    async fn advised_answer<T: DeserializeOwned>(
+        path: &str,
+        response: reqwest::Response,
+    ) -> Result<(T, Option<u64>), ClientError> {
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
