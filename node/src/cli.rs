@@ -235,7 +235,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_retry: bool,
     /// The form of the batch submissions: `binary` (the transfers' canonical bytes,
-    /// `application/octet-stream`, PROTOCOL.md §3.5) or `json` (what nodes before the binary
+    /// `application/octet-stream`, PROTOCOL.md §3.4) or `json` (what nodes before the binary
     /// form accept).
     #[arg(long, value_enum, default_value_t = BatchForm::Binary)]
     pub form: BatchForm,

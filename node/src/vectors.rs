@@ -360,7 +360,22 @@ pub fn generate() -> Value {
         "chain_id": CHAIN,
         "transfers": transfers,
         "addresses": addresses(),
+        "binary_batch": binary_batch(),
         "block": block(),
+    })
+}
+
+/// The binary form of a batch submission of every transfer above, in order (PROTOCOL.md §3.4).
+fn binary_batch() -> Value {
+    let signed: Vec<SignedTransfer> = transfers()
+        .into_iter()
+        .map(|(_, t, k)| t.sign(&k))
+        .collect();
+    json!({
+        "about": "POST /v1/transfers/batch with Content-Type: application/octet-stream: \
+                  each transfer's signed_transfer_bytes behind its length (u16, big-endian)",
+        "transfers": transfers().into_iter().map(|(name, _, _)| name).collect::<Vec<_>>(),
+        "body": hex::encode(crate::api::binary::encode(&signed)),
     })
 }
 
@@ -421,6 +436,14 @@ mod tests {
             let bytes = hex::decode(t["signing_bytes"].as_str().unwrap()).unwrap();
             assert_eq!(Digest::of(&bytes).to_hex(), t["id"].as_str().unwrap());
         }
+        // The binary batch is the records of the signed transfers' bytes, in order.
+        let mut body = Vec::new();
+        for t in doc["transfers"].as_array().unwrap() {
+            let bytes = hex::decode(t["signed_transfer_bytes"].as_str().unwrap()).unwrap();
+            body.extend_from_slice(&u16::try_from(bytes.len()).unwrap().to_be_bytes());
+            body.extend_from_slice(&bytes);
+        }
+        assert_eq!(doc["binary_batch"]["body"], json!(hex::encode(body)));
         let receipts = &doc["block"]["response"]["block"]["receipts"];
         assert_eq!(receipts[0], json!("Applied"));
         assert_eq!(receipts[1], json!("Applied"));

@@ -1,5 +1,5 @@
 //! The binary form of a batch submission: `POST /v1/transfers/batch` with
-//! `Content-Type: application/octet-stream` (docs/PROTOCOL.md §3.5).
+//! `Content-Type: application/octet-stream` (docs/PROTOCOL.md §3.4, "Binary form of a batch").
 //!
 //! Why a second form: a client already holds each transfer's canonical bytes (it signs them), and
 //! decoding JSON (bech32 addresses, hex signatures, decimal strings) is the largest cost of a
