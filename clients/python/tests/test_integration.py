@@ -63,6 +63,25 @@ class AgainstATestnet(unittest.TestCase):
             self.client.submit(wrong_chain.sign(self.sender))
         self.assertEqual((caught.exception.status, caught.exception.code), (400, "wrong_chain_id"))
 
+    def test_a_binary_batch_commits_and_each_item_gets_its_verdict(self):
+        sender = load_key_file(self.dir / "accounts" / "account-1.key")
+        recipient = Key.generate()
+        nonce = self.client.account(sender.address)["next_nonce"]
+        first, second = (
+            Transfer(self.genesis.chain_id, sender.public_key, recipient.public_key, 3, n).sign(sender)
+            for n in (nonce, nonce + 1)
+        )
+        results = self.client.submit_batch([first, first, second])
+        self.assertEqual([r["id"] for r in results], [first.id(), first.id(), second.id()])
+        self.assertIsNone(results[0]["error"])
+        self.assertEqual(results[1]["error"]["code"], "duplicate")
+        self.assertIsNone(results[2]["error"])
+        self.assertEqual(self.client.wait(second.id())["committed"]["receipt"], "Applied")
+        self.assertEqual(self.client.balance(recipient.address), 6)
+        # The JSON form gets the same verdicts: both nonces are used now.
+        again = self.client.submit_batch([first, second], binary=False)
+        self.assertEqual([r["error"]["code"] for r in again], ["already_committed"] * 2)
+
 
 if __name__ == "__main__":
     unittest.main()

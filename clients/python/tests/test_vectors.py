@@ -15,6 +15,7 @@ from bftledger_client import (
     SignedTransfer,
     Transfer,
     batch_digest,
+    binary_batch_body,
     block_hash,
     decode_address,
     encode_address,
@@ -93,6 +94,13 @@ class Transfers(unittest.TestCase):
                 self.assertEqual(signed.to_bytes().hex(), v["signed_transfer_bytes"])
                 self.assertEqual(signed.request_digest().hex(), v["request_digest"])
                 self.assertTrue(signed.verify_signature())
+
+    def test_the_binary_batch_body_matches(self):
+        signed = [SignedTransfer.from_json(v["body"]) for v in VECTORS["transfers"]]
+        self.assertEqual(
+            VECTORS["binary_batch"]["transfers"], [v["name"] for v in VECTORS["transfers"]]
+        )
+        self.assertEqual(binary_batch_body(signed).hex(), VECTORS["binary_batch"]["body"])
 
     def test_a_changed_field_breaks_the_signature(self):
         signed = SignedTransfer.from_json(VECTORS["transfers"][0]["body"])

@@ -9,11 +9,12 @@ from .certificate import CommitCertificate, ProofError, quorum, verify_certified
 from .client import ApiError, Client, TransferFailed
 from .genesis import Genesis
 from .keys import Key, KeyFileError, load_key_file, parse_key_file, render_key_file, write_key_file
-from .transfer import SignedTransfer, Transfer, parse_u64
+from .transfer import SignedTransfer, Transfer, binary_batch_body, parse_u64
 
 __all__ = [
     "AddressError", "ApiError", "Client", "CommitCertificate", "Genesis", "Key", "KeyFileError",
-    "ProofError", "SignedTransfer", "Transfer", "TransferFailed", "batch_digest", "block_hash",
+    "ProofError", "SignedTransfer", "Transfer", "TransferFailed", "batch_digest",
+    "binary_batch_body", "block_hash",
     "decode_address", "encode_address", "load_key_file", "parse_key_file", "parse_u64", "quorum",
     "receipts_digest", "render_key_file", "verify_certified_block", "verify_committed_transfer",
     "write_key_file",

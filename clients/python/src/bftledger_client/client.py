@@ -11,7 +11,7 @@ from . import address
 from .certificate import verify_committed_transfer
 from .genesis import Genesis
 from .keys import Key
-from .transfer import SignedTransfer, Transfer, parse_u64
+from .transfer import SignedTransfer, Transfer, binary_batch_body, parse_u64
 
 
 class ApiError(Exception):
@@ -35,11 +35,19 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
 
-    def _request(self, method: str, path: str, body: object = None) -> tuple[int, bytes]:
-        data = None if body is None else json.dumps(body).encode("utf-8")
+    def _request(
+        self, method: str, path: str, body: object = None, raw: bytes | None = None
+    ) -> tuple[int, bytes]:
+        """`body` goes as JSON; `raw` as application/octet-stream (the binary batch form)."""
+        if raw is not None:
+            data, content_type = raw, "application/octet-stream"
+        else:
+            data, content_type = (
+                None if body is None else json.dumps(body).encode("utf-8")
+            ), "application/json"
         request = urllib.request.Request(self.base_url + path, data=data, method=method)
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            request.add_header("Content-Type", content_type)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 return response.status, response.read()
@@ -75,6 +83,20 @@ class Client:
         """Submits; returns the transfer id (202), raises ApiError on refusal."""
         answer = self._json("POST", "/v1/transfers", signed.to_json())
         return bytes.fromhex(answer["id"])
+
+    def submit_batch(self, transfers: list[SignedTransfer], binary: bool = True) -> list[dict]:
+        """Submits a batch (the binary form unless `binary` is false); one result per transfer,
+        in order: `{"id": bytes, "error": None or {"code", "message"}}`. Raises ApiError when the
+        whole batch is refused (its size, its encoding)."""
+        if binary:
+            _, raw = self._request("POST", "/v1/transfers/batch", raw=binary_batch_body(transfers))
+        else:
+            body = {"transfers": [t.to_json() for t in transfers]}
+            _, raw = self._request("POST", "/v1/transfers/batch", body)
+        return [
+            {"id": bytes.fromhex(r["id"]), "error": r.get("error")}
+            for r in json.loads(raw)["results"]
+        ]
 
     def transfer(
         self, key: Key, to_address: str, amount: int, chain_id: str, memo: str | None = None

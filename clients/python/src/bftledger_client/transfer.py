@@ -126,3 +126,13 @@ class SignedTransfer:
         if len(signature) != 64:
             raise ValueError("a signature is 64 bytes")
         return cls(Transfer.from_json(value["transfer"]), signature)
+
+
+def binary_batch_body(transfers: list[SignedTransfer]) -> bytes:
+    """The binary form of a batch submission (docs/PROTOCOL.md §3.4): each transfer's canonical
+    bytes behind their length, a big-endian u16."""
+    body = bytearray()
+    for signed in transfers:
+        payload = signed.to_bytes()
+        body += len(payload).to_bytes(2, "big") + payload
+    return bytes(body)
