@@ -88,6 +88,21 @@ S == INSTANCE PBFT WITH
         MaxView <- TraceMaxView,
         Mutation <- "none"
 
+\* PBFT.tla's OSetsFrom(C, nv) for this instance (Mutation = "none", so C is
+\* used as it is), computed as a product: one digest of ChosenDigests(C, n)
+\* for each n in 1..max-s, added one n at a time.  PBFT.tla filters the whole
+\* function space [1..max-s -> Digests], which is |Digests|^max-s functions:
+\* nothing at the CI models' MaxSeq <= 2, 10^10 and more at a trace's 10.
+\* PBFTTrace.cfg puts it in place of OSetsFrom (OSetsFrom <- [PBFT]
+\* TraceOSetsFrom); the two define the same set.
+RECURSIVE OSetChoices(_, _, _)
+OSetChoices(C, nv, k) ==
+    IF k = 0 THEN {{}}
+    ELSE {O \cup {S!PrePrepareMsg(nv, k, d)} :
+            O \in OSetChoices(C, nv, k - 1), d \in S!ChosenDigests(C, k)}
+
+TraceOSetsFrom(C, nv) == OSetChoices(C, nv, S!MaxCertSeq(C))
+
 SendKinds == {"PrePrepare", "Prepare", "Commit"}
 
 \* The message a send event names.
@@ -169,5 +184,5 @@ ASSUME TLCSet(1, 0)
 TraceProgress ==
     i > TLCGet(1) =>
         /\ TLCSet(1, i)
-        /\ PrintT(<<"consumed", i, Trace[i]>>)
+        /\ PrintT(<<"consumed", i, Trace[i].e>>)
 ====

@@ -24,9 +24,9 @@
 //! is left out, which the spec cannot tell from a message not sent yet, because no action at
 //! n <= `max_seq` depends on a message at a higher one. Two things cannot be projected that
 //! way, and the trace stops before them (the reason is written in the module's header): a
-//! NEW-VIEW whose O-set reaches beyond `max_seq` (the implementation fills the gaps below
-//! max-s with null requests, which the projected spec would not), and a view beyond the
-//! spec's bound of 10.
+//! NEW-VIEW whose O-set has null requests at the top of 1..=`max_seq` below a certificate
+//! beyond it (the implementation fills that gap, the projected spec, whose max-s is the
+//! highest certificate it sees, would not), and a view beyond the spec's bound of 10.
 //!
 //! Each signed message is written once per replica: retransmissions and the re-sends of a
 //! restarted replica are the same message, a stutter for the spec.
@@ -255,23 +255,41 @@ impl TlaTrace {
             .map(|s| s.view_change.stable.seq)
             .max()
             .unwrap_or(0);
-        if let Some(beyond) = nv
+        // Entries above max_seq are left out (T1). That is exact unless the entries kept end in
+        // null requests that fill a gap below a certificate above max_seq: the projected spec,
+        // whose max-s is the highest certificate it sees, would not propose those.
+        let top = nv
+            .pre_prepares
+            .iter()
+            .map(|s| s.pre_prepare)
+            .filter(|p| p.seq <= self.max_seq && p.digest != self.null)
+            .map(|p| p.seq)
+            .max()
+            .unwrap_or(min_s);
+        let gap = nv
             .pre_prepares
             .iter()
             .map(|s| s.pre_prepare.seq)
-            .find(|&n| n > self.max_seq)
-        {
+            .find(|&n| n > top && n <= self.max_seq);
+        let beyond = nv
+            .pre_prepares
+            .iter()
+            .map(|s| s.pre_prepare.seq)
+            .find(|&n| n > self.max_seq);
+        if let (Some(gap), Some(beyond)) = (gap, beyond) {
             self.stop(format!(
-                "NEW-VIEW({v}) of replica {r} has an O-set entry at {beyond}, beyond the \
-                 trace's sequence numbers 1..={} (its null entries below max-s have no \
-                 counterpart in the projected spec)",
+                "NEW-VIEW({v}) of replica {r} proposes null at {gap} below its certificate at \
+                 {beyond}, beyond the trace's sequence numbers 1..={} (the projected spec would \
+                 not fill that gap)",
                 self.max_seq
             ));
             return;
         }
+        let max_seq = self.max_seq;
         let o = nv
             .pre_prepares
             .iter()
+            .filter(|s| s.pre_prepare.seq <= max_seq)
             .map(|s| (s.pre_prepare.seq, self.name(s.pre_prepare.digest)))
             .collect();
         self.events.push(TraceEvent::NewView { r, v, min_s, o });
