@@ -88,20 +88,52 @@ S == INSTANCE PBFT WITH
         MaxView <- TraceMaxView,
         Mutation <- "none"
 
-\* PBFT.tla's OSetsFrom(C, nv) for this instance (Mutation = "none", so C is
-\* used as it is), computed as a product: one digest of ChosenDigests(C, n)
-\* for each n in 1..max-s, added one n at a time.  PBFT.tla filters the whole
-\* function space [1..max-s -> Digests], which is |Digests|^max-s functions:
-\* nothing at the CI models' MaxSeq <= 2, 10^10 and more at a trace's 10.
-\* PBFTTrace.cfg puts it in place of OSetsFrom (OSetsFrom <- [PBFT]
-\* TraceOSetsFrom); the two define the same set.
-RECURSIVE OSetChoices(_, _, _)
-OSetChoices(C, nv, k) ==
+(***************************************************************************)
+(* PBFT.tla's ValidOSets(nv), computed so that TLC can afford it at        *)
+(* MaxSeq = 10.  PBFT.tla enumerates every subset B of ExistingCerts(nv)    *)
+(* (what Byzantine senders in V may claim: 2^20 sets with 20 certificates) *)
+(* and, for each, the function space [1..max-s -> Digests] (|Digests|^10).  *)
+(* Here: the O-set's entry at n depends only on the certificates at n      *)
+(* (ChosenDigests), and a Byzantine claim can be chosen for each n on its  *)
+(* own, so the O-sets are a product, built one n at a time:               *)
+(*   - for n below max-s: any digest ChosenDigests gives for U_n \cup B_n, *)
+(*     B_n any subset of the existing certificates at n (Poss);            *)
+(*   - max-s = k: a sequence number with a certificate in U_k \cup B_k     *)
+(*     (PossTop) and none above: k >= max-s of U, the correct senders'.    *)
+(* With no Byzantine replica B is empty and this is OSetsFrom(U, nv).      *)
+(* The same set as PBFT.tla's (Mutation = "none"); PBFTTrace.cfg puts it   *)
+(* in place of ValidOSets (ValidOSets <- [PBFT] TraceValidOSets).          *)
+(***************************************************************************)
+CertsAt(C, n) == {c \in C : c.n = n}
+
+Poss(U, E, n) ==
+    UNION {S!ChosenDigests(CertsAt(U, n) \cup B, n) : B \in SUBSET CertsAt(E, n)}
+
+PossTop(U, E, n) ==
+    UNION {S!ChosenDigests(CertsAt(U, n) \cup B, n) :
+              B \in {B \in SUBSET CertsAt(E, n) : CertsAt(U, n) \cup B # {}}}
+
+\* The O-sets' entries 1..k, each n below the top.
+RECURSIVE Prefixes(_, _, _, _)
+Prefixes(U, E, nv, k) ==
     IF k = 0 THEN {{}}
     ELSE {O \cup {S!PrePrepareMsg(nv, k, d)} :
-            O \in OSetChoices(C, nv, k - 1), d \in S!ChosenDigests(C, k)}
+            O \in Prefixes(U, E, nv, k - 1), d \in Poss(U, E, k)}
 
-TraceOSetsFrom(C, nv) == OSetChoices(C, nv, S!MaxCertSeq(C))
+\* The O-sets computable from the certificates U of correct senders plus any
+\* claims among E.
+OSetsWith(U, E, nv) ==
+    (IF U = {} THEN {{}} ELSE {})
+    \cup UNION {{O \cup {S!PrePrepareMsg(nv, k, d)} :
+                  O \in Prefixes(U, E, nv, k - 1), d \in PossTop(U, E, k)} :
+                k \in {k \in S!Seqs : k >= S!MaxCertSeq(U)}}
+
+TraceValidOSets(nv) ==
+    LET vcs == {m \in msgs : m.type = "ViewChange" /\ m.v = nv}
+        correctSets == {V \in SUBSET vcs :
+                          Cardinality(V) + Cardinality(TraceByzantine) >= S!Quorum}
+        E == IF TraceByzantine = {} THEN {} ELSE S!ExistingCerts(nv)
+    IN  UNION {OSetsWith(UNION {m.P : m \in V}, E, nv) : V \in correctSets}
 
 SendKinds == {"PrePrepare", "Prepare", "Commit"}
 
