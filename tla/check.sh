@@ -316,7 +316,7 @@ run_trace() {
         # The event TLC could not take: line consumed+1 after "Trace == <<".
         R_AT="$((consumed + 1)):$(awk -v k=$((consumed + 1)) '
             /^Trace == <</ { on = 1; next }
-            on && ++n == k { if (match($0, /e \|-> "[A-Za-z]*"/)) print substr($0, RSTART + 8, RLENGTH - 9); exit }
+            on && ++n == k { if (match($0, /e \|-> "[A-Za-z]*"/)) print substr($0, RSTART + 7, RLENGTH - 8); exit }
         ' "$dir/PBFTTraceData.tla")"
         cp "$dir/PBFTTraceData.tla" "$log.trace.tla"
     else

@@ -373,3 +373,183 @@ impl TlaTrace {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bftledger_consensus::message::{
+        CheckpointProof, Commit, NewView, PrePrepare, Prepare, SignedPrePrepare,
+    };
+    use bftledger_crypto::SecretKey;
+
+    fn key() -> SecretKey {
+        SecretKey::from_bytes(&[7; 32])
+    }
+
+    fn digest(k: u8) -> Digest {
+        Digest([k; 32])
+    }
+
+    fn signed(from: u32, message: Message) -> SignedMessage {
+        SignedMessage::sign(from, message, &key())
+    }
+
+    /// NEW-VIEW(view) of primary `from` with these O-set entries and no view-changes (min-s 0).
+    fn new_view(from: u32, view: u64, entries: &[(u64, Digest)]) -> SignedMessage {
+        let pre_prepares = entries
+            .iter()
+            .map(|&(seq, digest)| {
+                SignedPrePrepare::sign(from, PrePrepare { view, seq, digest }, &key())
+            })
+            .collect();
+        signed(
+            from,
+            Message::NewView(NewView {
+                view,
+                view_changes: Vec::new(),
+                pre_prepares,
+            }),
+        )
+    }
+
+    fn trace() -> TlaTrace {
+        TlaTrace::new(4, BTreeSet::from([3]), 4)
+    }
+
+    #[test]
+    fn digests_are_named_in_order_of_appearance_and_null_is_the_specs_null() {
+        let mut t = trace();
+        let (a, b) = (digest(1), digest(2));
+        for (seq, d) in [(1, b), (2, a), (3, null_digest())] {
+            let pp = PrePrepare { view: 0, seq, digest: d };
+            let message = Message::PrePrepare {
+                pre_prepare: pp,
+                batch: Vec::new().into(),
+            };
+            t.on_sent(0, &signed(0, message));
+        }
+        let names: Vec<&str> = t
+            .events
+            .iter()
+            .map(|e| match e {
+                TraceEvent::PrePrepare { d, .. } => d.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(names, ["d1", "d2", "null"]);
+        let module = t.to_module("M", "test");
+        assert!(module.contains("TraceValues == {\"d1\", \"d2\"}\n"), "{module}");
+        assert!(module.contains("TraceByzantine == {3}\n"), "{module}");
+    }
+
+    #[test]
+    fn retransmissions_relays_and_seqs_beyond_the_bound_are_left_out() {
+        let mut t = trace();
+        let prepare = |seq| {
+            Message::Prepare(Prepare {
+                view: 0,
+                seq,
+                digest: digest(1),
+            })
+        };
+        t.on_sent(1, &signed(1, prepare(1)));
+        t.on_sent(1, &signed(1, prepare(1))); // retransmitted
+        t.on_sent(2, &signed(1, prepare(1))); // replica 1's, relayed by 2
+        t.on_sent(1, &signed(1, prepare(5))); // beyond max_seq 4
+        let commit = Commit {
+            view: 0,
+            seq: 1,
+            digest: digest(1),
+        };
+        t.on_sent(2, &signed(2, Message::Commit(commit)));
+        t.on_block(2, 1, digest(1), true);
+        t.on_block(2, 1, digest(1), true); // handed out again after a restart
+        t.on_block(2, 5, digest(3), false);
+        assert_eq!(
+            t.events,
+            [
+                TraceEvent::Prepare {
+                    r: 1,
+                    v: 0,
+                    n: 1,
+                    d: "d1".into()
+                },
+                TraceEvent::Commit {
+                    r: 2,
+                    v: 0,
+                    n: 1,
+                    d: "d1".into()
+                },
+                TraceEvent::Execute {
+                    r: 2,
+                    n: 1,
+                    d: "d1".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_view_keeps_its_entries_within_the_bound() {
+        let mut t = trace();
+        // Every entry within the bound: kept as it is, the null one included.
+        let null = null_digest();
+        t.on_sent(1, &new_view(1, 1, &[(1, digest(1)), (2, null), (3, digest(2))]));
+        assert_eq!(
+            t.events,
+            [TraceEvent::NewView {
+                r: 1,
+                v: 1,
+                min_s: 0,
+                o: vec![(1, "d1".into()), (2, "null".into()), (3, "d2".into())],
+            }]
+        );
+        // Entries beyond the bound, none of them a gap below: the kept part is exact.
+        t.on_sent(2, &new_view(2, 2, &[(4, digest(3)), (5, digest(4))]));
+        assert!(t.stopped().is_none());
+        assert_eq!(t.len(), 2);
+        // A null at 4 below the certificate at 5: the projected spec could not propose it.
+        t.on_sent(3, &new_view(3, 3, &[(3, digest(1)), (4, null), (5, digest(4))]));
+        let why = t.stopped().expect("the trace stops");
+        assert!(why.contains("null at 4"), "{why}");
+        assert_eq!(t.len(), 2, "nothing recorded from the stopping event on");
+        t.on_view_entered(0, 3);
+        assert_eq!(t.len(), 2);
+        assert!(t.to_module("M", "test").contains("Stopped early: NEW-VIEW(3)"));
+    }
+
+    #[test]
+    fn min_s_is_the_highest_stable_checkpoint_in_v() {
+        use bftledger_consensus::message::{SignedViewChange, ViewChange};
+        let mut t = trace();
+        let vc = |seq| SignedViewChange {
+            from: 0,
+            view_change: ViewChange {
+                new_view: 1,
+                stable: CheckpointProof {
+                    seq,
+                    state_root: digest(9),
+                    signatures: Vec::new(),
+                },
+                prepared: Vec::new(),
+            },
+            signature: key().sign(bftledger_crypto::Domain::Consensus, b"x"),
+        };
+        let pp = PrePrepare {
+            view: 1,
+            seq: 4,
+            digest: digest(1),
+        };
+        let message = Message::NewView(NewView {
+            view: 1,
+            view_changes: vec![vc(0), vc(3), vc(2)],
+            pre_prepares: vec![SignedPrePrepare::sign(1, pp, &key())],
+        });
+        t.on_sent(1, &signed(1, message));
+        assert!(
+            matches!(&t.events[..], [TraceEvent::NewView { min_s: 3, .. }]),
+            "{:?}",
+            t.events
+        );
+    }
+}
