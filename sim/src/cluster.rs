@@ -49,8 +49,8 @@ use crate::bank::{self, Bank};
 use crate::byzantine::{Byzantine, Send};
 use crate::checker::{Checker, SignedKind, ViolationKind};
 use crate::faults::{FaultEvent, FaultKnobs, FaultPlan};
-use crate::tla_trace::TlaTrace;
 use crate::network::{Endpoint, LinkFaults, Network};
+use crate::tla_trace::TlaTrace;
 use crate::twins::TwinRoutes;
 use crate::{Mutant, SeedStats, SimOptions};
 use clients::Submitted;
@@ -501,7 +501,11 @@ impl Cluster {
                 if self.now > 0 {
                     self.checker.on_restart(r, height);
                     self.stats.restarts += 1;
-                    if let Some(tla) = self.tla.as_mut().filter(|_| self.nodes[r].byzantine.is_none()) {
+                    if let Some(tla) = self
+                        .tla
+                        .as_mut()
+                        .filter(|_| self.nodes[r].byzantine.is_none())
+                    {
                         tla.on_restart(self.nodes[r].id);
                     }
                 }
@@ -737,7 +741,11 @@ impl Cluster {
         self.checker
             .on_state(now, r, block.height, block.state_root);
         self.checker.on_block(now, r, block.height, block.hash);
-        if let Some(tla) = self.tla.as_mut().filter(|_| self.nodes[r].byzantine.is_none()) {
+        if let Some(tla) = self
+            .tla
+            .as_mut()
+            .filter(|_| self.nodes[r].byzantine.is_none())
+        {
             let id = self.nodes[r].id;
             tla.on_block(id, block.height, block.batch_digest, block.executed);
         }

@@ -47,7 +47,7 @@ pub const SPEC_MAX_VIEW: u64 = 10;
 type Name = String;
 
 /// One step of a correct replica, in the spec's terms (see the module's table).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum TraceEvent {
     /// PRE-PREPARE(v, n, d) signed by primary `r`.
     PrePrepare { r: u32, v: u64, n: u64, d: Name },
@@ -114,8 +114,8 @@ pub struct TlaTrace {
     names: BTreeMap<Digest, usize>,
     null: Digest,
     events: Vec<TraceEvent>,
-    /// Messages already written, per replica: (kind, view, seq, name).
-    written: BTreeSet<(u32, &'static str, u64, u64, Name)>,
+    /// Votes, view-changes and blocks already recorded ([`TlaTrace::record_once`]).
+    written: BTreeSet<TraceEvent>,
     /// Why the trace stops early, if it does: nothing is recorded after this.
     stopped: Option<String>,
 }
@@ -193,29 +193,41 @@ impl TlaTrace {
         }
     }
 
-    /// Whether events about (`view`, `seq`) are recorded; a view beyond the spec's bound stops
-    /// the trace.
-    fn keeps(&mut self, view: u64, seq: u64) -> bool {
+    /// Whether events about `view` are recorded: a view beyond the spec's bound stops the trace.
+    fn within_views(&mut self, view: u64) -> bool {
         if view > SPEC_MAX_VIEW {
-            self.stop(format!("view {view} is beyond the spec's bound {SPEC_MAX_VIEW}"));
+            self.stop(format!(
+                "view {view} is beyond the spec's bound {SPEC_MAX_VIEW}"
+            ));
         }
-        self.stopped.is_none() && (1..=self.max_seq).contains(&seq)
+        self.stopped.is_none()
     }
 
-    fn push_vote(&mut self, r: u32, kind: &'static str, view: u64, seq: u64, digest: Digest) {
-        if !self.keeps(view, seq) {
-            return;
+    /// Whether events about (`view`, `seq`) are recorded (T1 of `PBFTTrace.tla`).
+    fn keeps(&mut self, view: u64, seq: u64) -> bool {
+        self.within_views(view) && (1..=self.max_seq).contains(&seq)
+    }
+
+    /// Appends `event` unless it was recorded before: a retransmission, or a re-send after a
+    /// restart, is the same message (a stutter for the spec).
+    fn record_once(&mut self, event: TraceEvent) {
+        if self.written.insert(event.clone()) {
+            self.events.push(event);
         }
-        let d = self.name(digest);
-        if !self.written.insert((r, kind, view, seq, d.clone())) {
-            return;
+    }
+
+    /// A vote on (`view`, `seq`, `digest`), made into its event by `event`.
+    fn on_vote(
+        &mut self,
+        view: u64,
+        seq: u64,
+        digest: Digest,
+        event: impl FnOnce(u64, u64, Name) -> TraceEvent,
+    ) {
+        if self.keeps(view, seq) {
+            let d = self.name(digest);
+            self.record_once(event(view, seq, d));
         }
-        let (v, n) = (view, seq);
-        self.events.push(match kind {
-            "PrePrepare" => TraceEvent::PrePrepare { r, v, n, d },
-            "Prepare" => TraceEvent::Prepare { r, v, n, d },
-            _ => TraceEvent::Commit { r, v, n, d },
-        });
     }
 
     /// Correct replica `r` sent `message` (its own or a relayed one: only its own is recorded).
@@ -225,15 +237,22 @@ impl TlaTrace {
         }
         match &message.message {
             Message::PrePrepare { pre_prepare: p, .. } => {
-                self.push_vote(r, "PrePrepare", p.view, p.seq, p.digest)
+                self.on_vote(p.view, p.seq, p.digest, |v, n, d| TraceEvent::PrePrepare {
+                    r,
+                    v,
+                    n,
+                    d,
+                })
             }
-            Message::Prepare(p) => self.push_vote(r, "Prepare", p.view, p.seq, p.digest),
-            Message::Commit(c) => self.push_vote(r, "Commit", c.view, c.seq, c.digest),
+            Message::Prepare(p) => self.on_vote(p.view, p.seq, p.digest, |v, n, d| {
+                TraceEvent::Prepare { r, v, n, d }
+            }),
+            Message::Commit(c) => self.on_vote(c.view, c.seq, c.digest, |v, n, d| {
+                TraceEvent::Commit { r, v, n, d }
+            }),
             Message::ViewChange(vc) => {
-                let v = vc.new_view;
-                if self.keeps(v, 1) && self.written.insert((r, "ViewChange", v, 0, String::new()))
-                {
-                    self.events.push(TraceEvent::ViewChange { r, v });
+                if self.within_views(vc.new_view) {
+                    self.record_once(TraceEvent::ViewChange { r, v: vc.new_view });
                 }
             }
             Message::NewView(nv) => self.on_new_view_sent(r, nv),
@@ -245,7 +264,7 @@ impl TlaTrace {
 
     fn on_new_view_sent(&mut self, r: u32, nv: &bftledger_consensus::message::NewView) {
         let v = nv.view;
-        if !self.keeps(v, 1) || !self.written.insert((r, "NewView", v, 0, String::new())) {
+        if !self.within_views(v) {
             return;
         }
         // min-s as every backup recomputes it: the highest stable checkpoint in V.
@@ -292,12 +311,12 @@ impl TlaTrace {
             .filter(|s| s.pre_prepare.seq <= max_seq)
             .map(|s| (s.pre_prepare.seq, self.name(s.pre_prepare.digest)))
             .collect();
-        self.events.push(TraceEvent::NewView { r, v, min_s, o });
+        self.record_once(TraceEvent::NewView { r, v, min_s, o });
     }
 
     /// Correct replica `r` entered `view`.
     pub fn on_view_entered(&mut self, r: u32, view: u64) {
-        if self.keeps(view, 1) {
+        if self.within_views(view) {
             self.events.push(TraceEvent::Enter { r, v: view });
         }
     }
@@ -309,11 +328,7 @@ impl TlaTrace {
             return;
         }
         let (n, d) = (seq, self.name(digest));
-        let kind = if executed { "Execute" } else { "Fetched" };
-        if !self.written.insert((r, kind, 0, n, d.clone())) {
-            return;
-        }
-        self.events.push(if executed {
+        self.record_once(if executed {
             TraceEvent::Execute { r, n, d }
         } else {
             TraceEvent::Fetched { r, n, d }
@@ -421,7 +436,11 @@ mod tests {
         let mut t = trace();
         let (a, b) = (digest(1), digest(2));
         for (seq, d) in [(1, b), (2, a), (3, null_digest())] {
-            let pp = PrePrepare { view: 0, seq, digest: d };
+            let pp = PrePrepare {
+                view: 0,
+                seq,
+                digest: d,
+            };
             let message = Message::PrePrepare {
                 pre_prepare: pp,
                 batch: Vec::new().into(),
@@ -438,7 +457,10 @@ mod tests {
             .collect();
         assert_eq!(names, ["d1", "d2", "null"]);
         let module = t.to_module("M", "test");
-        assert!(module.contains("TraceValues == {\"d1\", \"d2\"}\n"), "{module}");
+        assert!(
+            module.contains("TraceValues == {\"d1\", \"d2\"}\n"),
+            "{module}"
+        );
         assert!(module.contains("TraceByzantine == {3}\n"), "{module}");
     }
 
@@ -494,7 +516,10 @@ mod tests {
         let mut t = trace();
         // Every entry within the bound: kept as it is, the null one included.
         let null = null_digest();
-        t.on_sent(1, &new_view(1, 1, &[(1, digest(1)), (2, null), (3, digest(2))]));
+        t.on_sent(
+            1,
+            &new_view(1, 1, &[(1, digest(1)), (2, null), (3, digest(2))]),
+        );
         assert_eq!(
             t.events,
             [TraceEvent::NewView {
@@ -509,13 +534,18 @@ mod tests {
         assert!(t.stopped().is_none());
         assert_eq!(t.len(), 2);
         // A null at 4 below the certificate at 5: the projected spec could not propose it.
-        t.on_sent(3, &new_view(3, 3, &[(3, digest(1)), (4, null), (5, digest(4))]));
+        t.on_sent(
+            3,
+            &new_view(3, 3, &[(3, digest(1)), (4, null), (5, digest(4))]),
+        );
         let why = t.stopped().expect("the trace stops");
         assert!(why.contains("null at 4"), "{why}");
         assert_eq!(t.len(), 2, "nothing recorded from the stopping event on");
         t.on_view_entered(0, 3);
         assert_eq!(t.len(), 2);
-        assert!(t.to_module("M", "test").contains("Stopped early: NEW-VIEW(3)"));
+        assert!(t
+            .to_module("M", "test")
+            .contains("Stopped early: NEW-VIEW(3)"));
     }
 
     #[test]

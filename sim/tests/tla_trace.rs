@@ -95,14 +95,15 @@ fn records(module: &str) -> Vec<Record> {
         .collect()
 }
 
-/// Seed 3 of n = 4 with one Byzantine replica: a seed with view changes and crashes (any seed
-/// would do; this one exercises more event kinds).
-const SEED: u64 = 3;
+/// Seed 54 of n = 4 with one Byzantine replica: its trace has every kind of event (a view
+/// change, a state transfer, restarts), as does `tla/trace_seeds.txt`'s CI run of it. If a
+/// change to the simulator makes it lose one, pick another seed that has them all.
+const SEED: u64 = 54;
 
 #[test]
 fn a_seeds_trace_is_a_well_formed_module_within_the_specs_bounds() {
     let options = SimOptions::new(4, 1);
-    let max_seq = 6;
+    let max_seq = 10;
     let (outcome, _, trace) = run_seed_with_tla_trace(SEED, &options, max_seq);
     assert!(outcome.violation.is_none(), "{:?}", outcome.violation);
     let module = trace.to_module("PBFTTraceData", "the test");
@@ -110,7 +111,7 @@ fn a_seeds_trace_is_a_well_formed_module_within_the_specs_bounds() {
     assert!(module.ends_with("\n====\n"));
     assert_eq!(constant(&module, "TraceN"), "4");
     assert_eq!(constant(&module, "TraceF"), "1");
-    assert_eq!(constant(&module, "TraceMaxSeq"), "6");
+    assert_eq!(constant(&module, "TraceMaxSeq"), "10");
     let byzantine: BTreeSet<u32> = constant(&module, "TraceByzantine")
         .trim_matches(|c| c == '{' || c == '}')
         .split(", ")
@@ -127,16 +128,32 @@ fn a_seeds_trace_is_a_well_formed_module_within_the_specs_bounds() {
 
     let events = records(&module);
     assert_eq!(events.len(), trace.len());
-    assert!(events.len() > 20, "a seed does something: {} events", events.len());
+    assert!(
+        events.len() > 20,
+        "a seed does something: {} events",
+        events.len()
+    );
     let mut seen_kinds = BTreeSet::new();
     for e in &events {
         assert!(KINDS.contains(&e.kind.as_str()), "kind {}", e.kind);
         seen_kinds.insert(e.kind.clone());
-        assert!(e.r < 4 && !byzantine.contains(&e.r), "a correct replica: {}", e.r);
-        assert!(e.v <= max_view, "view {} above TraceMaxView {max_view}", e.v);
+        assert!(
+            e.r < 4 && !byzantine.contains(&e.r),
+            "a correct replica: {}",
+            e.r
+        );
+        assert!(
+            e.v <= max_view,
+            "view {} above TraceMaxView {max_view}",
+            e.v
+        );
         match e.kind.as_str() {
             "PrePrepare" | "Prepare" | "Commit" | "Execute" | "Fetched" => {
-                assert!((1..=max_seq).contains(&e.n), "seq {} outside 1..={max_seq}", e.n);
+                assert!(
+                    (1..=max_seq).contains(&e.n),
+                    "seq {} outside 1..={max_seq}",
+                    e.n
+                );
                 assert!(e.d == "null" || values.contains(&e.d), "value {}", e.d);
             }
             _ => assert_eq!(e.d, "-"),
@@ -145,10 +162,11 @@ fn a_seeds_trace_is_a_well_formed_module_within_the_specs_bounds() {
             assert_eq!(e.o, "{}");
         }
     }
-    // The mapping keeps what the spec checks: proposals, votes and executions all appear.
-    for kind in ["PrePrepare", "Prepare", "Commit", "Execute"] {
+    // Every point the simulator observes feeds the trace.
+    for kind in KINDS {
         assert!(seen_kinds.contains(kind), "no {kind} in {seen_kinds:?}");
     }
+    assert!(trace.stopped().is_none(), "{:?}", trace.stopped());
     // A primary's PRE-PREPARE precedes every vote on it (messages are recorded as they are
     // sent, and a backup prepares only what it received).
     for (k, e) in events.iter().enumerate() {
@@ -176,15 +194,28 @@ fn a_trace_is_deterministic_and_records_each_message_once() {
     let first = run_seed_with_tla_trace(SEED, &options, 10).2;
     let second = run_seed_with_tla_trace(SEED, &options, 10).2;
     let module = first.to_module("T", "x");
-    assert_eq!(module, second.to_module("T", "x"), "the same seed, the same trace");
+    assert_eq!(
+        module,
+        second.to_module("T", "x"),
+        "the same seed, the same trace"
+    );
     let votes: Vec<String> = records(&module)
         .into_iter()
         .filter(|e| ["PrePrepare", "Prepare", "Commit", "Execute"].contains(&e.kind.as_str()))
         .map(|e| format!("{} {} {} {} {}", e.kind, e.r, e.v, e.n, e.d))
         .collect();
     let distinct: BTreeSet<&String> = votes.iter().collect();
-    assert_eq!(distinct.len(), votes.len(), "a retransmission was recorded twice");
+    assert_eq!(
+        distinct.len(),
+        votes.len(),
+        "a retransmission was recorded twice"
+    );
     // Fewer sequence numbers kept, fewer events: the projection is applied.
     let short = run_seed_with_tla_trace(SEED, &options, 2).2;
-    assert!(short.len() < first.len(), "{} vs {}", short.len(), first.len());
+    assert!(
+        short.len() < first.len(),
+        "{} vs {}",
+        short.len(),
+        first.len()
+    );
 }

@@ -216,3 +216,28 @@ fn print_summary(summary: &Summary) {
         serde_json::to_string(summary).expect("the summary serializes")
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trace_file_is_named_after_a_tla_module() {
+        let name = |p: &str| module_name(Path::new(p));
+        assert_eq!(
+            name("/tmp/x/PBFTTraceData.tla").as_deref(),
+            Ok("PBFTTraceData")
+        );
+        assert_eq!(name("T_7.tla").as_deref(), Ok("T_7"));
+        // TLC looks a module up by its file name: these could never be read.
+        for bad in [
+            "7seed.tla",
+            "trace-7.tla",
+            "Trace.txt",
+            "Trace",
+            "/tmp/.tla",
+        ] {
+            assert!(name(bad).is_err(), "{bad} accepted");
+        }
+    }
+}
