@@ -501,12 +501,9 @@ impl Cluster {
                 if self.now > 0 {
                     self.checker.on_restart(r, height);
                     self.stats.restarts += 1;
-                    if let Some(tla) = self
-                        .tla
-                        .as_mut()
-                        .filter(|_| self.nodes[r].byzantine.is_none())
-                    {
-                        tla.on_restart(self.nodes[r].id);
+                    let (id, correct) = (self.nodes[r].id, self.is_correct(r));
+                    if let Some(tla) = self.tla.as_mut().filter(|_| correct) {
+                        tla.on_restart(id);
                     }
                 }
                 self.nodes[r].host = Some(host);
@@ -741,12 +738,8 @@ impl Cluster {
         self.checker
             .on_state(now, r, block.height, block.state_root);
         self.checker.on_block(now, r, block.height, block.hash);
-        if let Some(tla) = self
-            .tla
-            .as_mut()
-            .filter(|_| self.nodes[r].byzantine.is_none())
-        {
-            let id = self.nodes[r].id;
+        let (id, correct) = (self.nodes[r].id, self.is_correct(r));
+        if let Some(tla) = self.tla.as_mut().filter(|_| correct) {
             tla.on_block(id, block.height, block.batch_digest, block.executed);
         }
         if self.is_correct(r) && block.executed {

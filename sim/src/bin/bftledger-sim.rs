@@ -74,7 +74,8 @@ fn module_name(path: &Path) -> Result<String, String> {
     match (path.file_stem().and_then(|s| s.to_str()), path.extension()) {
         (Some(stem), Some(ext)) if ext == "tla" && ok(stem) => Ok(stem.to_string()),
         _ => Err(format!(
-            "--tla-trace {}: the file must be <Name>.tla with Name a TLA+ identifier              (TLC finds a module by its file name)",
+            "--tla-trace {}: the file must be <Name>.tla with Name a TLA+ identifier \
+             (TLC finds a module by its file name)",
             path.display()
         )),
     }
