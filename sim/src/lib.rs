@@ -5,6 +5,7 @@
 //! bftledger-sim --seeds 1000 --replicas 4 --byzantine 1      # 1000 seeds, summary as JSON
 //! bftledger-sim --seed 17 --replicas 4 --byzantine 1 --trace # replay one seed, print its events
 //! bftledger-sim --seeds 300 --mutant weak-quorum             # must find a violation
+//! bftledger-sim --seed 54 --tla-trace PBFTTraceData.tla      # its TLA+ trace (tla_trace)
 //! ```
 //!
 //! One seed decides everything: keys, the fault plan (link loss, duplication, delays,
