@@ -21,6 +21,12 @@
 #     length (negative models: a negative model that passes is a failure),
 # that the two checkers agree, and prints a table. Exit status 0 only if all of that holds.
 #
+# Trace validation (tla/trace_seeds.txt, names Trace_*, TLC only): for each listed seed it builds
+# bftledger-sim (cargo, CARGO_TARGET_DIR or $HOME/.cache/bftledger/target), writes the seed's
+# trace with --tla-trace and checks it against PBFT.tla with PBFTTrace.tla: a trace listed as
+# "accepted" must be accepted, one listed as "rejected:<Event>" (a mutant's) must be rejected
+# at an event of that kind.
+#
 # Other environment variables: TLA_TOOLS_DIR (default $HOME/.cache/bftledger/tla-tools), TLA_TIMEOUT_S (per run,
 # default 1200), TLC_JAVA_OPTS (default "-XX:+UseParallelGC -Xmx2g"), TLA_KEEP_LOGS=1.
 set -euo pipefail
@@ -47,7 +53,7 @@ only=()
 checkers=(tlc tla)
 list_only=0
 
-usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -166,7 +172,22 @@ while read -r cfg run_suite expected flags _; do
     fi
     runs+=("$cfg $expected ${flags:-}")
 done < "$EXPECTED_FILE"
-[ ${#runs[@]} -gt 0 ] || die "no run matches (suite=$suite, only=${only[*]:-})"
+# Reads trace_seeds.txt: "name suite expected sim-options...", expected = accepted or
+# rejected:<event kind>. Trace runs are TLC only (PBFTTrace.tla is checked by TLC's BFS).
+TRACE_FILE="$TLA_DIR/trace_seeds.txt"
+trace_runs=()
+while read -r name run_suite expected sim_args; do
+    case "$name" in ''|'#'*) continue ;; esac
+    if [ "$suite" = "ci" ] && [ "$run_suite" != "ci" ]; then continue; fi
+    if [ ${#only[@]} -gt 0 ]; then
+        keep=0
+        for o in "${only[@]}"; do case "$name" in "$o"*) keep=1 ;; esac; done
+        [ $keep = 1 ] || continue
+    fi
+    trace_runs+=("$name $expected $sim_args")
+done < "$TRACE_FILE"
+[ ${#runs[@]} -gt 0 ] || [ ${#trace_runs[@]} -gt 0 ] \
+    || die "no run matches (suite=$suite, only=${only[*]:-})"
 
 # Every cfg in the directory must be listed, so that none is silently skipped.
 for f in "$TLA_DIR"/MC_*.cfg; do
@@ -175,14 +196,15 @@ for f in "$TLA_DIR"/MC_*.cfg; do
 done
 
 if [ $list_only = 1 ]; then
-    printf '%s\n' "${runs[@]}"
+    [ ${#runs[@]} -eq 0 ] || printf '%s\n' "${runs[@]}"
+    [ ${#trace_runs[@]} -eq 0 ] || printf 'trace %s\n' "${trace_runs[@]}"
     exit 0
 fi
 
 for c in "${checkers[@]}"; do
     case "$c" in
         tlc) ensure_java; ensure_tlc ;;
-        tla) ensure_tla_checker ;;
+        tla) [ ${#runs[@]} -eq 0 ] || ensure_tla_checker ;;
     esac
 done
 mkdir -p "$LOG_DIR"
@@ -249,6 +271,61 @@ run_tla() {
     esac
 }
 
+# The simulator that writes the traces: built once, on the first trace run.
+SIM_BIN=""
+ensure_sim() {
+    [ -z "$SIM_BIN" ] || return 0
+    command -v cargo >/dev/null 2>&1 || die "cargo not found: trace validation needs bftledger-sim"
+    local target="${CARGO_TARGET_DIR:-$HOME/.cache/bftledger/target}"
+    log "building bftledger-sim (cargo, target $target)"
+    (cd "$TLA_DIR/.." && CARGO_TARGET_DIR="$target" nice -n 10 \
+        cargo build --quiet --locked -p bftledger-sim --bin bftledger-sim) >&2
+    SIM_BIN="$target/debug/bftledger-sim"
+}
+
+# Writes the trace of one seed and checks it with TLC against PBFT.tla (PBFTTrace.tla), in a
+# directory of its own (the trace module is always named PBFTTraceData). Sets R_KIND (accepted,
+# rejected or error), R_STATES, R_LEN (trace length in events), R_AT (the rejected event's
+# index and kind) and R_NOTE.
+run_trace() {
+    local name="$1" log="$2" sim_args="$3" dir rc=0 consumed
+    dir="$(mktemp -d)"
+    cp "$TLA_DIR/PBFT.tla" "$TLA_DIR/PBFTTrace.tla" "$TLA_DIR/PBFTTrace.cfg" "$dir/"
+    R_STATES="-"; R_LEN="-"; R_AT=""; R_NOTE=""
+    # Its exit status is not the verdict: a mutant's seed may fail the simulator's own
+    # checkers, and its trace is written all the same. No trace at all is an error.
+    # shellcheck disable=SC2086
+    (cd "$dir" && timeout "$TIMEOUT_S" nice -n 10 "$SIM_BIN" $sim_args \
+        --tla-trace PBFTTraceData.tla) > "$log" 2>&1 || true
+    if [ ! -f "$dir/PBFTTraceData.tla" ]; then
+        R_KIND=error; R_NOTE="bftledger-sim wrote no trace"; rm -rf "$dir"; return
+    fi
+    R_LEN="$(sed -n 's/^tla trace: .* (\([0-9]*\) events.*/\1/p' "$log")"
+    # shellcheck disable=SC2086
+    (cd "$dir" && timeout "$TIMEOUT_S" nice -n 10 java $TLC_JAVA_OPTS -cp "$TLC_JAR" tlc2.TLC \
+        -config PBFTTrace.cfg -workers 1 -deadlock -cleanup -metadir "$dir/meta" PBFTTrace) \
+        >> "$log" 2>&1 || rc=$?
+    R_STATES="$(sed -n 's/^\([0-9,]*\) states generated, \([0-9,]*\) distinct states found.*/\2/p' "$log" | tail -1 | tr -d ,)"
+    R_STATES="${R_STATES:--}"
+    if { [ $rc = 12 ] || [ $rc = 13 ]; } && grep -q '^Error: Invariant TraceNotAccepted is violated' "$log"; then
+        R_KIND=accepted
+    elif [ $rc = 0 ] && grep -q '^Model checking completed. No error has been found.' "$log"; then
+        R_KIND=rejected
+        consumed="$(sed -n 's/^<<"consumed", \([0-9]*\),.*/\1/p' "$log" | tail -1)"
+        consumed="${consumed:-0}"
+        # The event TLC could not take: line consumed+1 after "Trace == <<".
+        R_AT="$((consumed + 1)):$(awk -v k=$((consumed + 1)) '
+            /^Trace == <</ { on = 1; next }
+            on && ++n == k { if (match($0, /e \|-> "[A-Za-z]*"/)) print substr($0, RSTART + 7, RLENGTH - 8); exit }
+        ' "$dir/PBFTTraceData.tla")"
+        cp "$dir/PBFTTraceData.tla" "$log.trace.tla"
+    else
+        R_KIND=error
+        if [ $rc = 124 ]; then R_NOTE="timeout after ${TIMEOUT_S}s"; else R_NOTE="TLC exit $rc"; fi
+    fi
+    rm -rf "$dir"
+}
+
 failures=0
 rows=()
 declare -A states_by_cfg=()
@@ -305,6 +382,43 @@ for run in "${runs[@]}"; do
         fi
         rows+=("$cfg|$checker|$R_STATES|$result|$secs")
     done
+done
+
+for run in "${trace_runs[@]}"; do
+    read -r name expected sim_args <<< "$run"
+    if [[ " ${checkers[*]} " != *" tlc "* ]]; then
+        rows+=("$name|tlc|-|skipped: trace validation is TLC only|-")
+        continue
+    fi
+    ensure_sim
+    log_file="$LOG_DIR/$name.tlc.log"
+    log "running $name (bftledger-sim $sim_args) with tlc"
+    start="$(now_ns)"
+    run_trace "$name" "$log_file" "$sim_args"
+    secs="$(awk -v a="$start" -v b="$(now_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')"
+    verdict=""
+    case "$expected:$R_KIND" in
+        accepted:accepted) result="trace of $R_LEN events accepted" ;;
+        rejected:*:rejected)
+            want="${expected#rejected:}"
+            if [ "${R_AT#*:}" = "$want" ]; then
+                result="rejected as required at event ${R_AT%%:*} ($want) of $R_LEN"
+            else
+                verdict="FAIL: rejected at event ${R_AT%%:*} (${R_AT#*:}), expected a $want event"
+            fi ;;
+        accepted:rejected) verdict="FAIL: trace rejected at event ${R_AT%%:*} (${R_AT#*:}) of $R_LEN" ;;
+        rejected:*:accepted) verdict="FAIL: the mutant's trace was accepted ($R_LEN events)" ;;
+        *) verdict="FAIL: $R_NOTE" ;;
+    esac
+    if [ -n "$verdict" ]; then
+        result="$verdict"
+        failures=$((failures + 1))
+        log "$name: $verdict; log: $log_file"
+        tail -n 25 "$log_file" >&2 || true
+    elif [ "${TLA_KEEP_LOGS:-0}" != 1 ]; then
+        rm -f "$log_file" "$log_file.trace.tla"
+    fi
+    rows+=("$name|tlc|$R_STATES|$result|$secs")
 done
 
 total_secs="$(awk -v a="$total_start" -v b="$(now_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')"

@@ -50,6 +50,7 @@ use crate::byzantine::{Byzantine, Send};
 use crate::checker::{Checker, SignedKind, ViolationKind};
 use crate::faults::{FaultEvent, FaultKnobs, FaultPlan};
 use crate::network::{Endpoint, LinkFaults, Network};
+use crate::tla_trace::TlaTrace;
 use crate::twins::TwinRoutes;
 use crate::{Mutant, SeedStats, SimOptions};
 use clients::Submitted;
@@ -128,6 +129,9 @@ pub struct Cluster {
     coverage: BTreeMap<String, u64>,
     /// The view in which the cluster settled after the heal, if it did ([`Cluster::note_settled`]).
     settled_view: Option<u64>,
+    /// What correct replicas did, for trace validation against the TLA+ spec, if asked for
+    /// ([`Cluster::record_tla_trace`]).
+    tla: Option<TlaTrace>,
 }
 
 /// The outcome of one seed.
@@ -202,6 +206,7 @@ impl Cluster {
             stable_seen: BTreeSet::new(),
             coverage: BTreeMap::new(),
             settled_view: None,
+            tla: None,
         };
         for slot in 0..cluster.routes.slots() {
             let (id, _) = cluster.routes.instance(slot);
@@ -253,8 +258,23 @@ impl Cluster {
         self.nodes[r].host.as_ref().map(Host::store)
     }
 
+    /// Records what correct replicas do from now on as a TLA+ trace (`crate::tla_trace`),
+    /// keeping sequence numbers 1..=`max_seq`; [`Cluster::run_traced`] returns it.
+    pub fn record_tla_trace(&mut self, max_seq: u64) {
+        let byzantine = (0..self.n())
+            .filter(|&id| self.plan.is_byzantine(id))
+            .map(|id| id as u32)
+            .collect();
+        self.tla = Some(TlaTrace::new(self.n(), byzantine, max_seq));
+    }
+
     /// Runs the seed to the end: success, first violation, or stall.
-    pub fn run(mut self) -> SeedOutcome {
+    pub fn run(self) -> SeedOutcome {
+        self.run_traced().0
+    }
+
+    /// [`Cluster::run`], and the TLA+ trace if [`Cluster::record_tla_trace`] asked for one.
+    pub fn run_traced(mut self) -> (SeedOutcome, Option<TlaTrace>) {
         self.trace(|| format!("seed {} plan: {:?}", self.seed, self.plan));
         for strategy in self.plan.byzantine.clone().into_iter().flatten() {
             self.mark(&format!("byzantine.{strategy:?}"));
@@ -317,13 +337,14 @@ impl Cluster {
         if let Some(s) = &stall {
             self.trace(|| format!("STALL {s}"));
         }
-        SeedOutcome {
+        let outcome = SeedOutcome {
             seed: self.seed,
             violation,
             stall,
             stats: self.stats,
             coverage: self.coverage,
-        }
+        };
+        (outcome, self.tla)
     }
 
     /// The cluster has settled once, after the heal, every correct replica is up, in normal
@@ -480,6 +501,10 @@ impl Cluster {
                 if self.now > 0 {
                     self.checker.on_restart(r, height);
                     self.stats.restarts += 1;
+                    let (id, correct) = (self.nodes[r].id, self.is_correct(r));
+                    if let Some(tla) = self.tla.as_mut().filter(|_| correct) {
+                        tla.on_restart(id);
+                    }
                 }
                 self.nodes[r].host = Some(host);
                 return;
@@ -713,6 +738,10 @@ impl Cluster {
         self.checker
             .on_state(now, r, block.height, block.state_root);
         self.checker.on_block(now, r, block.height, block.hash);
+        let (id, correct) = (self.nodes[r].id, self.is_correct(r));
+        if let Some(tla) = self.tla.as_mut().filter(|_| correct) {
+            tla.on_block(id, block.height, block.batch_digest, block.executed);
+        }
         if self.is_correct(r) && block.executed {
             self.stats.batches_executed += 1;
             self.stats.requests_executed += block.applied;
@@ -747,6 +776,9 @@ impl Cluster {
             None => {
                 for out in &outbound {
                     self.record_signed(r, &out.message);
+                    if let Some(tla) = &mut self.tla {
+                        tla.on_sent(self.nodes[r].id, &out.message);
+                    }
                 }
                 let (n, id) = (self.n(), self.nodes[r].id as usize);
                 outbound
@@ -847,6 +879,9 @@ impl Cluster {
         match event {
             Event::ViewEntered { view, .. } if correct => {
                 self.stats.max_view = self.stats.max_view.max(*view);
+                if let Some(tla) = &mut self.tla {
+                    tla.on_view_entered(self.nodes[r].id, *view);
+                }
                 if let Some(settled) = self.settled_view.filter(|s| view > s) {
                     let primary = self.config.primary(settled);
                     let detail = format!(

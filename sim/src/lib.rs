@@ -5,6 +5,7 @@
 //! bftledger-sim --seeds 1000 --replicas 4 --byzantine 1      # 1000 seeds, summary as JSON
 //! bftledger-sim --seed 17 --replicas 4 --byzantine 1 --trace # replay one seed, print its events
 //! bftledger-sim --seeds 300 --mutant weak-quorum             # must find a violation
+//! bftledger-sim --seed 54 --tla-trace PBFTTraceData.tla      # its TLA+ trace (tla_trace)
 //! ```
 //!
 //! One seed decides everything: keys, the fault plan (link loss, duplication, delays,
@@ -24,6 +25,7 @@ pub mod checker;
 pub mod cluster;
 pub mod faults;
 pub mod network;
+pub mod tla_trace;
 pub mod twins;
 
 use std::any::Any;
@@ -244,6 +246,30 @@ pub fn run_seed(seed: u64, options: &SimOptions) -> SeedOutcome {
             }
         }
     }
+}
+
+/// Runs one seed as [`run_seed`] does and records what its correct replicas did as a TLA+
+/// trace ([`tla_trace`]), keeping sequence numbers 1..=`max_seq`. Returns the [`Summary`] of
+/// that one seed too (the binary's last line). A panic of a replica is a violation, as in
+/// [`run_seed`]; the trace then holds what happened before it.
+pub fn run_seed_with_tla_trace(
+    seed: u64,
+    options: &SimOptions,
+    max_seq: u64,
+) -> (SeedOutcome, Summary, tla_trace::TlaTrace) {
+    let started = Instant::now();
+    bftledger_crypto::verdict_memo::enable();
+    let mut cluster = Cluster::new(seed, *options);
+    cluster.record_tla_trace(max_seq);
+    let (outcome, trace) = cluster.run_traced();
+    let trace = trace.expect("record_tla_trace asked for a trace");
+    let summary = summarize(
+        seed,
+        options,
+        std::slice::from_ref(&outcome),
+        started.elapsed().as_secs_f64(),
+    );
+    (outcome, summary, trace)
 }
 
 /// The result of many seeds: the JSON line the binary prints last.
