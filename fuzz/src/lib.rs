@@ -113,6 +113,11 @@ const NODE_TARGETS: &[Target] = &[
         what: "POST /v1/transfers/batch body: axum Json::<BatchSubmitRequest>::from_bytes within api.max_body_bytes",
         check: targets::api_batch,
     },
+    Target {
+        name: "api_batch_binary",
+        what: "POST /v1/transfers/batch binary body: api::binary::decode within api.max_body_bytes and api.max_batch_transfers; encode must give the input back",
+        check: targets::api_batch_binary,
+    },
 ];
 
 /// Every target of this build, one per decoder of untrusted bytes.

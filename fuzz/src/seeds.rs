@@ -114,6 +114,11 @@ fn node_seeds(
     };
     seeds.push(seed("api_batch", "three", json(&batch)));
     seeds.push(seed(
+        "api_batch_binary",
+        "three",
+        bftledger_node::api::binary::encode(&batch.transfers),
+    ));
+    seeds.push(seed(
         "api_batch",
         "empty",
         json(&BatchSubmitRequest { transfers: vec![] }),

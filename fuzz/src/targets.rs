@@ -12,7 +12,7 @@ use bftledger_ledger::SignedTransfer;
 use bftledger_ledger::{decode_and_check_batch, decode_payload, Genesis, Snapshot};
 #[cfg(feature = "node")]
 use bftledger_node::{
-    api::types::BatchSubmitRequest,
+    api::{binary, types::BatchSubmitRequest},
     config::{NodeConfig, MAX_CONFIG_FILE_BYTES},
     p2p::codec::{read_frame, write_frame, LENGTH_PREFIX_BYTES},
     wire::Frame,
@@ -223,6 +223,31 @@ pub(crate) fn api_batch(cx: &Context, data: &[u8]) {
         for transfer in &batch.transfers {
             let _ = transfer.check(CHAIN_ID);
         }
+    }
+}
+
+/// The binary form is canonical: a body that decodes is exactly the encoding of what it
+/// decoded to (length prefixes included), so two different bodies never mean one batch.
+#[cfg(feature = "node")]
+pub(crate) fn api_batch_binary(cx: &Context, data: &[u8]) {
+    if data.len() > cx.config.api.max_body_bytes {
+        return;
+    }
+    let Ok(transfers) = binary::decode(data, cx.config.api.max_batch_transfers) else {
+        return;
+    };
+    assert!(
+        !transfers.is_empty() && transfers.len() <= cx.config.api.max_batch_transfers,
+        "a decoded batch holds 1..=max transfers, not {}",
+        transfers.len()
+    );
+    let encoded = binary::encode(&transfers);
+    assert!(
+        encoded == data,
+        "a decoded binary batch re-encodes to other bytes:\n  input   {data:02x?}\n  encoded {encoded:02x?}"
+    );
+    for transfer in &transfers {
+        let _ = transfer.check(CHAIN_ID);
     }
 }
 
