@@ -4,7 +4,7 @@ import { decodeAddress } from "./address.js";
 import { BlockResponse, CommitCertificate, TransferResponse, verifyCommittedTransfer } from "./certificate.js";
 import { Genesis } from "./genesis.js";
 import { Key } from "./keys.js";
-import { SignedTransfer, Transfer, parseU64 } from "./transfer.js";
+import { SignedTransfer, Transfer, binaryBatchBody, parseU64 } from "./transfer.js";
 
 /** An error answer of the node: {"error": {"code", "message"}} with its HTTP status. */
 export class ApiError extends Error {
@@ -31,11 +31,14 @@ export interface Account {
 export class Client {
   constructor(readonly baseUrl = "http://127.0.0.1:26700", readonly timeoutMs = 10_000) {}
 
+  /** `body` goes as JSON, a Uint8Array as application/octet-stream (the binary batch form). */
   private async request(method: string, path: string, body?: unknown): Promise<string> {
+    const binary = body instanceof Uint8Array;
     const response = await fetch(this.baseUrl.replace(/\/$/, "") + path, {
       method,
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      headers:
+        body === undefined ? {} : { "Content-Type": binary ? "application/octet-stream" : "application/json" },
+      body: body === undefined ? undefined : binary ? new Blob([body as Uint8Array<ArrayBuffer>]) : JSON.stringify(body),
       signal: AbortSignal.timeout(this.timeoutMs),
     });
     const text = await response.text();
@@ -78,6 +81,18 @@ export class Client {
   /** Submits; resolves to the transfer id (202), rejects with ApiError on refusal. */
   async submit(signed: SignedTransfer): Promise<Uint8Array> {
     return hexToBytes((await this.json("POST", "/v1/transfers", signed.toJson())).id);
+  }
+
+  /** Submits a batch (the binary form unless `binary` is false); one result per transfer, in
+   * order. Rejects with ApiError when the whole batch is refused (its size, its encoding). */
+  async submitBatch(
+    transfers: SignedTransfer[],
+    binary = true,
+  ): Promise<{ id: Uint8Array; error: { code: string; message: string } | null }[]> {
+    const body = binary ? binaryBatchBody(transfers) : { transfers: transfers.map((t) => t.toJson()) };
+    const answer = await this.json("POST", "/v1/transfers/batch", body);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return answer.results.map((r: any) => ({ id: hexToBytes(r.id), error: r.error ?? null }));
   }
 
   /** Signs a transfer from `key` with its next nonce, and submits it. */

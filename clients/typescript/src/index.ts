@@ -12,5 +12,5 @@ export type { Account } from "./client.js";
 export { DecodeError, Reader, varint } from "./encoding.js";
 export { Genesis } from "./genesis.js";
 export { CONSENSUS_TAG, Key, KeyFileError, TRANSFER_TAG, parseKeyFile, renderKeyFile, verify } from "./keys.js";
-export { SignedTransfer, Transfer, parseU64 } from "./transfer.js";
+export { SignedTransfer, Transfer, binaryBatchBody, parseU64 } from "./transfer.js";
 export type { SignedTransferJson, TransferJson } from "./transfer.js";

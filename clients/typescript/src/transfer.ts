@@ -130,3 +130,13 @@ export class SignedTransfer {
     return new SignedTransfer(Transfer.fromJson(v.transfer), hexToBytes(v.signature.toLowerCase()));
   }
 }
+
+/** The binary form of a batch submission (docs/PROTOCOL.md §3.4): each transfer's canonical
+ * bytes behind their length, a big-endian u16. */
+export function binaryBatchBody(transfers: SignedTransfer[]): Uint8Array {
+  const records = transfers.map((t) => {
+    const bytes = t.toBytes();
+    return concatBytes(new Uint8Array([bytes.length >> 8, bytes.length & 0xff]), bytes);
+  });
+  return concatBytes(...records);
+}

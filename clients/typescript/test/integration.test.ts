@@ -37,6 +37,22 @@ describe("against a testnet", { skip: !(NODE && DIR) && "set BFTLEDGER_NODE and 
     await assert.rejects(client.verifyFinal(signed.id(), stranger), ProofError);
   });
 
+  it("a binary batch commits and each item gets its verdict", async () => {
+    const batchSender = parseKeyFile(readFileSync(join(DIR!, "accounts", "account-2.key"), "utf8"));
+    const recipient = Key.generate();
+    const nonce = (await client.account(batchSender.address)).next_nonce;
+    const [first, second] = [nonce, nonce + 1n].map((n) =>
+      new Transfer(genesis.chainId, batchSender.publicKey, recipient.publicKey, 4n, n).sign(batchSender));
+    const results = await client.submitBatch([first, first, second]);
+    assert.deepEqual(results.map((r) => bytesToHex(r.id)), [first, first, second].map((t) => bytesToHex(t.id())));
+    assert.deepEqual(results.map((r) => r.error?.code ?? null), [null, "duplicate", null]);
+    assert.equal((await client.wait(second.id())).committed.receipt, "Applied");
+    assert.equal(await client.balance(recipient.address), 8n);
+    // The JSON form gets the same verdicts: both nonces are used now.
+    const again = await client.submitBatch([first, second], false);
+    assert.deepEqual(again.map((r) => r.error?.code), ["already_committed", "already_committed"]);
+  });
+
   it("refusals come back as typed errors", async () => {
     const recipient = Key.generate();
     const wrongChain = new Transfer("another-chain", sender.publicKey, recipient.publicKey, 1n,

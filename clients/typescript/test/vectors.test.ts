@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { bytesToHex, concatBytes, hexToBytes } from "@noble/hashes/utils.js";
 import {
   AddressError, CONSENSUS_TAG, CommitCertificate, DecodeError, Genesis, Key, ProofError, Reader, SignedTransfer,
-  TRANSFER_TAG, Transfer, batchDigest, blockHash, commitSignedBytes, decodeAddress, encodeAddress, parseKeyFile,
+  TRANSFER_TAG, Transfer, batchDigest, binaryBatchBody, blockHash, commitSignedBytes, decodeAddress, encodeAddress, parseKeyFile,
   quorum, receiptsDigest, renderKeyFile, varint, verifyCertifiedBlock, verifyCommittedTransfer,
 } from "../src/index.js";
 
@@ -75,6 +75,11 @@ describe("transfers", () => {
       assert.equal(bytesToHex(signed.requestDigest()), v.request_digest);
       assert.ok(signed.verifySignature());
     }
+  });
+  it("the binary batch body matches", () => {
+    const signed = V.transfers.map((v: { body: never }) => SignedTransfer.fromJson(v.body));
+    assert.deepEqual(V.binary_batch.transfers, V.transfers.map((v: { name: string }) => v.name));
+    assert.equal(bytesToHex(binaryBatchBody(signed)), V.binary_batch.body);
   });
   it("a changed field breaks the signature", () => {
     const body = clone(V.transfers[0].body);
