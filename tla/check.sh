@@ -326,6 +326,22 @@ run_trace() {
     rm -rf "$dir"
 }
 
+# record_run NAME CHECKER LOG_FILE EXTRA_FILE: one row of the table from $verdict (a failure
+# when set), $result, $R_STATES and $secs; a failure is counted and its log tail shown, the logs
+# of a passing run are removed (unless TLA_KEEP_LOGS=1).
+record_run() {
+    local name="$1" checker="$2" log_file="$3" extra_file="$4"
+    if [ -n "$verdict" ]; then
+        result="$verdict"
+        failures=$((failures + 1))
+        log "$name/$checker: $verdict; log: $log_file"
+        tail -n 25 "$log_file" >&2 || true
+    elif [ "${TLA_KEEP_LOGS:-0}" != 1 ]; then
+        rm -f "$log_file" "$extra_file"
+    fi
+    rows+=("$name|$checker|$R_STATES|$result|$secs")
+}
+
 failures=0
 rows=()
 declare -A states_by_cfg=()
@@ -372,15 +388,7 @@ for run in "${runs[@]}"; do
                 fi
                 states_by_cfg[$cfg]="$R_STATES" ;;
         esac
-        if [ -n "$verdict" ]; then
-            result="$verdict"
-            failures=$((failures + 1))
-            log "$cfg/$checker: $verdict; log: $log_file"
-            tail -n 25 "$log_file" >&2 || true
-        elif [ "${TLA_KEEP_LOGS:-0}" != 1 ]; then
-            rm -f "$log_file" "$log_file.stderr"
-        fi
-        rows+=("$cfg|$checker|$R_STATES|$result|$secs")
+        record_run "$cfg" "$checker" "$log_file" "$log_file.stderr"
     done
 done
 
@@ -410,15 +418,7 @@ for run in "${trace_runs[@]}"; do
         rejected:*:accepted) verdict="FAIL: the mutant's trace was accepted ($R_LEN events)" ;;
         *) verdict="FAIL: $R_NOTE" ;;
     esac
-    if [ -n "$verdict" ]; then
-        result="$verdict"
-        failures=$((failures + 1))
-        log "$name: $verdict; log: $log_file"
-        tail -n 25 "$log_file" >&2 || true
-    elif [ "${TLA_KEEP_LOGS:-0}" != 1 ]; then
-        rm -f "$log_file" "$log_file.trace.tla"
-    fi
-    rows+=("$name|tlc|$R_STATES|$result|$secs")
+    record_run "$name" tlc "$log_file" "$log_file.trace.tla"
 done
 
 total_secs="$(awk -v a="$total_start" -v b="$(now_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')"
