@@ -70,14 +70,19 @@ impl Frame {
 mod tests {
     use super::*;
 
+    /// A consensus config of four fixed validators (for the largest message of each kind).
+    fn four_validators() -> bftledger_consensus::Config {
+        let keys: Vec<_> = (1..=4u8)
+            .map(|i| bftledger_crypto::SecretKey::from_bytes(&[i; 32]).public())
+            .collect();
+        bftledger_consensus::Config::new(keys)
+    }
+
     /// The framing allowance is exact for every consensus message kind, from the smallest to
     /// one with a batch whose length prefix takes several bytes.
     #[test]
     fn consensus_frame_overhead_matches_the_encoding() {
-        let keys: Vec<_> = (1..=4u8)
-            .map(|i| bftledger_crypto::SecretKey::from_bytes(&[i; 32]).public())
-            .collect();
-        let config = bftledger_consensus::Config::new(keys);
+        let config = four_validators();
         for message in bftledger_consensus::bounds::largest_messages(&config) {
             let bytes = message.to_bytes().len();
             let frame = Frame::Consensus(message).to_bytes().len();
@@ -108,10 +113,7 @@ mod tests {
     /// within `p2p.max_frame_bytes`: a Byzantine peer gets no larger messages in than we send.
     #[test]
     fn a_consensus_message_above_the_message_limit_is_refused_inside_a_legal_frame() {
-        let keys: Vec<_> = (1..=4u8)
-            .map(|i| bftledger_crypto::SecretKey::from_bytes(&[i; 32]).public())
-            .collect();
-        let config = bftledger_consensus::Config::new(keys);
+        let config = four_validators();
         let message = bftledger_consensus::bounds::largest_messages(&config)
             .into_iter()
             .max_by_key(|m| m.to_bytes().len())
