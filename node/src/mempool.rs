@@ -397,21 +397,32 @@ impl Mempool {
             )
         });
         let mut out = Vec::new();
+        // The last candidate kept (handed over or left waiting): candidates are sorted, so a
+        // transfer's predecessor, if it is waiting here too, is the one just before it.
+        let mut kept: Option<(PublicKey, u64)> = None;
         for p in candidates {
             let (from, nonce) = (p.transfer.transfer.from, p.transfer.transfer.nonce);
             let committed = committed_nonce(&from);
             let follows = nonce == committed.saturating_add(1)
                 || (nonce > committed && self.handed.contains(&(from, nonce - 1)));
+            // A predecessor still waiting is no gap: under a backlog (more ready transfers than
+            // `max`) it waits its turn, and so must its successors, however long that takes.
+            let predecessor_waits = kept == Some((from, nonce.wrapping_sub(1)));
             if nonce <= committed {
                 self.forget(&p.id);
                 self.record_drop(p.id, DropReason::NonceUsed);
             } else if follows && out.len() < max {
                 self.handed.insert((from, nonce));
+                kept = Some((from, nonce));
                 out.push(p);
-            } else if !follows && p.arrived.elapsed() >= self.limits.nonce_gap_hold {
+            } else if !follows
+                && !predecessor_waits
+                && p.arrived.elapsed() >= self.limits.nonce_gap_hold
+            {
                 self.forget(&p.id);
                 self.record_drop(p.id, DropReason::NonceGap);
             } else {
+                kept = Some((from, nonce));
                 self.waiting.push_back(p);
             }
         }
@@ -608,6 +619,38 @@ mod tests {
         // Submitted again: in flight, no longer reported as dropped.
         assert!(quick.admit(vec![gap.clone()], Origin::Client)[0].is_ok());
         assert_eq!(quick.dropped_reason(&gap.id()), None);
+    }
+
+    /// Under a backlog (more ready transfers than one drain takes) a transfer whose predecessor
+    /// is still waiting in the pool is not a gap, however long it waits: dropping it made a
+    /// sender's later transfers fail as `nonce_gap` at 2x load although nothing was missing.
+    #[test]
+    fn a_predecessor_waiting_behind_a_backlog_is_no_gap() {
+        let mut quick = Mempool::new(
+            "test",
+            MempoolLimits {
+                max_transfers: 10,
+                max_seen_ids: 20,
+                nonce_gap_hold: Duration::ZERO,
+            },
+        );
+        let all = [transfer(1, 1), transfer(2, 1), transfer(3, 1)];
+        quick.admit(all.to_vec(), Origin::Peer);
+        assert_eq!(quick.drain(1, |_| 0).len(), 1, "one drain takes one");
+        let rest: Vec<u64> = quick
+            .drain(10, |_| 0)
+            .iter()
+            .map(|t| t.transfer.transfer.nonce)
+            .collect();
+        assert_eq!(rest, [2, 3]);
+        assert!(all.iter().all(|t| quick.dropped_reason(&t.id()).is_none()));
+        // A real gap is still dropped: nonce 5 behind a missing 4, with 6 behind it.
+        quick.admit(vec![transfer(5, 1), transfer(6, 1)], Origin::Peer);
+        assert!(quick.drain(10, |_| 3).is_empty());
+        assert_eq!(
+            quick.dropped_reason(&transfer(6, 1).id()),
+            Some(DropReason::NonceGap)
+        );
     }
 
     #[test]
