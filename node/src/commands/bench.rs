@@ -5,7 +5,8 @@
 //!    committed.
 //! 2. **Pre-sign** `rate × duration` transfers, so signing costs nothing during the run. Account
 //!    `j` sends its k-th transfer (nonce k) to account `j + 1`; account `j` always submits to node
-//!    `j mod nodes`, so one account's transfers reach the network in nonce order.
+//!    `j mod nodes`, and sends its next transfer only once the node answered the previous one
+//!    (`send_order`), so its nonces reach the network in order even when a node refuses one.
 //! 3. **Offer load open-loop**: every `--tick-ms` the transfers due by then are submitted in one
 //!    batch request per node, whether or not earlier ones have committed (in-flight requests are
 //!    bounded by `--max-in-flight`; when the bound is hit the generator falls behind and says so).
@@ -25,6 +26,7 @@
 
 use super::client::{Client, ClientError};
 use super::node_figures;
+use super::send_order::{OfAccount, SendOrder};
 use super::signature_bound::{self, SignatureBound};
 use super::Output;
 use crate::api::types::{
@@ -36,7 +38,7 @@ use bftledger_crypto::{Address, Digest, SecretKey};
 use bftledger_ledger::{Receipt, SignedTransfer, Transfer};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,8 +46,6 @@ use tokio::sync::Semaphore;
 
 /// Largest number of transfers sent in one batch request.
 const MAX_TRANSFERS_PER_REQUEST: usize = 1000;
-/// Later than any advised retry time (to take every waiting retry at the end).
-const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
 /// How often the commit tracker asks for the chain height, in milliseconds.
 const TRACK_POLL_MS: u64 = 5;
 /// Blocks the commit tracker fetches at once. One at a time, it learns of at most one block per
@@ -297,63 +297,9 @@ fn presign(chain_id: &str, accounts: &[SecretKey], total: usize) -> Vec<Planned>
         .collect()
 }
 
-/// Transfers refused as `overloaded`, waiting to be re-sent: per account, in nonce order, with
-/// the time the node advised (`Retry-After`). While an account has any, its later transfers
-/// wait behind them, so each account's nonces still reach the network in order.
-#[derive(Default)]
-struct Retries {
-    accounts: HashMap<usize, (Instant, VecDeque<Planned>)>,
-}
-
-impl Retries {
-    /// `refused` (one request's transfers, in nonce order per account) come back after
-    /// `after`, before whatever their accounts still have waiting.
-    fn refused(&mut self, refused: Vec<Planned>, after: Duration) {
-        let due = Instant::now() + after;
-        let mut by_account: BTreeMap<usize, Vec<Planned>> = BTreeMap::new();
-        for p in refused {
-            by_account.entry(p.account).or_default().push(p);
-        }
-        for (account, mut ps) in by_account {
-            let entry = self
-                .accounts
-                .entry(account)
-                .or_insert_with(|| (due, VecDeque::new()));
-            entry.0 = entry.0.max(due);
-            ps.reverse();
-            for p in ps {
-                entry.1.push_front(p);
-            }
-        }
-    }
-
-    /// Whether `p` must wait behind its account's refused transfers (then it is queued).
-    fn defer(&mut self, p: Planned) -> Option<Planned> {
-        match self.accounts.get_mut(&p.account) {
-            Some((_, waiting)) => {
-                waiting.push_back(p);
-                None
-            }
-            None => Some(p),
-        }
-    }
-
-    /// The transfers whose advised time has come, each account's in order.
-    fn due(&mut self, now: Instant) -> Vec<Planned> {
-        let ready: Vec<usize> = self
-            .accounts
-            .iter()
-            .filter(|(_, (due, _))| *due <= now)
-            .map(|(a, _)| *a)
-            .collect();
-        ready
-            .into_iter()
-            .flat_map(|a| self.accounts.remove(&a).map(|(_, w)| w).unwrap_or_default())
-            .collect()
-    }
-
-    fn len(&self) -> usize {
-        self.accounts.values().map(|(_, w)| w.len()).sum()
+impl OfAccount for Planned {
+    fn account(&self) -> usize {
+        self.account
     }
 }
 
@@ -368,7 +314,7 @@ async fn offer_load(
     started: Instant,
 ) -> (u64, Instant) {
     let in_flight = Arc::new(Semaphore::new(args.max_in_flight));
-    let retries = Arc::new(Mutex::new(Retries::default()));
+    let order = Arc::new(Mutex::new(SendOrder::<Planned>::default()));
     let mut plan = plan.into_iter().peekable();
     let mut sent = 0usize;
     let mut max_lag_ms = 0u64;
@@ -380,8 +326,8 @@ async fn offer_load(
         tick.tick().await;
         let now = Instant::now();
         if let Some(at) = offered {
-            let retrying = retries.lock().expect("retries lock").len();
-            if retrying == 0 || now.duration_since(at).as_secs() >= args.drain_s {
+            let pending = order.lock().expect("send order lock").pending();
+            if pending == 0 || now.duration_since(at).as_secs() >= args.drain_s {
                 break;
             }
         }
@@ -389,14 +335,14 @@ async fn offer_load(
         let due = ((elapsed.as_secs_f64() * args.rate as f64) as usize).max(sent);
         let mut per_node: Vec<Vec<Planned>> = (0..clients.len()).map(|_| Vec::new()).collect();
         {
-            let mut retries = retries.lock().expect("retries lock");
-            for p in retries.due(now) {
+            let mut order = order.lock().expect("send order lock");
+            for p in order.due(now) {
                 per_node[p.account % clients.len()].push(p);
             }
             while sent < due {
                 let Some(p) = plan.next() else { break };
                 sent += 1;
-                if let Some(p) = retries.defer(p) {
+                if let Some(p) = order.offer(p) {
                     per_node[p.account % clients.len()].push(p);
                 }
             }
@@ -415,20 +361,17 @@ async fn offer_load(
                 max_lag_ms = max_lag_ms.max(waited.elapsed().as_millis() as u64);
                 let client = clients[node].clone();
                 let tracker = tracker.clone();
-                let retries = (!args.no_retry).then(|| retries.clone());
-                let form = args.form;
+                let order = order.clone();
+                let (form, retry) = (args.form, !args.no_retry);
                 tokio::spawn(async move {
-                    submit(&client, form, chunk, &tracker, retries.as_deref()).await;
+                    submit(&client, form, chunk, &tracker, &order, retry).await;
                     drop(permit);
                 });
             }
         }
     }
     // Still refused when the drain time ran out: final refusals.
-    let left = retries
-        .lock()
-        .expect("retries lock")
-        .due(Instant::now() + FOREVER);
+    let left = order.lock().expect("send order lock").take_waiting();
     let mut t = tracker.lock().expect("tracker lock");
     left.iter().for_each(|p| t.refused(p.id, "overloaded"));
     (max_lag_ms, offered.unwrap_or_else(Instant::now))
@@ -446,14 +389,15 @@ fn chunked(mut batch: Vec<Planned>) -> Vec<Vec<Planned>> {
     out
 }
 
-/// Submits one request; refusals are counted, and with `retries` the ones refused as
-/// `overloaded` come back after the advised time (1 s if none).
+/// Submits one request; refusals are counted, and with `retry` the ones refused as
+/// `overloaded` come back after the advised time (1 s if none). `order` learns the answer.
 async fn submit(
     client: &Client,
     form: BatchForm,
     chunk: Vec<Planned>,
     tracker: &Mutex<Tracker>,
-    retries: Option<&Mutex<Retries>>,
+    order: &Mutex<SendOrder<Planned>>,
+    retry: bool,
 ) {
     let now = Instant::now();
     tracker
@@ -483,7 +427,7 @@ async fn submit(
                 advised = retry_after;
                 for r in response.results {
                     match r.error {
-                        Some(e) if e.code == "overloaded" && retries.is_some() => {
+                        Some(e) if e.code == "overloaded" && retry => {
                             t.retried();
                             overloaded.insert(r.id);
                         }
@@ -496,17 +440,16 @@ async fn submit(
             Err(_) => chunk.iter().for_each(|p| t.refused(p.id, "unreachable")),
         }
     }
-    if let (Some(retries), false) = (retries, overloaded.is_empty()) {
-        let refused = chunk
-            .into_iter()
-            .filter(|p| overloaded.contains(&p.id))
-            .collect();
-        let after = Duration::from_secs(advised.unwrap_or(1));
-        retries
-            .lock()
-            .expect("retries lock")
-            .refused(refused, after);
-    }
+    let accounts: Vec<usize> = chunk.iter().map(|p| p.account).collect();
+    let refused = chunk
+        .into_iter()
+        .filter(|p| overloaded.contains(&p.id))
+        .collect();
+    let after = Duration::from_secs(advised.unwrap_or(1));
+    order
+        .lock()
+        .expect("send order lock")
+        .answered(accounts, refused, after);
 }
 
 /// Follows the chain from the first node and records when each tracked transfer committed.

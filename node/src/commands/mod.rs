@@ -8,6 +8,7 @@ pub mod client;
 mod keygen;
 mod node;
 mod node_figures;
+mod send_order;
 mod signature_bound;
 mod status;
 mod testnet;
