@@ -6,7 +6,8 @@
 #
 # What it checks:
 #   1. `up` starts 4 nodes, all ready, and a first block commits; `up` again changes nothing.
-#   2. CLI transfers commit; every node reports the same height, state root and balances.
+#   2. CLI transfers commit; every node reports the same height, state root and balances; a short
+#      `bench` run commits every transfer it submits.
 #   3. kill -9 of the current primary while transfers flow: commits resume after a view change,
 #      and every transfer acknowledged as committed is committed on every live node.
 #   4. The killed node, restarted, catches up to the same height and state root, and knows every
@@ -138,6 +139,21 @@ root="$(wait_converged "$h" 0 1 2 3)" || fail "nodes did not converge to one sta
 balances="$(for i in 0 1 2 3; do cli --node "$(api "$i")" --json balance "$A1_ADDR" | field '["balance"]'; done | sort -u)"
 [ "$(echo "$balances" | wc -l)" = 1 ] || fail "balances differ across nodes: $balances"
 ok "CLI transfers committed; all 4 nodes at height >= $h with state root $root and balance $balances"
+
+# 2b. the load generator, briefly: every transfer it submits ends committed ---------------
+nodes="$(api 0),$(api 1),$(api 2),$(api 3)"
+timeout 180 "$BIN" --json bench --rate 200 --duration 3 --accounts 40 --nodes "$nodes" \
+  --funders "$NET/accounts" --drain-s 60 >"$WORK/bench.json" 2>"$WORK/bench.err" \
+  || { tail -n 5 "$WORK/bench.err" >&2; fail "bench did not finish"; }
+tail -n 1 "$WORK/bench.json" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+bad = [k for k in ("refused_by_api", "rejected_at_execution", "not_committed_by_status") if r[k]]
+c, n = r["committed"], r["submitted"]
+if c != n or bad:
+    sys.exit(f"committed {c} of {n}; {[(k, r[k]) for k in bad]}")
+' || fail "bench: not every submitted transfer committed"
+ok "bench: 600 transfers at 200/s, every one committed"
 
 first_id="$(cat "$NET/first-transfer.txt")"
 cli --node "$(api 2)" tx "$first_id" --verify --genesis "$NET/genesis.toml" >/dev/null \

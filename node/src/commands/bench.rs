@@ -20,6 +20,9 @@
 //!    whether overload ever cost a view; `cpu_us_per_transfer` is all nodes' CPU per committed
 //!    transfer.
 //!
+//! 6. **Ask about every transfer that did not commit** within the drain (`not_committed_by_status`:
+//!    pending, or dropped by the node with its reason), so none vanishes from the report.
+//!
 //! It prints a progress line per second and, last, one JSON object. Whatever it could not measure
 //! (transfers refused by the API, rejected at execution, not committed before the drain timeout)
 //! is counted and reported, never dropped from the figures silently.
@@ -31,6 +34,7 @@ use super::signature_bound::{self, SignatureBound};
 use super::Output;
 use crate::api::types::{
     AccountResponse, BatchSubmitRequest, BatchSubmitResponse, BlockResponse, StatusResponse,
+    TransferResponse,
 };
 use crate::cli::{BatchForm, BenchArgs, GlobalArgs};
 use crate::error::{CliError, CliResult};
@@ -111,6 +115,11 @@ async fn bench(args: &BenchArgs, global: &GlobalArgs, out: &Output) -> CliResult
         bound.verify_per_s, bound.threads, bound.bound_per_s, bound.validators
     );
     let tracker = Arc::new(Mutex::new(Tracker::new(total)));
+    // Which node each transfer goes to, to ask it later about those that did not commit.
+    let node_of: HashMap<Digest, usize> = plan
+        .iter()
+        .map(|p| (p.id, p.account % clients.len()))
+        .collect();
     let start_height = clients[0].get::<StatusResponse>("/v1/status").await?.height;
     let figures_before = node_figures::read(&clients).await;
 
@@ -137,11 +146,14 @@ async fn bench(args: &BenchArgs, global: &GlobalArgs, out: &Output) -> CliResult
     track.abort();
     progress.abort();
     let figures_after = node_figures::read(&clients).await;
+    let unfinished = tracker.lock().expect("tracker lock").unfinished();
+    let fates = fates(&clients, &node_of, unfinished).await;
     let mut report = tracker
         .lock()
         .expect("tracker lock")
         .report(args, started, load_end, lag, bound);
     report["nodes_during_load"] = node_figures::report(&figures_before, &figures_after);
+    report["not_committed_by_status"] = serde_json::json!(fates);
     // CPU of all nodes per committed transfer, in microseconds (funding excluded, the drain
     // included): on a shared machine this moves far less with the neighbours than the rates do.
     let committed = report["committed"].as_u64().unwrap_or(0);
@@ -152,6 +164,50 @@ async fn bench(args: &BenchArgs, global: &GlobalArgs, out: &Output) -> CliResult
         };
     out.emit(report.to_string(), report);
     Ok(())
+}
+
+/// Largest number of uncommitted transfers whose status `bench` asks for after the drain.
+const MAX_FATES_ASKED: usize = 50_000;
+/// Status requests in flight at once while asking.
+const FATES_IN_FLIGHT: usize = 32;
+
+/// What became of transfers that did not commit within the drain, by asking the node each was
+/// submitted to (`GET /v1/transfers/{id}`): `pending`, `dropped:<reason>` (the node let it go
+/// and says why), `committed`/`rejected` (after the drain), `unreachable`, and `not_asked`
+/// beyond [`MAX_FATES_ASKED`]. A transfer answered 202 must end in one of these, never vanish.
+async fn fates(
+    clients: &[Arc<Client>],
+    node_of: &HashMap<Digest, usize>,
+    ids: Vec<Digest>,
+) -> BTreeMap<String, usize> {
+    let mut out: BTreeMap<String, usize> = BTreeMap::new();
+    if ids.len() > MAX_FATES_ASKED {
+        out.insert("not_asked".into(), ids.len() - MAX_FATES_ASKED);
+    }
+    let answers: Vec<String> = futures::stream::iter(ids.into_iter().take(MAX_FATES_ASKED))
+        .map(|id| {
+            let client = clients[node_of.get(&id).copied().unwrap_or(0)].clone();
+            async move {
+                match client
+                    .get::<TransferResponse>(&format!("/v1/transfers/{id}"))
+                    .await
+                {
+                    Ok(r) => match r.dropped {
+                        Some(reason) => format!("dropped:{}", reason.code),
+                        None => r.status,
+                    },
+                    Err(ClientError::Api { code, .. }) => code,
+                    Err(_) => "unreachable".into(),
+                }
+            }
+        })
+        .buffer_unordered(FATES_IN_FLIGHT)
+        .collect()
+        .await;
+    for a in answers {
+        *out.entry(a).or_default() += 1;
+    }
+    out
 }
 
 /// Funds every account with `amount` from the funder keys and waits until all funding
@@ -618,6 +674,11 @@ impl Tracker {
                 *self.rejected.entry(key.to_string()).or_default() += 1;
             }
         }
+    }
+
+    /// Submitted transfers not committed (nor refused) so far.
+    fn unfinished(&self) -> Vec<Digest> {
+        self.submit_time.keys().copied().collect()
     }
 
     fn outstanding(&self) -> usize {
