@@ -29,7 +29,7 @@
 
 use super::client::{Client, ClientError};
 use super::node_figures;
-use super::send_order::{OfAccount, SendOrder};
+use super::send_order::{self, OfAccount, SendOrder};
 use super::signature_bound::{self, SignatureBound};
 use super::Output;
 use crate::api::types::{
@@ -407,7 +407,7 @@ async fn offer_load(
             offered = Some(now);
         }
         for (node, batch) in per_node.into_iter().enumerate() {
-            for chunk in chunked(batch) {
+            for chunk in send_order::requests(batch, MAX_TRANSFERS_PER_REQUEST) {
                 let waited = Instant::now();
                 let permit = in_flight
                     .clone()
@@ -426,23 +426,16 @@ async fn offer_load(
             }
         }
     }
+    // Every request answered (each permit back), so each transfer is accepted or refused.
+    let _all = in_flight
+        .acquire_many(args.max_in_flight as u32)
+        .await
+        .expect("semaphore never closed");
     // Still refused when the drain time ran out: final refusals.
     let left = order.lock().expect("send order lock").take_waiting();
     let mut t = tracker.lock().expect("tracker lock");
     left.iter().for_each(|p| t.refused(p.id, "overloaded"));
     (max_lag_ms, offered.unwrap_or_else(Instant::now))
-}
-
-fn chunked(mut batch: Vec<Planned>) -> Vec<Vec<Planned>> {
-    let mut out = Vec::new();
-    while batch.len() > MAX_TRANSFERS_PER_REQUEST {
-        let rest = batch.split_off(MAX_TRANSFERS_PER_REQUEST);
-        out.push(std::mem::replace(&mut batch, rest));
-    }
-    if !batch.is_empty() {
-        out.push(batch);
-    }
-    out
 }
 
 /// Submits one request; refusals are counted, and with `retry` the ones refused as

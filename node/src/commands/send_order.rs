@@ -123,6 +123,40 @@ impl<T: OfAccount> SendOrder<T> {
     }
 }
 
+/// Splits one node's batch into requests of at most `max` transfers, never between two
+/// transfers of one account (unless one account alone has more than `max`): two requests are in
+/// flight at once, and the node may refuse the first and accept the second.
+pub fn requests<T: OfAccount>(batch: Vec<T>, max: usize) -> Vec<Vec<T>> {
+    assert!(max > 0, "a request must hold at least one transfer");
+    let mut out: Vec<Vec<T>> = Vec::new();
+    let mut current: Vec<T> = Vec::new();
+    // Where the run of the last account in `current` starts.
+    let mut run_start = 0;
+    for item in batch {
+        let same = current
+            .last()
+            .is_some_and(|l| l.account() == item.account());
+        if !same {
+            run_start = current.len();
+        }
+        if current.len() == max {
+            // Move the last account's run to the next request, if that leaves something.
+            let carry = if same && run_start > 0 {
+                current.split_off(run_start)
+            } else {
+                Vec::new()
+            };
+            out.push(std::mem::replace(&mut current, carry));
+            run_start = 0;
+        }
+        current.push(item);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +196,25 @@ mod tests {
         assert_eq!(o.due(later), [T(1, 1), T(1, 2)]);
         o.answered([1, 1], vec![], Duration::ZERO);
         assert_eq!(o.pending(), 0);
+    }
+
+    #[test]
+    fn requests_never_split_an_account_s_transfers() {
+        let batch = vec![T(1, 1), T(2, 1), T(2, 2), T(2, 3), T(3, 1)];
+        let split = requests(batch.clone(), 3);
+        assert_eq!(
+            split,
+            [
+                vec![T(1, 1)],
+                vec![T(2, 1), T(2, 2), T(2, 3)],
+                vec![T(3, 1)]
+            ]
+        );
+        assert!(requests(batch.clone(), 5).len() == 1);
+        // One account with more than a request holds is split, in order.
+        let long = vec![T(4, 1), T(4, 2), T(4, 3)];
+        assert_eq!(requests(long, 2), [vec![T(4, 1), T(4, 2)], vec![T(4, 3)]]);
+        assert!(requests(Vec::<T>::new(), 2).is_empty());
     }
 
     #[test]
