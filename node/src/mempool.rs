@@ -388,11 +388,19 @@ impl Mempool {
             // Executed while waiting (ordered through another node): drop.
             .filter(|p| self.in_flight.contains_key(&p.id))
             .collect();
-        // Stable: senders keep their arrival order relative to each other's first transfer
-        // only approximately, but each sender's transfers come out in nonce order.
+        // Senders in the order their first waiting transfer arrived, each sender's transfers
+        // in nonce order. Ordering senders by key instead made a backlog (more ready than one
+        // drain takes) serve low keys first, every drain: a sender with a high key waited for
+        // as long as the overload lasted.
+        let mut first_arrival: HashMap<PublicKey, usize> = HashMap::new();
+        for (position, p) in candidates.iter().enumerate() {
+            first_arrival
+                .entry(p.transfer.transfer.from)
+                .or_insert(position);
+        }
         candidates.sort_by_key(|p| {
             (
-                *p.transfer.transfer.from.as_bytes(),
+                first_arrival[&p.transfer.transfer.from],
                 p.transfer.transfer.nonce,
             )
         });
@@ -619,6 +627,40 @@ mod tests {
         // Submitted again: in flight, no longer reported as dropped.
         assert!(quick.admit(vec![gap.clone()], Origin::Client)[0].is_ok());
         assert_eq!(quick.dropped_reason(&gap.id()), None);
+    }
+
+    fn transfer_by(sender: u8, nonce: u64) -> SignedTransfer {
+        Transfer {
+            chain_id: "test".into(),
+            from: key(sender).public(),
+            to: key(2).public(),
+            amount: 1,
+            nonce,
+            memo: None,
+        }
+        .sign(&key(sender))
+    }
+
+    /// Under a backlog, senders are served in the order they arrived, whatever their keys: by
+    /// key, one sender could wait as long as the overload lasted.
+    #[test]
+    fn a_backlog_serves_senders_in_arrival_order() {
+        for (first, second) in [(3, 4), (4, 3)] {
+            let mut p = pool(10);
+            let early = [transfer_by(first, 1), transfer_by(first, 2)];
+            let late = transfer_by(second, 1);
+            p.admit(
+                vec![early[0].clone(), late.clone(), early[1].clone()],
+                Origin::Peer,
+            );
+            let ids: Vec<Digest> = p.drain(2, |_| 0).iter().map(|t| t.id).collect();
+            assert_eq!(
+                ids,
+                [early[0].id(), early[1].id()],
+                "sender {first} came first"
+            );
+            assert_eq!(p.drain(2, |_| 0)[0].id, late.id());
+        }
     }
 
     /// Under a backlog (more ready transfers than one drain takes) a transfer whose predecessor
