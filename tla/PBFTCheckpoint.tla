@@ -19,7 +19,7 @@
 (* Modelling simplifications:                                              *)
 (*  C1. The normal case and view changes are abstracted into decided, see  *)
 (*      above; views do not appear.  VIEW-CHANGE's checkpoint proof (the   *)
-(*      min-s of the O-set) is not modelled.                               *)
+(*      min-s of the O-set) is modelled in PBFTViewCheckpoint.tla.         *)
 (*  C2. A state digest is the executed history itself (the function from   *)
 (*      1..n to requests): digests are collision-free.                     *)
 (*  C3. Byzantine replicas sign a CHECKPOINT for every (n, digest); as in   *)
