@@ -27,8 +27,11 @@
 (*  S3. Requests are values, a request is its digest, batches have one     *)
 (*      request, and all client requests (the constant Requests) are       *)
 (*      issued at the start.  Values \ Requests are values no client       *)
-(*      signed; a Byzantine primary may propose them.  Replies to clients, *)
-(*      client timestamps and exactly-once execution are not modelled.     *)
+(*      signed; a Byzantine primary may propose them.  It may also propose *)
+(*      the null request in the normal case (an empty batch), and correct  *)
+(*      backups accept it, as the code does (AcceptPrePrepare).  Replies   *)
+(*      to clients, client timestamps and exactly-once execution are not   *)
+(*      modelled.                                                          *)
 (*  S4. Committed-local is a predicate on msgs (the replica sent COMMIT    *)
 (*      and 2f+1 COMMITs exist), not a variable: it over-approximates when *)
 (*      a replica may commit, which is sound for safety.  Execution,       *)
@@ -221,15 +224,21 @@ SendPrePrepare(p, v, n, d) ==
     /\ UNCHANGED <<view, status>>
 
 \* Backup i accepts PRE-PREPARE(v, n, d) and multicasts PREPARE(v, n, d, i):
-\* it is in view v and normal, the request carries a client signature, and
-\* it has not accepted a different PRE-PREPARE for (v, n).
+\* it is in view v and normal, the request carries a client signature or is
+\* the null request, and it has not accepted a different PRE-PREPARE for
+\* (v, n).  The null request is acceptable in the normal case too: the code
+\* accepts an empty batch from the primary (it executes nothing, which is
+\* what the null request does), and a Byzantine primary may send one.  A
+\* correct primary never proposes it outside an O-set (SendPrePrepare).
+\* Trace validation found this (seeds 9, 27 and 35, README.md).
 \* Implemented by: consensus/src/normal_case.rs  Replica::on_pre_prepare
+\*   (Replica::can_accept_pre_prepare)
 AcceptPrePrepare(i, v, n, d) ==
     /\ i # Primary(v)
     /\ view[i] = v
     /\ status[i] = "normal"
     /\ PrePrepareSigned(v, n, d)
-    /\ (d \in Requests \/ Mutation = "no_request_check")
+    /\ (d \in Requests \cup {NullDigest} \/ Mutation = "no_request_check")
     /\ \A dd \in Digests : ~Remembers(PrepareMsg(v, n, dd, i))
     /\ Send({PrepareMsg(v, n, d, i)})
     /\ UNCHANGED <<view, status>>
@@ -355,10 +364,10 @@ Init ==
 
 Next ==
     \/ \E i \in Correct, n \in Seqs, d \in Values :
-        \/ SendPrePrepare(i, view[i], n, d)
-        \/ AcceptPrePrepare(i, view[i], n, d)
+        SendPrePrepare(i, view[i], n, d)
     \/ \E i \in Correct, n \in Seqs, d \in Digests :
-        SendCommit(i, view[i], n, d)
+        \/ AcceptPrePrepare(i, view[i], n, d)
+        \/ SendCommit(i, view[i], n, d)
     \/ \E i \in Correct :
         \/ StartViewChange(i)
         \/ SendNewView(i, view[i])

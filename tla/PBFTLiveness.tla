@@ -23,7 +23,7 @@ Fairness ==
         /\ WF_vars(SendNewView(i, view[i]))
         /\ WF_vars(AcceptNewView(i, view[i]))
         /\ WF_vars(\E n \in Seqs, d \in Values : SendPrePrepare(i, view[i], n, d))
-        /\ WF_vars(\E n \in Seqs, d \in Values : AcceptPrePrepare(i, view[i], n, d))
+        /\ WF_vars(\E n \in Seqs, d \in Digests : AcceptPrePrepare(i, view[i], n, d))
         /\ WF_vars(\E n \in Seqs, d \in Digests : SendCommit(i, view[i], n, d))
 
 LiveSpec == Init /\ [][Next]_vars /\ Fairness

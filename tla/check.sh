@@ -18,8 +18,11 @@
 # For every run listed in tla/expected_states.txt it checks that each checker
 #   - reports the recorded number of distinct states and no violation (positive models), or
 #   - reports a violation of the recorded invariant with a counterexample of the recorded
-#     length (negative models: a negative model that passes is a failure),
+#     length (negative models: a negative model that passes is a failure), or
+#   - (TLC simulation runs, simulate:<traces>:<depth>:<seed>) finds no violation in that many
+#     random behaviours,
 # that the two checkers agree, and prints a table. Exit status 0 only if all of that holds.
+# A run marked tla-all is checked by tla-checker only with --all (TLC checks it in CI).
 #
 # Trace validation (tla/trace_seeds.txt, names Trace_*, TLC only): for each listed seed it builds
 # bftledger-sim (cargo, CARGO_TARGET_DIR or $HOME/.cache/bftledger/target), writes the seed's
@@ -53,7 +56,7 @@ only=()
 checkers=(tlc tla)
 list_only=0
 
-usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -157,13 +160,21 @@ ensure_tla_checker() {
 
 # ---------------------------------------------------------------- runs
 
-# Reads expected_states.txt: "cfg suite expected [tlc-only]", expected = a distinct-state count,
-# or violation:<Invariant or PROPERTY>:<counterexample length in states>. "tlc-only" marks the
-# liveness runs (a PROPERTY under fairness), which only TLC checks.
+# Reads expected_states.txt: "cfg suite expected [checkers]", expected = a distinct-state count,
+# violation:<Invariant or PROPERTY>:<counterexample length in states>, or
+# simulate:<traces>:<depth>:<seed> (TLC's simulation mode: that many random behaviours of that
+# depth, from that seed, with no violation). checkers: "tlc-only" for the liveness runs (a
+# PROPERTY under fairness) and the simulation runs, which only TLC checks; "tla-all" for runs
+# too slow for tla-checker in CI: TLC checks them in their suite, tla-checker only with --all.
 runs=()
 while read -r cfg run_suite expected flags _; do
     case "$cfg" in ''|'#'*) continue ;; esac
     [ -f "$TLA_DIR/$cfg.cfg" ] || die "expected_states.txt names $cfg but $cfg.cfg is missing"
+    case "${flags:-}" in ''|tlc-only|tla-all) ;; *) die "$cfg: unknown checkers column '$flags'" ;; esac
+    case "$expected:${flags:-}" in
+        simulate:*:tlc-only) ;;
+        simulate:*) die "$cfg: a simulation run is TLC only (checkers column tlc-only)" ;;
+    esac
     if [ "$suite" = "ci" ] && [ "$run_suite" != "ci" ]; then continue; fi
     if [ ${#only[@]} -gt 0 ]; then
         keep=0
@@ -212,19 +223,42 @@ mkdir -p "$LOG_DIR"
 # The module a cfg checks: the cfg name without its last _Property part.
 module_of() { echo "${1%_*}"; }
 
+# Why CHECKER does not check a run with this checkers column in this suite (empty: it does).
+skip_reason() {
+    local flags="$1" checker="$2"
+    case "$flags:$checker" in
+        tlc-only:tla) echo "TLC only (liveness, simulation, or too big)" ;;
+        tla-all:tla) [ "$suite" = all ] || echo "tla-checker only with --all (too slow for CI)" ;;
+    esac
+}
+
 now_ns() { date +%s%N; }
 
 # Each runner sets: R_STATES (distinct states, or "-"), R_KIND (ok|violation|error),
 # R_INV (violated invariant), R_LEN (counterexample length in states), R_NOTE.
+# TLC's mode for an expected result: breadth-first model checking, or for simulate:T:D:S
+# T random behaviours of at most D steps from seed S (one worker: the same behaviours every time).
+tlc_mode_args() {
+    local traces depth seed
+    case "$1" in
+        simulate:*)
+            IFS=: read -r _ traces depth seed <<< "$1"
+            echo "-simulate num=$traces -depth $depth -seed $seed" ;;
+    esac
+}
+
 run_tlc() {
-    local cfg="$1" log="$2" mod meta rc=0
+    local cfg="$1" log="$2" expected="$3" mod meta rc=0
     mod="$(module_of "$cfg")"
     meta="$(mktemp -d)"
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086,SC2046
     (cd "$TLA_DIR" && timeout "$TIMEOUT_S" nice -n 10 java $TLC_JAVA_OPTS -cp "$TLC_JAR" tlc2.TLC \
-        -config "$cfg.cfg" -workers 1 -deadlock -cleanup -metadir "$meta" "$mod") > "$log" 2>&1 || rc=$?
+        -config "$cfg.cfg" -workers 1 -deadlock -cleanup -metadir "$meta" \
+        $(tlc_mode_args "$expected") "$mod") > "$log" 2>&1 || rc=$?
     rm -rf "$meta"
     R_STATES="$(sed -n 's/^\([0-9,]*\) states generated, \([0-9,]*\) distinct states found.*/\2/p' "$log" | tail -1 | tr -d ,)"
+    # A simulation finds no distinct states; it reports the states it checked.
+    [ -n "$R_STATES" ] || R_STATES="$(sed -n 's/^Progress: \([0-9,]*\) states checked.*/\1/p' "$log" | tail -1 | tr -d ,)"
     R_STATES="${R_STATES:--}"
     R_INV="$(sed -n 's/^Error: Invariant \([A-Za-z0-9_]*\) is violated.*/\1/p' "$log" | head -1)"
     if [ -z "$R_INV" ] && grep -q '^Error: Temporal properties were violated' "$log"; then
@@ -234,6 +268,9 @@ run_tlc() {
     R_LEN="$(grep -c '^State [0-9]*:' "$log" || true)"
     R_NOTE=""
     if [ $rc = 0 ] && grep -q '^Model checking completed. No error has been found.' "$log"; then
+        R_KIND=ok
+    elif [ $rc = 0 ] && [ -n "$(tlc_mode_args "$expected")" ] && grep -q '^Finished in' "$log" \
+            && ! grep -q '^Error:' "$log"; then
         R_KIND=ok
     elif { [ $rc = 12 ] || [ $rc = 13 ]; } && [ -n "$R_INV" ]; then
         R_KIND=violation
@@ -350,8 +387,9 @@ total_start="$(now_ns)"
 for run in "${runs[@]}"; do
     read -r cfg expected flags <<< "$run"
     for checker in "${checkers[@]}"; do
-        if [ "$flags" = tlc-only ] && [ "$checker" != tlc ]; then
-            rows+=("$cfg|$checker|-|skipped: liveness, TLC only|-")
+        skip="$(skip_reason "$flags" "$checker")"
+        if [ -n "$skip" ]; then
+            rows+=("$cfg|$checker|-|skipped: $skip|-")
             continue
         fi
         log_file="$LOG_DIR/$cfg.$checker.log"
@@ -361,9 +399,19 @@ for run in "${runs[@]}"; do
         secs="$(awk -v a="$start" -v b="$(now_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')"
         verdict=""
         case "$expected" in
+            simulate:*)
+                IFS=: read -r _ want_traces want_depth want_seed <<< "$expected"
+                if [ "$R_KIND" = ok ]; then
+                    result="ok: $want_traces traces, depth $want_depth, seed $want_seed"
+                elif [ "$R_KIND" = violation ]; then
+                    verdict="FAIL: invariant $R_INV violated (trace $R_LEN)"
+                else
+                    verdict="FAIL: $R_NOTE"
+                fi ;;
             violation:*)
                 IFS=: read -r _ want_inv want_len <<< "$expected"
-                if [ "$R_KIND" = violation ] && [ "$R_INV" = "$want_inv" ] && [ "$R_LEN" = "$want_len" ]; then
+                if [ "$R_KIND" = violation ] && [ "$R_INV" = "$want_inv" ] \
+                    && { [ "$want_len" = "*" ] || [ "$R_LEN" = "$want_len" ]; }; then
                     result="violated $R_INV as required (trace $R_LEN)"
                 elif [ "$R_KIND" = ok ]; then
                     verdict="FAIL: negative model passed"
