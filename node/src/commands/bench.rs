@@ -19,6 +19,10 @@
 //!    whether overload ever cost a view; `cpu_us_per_transfer` is all nodes' CPU per committed
 //!    transfer.
 //!
+//! 6. **Ask where the missing went**: for up to [`MAX_OUTSTANDING_PROBED`] transfers not
+//!    committed within the drain, `GET /v1/transfers/{id}` at the node they were submitted to,
+//!    counted by status and drop reason (`not_committed_status`).
+//!
 //! It prints a progress line per second and, last, one JSON object. Whatever it could not measure
 //! (transfers refused by the API, rejected at execution, not committed before the drain timeout)
 //! is counted and reported, never dropped from the figures silently.
@@ -29,6 +33,7 @@ use super::signature_bound::{self, SignatureBound};
 use super::Output;
 use crate::api::types::{
     AccountResponse, BatchSubmitRequest, BatchSubmitResponse, BlockResponse, StatusResponse,
+    TransferResponse,
 };
 use crate::cli::{BatchForm, BenchArgs, GlobalArgs};
 use crate::error::{CliError, CliResult};
@@ -52,6 +57,11 @@ const TRACK_POLL_MS: u64 = 5;
 /// round trip to the node: 20 blocks/s at 50 ms, fewer than a WAN testnet commits, so the
 /// tracker fell behind and reported its own lag as commit latency (issue 19).
 const TRACK_BLOCKS_IN_FLIGHT: usize = 32;
+
+/// Transfers not committed within the drain whose status the bench asks for, at most.
+const MAX_OUTSTANDING_PROBED: usize = 10_000;
+/// Status requests for them in flight at once.
+const PROBES_IN_FLIGHT: usize = 16;
 
 /// Runs `bench`.
 pub fn run(args: &BenchArgs, global: &GlobalArgs, out: &Output) -> CliResult {
@@ -127,6 +137,10 @@ async fn bench(args: &BenchArgs, global: &GlobalArgs, out: &Output) -> CliResult
         start_height,
     ));
     let progress = tokio::spawn(print_progress(tracker.clone(), started));
+    let node_of: HashMap<Digest, usize> = plan
+        .iter()
+        .map(|p| (p.id, p.account % clients.len()))
+        .collect();
     let (lag, load_end) = offer_load(args, &clients, plan, tracker.clone(), started).await;
 
     let drain_deadline = load_end + Duration::from_secs(args.drain_s);
@@ -142,6 +156,15 @@ async fn bench(args: &BenchArgs, global: &GlobalArgs, out: &Output) -> CliResult
         .expect("tracker lock")
         .report(args, started, load_end, lag, bound);
     report["nodes_during_load"] = node_figures::report(&figures_before, &figures_after);
+    let outstanding: Vec<Digest> = tracker
+        .lock()
+        .expect("tracker lock")
+        .submit_time
+        .keys()
+        .take(MAX_OUTSTANDING_PROBED)
+        .copied()
+        .collect();
+    report["not_committed_status"] = probe_outstanding(&clients, &node_of, outstanding).await;
     // CPU of all nodes per committed transfer, in microseconds (funding excluded, the drain
     // included): on a shared machine this moves far less with the neighbours than the rates do.
     let committed = report["committed"].as_u64().unwrap_or(0);
@@ -507,6 +530,36 @@ async fn submit(
             .expect("retries lock")
             .refused(refused, after);
     }
+}
+
+/// Where the transfers not committed within the drain are, by `status` (and `status:reason`
+/// for a dropped one), as the node each was submitted to says.
+async fn probe_outstanding(
+    clients: &[Arc<Client>],
+    node_of: &HashMap<Digest, usize>,
+    ids: Vec<Digest>,
+) -> serde_json::Value {
+    let answers: Vec<String> = futures::stream::iter(ids)
+        .map(|id| async move {
+            let node = node_of.get(&id).copied().unwrap_or(0);
+            let path = format!("/v1/transfers/{id}");
+            match clients[node].get::<TransferResponse>(&path).await {
+                Ok(r) => match r.dropped {
+                    Some(why) => format!("{}:{}", r.status, why.code),
+                    None => r.status,
+                },
+                Err(ClientError::Api { code, .. }) => code,
+                Err(_) => "unreachable".to_string(),
+            }
+        })
+        .buffer_unordered(PROBES_IN_FLIGHT)
+        .collect()
+        .await;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for a in answers {
+        *counts.entry(a).or_default() += 1;
+    }
+    serde_json::json!(counts)
 }
 
 /// Follows the chain from the first node and records when each tracked transfer committed.
