@@ -38,10 +38,26 @@ pub struct Settings {
     /// adds no batching delay, a busy one gathers requests. 0: always wait for the delay.
     #[serde(default = "default_eager_batches_in_flight")]
     pub eager_batches_in_flight: u64,
-    /// Base view-change timeout; doubled per consecutive failed view change (§4.4).
+    /// Floor of the view-change timeout's adaptive base (see `timer.rs`): the base before any
+    /// wait is measured in a view, and the least it ever is. What a failover costs on a LAN.
+    /// The timeout is the base doubled per consecutive failed view change (§4.4, TOCS'02
+    /// §4.5.2).
     pub view_change_timeout_ticks: u64,
     /// Cap on the doubled view-change timeout.
     pub view_change_timeout_max_ticks: u64,
+    /// The adaptive base is this many times the longest of the recent waits (the view-change
+    /// timer's start to the execution of what it waited for) measured in the current view; 0
+    /// turns adaptation off (the base is then `view_change_timeout_ticks`).
+    #[serde(default = "default_view_change_timeout_wait_multiple")]
+    pub view_change_timeout_wait_multiple: u64,
+    /// Waits kept (at most one per executed batch; the newest are kept).
+    #[serde(default = "default_view_change_timeout_samples")]
+    pub view_change_timeout_samples: usize,
+    /// Ceiling of the adaptive base: the most a primary, correct or not, can make the measured
+    /// waits raise it to. At least `view_change_timeout_ticks`; the doubling cap
+    /// `view_change_timeout_max_ticks` bounds it too when lower.
+    #[serde(default = "default_view_change_timeout_adaptive_max_ticks")]
+    pub view_change_timeout_adaptive_max_ticks: u64,
     /// Own messages that may have been lost are re-sent every this many ticks.
     pub retransmit_ticks: u64,
     /// How many views ahead of the current one view-change messages are kept (per peer: one
@@ -70,6 +86,10 @@ impl Default for Settings {
             eager_batches_in_flight: default_eager_batches_in_flight(),
             view_change_timeout_ticks: 200,
             view_change_timeout_max_ticks: 200 * 64,
+            view_change_timeout_wait_multiple: default_view_change_timeout_wait_multiple(),
+            view_change_timeout_samples: default_view_change_timeout_samples(),
+            view_change_timeout_adaptive_max_ticks: default_view_change_timeout_adaptive_max_ticks(
+            ),
             retransmit_ticks: 50,
             max_future_views: 16,
             executed_requests_remembered: 1 << 18,
@@ -84,6 +104,23 @@ impl Default for Settings {
 /// batch delay expires), so a batch holds what arrived during one round of the protocol.
 fn default_eager_batches_in_flight() -> u64 {
     1
+}
+
+/// Four times the longest recent wait (see `timer.rs`).
+fn default_view_change_timeout_wait_multiple() -> u64 {
+    4
+}
+
+/// 256 waits: at a few batches per second the window spans about a minute, so a pause is
+/// remembered for that long.
+fn default_view_change_timeout_samples() -> usize {
+    256
+}
+
+/// 3,000 ticks (30 s at a 10 ms tick): far above four loaded WAN commits, and the most a
+/// Byzantine primary delaying its proposals can make a replica wait before suspecting it.
+fn default_view_change_timeout_adaptive_max_ticks() -> u64 {
+    3_000
 }
 
 /// Configuration shared by all replicas of one cluster (it must be identical everywhere): the
@@ -191,13 +228,17 @@ impl Settings {
     /// The rules among the settings themselves (the message sizes, which also depend on the
     /// validator count, are `Config::validate_message_bounds`).
     fn validate_limits(&self, problems: &mut Vec<ConfigProblem>) {
-        let positive: [(&'static str, u64); 11] = [
+        let positive: [(&'static str, u64); 12] = [
             ("checkpoint_interval_seqs", self.checkpoint_interval_seqs),
             ("watermark_window_seqs", self.watermark_window_seqs),
             ("max_batch_requests", self.max_batch_requests as u64),
             ("max_batch_bytes", self.max_batch_bytes as u64),
             ("view_change_timeout_ticks", self.view_change_timeout_ticks),
             ("retransmit_ticks", self.retransmit_ticks),
+            (
+                "view_change_timeout_samples",
+                self.view_change_timeout_samples as u64,
+            ),
             ("max_future_views", self.max_future_views),
             (
                 "executed_requests_remembered",
@@ -241,6 +282,12 @@ impl Settings {
             problems.push(ConfigProblem::TimeoutCapTooSmall {
                 base: self.view_change_timeout_ticks,
                 max: self.view_change_timeout_max_ticks,
+            });
+        }
+        if self.view_change_timeout_adaptive_max_ticks < self.view_change_timeout_ticks {
+            problems.push(ConfigProblem::AdaptiveCeilingBelowFloor {
+                ceiling: self.view_change_timeout_adaptive_max_ticks,
+                floor: self.view_change_timeout_ticks,
             });
         }
     }

@@ -410,6 +410,14 @@ pub enum ConfigProblem {
         /// Cap.
         max: u64,
     },
+    /// The adaptive base's ceiling is below its floor.
+    #[error("is {ceiling} ticks, less than view_change_timeout_ticks ({floor} ticks), the floor")]
+    AdaptiveCeilingBelowFloor {
+        /// view_change_timeout_adaptive_max_ticks.
+        ceiling: u64,
+        /// view_change_timeout_ticks.
+        floor: u64,
+    },
     /// `max_message_bytes` above what a message may be decoded at or a durable value may hold
     /// (the cap of `bounds.rs`).
     #[error("is {max_message_bytes} bytes, more than the cap of {cap} bytes (what a message decodes at and a durable value holds)")]
@@ -450,6 +458,9 @@ impl ConfigProblem {
             ConfigProblem::TimeoutNotAboveBatchDelay { .. } => "view_change_timeout_ticks",
             ConfigProblem::TimeoutCapTooSmall { .. } => "view_change_timeout_max_ticks",
             ConfigProblem::EagerBeyondWindow { .. } => "eager_batches_in_flight",
+            ConfigProblem::AdaptiveCeilingBelowFloor { .. } => {
+                "view_change_timeout_adaptive_max_ticks"
+            }
             ConfigProblem::MessageLimitAboveCap { .. } | ConfigProblem::MessageTooSmall { .. } => {
                 "max_message_bytes"
             }

@@ -135,6 +135,13 @@ impl<A: Application> Replica<A> {
 
     fn check_bounds(&self) {
         let c = &self.config;
+        assert!(
+            self.timers.waits.len() <= c.settings.view_change_timeout_samples,
+            "replica {}: {} waits held, view_change_timeout_samples {}",
+            self.id,
+            self.timers.waits.len(),
+            c.settings.view_change_timeout_samples
+        );
         let (pending, queue, executed) = self.requests.sizes();
         assert!(
             pending <= c.settings.max_pending_requests,

@@ -291,11 +291,12 @@ impl<A: Application> Replica<A> {
         if running && still_waiting {
             return;
         }
+        if running && self.awaited_executed() {
+            self.timers
+                .record_wait(self.config.settings.view_change_timeout_samples);
+        }
         self.awaited = self.next_awaited();
-        let (base, max) = (
-            self.config.settings.view_change_timeout_ticks,
-            self.config.settings.view_change_timeout_max_ticks,
-        );
+        let (base, max) = self.timers.view_change_bounds(&self.config.settings);
         match self.awaited {
             None => self.timers.stop_view_change_timer(),
             Some(awaited) if running => {
@@ -306,6 +307,16 @@ impl<A: Application> Replica<A> {
                 self.timers.ensure_view_change_timer(base, max);
                 self.relay_to_primary(Some(awaited), out);
             }
+        }
+    }
+
+    /// Whether what the timer waited for was executed (not dropped by the application or a
+    /// state transfer): only then is the wait a measure of the protocol (`timer.rs`).
+    fn awaited_executed(&self) -> bool {
+        match self.awaited {
+            Some(Awaited::Request(id)) => self.requests.was_executed(&id),
+            Some(Awaited::Slot(seq)) => seq <= self.last_executed,
+            None => false,
         }
     }
 
@@ -554,6 +565,17 @@ impl<A: Application> Replica<A> {
     /// Rejected inputs so far, by [`Rejection::kind`].
     pub fn rejection_counts(&self) -> &BTreeMap<&'static str, u64> {
         &self.rejections
+    }
+
+    /// The view-change timeout's adaptive base now, in ticks (before doubling; `timer.rs`).
+    pub fn view_change_base_ticks(&self) -> u64 {
+        self.timers.view_change_bounds(&self.config.settings).0
+    }
+
+    /// Waits measured in the current view (`timer.rs`): how many are held, and the longest, in
+    /// ticks.
+    pub fn measured_waits(&self) -> (usize, u64) {
+        (self.timers.waits.len(), self.timers.waits.longest_ticks())
     }
 
     /// Logical time (ticks seen).

@@ -132,6 +132,11 @@ impl RequestPool {
         self.pending.contains_key(id)
     }
 
+    /// Whether the request with identity `id` executed (among the last remembered).
+    pub fn was_executed(&self, id: &Digest) -> bool {
+        self.executed.contains(id)
+    }
+
     /// The oldest `max` pending requests, oldest first.
     pub fn oldest(&self, max: usize) -> Vec<PendingRequest> {
         self.by_arrival

@@ -174,6 +174,9 @@ impl<A: Application> Replica<A> {
         // replica waits at `target`, re-sending its view-change.
         self.timers.stop_view_change_timer();
         self.timers.failed_views = self.timers.failed_views.saturating_add(1);
+        // The view is suspected: what its primary let us measure no longer sets our patience
+        // (timer.rs, "samples of the current view only"); the floor does until new waits.
+        self.timers.waits.clear();
         out.push_event(Event::ViewChangeStarted {
             view: target,
             cause,
@@ -197,10 +200,8 @@ impl<A: Application> Replica<A> {
         if have >= self.quorum.strong() && self.timers.view_change_deadline.is_none() {
             let shift_back = self.timers.failed_views.saturating_sub(1);
             let saved = std::mem::replace(&mut self.timers.failed_views, shift_back);
-            self.timers.restart_view_change_timer(
-                self.config.settings.view_change_timeout_ticks,
-                self.config.settings.view_change_timeout_max_ticks,
-            );
+            let (base, max) = self.timers.view_change_bounds(&self.config.settings);
+            self.timers.restart_view_change_timer(base, max);
             self.timers.failed_views = saved;
         }
     }

@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 /// Largest encoded signed transfer, in bytes (a consensus request must fit one).
 const SIGNED_TRANSFER_MAX_BYTES: usize = <bftledger_ledger::SignedTransfer as Versioned>::MAX_BYTES;
 
-/// The view-change timeout of [`NodeConfig::local_default`] must outlast this commit latency, in
-/// milliseconds: the p99 submit-to-commit latency measured at half of saturation on the namespace
+/// The view-change timeout of [`NodeConfig::local_default`] must be able to outlast this commit
+/// latency (its adaptive ceiling does, four times over), in milliseconds: the p99 submit-to-commit latency measured at half of saturation on the namespace
 /// testnet's `global` profile (RTT 100 ms; testnet/BENCHMARKS.md, 2026-11-30), where a 2 s
 /// timeout made every validator start 2 or 3 view changes in 5 minutes.
 pub const WAN_COMMIT_P99_MS: u64 = 5_800;
@@ -360,11 +360,16 @@ impl NodeConfig {
                 max_batch_bytes: 1 << 20,
                 batch_delay_ticks: 1,
                 eager_batches_in_flight: 1,
-                // 300 ticks of 20 ms = 6 s: it must outlast a transfer's commit under load on a
-                // WAN (WAN_COMMIT_P99_MS); 2 s did not, at 100 ms RTT (issue 19). The price is
-                // a slower fail-over from a crashed primary.
-                view_change_timeout_ticks: 300,
-                view_change_timeout_max_ticks: 300 * 32,
+                // The timeout adapts to the waits each replica measures (consensus timer.rs):
+                // 4 × the longest recent one, between a floor of 50 ticks of 20 ms = 1 s (what a LAN
+                // failover costs) and a ceiling of 1,500 ticks = 30 s (what a slow primary can
+                // make a replica wait at most, above WAN_COMMIT_P99_MS). A fixed 2 s was too
+                // short at 100 ms RTT and a fixed 6 s made every failover cost 6 s (issue 19).
+                view_change_timeout_ticks: 50,
+                view_change_timeout_max_ticks: 50 * 64,
+                view_change_timeout_wait_multiple: 4,
+                view_change_timeout_samples: 256,
+                view_change_timeout_adaptive_max_ticks: 1_500,
                 retransmit_ticks: 25,
                 max_future_views: 16,
                 executed_requests_remembered: 1 << 20,
@@ -624,16 +629,24 @@ mod tests {
     }
 
     /// Issue 19: a backup starts a view change when a request waits longer than the timeout, so
-    /// the default must outlast a loaded commit at 100 ms RTT, or a WAN testnet changes views
-    /// with an honest primary.
+    /// the timeout must be able to outlast a loaded commit at 100 ms RTT, or a WAN testnet changes
+    /// views with an honest primary; the adaptive base reaches that far (its ceiling), while its
+    /// floor keeps a LAN failover short.
     #[test]
-    fn the_default_view_change_timeout_outlasts_a_loaded_wan_commit() {
+    fn the_adaptive_view_change_timeout_spans_a_lan_failover_and_a_loaded_wan_commit() {
         let c = NodeConfig::local_default(26600, 8080);
-        let timeout_ms = c.consensus.view_change_timeout_ticks * c.driver.tick_interval_ms;
+        let tick_ms = c.driver.tick_interval_ms;
+        let ceiling_ms = c.consensus.view_change_timeout_adaptive_max_ticks * tick_ms;
         assert!(
-            timeout_ms > WAN_COMMIT_P99_MS,
-            "view-change timeout {timeout_ms} ms <= WAN p99 commit {WAN_COMMIT_P99_MS} ms"
+            ceiling_ms > 4 * WAN_COMMIT_P99_MS,
+            "adaptive ceiling {ceiling_ms} ms <= 4 × WAN p99 commit {WAN_COMMIT_P99_MS} ms"
         );
+        assert!(
+            c.consensus.view_change_timeout_wait_multiple > 0,
+            "adaptation on"
+        );
+        let floor_ms = c.consensus.view_change_timeout_ticks * tick_ms;
+        assert!(floor_ms <= 1_000, "LAN failover floor {floor_ms} ms");
     }
 
     #[test]

@@ -252,6 +252,13 @@ impl Driver {
         }
         let m = &shared.metrics;
         m.view.set(replica.view() as i64);
+        let tick_ms = self.config.driver.tick_interval_ms;
+        let base_ms = replica.view_change_base_ticks().saturating_mul(tick_ms);
+        m.view_change_timeout_ms
+            .set(i64::try_from(base_ms).unwrap_or(i64::MAX));
+        let wait_ms = replica.measured_waits().1.saturating_mul(tick_ms);
+        m.view_change_wait_max_ms
+            .set(i64::try_from(wait_ms).unwrap_or(i64::MAX));
         m.committed_height.set(self.host.height() as i64);
         m.catching_up.set(i64::from(self.catching_up()));
         let (size, drops) = {

@@ -39,6 +39,10 @@ pub struct Metrics {
     pub committed_height: Gauge,
     /// The replica's current view.
     pub view: Gauge,
+    /// The view-change timeout's adaptive base, in milliseconds (before doubling).
+    pub view_change_timeout_ms: Gauge,
+    /// The longest of the timer waits measured in the current view, in milliseconds.
+    pub view_change_wait_max_ms: Gauge,
     /// View changes started by this replica, by cause (`timeout`, `primary_faulty`: the
     /// primary signed something no correct primary signs, `joined_higher_view`).
     pub view_changes: Family<ReasonLabel, Counter>,
@@ -109,6 +113,8 @@ impl Metrics {
     pub fn new() -> Metrics {
         let committed_height = Gauge::default();
         let view = Gauge::default();
+        let view_change_timeout_ms = Gauge::default();
+        let view_change_wait_max_ms = Gauge::default();
         let view_changes = Family::<ReasonLabel, Counter>::default();
         // 1 ms .. ~16 s
         let commit_latency_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 15));
@@ -136,6 +142,18 @@ impl Metrics {
         let help = "Height of the last executed block";
         r.register("committed_height", help, committed_height.clone());
         r.register("view", "Current PBFT view", view.clone());
+        let help = "Adaptive base of the view-change timeout (before doubling), in milliseconds";
+        r.register(
+            "view_change_timeout_ms",
+            help,
+            view_change_timeout_ms.clone(),
+        );
+        let help = "Longest recent wait of the view-change timer in this view, in milliseconds";
+        r.register(
+            "view_change_wait_max_ms",
+            help,
+            view_change_wait_max_ms.clone(),
+        );
         r.register("view_changes", "View changes started", view_changes.clone());
         let help = "Seconds from a transfer's arrival at this node to its commit";
         r.register(
@@ -180,6 +198,8 @@ impl Metrics {
             registry: Arc::new(r),
             committed_height,
             view,
+            view_change_timeout_ms,
+            view_change_wait_max_ms,
             view_changes,
             commit_latency_seconds,
             transfers_committed,

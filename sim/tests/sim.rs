@@ -96,13 +96,22 @@ fn weak_quorum_mutant_is_caught() {
 /// Issue 11 item 10: with the view back in the block identity (the runtime mutant
 /// `view-in-block-hash`), correct replicas that commit one batch in
 /// different views across a view change build different blocks; the block-hash checker catches
-/// it, as the first violation of a seed.
+/// it, as the first violation of a seed — or the host itself does, one step earlier, when a
+/// replica is handed a committed batch for a height whose stored block holds another one (its
+/// `SAFETY: block … stored with batch` assertion; seed 4 since the adaptive view-change timeout
+/// moved the view changes, and on main too). Both are this mutant's fork, caught.
 #[test]
 fn view_in_block_hash_is_caught_by_the_block_hash_checker() {
-    assert_caught_by(
-        Mutant::ViewInBlockHash,
-        200,
-        ViolationKind::BlockHashDivergence,
+    let mut options = SimOptions::new(4, 1);
+    options.mutant = Some(Mutant::ViewInBlockHash);
+    let (seed, violation) = (0..200)
+        .find_map(|seed| run_seed(seed, &options).violation.map(|v| (seed, v)))
+        .expect("view-in-block-hash survived 200 seeds");
+    let host_saw_the_fork =
+        violation.kind == ViolationKind::Panic && violation.detail.contains("SAFETY: block");
+    assert!(
+        violation.kind == ViolationKind::BlockHashDivergence || host_saw_the_fork,
+        "seed {seed}: {violation}"
     );
 }
 
