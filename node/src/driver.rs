@@ -454,12 +454,15 @@ impl HostIo for NodeIo {
     }
 
     fn state_transferred(&mut self, target: FetchTarget) {
-        // The core drops its pending requests on a state transfer.
-        self.shared
+        // The core drops its pending requests on a state transfer: hand them over again, except
+        // those the transfer executed. Lock order store → mempool, as in the API.
+        let shared = &self.shared;
+        let store = shared.store.read().expect("store lock poisoned");
+        shared
             .mempool
             .lock()
             .expect("mempool lock poisoned")
-            .forget_handed_over();
+            .requeue_handed_over(|id| matches!(store.transfer(id), Ok(Some(_))));
         info!(seq = target.seq, "state transfer complete");
     }
 

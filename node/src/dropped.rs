@@ -21,7 +21,9 @@ pub enum DropReason {
     /// Its sender's nonce was already used by another transfer: ordered, it could only be
     /// rejected (`NonceReplayed`).
     NonceUsed,
-    /// The node caught up by state transfer, and the core forgot its pending requests.
+    /// The node caught up by state transfer, and the core forgot its pending requests. Since
+    /// the pool hands those over again (`Mempool::requeue_handed_over`) no transfer is dropped
+    /// for this; the code stays so that clients' tables of reasons stay valid.
     StateTransfer,
     /// Forgotten to bound the in-flight set (more in flight than the node remembers).
     Evicted,

@@ -176,6 +176,10 @@ pub struct Mempool {
     in_flight: HashMap<Digest, InFlight>,
     /// (sender, nonce) of transfers handed to the core and not executed yet.
     handed: HashSet<(PublicKey, u64)>,
+    /// The same transfers by id, kept until executed: when the core drops its requests (after
+    /// a state transfer) they go back to waiting instead of being lost (issue 19: each one lost
+    /// doomed its sender's later transfers as `nonce_gap`).
+    handed_over: HashMap<Digest, Pending>,
     /// Every admitted transfer, checked, by request digest: the consensus application and the
     /// driver use it instead of decoding and verifying the same bytes again.
     verified: SharedVerified,
@@ -197,6 +201,7 @@ impl Mempool {
             in_flight_order: VecDeque::new(),
             in_flight: HashMap::new(),
             handed: HashSet::new(),
+            handed_over: HashMap::new(),
             verified: VerifiedTransfers::shared(limits.max_transfers.saturating_mul(2)),
             dropped: Dropped::default(),
             drop_counts: [0; DropReason::ALL.len()],
@@ -366,6 +371,7 @@ impl Mempool {
     fn forget(&mut self, id: &Digest) -> Option<InFlight> {
         let f = self.in_flight.remove(id)?;
         self.handed.remove(&(f.from, f.nonce));
+        self.handed_over.remove(id);
         Some(f)
     }
 
@@ -421,6 +427,7 @@ impl Mempool {
                 self.record_drop(p.id, DropReason::NonceUsed);
             } else if follows && out.len() < max {
                 self.handed.insert((from, nonce));
+                self.handed_over.insert(p.id, p.clone());
                 kept = Some((from, nonce));
                 out.push(p);
             } else if !follows
@@ -437,22 +444,21 @@ impl Mempool {
         out
     }
 
-    /// The core dropped the requests it held (it does after a state transfer): forget that the
-    /// ones handed to it are in flight, so that clients can submit them again.
-    pub fn forget_handed_over(&mut self) {
-        let waiting: HashSet<Digest> = self.waiting.iter().map(|p| p.id).collect();
-        let handed: Vec<Digest> = self
-            .in_flight
-            .keys()
-            .filter(|id| !waiting.contains(id))
-            .copied()
-            .collect();
-        for id in handed {
-            self.record_drop(id, DropReason::StateTransfer);
-        }
-        self.in_flight.retain(|id, _| waiting.contains(id));
-        self.in_flight_order.retain(|id| waiting.contains(id));
+    /// The core dropped the requests it held (it does after a state transfer). The transfers
+    /// handed to it go back to waiting, still in flight: the next drains hand them over again
+    /// in nonce order (or drop one whose nonce was used meanwhile, with that reason). Those the
+    /// state transfer itself brought in (`executed(id)`) are done, not dropped. Waiting may
+    /// then exceed `max_transfers` by at most what the core held (its `max_pending_requests`);
+    /// admission refuses new transfers until the drains bring it back under.
+    pub fn requeue_handed_over(&mut self, executed: impl Fn(&Digest) -> bool) {
         self.handed.clear();
+        for (id, p) in std::mem::take(&mut self.handed_over) {
+            if executed(&id) {
+                self.forget(&id);
+            } else {
+                self.waiting.push_back(p);
+            }
+        }
     }
 
     /// A transfer was executed (committed, with any receipt): it is no longer in flight.
@@ -695,19 +701,34 @@ mod tests {
         );
     }
 
+    /// After a state transfer the core forgets its requests; what this node had handed over
+    /// comes back, in nonce order, and nothing is reported dropped (each drop used to doom the
+    /// sender's later transfers as `nonce_gap`). What the state transfer executed is done.
     #[test]
-    fn handed_over_transfers_can_be_forgotten() {
-        let mut p = pool(10);
-        p.admit(vec![transfer(1, 1), transfer(2, 1)], Origin::Client);
-        p.drain(1, |_| 0);
-        p.forget_handed_over();
-        assert!(!p.is_in_flight(&transfer(1, 1).id()));
-        assert_eq!(
-            p.dropped_reason(&transfer(1, 1).id()),
-            Some(DropReason::StateTransfer)
+    fn handed_over_transfers_are_handed_over_again_after_a_state_transfer() {
+        let mut p = Mempool::new(
+            "test",
+            MempoolLimits {
+                max_transfers: 10,
+                max_seen_ids: 20,
+                nonce_gap_hold: Duration::ZERO,
+            },
         );
-        assert!(p.is_in_flight(&transfer(2, 1).id()));
-        assert!(p.admit(vec![transfer(1, 1)], Origin::Client)[0].is_ok());
+        let t: Vec<SignedTransfer> = (1..=4).map(|n| transfer(n, 1)).collect();
+        p.admit(t.clone(), Origin::Client);
+        assert_eq!(p.drain(3, |_| 0).len(), 3, "nonces 1-3 handed over");
+        // The state transfer executed nonce 1; the core dropped 2 and 3.
+        p.requeue_handed_over(|id| *id == t[0].id());
+        assert!(!p.is_in_flight(&t[0].id()));
+        assert!(t[1..].iter().all(|x| p.is_in_flight(&x.id())));
+        let nonces: Vec<u64> = p
+            .drain(10, |_| 1)
+            .iter()
+            .map(|x| x.transfer.transfer.nonce)
+            .collect();
+        assert_eq!(nonces, [2, 3, 4]);
+        assert!(t.iter().all(|x| p.dropped_reason(&x.id()).is_none()));
+        assert!(p.take_drop_counts().iter().all(|(_, n)| *n == 0));
     }
 
     #[test]
