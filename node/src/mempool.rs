@@ -501,6 +501,18 @@ mod tests {
         )
     }
 
+    /// A pool that holds a nonce gap for no time at all.
+    fn quick_pool() -> Mempool {
+        Mempool::new(
+            "test",
+            MempoolLimits {
+                max_transfers: 10,
+                max_seen_ids: 20,
+                nonce_gap_hold: Duration::ZERO,
+            },
+        )
+    }
+
     #[test]
     fn admits_valid_transfers_in_order_and_drains_oldest_first() {
         let mut p = pool(10);
@@ -607,14 +619,7 @@ mod tests {
     /// again.
     #[test]
     fn transfers_that_can_only_fail_are_dropped_with_a_reason_not_ordered() {
-        let mut quick = Mempool::new(
-            "test",
-            MempoolLimits {
-                max_transfers: 10,
-                max_seen_ids: 10,
-                nonce_gap_hold: Duration::ZERO,
-            },
-        );
+        let mut quick = quick_pool();
         let (gap, used, next) = (transfer(9, 1), transfer(3, 1), transfer(6, 1));
         quick.admit(vec![gap.clone(), used.clone(), next.clone()], Origin::Peer);
         let drained = quick.drain(10, |_| 5);
@@ -674,14 +679,7 @@ mod tests {
     /// sender's later transfers fail as `nonce_gap` at 2x load although nothing was missing.
     #[test]
     fn a_predecessor_waiting_behind_a_backlog_is_no_gap() {
-        let mut quick = Mempool::new(
-            "test",
-            MempoolLimits {
-                max_transfers: 10,
-                max_seen_ids: 20,
-                nonce_gap_hold: Duration::ZERO,
-            },
-        );
+        let mut quick = quick_pool();
         let all = [transfer(1, 1), transfer(2, 1), transfer(3, 1)];
         quick.admit(all.to_vec(), Origin::Peer);
         assert_eq!(quick.drain(1, |_| 0).len(), 1, "one drain takes one");
@@ -706,14 +704,7 @@ mod tests {
     /// sender's later transfers as `nonce_gap`). What the state transfer executed is done.
     #[test]
     fn handed_over_transfers_are_handed_over_again_after_a_state_transfer() {
-        let mut p = Mempool::new(
-            "test",
-            MempoolLimits {
-                max_transfers: 10,
-                max_seen_ids: 20,
-                nonce_gap_hold: Duration::ZERO,
-            },
-        );
+        let mut p = quick_pool();
         let t: Vec<SignedTransfer> = (1..=4).map(|n| transfer(n, 1)).collect();
         p.admit(t.clone(), Origin::Client);
         assert_eq!(p.drain(3, |_| 0).len(), 3, "nonces 1-3 handed over");
