@@ -411,6 +411,8 @@ impl<A: Application> Replica<A> {
         // Which pending requests the transferred state executed is unknown here: forget them
         // rather than risk ordering one twice (clients re-submit what is still missing).
         self.requests.forget_pending();
+        // The running timer's wait ends in fetched state, not in an execution: not a sample.
+        self.timers.forget_wait();
         if self.checkpoints.is_strong(&proof) {
             self.make_stable(proof, out);
         } else {

@@ -310,8 +310,9 @@ impl<A: Application> Replica<A> {
         }
     }
 
-    /// Whether what the timer waited for was executed (not dropped by the application or a
-    /// state transfer): only then is the wait a measure of the protocol (`timer.rs`).
+    /// Whether what the timer waited for was executed (not dropped by the application; a state
+    /// transfer forgets the running wait itself, `Timers::forget_wait`): only then is the wait a
+    /// measure of the protocol (`timer.rs`).
     fn awaited_executed(&self) -> bool {
         match self.awaited {
             Some(Awaited::Request(id)) => self.requests.was_executed(&id),

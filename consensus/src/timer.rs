@@ -145,6 +145,12 @@ impl Timers {
         }
     }
 
+    /// The running wait is no measure of the protocol any more (a state transfer ended it: what
+    /// it waited for was fetched, not executed here): record no sample for it.
+    pub fn forget_wait(&mut self) {
+        self.view_change_started = None;
+    }
+
     /// The current view-change timeout: base doubled per failed view, capped.
     pub fn view_change_timeout(&self, base_ticks: u64, max_ticks: u64) -> u64 {
         let shift = self.failed_views.min(MAX_SHIFT);
@@ -294,6 +300,22 @@ mod tests {
         assert_eq!(t.view_change_timeout(base, max), 400);
         t.failed_views = 5;
         assert_eq!(t.view_change_timeout(base, max), 1000);
+    }
+
+    /// A wait ended by a state transfer (the awaited slot fetched, not executed here) would
+    /// measure the partition, not the protocol: it is not a sample.
+    #[test]
+    fn a_wait_ended_by_a_state_transfer_is_not_a_sample() {
+        let mut t = Timers::default();
+        t.restart_view_change_timer(20, 1000);
+        t.now = 900;
+        t.forget_wait();
+        t.record_wait(100);
+        assert_eq!(t.waits.len(), 0);
+        t.restart_view_change_timer(20, 1000);
+        t.now = 905;
+        t.record_wait(100);
+        assert_eq!((t.waits.len(), t.waits.longest_ticks()), (1, 5));
     }
 
     #[test]
