@@ -160,6 +160,15 @@ cli --node "$(api 2)" tx "$first_id" --verify --genesis "$NET/genesis.toml" >/de
   || fail "tx --verify of the first transfer failed"
 ok "tx --verify checks the commit certificate against the genesis validators"
 
+verified=""
+deadline=$(( $(date +%s) + 30 ))
+until verified="$(cli --node "$(api 3)" --json balance "$A1_ADDR" --verify --genesis "$NET/genesis.toml" 2>"$WORK/balance-verify.err")"; do
+  [ "$(date +%s)" -lt "$deadline" ] || { cat "$WORK/balance-verify.err" >&2; fail "balance --verify did not verify"; }
+  sleep 1
+done
+proven="$(echo "$verified" | field '["verified"]["height"]'), balance $(echo "$verified" | field '["verified"]["balance"]')"
+ok "balance --verify proves the balance at the stable checkpoint (height $proven) against the genesis validators"
+
 # 3. kill -9 the primary while transfers flow ---------------------------------------------
 primary="$(status_of 0 | field '["primary"]')"
 submit_node=$(( (primary + 1) % 4 ))

@@ -165,6 +165,13 @@ pub struct CheckpointProof {
     pub signatures: Vec<(ReplicaId, Signature)>,
 }
 
+impl Versioned for CheckpointProof {
+    const VERSION: u8 = 1;
+    /// A seq and a digest, then per signer a varint id (at most 5 bytes) and a 64-byte
+    /// signature: 256 signers (the most validators a genesis may name) take about 17.5 KiB.
+    const MAX_BYTES: usize = 24 << 10;
+}
+
 impl CheckpointProof {
     /// The genesis checkpoint: seq 0, nothing executed.
     pub fn genesis() -> CheckpointProof {

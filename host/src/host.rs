@@ -159,7 +159,25 @@ impl Host {
             "the core executed seq {} but the ledger is at height {height}",
             host.replica.last_executed()
         );
+        host.store_mut()
+            .keep_trees_every(host.replica.config().settings.checkpoint_interval_seqs);
+        // After a restart the core's stable checkpoint is below the ledger's height: the store
+        // rebuilds that version from its blocks. A block it cannot read here is an error the
+        // next execution or query meets and reports; until then accounts are only not provable.
+        let _ = host.publish_stable_checkpoint();
         host
+    }
+
+    /// Hands the core's stable checkpoint to the ledger, which proves accounts at it (the 2f+1
+    /// CHECKPOINT signatures over the block hash bind the state root a light client checks).
+    fn publish_stable_checkpoint(&self) -> Result<(), HostError> {
+        let proof = self.replica.stable_checkpoint();
+        if proof.seq == 0 {
+            return Ok(());
+        }
+        self.store_mut()
+            .set_stable_checkpoint(proof.seq, proof.to_bytes())?;
+        Ok(())
     }
 
     /// The core (read-only: it is stepped only through [`Host::run`]).
@@ -313,6 +331,9 @@ impl Host {
             }
         }
         for event in &actions.events {
+            if matches!(event, Event::StableCheckpoint { .. }) {
+                self.publish_stable_checkpoint()?;
+            }
             io.event(event);
         }
         Ok(())

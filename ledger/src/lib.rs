@@ -8,7 +8,9 @@
 //! * [`decimal_u64`]: u64 amounts and nonces as decimal strings in JSON (binary unchanged).
 //! * [`genesis`]: the [`Genesis`] file (TOML), validated; its hash identifies the chain.
 //! * [`state`]: [`State::apply`] executes a batch deterministically into [`Receipt`]s and
-//!   maintains the [`State::state_root`] (construction documented there); total supply asserted.
+//!   maintains the [`State::state_root`]; total supply asserted.
+//! * [`state_tree`]: the authenticated account tree whose root is the state root (its exact
+//!   definition, for external verifiers) and [`AccountProof`]s of an account or its absence.
 //! * [`block`]: [`Block`], its [`BlockHeader`] and hash (a deterministic function of what was
 //!   agreed: no view, no certificate), [`CertifiedBlock`]; the checkpoint digest is defined there.
 //! * [`store`]: [`Store`] on RocksDB or in memory (one [`Backend`] seam): one atomic synced write
@@ -40,6 +42,7 @@ pub mod error;
 pub mod genesis;
 pub mod snapshot;
 pub mod state;
+pub mod state_tree;
 pub mod store;
 pub mod transfer;
 
@@ -53,9 +56,11 @@ pub use error::{
 pub use genesis::{Genesis, InitialBalance, Validator};
 pub use snapshot::Snapshot;
 pub use state::{state_root_of, Account, Receipt, Signatures, State};
+pub use state_tree::{AccountProof, ProofError, StateTree, Terminal};
 pub use store::{
-    free_disk_bytes, Backend, BatchInput, ConsensusEntry, ConsensusOp, MemoryBackend, RocksBackend,
-    Store, TransferRecord, TransferStatus, LOW_DISK_BYTES, MIN_FREE_DISK_BYTES,
+    free_disk_bytes, Backend, BatchInput, ConsensusEntry, ConsensusOp, MemoryBackend,
+    ProvenAccount, RocksBackend, StableCheckpoint, Store, TransferRecord, TransferStatus,
+    LOW_DISK_BYTES, MAX_KEPT_TREES, MIN_FREE_DISK_BYTES,
 };
 pub use transfer::{
     decode_and_check_batch, decode_batch, decode_payload, verify_signatures, SignedTransfer,

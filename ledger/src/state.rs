@@ -1,38 +1,20 @@
 //! Account state, deterministic execution of committed batches, and the state root.
 //!
-//! # State root (how an external verifier recomputes it)
+//! # State root
 //!
 //! The state is the set of accounts whose record is not `(balance 0, nonce 0)` (such an account
-//! is never stored). For an account with 32-byte ed25519 public key `k`:
-//!
-//! ```text
-//! leaf(k)        = k (32 bytes) || balance (u64, 8 bytes big-endian) || nonce (u64, 8 bytes big-endian)
-//! bucket b       = the accounts whose key's first byte is b (b = 0..=255), in increasing key order
-//! bucket_hash(b) = SHA-256( "bftledger/state/bucket/v1" || byte b || leaf(k1) || leaf(k2) || ... )
-//! state_root     = SHA-256( "bftledger/state/root/v1" || bucket_hash(0) || ... || bucket_hash(255) )
-//! ```
-//!
-//! (The tags are the ASCII strings without quotes or terminator; `nonce` is the sender's last used
-//! nonce.) Executing a block recomputes only the buckets it touched, plus the 8 KiB root hash;
-//! a verifier with a snapshot recomputes everything. Collision resistance of SHA-256 over an
-//! unambiguous encoding (fixed-size leaves, fixed bucket count) makes the root bind every account.
-//! An XOR or sum of per-account hashes would be cheaper to maintain and is deliberately not used:
-//! such roots admit forged account sets with the same root.
+//! is never stored); the state root is the root of the authenticated tree over them, defined for
+//! an external verifier in [`crate::state_tree`]. Executing a block re-hashes only the paths of
+//! the accounts it changed.
 
 use crate::error::RejectReason;
 use crate::genesis::Genesis;
+use crate::state_tree::StateTree;
 use crate::transfer::SignedTransfer;
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::{Digest, PublicKey};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-
-/// Number of buckets of the state root (accounts are bucketed by the first byte of their key).
-pub const STATE_BUCKETS: usize = 256;
-const BUCKET_TAG: &[u8] = b"bftledger/state/bucket/v1";
-const ROOT_TAG: &[u8] = b"bftledger/state/root/v1";
-/// Bytes of one account leaf in the state root (key 32 + balance 8 + nonce 8).
-pub const LEAF_BYTES: usize = 48;
+use std::collections::HashMap;
 
 /// An account's record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -58,12 +40,6 @@ impl Account {
     /// Whether this record is the default one (such accounts are not stored).
     pub fn is_empty(&self) -> bool {
         self.balance == 0 && self.nonce == 0
-    }
-
-    fn leaf(key: &[u8; 32], account: &Account, out: &mut Vec<u8>) {
-        out.extend_from_slice(key);
-        out.extend_from_slice(&account.balance.to_be_bytes());
-        out.extend_from_slice(&account.nonce.to_be_bytes());
     }
 }
 
@@ -115,12 +91,18 @@ pub struct State {
     chain_id: String,
     supply: u64,
     height: u64,
-    buckets: Vec<BTreeMap<[u8; 32], Account>>,
-    bucket_hashes: Vec<Digest>,
-    bucket_supply: Vec<u128>,
-    dirty: Vec<bool>,
+    /// The stored accounts. A hash map: one lookup costs one or two cache misses at millions
+    /// of accounts where an ordered map costs a dozen; order is imposed where it matters
+    /// ([`State::accounts`]).
+    accounts: HashMap<[u8; 32], Account>,
+    /// The sum of all balances, kept with every change.
+    balance_sum: u128,
+    /// The authenticated tree of `accounts` as of the last executed block.
+    tree: StateTree,
+    /// Accounts changed since the last `take_changed` (for the store).
     changed: Vec<[u8; 32]>,
-    root: Digest,
+    /// Accounts changed since the tree was last updated.
+    unhashed: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for State {
@@ -130,7 +112,7 @@ impl std::fmt::Debug for State {
             .field("height", &self.height)
             .field("accounts", &self.account_count())
             .field("supply", &self.supply)
-            .field("state_root", &self.root)
+            .field("state_root", &self.state_root())
             .finish()
     }
 }
@@ -163,19 +145,19 @@ impl State {
             chain_id: chain_id.to_owned(),
             supply,
             height,
-            buckets: vec![BTreeMap::new(); STATE_BUCKETS],
-            bucket_hashes: vec![Digest::ZERO; STATE_BUCKETS],
-            bucket_supply: vec![0; STATE_BUCKETS],
-            dirty: vec![true; STATE_BUCKETS],
+            accounts: HashMap::new(),
+            balance_sum: 0,
+            tree: StateTree::default(),
             changed: Vec::new(),
-            root: Digest::ZERO,
+            unhashed: Vec::new(),
         };
         for (key, account) in accounts {
             if !account.is_empty() {
-                state.buckets[key[0] as usize].insert(key, account);
+                state.accounts.insert(key, account);
             }
         }
-        state.recompute_root();
+        state.balance_sum = state.accounts.values().map(|a| u128::from(a.balance)).sum();
+        state.tree = StateTree::from_accounts(state.accounts.iter().map(|(k, a)| (*k, *a)));
         state
     }
 
@@ -197,12 +179,18 @@ impl State {
     /// The sum of all balances in minor units, as maintained with the root (equals
     /// [`State::supply`] after every block; a u128 so a corrupt state cannot overflow it).
     pub fn computed_supply(&self) -> u128 {
-        self.bucket_supply.iter().sum()
+        self.balance_sum
     }
 
     /// The state root after the last executed block (see the module docs).
     pub fn state_root(&self) -> Digest {
-        self.root
+        self.tree.root()
+    }
+
+    /// The authenticated tree after the last executed block; cloning it keeps this version
+    /// (for account proofs) at the cost of what later blocks change.
+    pub fn tree(&self) -> &StateTree {
+        &self.tree
     }
 
     /// An account's record (the default record if it does not exist).
@@ -211,20 +199,20 @@ impl State {
     }
 
     fn account_by_bytes(&self, key: &[u8; 32]) -> Account {
-        self.buckets[key[0] as usize]
-            .get(key)
-            .copied()
-            .unwrap_or_default()
+        self.accounts.get(key).copied().unwrap_or_default()
     }
 
     /// Number of stored accounts.
     pub fn account_count(&self) -> usize {
-        self.buckets.iter().map(BTreeMap::len).sum()
+        self.accounts.len()
     }
 
-    /// All accounts in increasing key order.
+    /// All accounts in increasing key order (sorted on each call: for snapshots and checks,
+    /// not for the execution path).
     pub fn accounts(&self) -> impl Iterator<Item = (&[u8; 32], &Account)> {
-        self.buckets.iter().flat_map(|b| b.iter())
+        let mut all: Vec<(&[u8; 32], &Account)> = self.accounts.iter().collect();
+        all.sort_unstable_by_key(|(k, _)| *k);
+        all.into_iter()
     }
 
     /// Executes the block at `height` (which must be `self.height() + 1`): one receipt per
@@ -316,14 +304,15 @@ impl State {
     }
 
     fn put(&mut self, key: [u8; 32], account: Account) {
-        let bucket = key[0] as usize;
-        if account.is_empty() {
-            self.buckets[bucket].remove(&key);
+        let old = if account.is_empty() {
+            self.accounts.remove(&key)
         } else {
-            self.buckets[bucket].insert(key, account);
-        }
-        self.dirty[bucket] = true;
+            self.accounts.insert(key, account)
+        };
+        self.balance_sum -= u128::from(old.unwrap_or_default().balance);
+        self.balance_sum += u128::from(account.balance);
         self.changed.push(key);
+        self.unhashed.push(key);
     }
 
     /// The accounts changed since the last call, in increasing key order, with their new records
@@ -375,29 +364,14 @@ impl State {
         assert_eq!(self.computed_supply(), u128::from(self.supply));
     }
 
+    /// Brings the tree up to the accounts changed since it was last updated.
     fn recompute_root(&mut self) {
-        let mut buf = Vec::new();
-        for b in 0..STATE_BUCKETS {
-            if !std::mem::take(&mut self.dirty[b]) {
-                continue;
-            }
-            buf.clear();
-            buf.extend_from_slice(BUCKET_TAG);
-            buf.push(b as u8);
-            let mut sum = 0u128;
-            for (key, account) in &self.buckets[b] {
-                Account::leaf(key, account, &mut buf);
-                sum += u128::from(account.balance);
-            }
-            self.bucket_hashes[b] = Digest::of(&buf);
-            self.bucket_supply[b] = sum;
-        }
-        buf.clear();
-        buf.extend_from_slice(ROOT_TAG);
-        for h in &self.bucket_hashes {
-            buf.extend_from_slice(h.as_bytes());
-        }
-        self.root = Digest::of(&buf);
+        let keys = std::mem::take(&mut self.unhashed);
+        let accounts = &self.accounts;
+        self.tree.update(
+            keys.into_iter()
+                .map(|k| (k, accounts.get(&k).copied().unwrap_or_default())),
+        );
     }
 }
 
@@ -416,27 +390,11 @@ fn check_nonce(sender: &Account, got: u64) -> Result<(), RejectReason> {
     Ok(())
 }
 
-/// Recomputes the state root of an account list from scratch, exactly as the module docs
-/// describe (independent of [`State`]'s incremental bookkeeping; used to check it).
+/// Recomputes the state root of an account list from scratch, exactly as [`crate::state_tree`]
+/// defines it (independent of [`State`]'s incremental bookkeeping; used to check it).
 /// `accounts` need not be sorted; default records are skipped.
 pub fn state_root_of<'a>(
     accounts: impl IntoIterator<Item = (&'a [u8; 32], &'a Account)>,
 ) -> Digest {
-    let mut buckets: Vec<Vec<(&[u8; 32], &Account)>> = vec![Vec::new(); STATE_BUCKETS];
-    for (k, a) in accounts {
-        if !a.is_empty() {
-            buckets[k[0] as usize].push((k, a));
-        }
-    }
-    let mut root = ROOT_TAG.to_vec();
-    for (b, mut entries) in buckets.into_iter().enumerate() {
-        entries.sort_by_key(|e| e.0);
-        let mut buf = BUCKET_TAG.to_vec();
-        buf.push(b as u8);
-        for (k, a) in entries {
-            Account::leaf(k, a, &mut buf);
-        }
-        root.extend_from_slice(Digest::of(&buf).as_bytes());
-    }
-    Digest::of(&root)
+    crate::state_tree::root_of(accounts)
 }

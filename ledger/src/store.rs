@@ -30,6 +30,7 @@ use crate::error::{RejectReason, SnapshotError, StoreError};
 use crate::genesis::Genesis;
 use crate::snapshot::Snapshot;
 use crate::state::{Account, Receipt, Signatures, State};
+use crate::state_tree::AccountProof;
 use crate::transfer::SignedTransfer;
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::{Digest, PublicKey};
@@ -38,9 +39,12 @@ use std::collections::HashSet;
 use std::path::Path;
 
 pub mod backend;
+mod kept_trees;
 mod records;
 mod rocks;
 pub use backend::{Backend, Column, MemoryBackend, WriteSet};
+use kept_trees::KeptTrees;
+pub use kept_trees::{StableCheckpoint, MAX_KEPT_TREES};
 use records::{corrupt, decode_stored, load_state, KEY_BASE, KEY_GENESIS, KEY_TIP};
 use rocks::staging_path;
 pub use rocks::{free_disk_bytes, RocksBackend, LOW_DISK_BYTES, MIN_FREE_DISK_BYTES};
@@ -61,9 +65,10 @@ struct Tip {
 }
 
 impl Versioned for Tip {
-    /// Version 2: `block_hash` is a block format 2 hash. Every database of an older build has a
-    /// version 1 tip, so opening one fails clearly ([`StoreError::FormatVersion`]).
-    const VERSION: u8 = 2;
+    /// Version 3: `state_root` is the root of the account tree ([`crate::state_tree`]; version 2
+    /// had the 256-bucket hash, and block format 2 hashes). Every database of an older build has
+    /// an older tip, so opening one fails clearly ([`StoreError::FormatVersion`]).
+    const VERSION: u8 = 3;
     const MAX_BYTES: usize = 128;
 }
 
@@ -165,6 +170,22 @@ pub struct Store {
     /// snapshot whose blocks it does not hold).
     base: Option<BlockHeader>,
     poisoned: bool,
+    /// Tree versions kept for account proofs at the stable checkpoint (memory only).
+    kept: KeptTrees,
+}
+
+/// An account at the stable checkpoint, with everything a light client needs to check it
+/// ([`Store::account_proof`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenAccount {
+    /// The stable checkpoint: its height and 2f+1 signatures over the hash of `header`.
+    pub checkpoint: StableCheckpoint,
+    /// The header of the block at the checkpoint height (its `state_root` is the proof's root).
+    pub header: BlockHeader,
+    /// The account's record at that height (the default record: the account does not exist).
+    pub account: Account,
+    /// The proof of `account` under `header.state_root`.
+    pub proof: AccountProof,
 }
 
 impl std::fmt::Debug for Store {
@@ -277,6 +298,7 @@ impl Store {
             tip,
             base,
             poisoned: false,
+            kept: KeptTrees::default(),
         };
         store.check_consistency()?;
         Ok(store)
@@ -531,6 +553,7 @@ impl Store {
         match result {
             Ok(()) => {
                 self.tip = tip;
+                self.kept.executed(tip.height, self.state.tree());
                 Ok(())
             }
             Err(e) => {
@@ -609,6 +632,16 @@ impl Store {
         if height == self.tip.height {
             return Ok(Snapshot::of_state(&self.state, self.genesis_hash, header));
         }
+        Ok(Snapshot::of_state(
+            &self.state_at(height)?,
+            self.genesis_hash,
+            header,
+        ))
+    }
+
+    /// The state at `height` (between the base height and the tip): the current state with the
+    /// later blocks reverted.
+    fn state_at(&self, height: u64) -> Result<State, StoreError> {
         let mut state = self.state.clone();
         for h in (height + 1..=self.tip.height).rev() {
             let certified = self
@@ -617,7 +650,55 @@ impl Store {
             state.revert(&certified.block.transfers, &certified.block.receipts);
         }
         state.take_changed();
-        Ok(Snapshot::of_state(&state, self.genesis_hash, header))
+        Ok(state)
+    }
+
+    /// Keeps the account tree of every height that is a multiple of `interval` (the consensus
+    /// checkpoint interval), so that accounts can be proven once the checkpoint is stable.
+    pub fn keep_trees_every(&mut self, interval: u64) {
+        self.kept.keep_every(interval);
+    }
+
+    /// The checkpoint at `height` is stable, with these 2f+1 signatures (opaque bytes): account
+    /// proofs are given at it from now on. If the tree of that height was not kept (the node
+    /// restarted since), it is rebuilt from the stored blocks when they are here; a stable
+    /// checkpoint this store has not executed yet is recorded, and proofs start once it is.
+    pub fn set_stable_checkpoint(
+        &mut self,
+        height: u64,
+        certificate: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let stored = (self.tip.base_height.max(1)..=self.tip.height).contains(&height);
+        if stored && !self.kept.has(height) {
+            let state = self.state_at(height)?;
+            self.kept.keep(height, state.tree());
+        }
+        self.kept.stable(StableCheckpoint {
+            height,
+            certificate,
+        });
+        Ok(())
+    }
+
+    /// `key`'s account at the stable checkpoint with its proof, or `None` while no stable
+    /// checkpoint above genesis has been executed here.
+    pub fn account_proof(&self, key: &PublicKey) -> Result<Option<ProvenAccount>, StoreError> {
+        let Some((checkpoint, tree)) = self.kept.provable() else {
+            return Ok(None);
+        };
+        let header = self.header_at(checkpoint.height)?.ok_or_else(|| {
+            corrupt(format!(
+                "block {} of the stable checkpoint is missing",
+                checkpoint.height
+            ))
+        })?;
+        let (account, proof) = tree.prove(key.as_bytes());
+        Ok(Some(ProvenAccount {
+            checkpoint: checkpoint.clone(),
+            header,
+            account,
+            proof,
+        }))
     }
 
     /// Replaces the state with a snapshot (state transfer) once it verifies against the
@@ -657,6 +738,8 @@ impl Store {
         batch.put(Column::Meta, KEY_BASE, snapshot.header.to_bytes());
         batch.put(Column::Meta, KEY_TIP, tip.to_bytes());
         self.db.write(batch)?;
+        self.kept.clear();
+        self.kept.keep(height, state.tree());
         self.state = state;
         self.tip = tip;
         self.base = Some(snapshot.header);

@@ -236,7 +236,7 @@ fn corruption_is_detected_at_open_never_a_panic() {
     expect_corrupt(&dir, "forged balance");
     // An undecodable tip.
     let dir = setup();
-    poke(dir.path(), "meta", b"tip", Some(b"\x02garbage"));
+    poke(dir.path(), "meta", b"tip", Some(b"\x03garbage"));
     expect_corrupt(&dir, "garbage tip");
     // The tip block is missing.
     let dir = setup();
@@ -693,7 +693,7 @@ fn a_database_of_the_old_block_format_is_refused_clearly() {
     assert!(
         matches!(
             &err,
-            StoreError::FormatVersion { what, found: 1, expected: 2 } if what == "tip"
+            StoreError::FormatVersion { what, found: 1, expected: 3 } if what == "tip"
         ),
         "{err}"
     );
@@ -806,4 +806,51 @@ fn the_memory_backend_runs_the_same_store_and_survives_a_crash() {
     let restarted = Store::in_backend(Box::new(fresh), &g).unwrap();
     assert_eq!(restarted.latest_height(), 2);
     assert_eq!(restarted.block_hash_at(2).unwrap(), Some(header.hash()));
+}
+
+/// Account proofs (issue 14): given at the stable checkpoint, not at the tip; checked against the
+/// state root of the checkpoint block's header; rebuilt from the stored blocks after a restart.
+#[test]
+fn accounts_are_proven_at_the_stable_checkpoint_and_again_after_a_restart() {
+    let g = genesis(&[1_000, 500]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::create(dir.path(), &g).unwrap();
+    store.keep_trees_every(2);
+    fill(&mut store); // heights 1..=3; the tree of height 2 is kept
+    assert_eq!(
+        store.account_proof(&public(0)).unwrap(),
+        None,
+        "nothing stable yet"
+    );
+    store.set_stable_checkpoint(2, vec![0xc7; 3]).unwrap();
+    let check = |store: &Store, who: u8| {
+        let proven = store.account_proof(&public(who)).unwrap().expect("a proof");
+        assert_eq!(proven.checkpoint.height, 2);
+        assert_eq!(proven.checkpoint.certificate, vec![0xc7; 3]);
+        assert_eq!(proven.header, store.header_at(2).unwrap().unwrap());
+        proven
+            .proof
+            .verify(
+                &proven.header.state_root,
+                public(who).as_bytes(),
+                &proven.account,
+            )
+            .unwrap();
+        proven.account
+    };
+    // Account 1 received 10 by height 2 and sent 5 at height 3, which the proof does not show.
+    let at_checkpoint = check(&store, 1);
+    assert_eq!((at_checkpoint.balance, at_checkpoint.nonce), (510, 0));
+    assert_eq!(store.account(&public(1)).nonce, 1);
+    // Account 9 never existed: a proof of absence.
+    assert!(check(&store, 9).is_empty());
+    drop(store);
+    let mut store = Store::open(dir.path(), &g).unwrap();
+    store.keep_trees_every(2);
+    store.set_stable_checkpoint(2, vec![0xc7; 3]).unwrap();
+    assert_eq!(
+        check(&store, 1),
+        at_checkpoint,
+        "rebuilt from the blocks after a restart"
+    );
 }

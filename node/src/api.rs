@@ -22,7 +22,7 @@ use crate::mempool::{AdmitError, Origin};
 use crate::node_state::NodeState;
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, RawQuery, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -403,22 +403,54 @@ async fn get_transfer(
 async fn get_account(
     State(shared): State<Arc<NodeState>>,
     address: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> ApiResult<Json<AccountResponse>> {
     let address = path_text(address, "bad_address")?;
     let parsed: Address = address.parse().map_err(|e| {
         ApiError::bad_request("bad_address", format!("{address:?} is not an address: {e}"))
     })?;
+    let with_proof = proof_requested(query.as_deref())?;
     // Every address is an account: one never credited and never used is the zero account
     // (balance 0, next nonce 1), which is what a client needs to sign its first transfer.
     let store = shared.store.read().expect("store lock poisoned");
-    let account = store.account(&parsed.public_key());
+    let key = parsed.public_key();
+    let account = store.account(&key);
+    let proof = if with_proof {
+        let proven = store.account_proof(&key).map_err(ApiError::internal)?;
+        let proven = proven.ok_or_else(|| ApiError {
+            retry_after_s: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "proof_unavailable",
+                "no stable checkpoint has been executed here since the node started; \
+                 accounts are provable after the next one",
+            )
+        })?;
+        Some(crate::account_proof::body_of(&proven))
+    } else {
+        None
+    };
     Ok(Json(AccountResponse {
         address: parsed.to_string(),
         balance: account.balance,
         nonce: account.nonce,
         next_nonce: account.nonce.saturating_add(1),
         height: store.latest_height(),
+        proof,
     }))
+}
+
+/// The query of `GET /v1/accounts/{address}`: nothing, `proof=true` or `proof=false`; anything
+/// else is refused (a misspelt parameter must not silently drop the proof a client asked for).
+fn proof_requested(query: Option<&str>) -> ApiResult<bool> {
+    match query {
+        None | Some("") | Some("proof=false") => Ok(false),
+        Some("proof=true") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            "bad_query",
+            format!("unknown query {other:?}: the only parameter is proof=true or proof=false"),
+        )),
+    }
 }
 
 async fn get_block(

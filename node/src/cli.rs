@@ -174,6 +174,13 @@ pub struct TransferArgs {
 pub struct BalanceArgs {
     /// Account address (`bft1...`).
     pub address: String,
+    /// Verify the balance locally: its proof at the stable checkpoint and the 2f+1 checkpoint
+    /// signatures, against the genesis validator set.
+    #[arg(long)]
+    pub verify: bool,
+    /// The validator set --verify trusts.
+    #[command(flatten)]
+    pub trust: TrustArgs,
 }
 
 /// `tx`.
@@ -184,6 +191,14 @@ pub struct TxArgs {
     /// Verify the commit certificate locally against the genesis validator set.
     #[arg(long)]
     pub verify: bool,
+    /// The validator set --verify trusts.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+/// Where a `--verify` takes the validator set it trusts from.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
     /// Trusted genesis file used by --verify (the validator set comes from it).
     #[arg(long, env = "BFTLEDGER_GENESIS")]
     pub genesis: Option<PathBuf>,

@@ -13,6 +13,7 @@
 //! The command-line client commands (`transfer`, `balance`, `tx`, `block`, `status`) talk to a
 //! node over the same HTTP API ([`commands::client`]).
 
+pub mod account_proof;
 pub mod admission;
 pub mod api;
 pub mod cli;

@@ -10,7 +10,8 @@
 use crate::api::types::BlockResponse;
 use bftledger_consensus::message::{signing_bytes, SignedBody};
 use bftledger_consensus::{
-    batch_digest, Commit, CommitCertificate, Message, Quorum, Request, SignedMessage,
+    batch_digest, Checkpoint, CheckpointProof, Commit, CommitCertificate, Message, Quorum, Request,
+    SignedMessage,
 };
 use bftledger_crypto::encoding::{encode, Versioned};
 use bftledger_crypto::{Address, AddressError, CryptoError, Digest, Domain, PublicKey, SecretKey};
@@ -309,6 +310,7 @@ fn block() -> Value {
         .collect();
     assert_eq!(state_root_of(store.state().accounts()), block.state_root);
     let header = block.header();
+    let account_proof = checkpoint_account_proof(&store, &block, &validators);
     json!({
         "genesis": {
             "toml": genesis.to_toml(),
@@ -323,6 +325,7 @@ fn block() -> Value {
         "hash": block.hash(),
         "accounts_after": accounts,
         "state_root": block.state_root,
+        "account_proof": account_proof,
         "quorum": Quorum::new(validators.len()).strong(),
         "certificate": {
             "view": view,
@@ -336,6 +339,56 @@ fn block() -> Value {
             certificate: hex::encode(&certificate_bytes),
             block,
         },
+    })
+}
+
+/// An account proof as `GET /v1/accounts/{address}?proof=true` serves it (PROTOCOL.md §6), for
+/// the sender of the block's transfers, with the block as a stable checkpoint signed by
+/// replicas 0, 1 and 3.
+fn checkpoint_account_proof(
+    store: &Store,
+    block: &bftledger_ledger::Block,
+    validators: &[PublicKey],
+) -> Value {
+    let checkpoint = Checkpoint {
+        seq: block.height,
+        state_root: block.hash(),
+    };
+    let certificate = CheckpointProof {
+        seq: block.height,
+        state_root: block.hash(),
+        signatures: [0u32, 1, 3]
+            .iter()
+            .map(|&id| {
+                let m =
+                    SignedMessage::sign(id, Message::Checkpoint(checkpoint), &key(id as u8 + 1));
+                (id, m.signature)
+            })
+            .collect(),
+    };
+    certificate
+        .verify(validators)
+        .expect("the checkpoint certificate verifies");
+    let sender = key(10).public();
+    let (account, proof) = store.state().tree().prove(sender.as_bytes());
+    let body = crate::account_proof::body_of(&bftledger_ledger::ProvenAccount {
+        checkpoint: bftledger_ledger::StableCheckpoint {
+            height: block.height,
+            certificate: certificate.to_bytes(),
+        },
+        header: block.header(),
+        account,
+        proof,
+    });
+    crate::account_proof::verify(validators, &sender, &body).expect("the account proof verifies");
+    let signed_bytes: Vec<String> = [0u32, 1, 3]
+        .iter()
+        .map(|&id| hex::encode(signing_bytes(id, SignedBody::Checkpoint(&checkpoint))))
+        .collect();
+    json!({
+        "address": Address::from(sender).to_string(),
+        "checkpoint_signed_bytes": signed_bytes,
+        "proof": body,
     })
 }
 
@@ -362,6 +415,77 @@ pub fn generate() -> Value {
         "addresses": addresses(),
         "binary_batch": binary_batch(),
         "block": block(),
+        "state_tree": state_tree(),
+    })
+}
+
+/// The account tree of ten accounts (keys with seeds 20..=29): every leaf, the root, and proofs of
+/// an account and of absences of both kinds (`bftledger_ledger::state_tree`, PROTOCOL.md §6).
+fn state_tree() -> Value {
+    use bftledger_ledger::state_tree::{leaf_hash, path_of, root_of};
+    use bftledger_ledger::{Account, StateTree, Terminal};
+    let accounts: Vec<([u8; 32], Account)> = (20u8..30)
+        .map(|n| {
+            let account = Account {
+                balance: 1_000 * u64::from(n),
+                nonce: u64::from(n % 3),
+            };
+            (*key(n).public().as_bytes(), account)
+        })
+        .collect();
+    let tree = StateTree::from_accounts(accounts.iter().copied());
+    assert_eq!(tree.root(), root_of(accounts.iter().map(|(k, a)| (k, a))));
+    let proof_json = |k: &[u8; 32]| {
+        let (account, proof) = tree.prove(k);
+        proof
+            .verify(&tree.root(), k, &account)
+            .expect("a vector proof verifies");
+        let terminal = match proof.terminal {
+            Terminal::Account => json!({"kind": "account"}),
+            Terminal::Empty => json!({"kind": "empty"}),
+            Terminal::OtherAccount { key, account } => json!({
+                "kind": "other_account",
+                "key": hex::encode(key),
+                "balance": account.balance.to_string(),
+                "nonce": account.nonce.to_string(),
+            }),
+        };
+        json!({
+            "public_key": hex::encode(k),
+            "path": hex::encode(path_of(k)),
+            "balance": account.balance.to_string(),
+            "nonce": account.nonce.to_string(),
+            "siblings": proof.siblings,
+            "terminal": terminal,
+        })
+    };
+    // Absent accounts: the first seeds from 40 whose proofs end in each kind of terminal.
+    let absent = |kind: &str| {
+        (40u8..=255)
+            .map(|n| *key(n).public().as_bytes())
+            .map(|k| proof_json(&k))
+            .find(|p| p["terminal"]["kind"] == kind)
+            .unwrap_or_else(|| panic!("no seed in 40..=255 gives a {kind} terminal"))
+    };
+    json!({
+        "about": "the state root of these accounts and proofs under it (PROTOCOL.md §6)",
+        "accounts": accounts
+            .iter()
+            .map(|(k, a)| json!({
+                "public_key": hex::encode(k),
+                "balance": a.balance.to_string(),
+                "nonce": a.nonce.to_string(),
+                "path": hex::encode(path_of(k)),
+                "leaf_hash": leaf_hash(k, a),
+            }))
+            .collect::<Vec<_>>(),
+        "state_root": tree.root(),
+        "empty_state_root": StateTree::default().root(),
+        "proofs": [
+            proof_json(&accounts[3].0),
+            absent("empty"),
+            absent("other_account"),
+        ],
     })
 }
 

@@ -210,6 +210,11 @@ fn tampering_proxy(upstream: &str) -> String {
                     if let Some(cert) = v.get("certificate").and_then(|c| c.as_str()) {
                         v["certificate"] = serde_json::json!(tamper(cert));
                     }
+                    // An account proof: one more minor unit than the validators signed.
+                    if let Some(balance) = v.pointer("/proof/balance").and_then(|b| b.as_str()) {
+                        let more = balance.parse::<u64>().unwrap() + 1;
+                        v["proof"]["balance"] = serde_json::json!(more.to_string());
+                    }
                     axum::Json(v)
                 }
             });
@@ -268,6 +273,64 @@ fn a_stopped_validator_does_not_stop_commits_and_catches_up_after_restart() {
     c.assert_same_block_hashes(&[0, 1, 2, 3], top);
     // Checkpoints became stable on the restarted node too.
     assert!(c.status(3).unwrap()["stable_checkpoint"].as_u64().unwrap() >= 8);
+    balances_verify_at_the_stable_checkpoint(&c);
+}
+
+/// `balance --verify` (issue 14): on every node, the restarted one included, the account's
+/// balance is proven at the stable checkpoint against the genesis validators; a node that
+/// serves a tampered proof fails with exit code 5.
+fn balances_verify_at_the_stable_checkpoint(c: &Cluster) {
+    let account = c.account(1);
+    for node in &c.nodes {
+        let v = run_json(&[
+            "balance",
+            &account,
+            "--verify",
+            "--genesis",
+            s(&c.genesis()),
+            "--node",
+            &node.url,
+        ]);
+        let verified = &v["verified"];
+        assert_eq!(verified["ok"], true, "{v}");
+        let height = verified["height"].as_u64().unwrap();
+        assert!(height >= 8 && height.is_multiple_of(4), "{v}");
+        assert!(verified["signers"].as_array().unwrap().len() >= 3, "{v}");
+        // The proven balance is the one at the checkpoint: account 1 gets 5 per block.
+        let proven: u64 = verified["balance"].as_str().unwrap().parse().unwrap();
+        assert!((1_000_000 + 5..=1_000_000 + 60).contains(&proven), "{v}");
+    }
+    // An account that never existed is proven absent.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("nobody.key");
+    assert_eq!(run(&["keygen", "--out", s(&key)]).0, 0);
+    let nobody = run_json(&["address", "--key", s(&key)])["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = run_json(&[
+        "balance",
+        &nobody,
+        "--verify",
+        "--genesis",
+        s(&c.genesis()),
+        "--node",
+        &c.nodes[0].url,
+    ]);
+    assert_eq!(v["verified"]["ok"], true, "{v}");
+    assert_eq!(v["verified"]["balance"], "0", "{v}");
+    let fake = tampering_proxy(&c.nodes[0].url);
+    let (code, _, err) = run(&[
+        "balance",
+        &account,
+        "--verify",
+        "--genesis",
+        s(&c.genesis()),
+        "--node",
+        &fake,
+    ]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("does NOT verify"), "{err}");
 }
 
 #[test]

@@ -27,6 +27,15 @@ from bftledger_client import (
     verify_committed_transfer,
 )
 from bftledger_client.certificate import commit_signed_bytes
+from bftledger_client.state import (
+    CheckpointCertificate,
+    checkpoint_signed_bytes,
+    leaf_hash,
+    path_of,
+    state_root,
+    verify_account_proof,
+    verify_merkle_proof,
+)
 from bftledger_client.encoding import Reader, DecodeError, varint
 from bftledger_client.keys import CONSENSUS_TAG, TRANSFER_TAG
 
@@ -214,6 +223,75 @@ class Blocks(unittest.TestCase):
         answer = self._transfer_answer(0)
         answer["committed"]["receipt"] = {"Rejected": {"NonceGap": {"expected": "1", "got": "2"}}}
         refused(copy.deepcopy(self.b["response"]), answer)
+
+
+class StateTree(unittest.TestCase):
+    """The state root and account proofs of PROTOCOL.md §6, written from the text alone."""
+
+    def setUp(self):
+        self.t = VECTORS["state_tree"]
+        self.b = VECTORS["block"]
+        self.genesis = Genesis.from_toml(self.b["genesis"]["toml"])
+
+    def test_root_and_leaves(self):
+        records = [(bytes.fromhex(a["public_key"]), int(a["balance"]), int(a["nonce"])) for a in self.t["accounts"]]
+        for (k, b, n), a in zip(records, self.t["accounts"]):
+            self.assertEqual(path_of(k).hex(), a["path"])
+            self.assertEqual(leaf_hash(k, b, n).hex(), a["leaf_hash"])
+        self.assertEqual(state_root(records).hex(), self.t["state_root"])
+        self.assertEqual(state_root([]).hex(), self.t["empty_state_root"])
+        # An account whose record is (0, 0) is not stored: it does not change the root.
+        self.assertEqual(state_root(records + [(b"\x07" * 32, 0, 0)]).hex(), self.t["state_root"])
+
+    def test_every_kind_of_merkle_proof_verifies_and_tampering_fails(self):
+        root = bytes.fromhex(self.t["state_root"])
+        kinds = set()
+        for p in self.t["proofs"]:
+            key = bytes.fromhex(p["public_key"])
+            siblings = [bytes.fromhex(s) for s in p["siblings"]]
+            balance, nonce = int(p["balance"]), int(p["nonce"])
+            verify_merkle_proof(root, key, balance, nonce, siblings, p["terminal"])
+            kinds.add(p["terminal"]["kind"])
+            with self.assertRaises(ProofError):
+                verify_merkle_proof(root, key, balance + 1, nonce, siblings, p["terminal"])
+            with self.assertRaises(ProofError):
+                bad = [siblings[0][:-1] + bytes([siblings[0][-1] ^ 1])] + siblings[1:]
+                verify_merkle_proof(root, key, balance, nonce, bad, p["terminal"])
+        self.assertEqual(kinds, {"account", "empty", "other_account"})
+
+    def test_the_account_proof_at_a_checkpoint_verifies(self):
+        import copy
+
+        v = self.b["account_proof"]
+        key = decode_address(v["address"])
+        cert = CheckpointCertificate.decode(bytes.fromhex(v["proof"]["checkpoint_certificate"]))
+        for (replica_id, _), signed in zip(cert.signatures, v["checkpoint_signed_bytes"]):
+            self.assertEqual(checkpoint_signed_bytes(replica_id, cert.seq, cert.digest).hex(), signed)
+        verified = verify_account_proof(self.genesis.validators, key, v["proof"])
+        self.assertEqual((verified.height, verified.balance), (1, int(v["proof"]["balance"])))
+
+        def refused(proof, validators=self.genesis.validators):
+            with self.assertRaises(ValueError):
+                verify_account_proof(validators, key, proof)
+
+        p = copy.deepcopy(v["proof"])
+        p["balance"] = str(int(p["balance"]) + 1)
+        refused(p)
+        p = copy.deepcopy(v["proof"])
+        p["header"]["state_root"] = "00" * 32
+        refused(p)
+        p = copy.deepcopy(v["proof"])
+        p["height"] = 2
+        refused(p)
+        refused(copy.deepcopy(v["proof"]), validators=list(reversed(self.genesis.validators)))
+        # Two of the three signatures: below the quorum.
+        short = CheckpointCertificate(cert.seq, cert.digest, cert.signatures[:2])
+        p = copy.deepcopy(v["proof"])
+        p["checkpoint_certificate"] = (
+            b"\x01" + varint(short.seq) + b"\x20" + short.digest + varint(2)
+            + b"".join(varint(i) + b"\x40" + s for i, s in short.signatures)
+        ).hex()
+        refused(p)
 
 
 if __name__ == "__main__":

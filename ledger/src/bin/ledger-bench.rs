@@ -10,14 +10,28 @@
 //! * `rocksdb`: `Store::commit_batch` of the same blocks: execution, block encoding and hashing,
 //!   transfer ids and index, changed accounts, and one synced RocksDB write batch per block;
 //! * for reference, `State::apply` with batch signature verification (`Signatures::Verify`) on
-//!   the first 10 blocks, and the disk's write+fsync latency for a block-sized file.
+//!   the first 10 blocks, and the disk's write+fsync latency for a block-sized file;
+//! * the process's resident memory after building the state and at the end.
+//!
+//! `--accounts` goes up to 10,000,000: the first 100,000 (what a genesis may hold) are in the
+//! genesis, the rest are created by funding blocks before the measured ones (not timed), so the
+//! measured blocks run against a state of exactly N accounts. Every measured transfer picks its
+//! sender and recipient uniformly among all N, the worst case for caches.
 
 use bftledger_crypto::{Digest, PublicKey, SecretKey, Signature};
+use bftledger_ledger::genesis::MAX_GENESIS_ACCOUNTS;
 use bftledger_ledger::{
     BatchInput, Genesis, InitialBalance, Signatures, SignedTransfer, State, Store, Transfer,
     Validator,
 };
 use std::time::Instant;
+
+/// Most accounts a run may create (`--accounts`): ten million, about 4 GiB of keys and
+/// transfers on top of the state itself.
+const MAX_ACCOUNTS: usize = 10_000_000;
+/// What each account past the genesis receives, in minor units (a genesis account funds at most
+/// `MAX_ACCOUNTS / MAX_GENESIS_ACCOUNTS` = 100 of them from its 10^9).
+const FUNDING_AMOUNT: u64 = 1_000_000;
 
 struct Args {
     accounts: usize,
@@ -38,7 +52,7 @@ fn parse_args() -> Result<Args, String> {
             .parse()
             .map_err(|_| format!("{flag}: not a number: {value}"))?;
         match flag.as_str() {
-            "--accounts" => args.accounts = value.clamp(2, 100_000),
+            "--accounts" => args.accounts = value.clamp(2, MAX_ACCOUNTS),
             "--blocks" => args.blocks = value.max(1),
             "--block-transfers" => args.block_transfers = value.clamp(1, 8_192),
             _ => return Err(format!("unknown flag {flag}")),
@@ -68,9 +82,8 @@ fn genesis(keys: &[PublicKey]) -> Genesis {
     genesis
 }
 
-/// Deterministic random transfers (xorshift), each the sender's next nonce.
-fn blocks(keys: &[PublicKey], args: &Args) -> Vec<Vec<SignedTransfer>> {
-    let mut nonces = vec![0u64; keys.len()];
+/// Deterministic random transfers (xorshift), each the sender's next nonce after `nonces`.
+fn blocks(keys: &[PublicKey], args: &Args, mut nonces: Vec<u64>) -> Vec<Vec<SignedTransfer>> {
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = || {
         x ^= x << 13;
@@ -85,46 +98,80 @@ fn blocks(keys: &[PublicKey], args: &Args) -> Vec<Vec<SignedTransfer>> {
                     let from = (next() % keys.len() as u64) as usize;
                     let to = (from + 1 + (next() % (keys.len() as u64 - 1)) as usize) % keys.len();
                     nonces[from] += 1;
-                    SignedTransfer {
-                        transfer: Transfer {
-                            chain_id: "bench".into(),
-                            from: keys[from],
-                            to: keys[to],
-                            amount: 1 + next() % 100,
-                            nonce: nonces[from],
-                            memo: None,
-                        },
-                        signature: Signature([0; 64]),
-                    }
+                    unsigned(keys[from], keys[to], 1 + next() % 100, nonces[from])
                 })
                 .collect()
         })
         .collect()
 }
 
+fn unsigned(from: PublicKey, to: PublicKey, amount: u64, nonce: u64) -> SignedTransfer {
+    SignedTransfer {
+        transfer: Transfer {
+            chain_id: "bench".into(),
+            from,
+            to,
+            amount,
+            nonce,
+            memo: None,
+        },
+        signature: Signature([0; 64]),
+    }
+}
+
+/// The accounts past what a genesis may hold ([`MAX_GENESIS_ACCOUNTS`]) are created by transfers
+/// from the genesis accounts, in blocks of `block_transfers`; returns those blocks and every
+/// account's last used nonce after them.
+fn funding(
+    keys: &[PublicKey],
+    in_genesis: usize,
+    block_transfers: usize,
+) -> (Vec<Vec<SignedTransfer>>, Vec<u64>) {
+    let mut nonces = vec![0u64; keys.len()];
+    let transfers: Vec<SignedTransfer> = (in_genesis..keys.len())
+        .map(|i| {
+            let from = i % in_genesis;
+            nonces[from] += 1;
+            unsigned(keys[from], keys[i], FUNDING_AMOUNT, nonces[from])
+        })
+        .collect();
+    let blocks = transfers
+        .chunks(block_transfers)
+        .map(<[_]>::to_vec)
+        .collect();
+    (blocks, nonces)
+}
+
 /// Signs up to 10 blocks for real and applies them with `Signatures::Verify`, for reference:
 /// (blocks, transfers/s).
 fn with_signatures(
-    genesis: &Genesis,
-    secrets: &[SecretKey],
+    funded: &State,
+    keys: &[PublicKey],
     blocks: &[Vec<SignedTransfer>],
 ) -> (usize, u64) {
-    let by_key: std::collections::HashMap<[u8; 32], &SecretKey> = secrets
+    let senders: std::collections::HashSet<[u8; 32]> = blocks
         .iter()
-        .map(|s| (*s.public().as_bytes(), s))
+        .flatten()
+        .map(|t| *t.transfer.from.as_bytes())
+        .collect();
+    let by_key: std::collections::HashMap<[u8; 32], SecretKey> = keys
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| senders.contains(k.as_bytes()))
+        .map(|(i, k)| (*k.as_bytes(), secret(i)))
         .collect();
     let signed: Vec<Vec<SignedTransfer>> = blocks
         .iter()
         .map(|b| {
             b.iter()
-                .map(|t| t.transfer.clone().sign(by_key[t.transfer.from.as_bytes()]))
+                .map(|t| t.transfer.clone().sign(&by_key[t.transfer.from.as_bytes()]))
                 .collect()
         })
         .collect();
-    let mut state = State::from_genesis(genesis);
+    let mut state = funded.clone();
     let started = Instant::now();
-    for (i, block) in signed.iter().enumerate() {
-        let receipts = state.apply(i as u64 + 1, block, Signatures::Verify);
+    for block in &signed {
+        let receipts = state.apply(state.height() + 1, block, Signatures::Verify);
         assert!(receipts.iter().all(|r| r.is_applied()));
     }
     let count = signed.iter().map(Vec::len).sum();
@@ -132,6 +179,50 @@ fn with_signatures(
         signed.len(),
         per_second(count, started.elapsed().as_secs_f64()),
     )
+}
+
+/// The bench's deterministic key of account `i`.
+fn secret(i: usize) -> SecretKey {
+    let mut seed = [7u8; 32];
+    seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    SecretKey::from_bytes(&seed)
+}
+
+/// The public keys of accounts `0..n`, derived on every core (a million take seconds).
+fn public_keys(n: usize) -> Vec<PublicKey> {
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let chunk = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = (0..n)
+            .step_by(chunk.max(1))
+            .map(|start| {
+                s.spawn(move || {
+                    (start..(start + chunk).min(n))
+                        .map(|i| secret(i).public())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("key derivation thread"))
+            .collect()
+    })
+}
+
+/// This process's resident memory now and at its peak, in MiB (`/proc/self/status`; zeros
+/// where it is not readable).
+fn memory() -> serde_json::Value {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            / 1024
+    };
+    serde_json::json!({ "rss_mib": field("VmRSS:"), "peak_rss_mib": field("VmHWM:") })
 }
 
 /// Mean time to write `bytes` to a file and fsync it, in ms: the floor of a synced block write.
@@ -158,24 +249,29 @@ fn main() {
         eprintln!("ledger-bench: {e}");
         std::process::exit(2)
     });
-    let secrets: Vec<SecretKey> = (0..args.accounts)
-        .map(|i| {
-            let mut seed = [7u8; 32];
-            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            SecretKey::from_bytes(&seed)
-        })
-        .collect();
-    let keys: Vec<PublicKey> = secrets.iter().map(SecretKey::public).collect();
-    let genesis = genesis(&keys);
-    let blocks = blocks(&keys, &args);
+    let keys = public_keys(args.accounts);
+    let in_genesis = args.accounts.min(MAX_GENESIS_ACCOUNTS);
+    let genesis = genesis(&keys[..in_genesis]);
+    let (funding, nonces) = funding(&keys, in_genesis, args.block_transfers);
+    let blocks = blocks(&keys, &args, nonces);
     let total = args.blocks * args.block_transfers;
 
-    let verified = with_signatures(&genesis, &secrets, &blocks[..blocks.len().min(10)]);
-
-    let mut state = State::from_genesis(&genesis);
     let started = Instant::now();
-    for (i, block) in blocks.iter().enumerate() {
-        let receipts = state.apply(i as u64 + 1, block, Signatures::AlreadyVerified);
+    let mut state = State::from_genesis(&genesis);
+    for block in &funding {
+        let receipts = state.apply(state.height() + 1, block, Signatures::AlreadyVerified);
+        assert!(receipts.iter().all(|r| r.is_applied()), "funding applies");
+    }
+    let state_build_s = started.elapsed().as_secs_f64();
+    assert_eq!(state.account_count(), args.accounts);
+    let rss_state = memory();
+
+    let verified = with_signatures(&state, &keys, &blocks[..blocks.len().min(10)]);
+    drop(keys);
+
+    let started = Instant::now();
+    for block in &blocks {
+        let receipts = state.apply(state.height() + 1, block, Signatures::AlreadyVerified);
         assert!(receipts.iter().all(|r| r.is_applied()));
     }
     let in_memory_s = started.elapsed().as_secs_f64();
@@ -183,6 +279,16 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("bftledger-ledger-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut store = Store::create(&dir, &genesis).expect("create the bench store");
+    for (i, block) in funding.into_iter().enumerate() {
+        let input = BatchInput {
+            batch_digest: Digest::of(format!("funding {i}").as_bytes()),
+            transfers: block,
+            certificate: vec![0; 300],
+        };
+        store
+            .commit_batch(input, Signatures::AlreadyVerified)
+            .expect("commit a funding block");
+    }
     let started = Instant::now();
     let mut slowest_ms = 0f64;
     for (i, block) in blocks.into_iter().enumerate() {
@@ -208,6 +314,10 @@ fn main() {
         "accounts": args.accounts,
         "blocks": args.blocks,
         "block_transfers": args.block_transfers,
+        "accounts_created_by_funding_blocks": args.accounts - in_genesis,
+        "state_build_seconds": state_build_s,
+        "memory_after_building_the_state": rss_state,
+        "memory_at_end": memory(),
         "in_memory": {
             "seconds": in_memory_s,
             "transfers_per_s": per_second(total, in_memory_s),

@@ -6,7 +6,7 @@
 //! heights, views and counts stay JSON numbers (they stay far below 2^53).
 
 use bftledger_crypto::Digest;
-use bftledger_ledger::{Block, Receipt, SignedTransfer};
+use bftledger_ledger::{Block, BlockHeader, Receipt, SignedTransfer};
 use serde::{Deserialize, Serialize};
 
 /// Every error: `{"error": {"code": "...", "message": "..."}}`.
@@ -114,6 +114,59 @@ pub struct AccountResponse {
     pub next_nonce: u64,
     /// Height at which this was read.
     pub height: u64,
+    /// With `?proof=true`: the account at the stable checkpoint, proven (see
+    /// [`AccountProofBody`]); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<AccountProofBody>,
+}
+
+/// An account at the stable checkpoint with its proof (`GET /v1/accounts/{address}?proof=true`).
+///
+/// A light client checks, trusting only the genesis validator set ([`crate::account_proof`]):
+/// the checkpoint certificate holds 2f+1 distinct validators' CHECKPOINT(`height`, d)
+/// signatures; d is the hash of `header`, whose height is `height`; and `siblings` with
+/// `terminal` lead from the account's leaf (or its absence) to `header.state_root`, as
+/// `bftledger_ledger::state_tree` defines the root.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccountProofBody {
+    /// Height of the stable checkpoint the proof is at (the tip may be later).
+    pub height: u64,
+    /// Balance at that height, minor units (a decimal string in JSON).
+    #[serde(with = "bftledger_ledger::decimal_u64")]
+    pub balance: u64,
+    /// Last used nonce at that height (a decimal string in JSON).
+    #[serde(with = "bftledger_ledger::decimal_u64")]
+    pub nonce: u64,
+    /// The header of the block at `height`.
+    pub header: BlockHeader,
+    /// The checkpoint certificate: hex of the canonical encoding of the consensus
+    /// `CheckpointProof` (seq, block hash, and (replica, signature) pairs).
+    pub checkpoint_certificate: String,
+    /// Sibling hashes along the account's path, the root's children first.
+    pub siblings: Vec<Digest>,
+    /// What ends the path.
+    pub terminal: ProofTerminal,
+}
+
+/// What ends an account's path in the state tree.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProofTerminal {
+    /// The account's own leaf: it exists, with the balance and nonce above.
+    Account,
+    /// An empty subtree: the account does not exist (balance and nonce are 0).
+    Empty,
+    /// Another account's leaf where this one would be: it does not exist.
+    OtherAccount {
+        /// That account's public key (hex).
+        key: String,
+        /// Its balance (a decimal string in JSON).
+        #[serde(with = "bftledger_ledger::decimal_u64")]
+        balance: u64,
+        /// Its last used nonce (a decimal string in JSON).
+        #[serde(with = "bftledger_ledger::decimal_u64")]
+        nonce: u64,
+    },
 }
 
 /// `GET /v1/blocks/{height}`.

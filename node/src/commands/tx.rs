@@ -10,7 +10,7 @@
 use super::client::{block_on, Client};
 use super::{not_found, Output};
 use crate::api::types::{BlockResponse, TransferResponse};
-use crate::cli::{GlobalArgs, TxArgs};
+use crate::cli::{GlobalArgs, TrustArgs, TxArgs};
 use crate::error::{CliError, CliResult, ExitCode};
 use crate::proof;
 use bftledger_crypto::Digest;
@@ -24,16 +24,10 @@ pub fn run(args: &TxArgs, global: &GlobalArgs, out: &Output) -> CliResult {
             args.id
         ))
     })?;
-    let local_genesis = match (&args.genesis, args.verify) {
-        (Some(path), true) => Some(Genesis::load(path).map_err(CliError::usage)?),
-        _ => None,
+    let local_genesis = match args.verify {
+        true => local_trusted_genesis(&args.trust)?,
+        false => None,
     };
-    if args.verify && local_genesis.is_none() && args.genesis_hash.is_none() {
-        return Err(CliError::usage(
-            "--verify needs a trusted validator set: give --genesis FILE (or BFTLEDGER_GENESIS) \
-             or --genesis-hash HEX",
-        ));
-    }
     let client = Client::new(&global.node, global.timeout_ms)?;
     block_on(async {
         let r: TransferResponse = client.get(&format!("/v1/transfers/{id}")).await?;
@@ -53,13 +47,7 @@ pub fn run(args: &TxArgs, global: &GlobalArgs, out: &Output) -> CliResult {
         );
         let mut json = serde_json::to_value(&r).expect("serialisable");
         if args.verify {
-            let genesis = match local_genesis {
-                Some(g) => g,
-                None => {
-                    fetch_pinned_genesis(&client, args.genesis_hash.as_deref().unwrap_or_default())
-                        .await?
-                }
-            };
+            let genesis = trusted_genesis(local_genesis, &args.trust, &client).await?;
             let block: BlockResponse = client.get(&format!("/v1/blocks/{}", c.height)).await?;
             match proof::verify(&genesis.validator_keys(), c, &block) {
                 Ok(v) => {
@@ -84,6 +72,33 @@ pub fn run(args: &TxArgs, global: &GlobalArgs, out: &Output) -> CliResult {
         out.emit(human, json);
         Ok(())
     })
+}
+
+/// The genesis file `--verify` trusts, if one is given; without one, `--genesis-hash` must be
+/// (checked before any request, so a usage error costs no round trip).
+pub(super) fn local_trusted_genesis(trust: &TrustArgs) -> CliResult<Option<Genesis>> {
+    match (&trust.genesis, &trust.genesis_hash) {
+        (Some(path), _) => Ok(Some(Genesis::load(path).map_err(CliError::usage)?)),
+        (None, Some(_)) => Ok(None),
+        (None, None) => Err(CliError::usage(
+            "--verify needs a trusted validator set: give --genesis FILE (or BFTLEDGER_GENESIS) \
+             or --genesis-hash HEX",
+        )),
+    }
+}
+
+/// The trusted genesis: the local file, else the node's, accepted only with the pinned hash.
+pub(super) async fn trusted_genesis(
+    local: Option<Genesis>,
+    trust: &TrustArgs,
+    client: &Client,
+) -> CliResult<Genesis> {
+    match local {
+        Some(genesis) => Ok(genesis),
+        None => {
+            fetch_pinned_genesis(client, trust.genesis_hash.as_deref().unwrap_or_default()).await
+        }
+    }
 }
 
 async fn fetch_pinned_genesis(client: &Client, hash: &str) -> CliResult<Genesis> {

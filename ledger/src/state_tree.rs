@@ -1,0 +1,588 @@
+//! The authenticated account tree: a sparse binary Merkle tree over the accounts, keyed by the
+//! SHA-256 of the account's public key, whose root is the state root.
+//!
+//! # Root (how an external verifier recomputes it)
+//!
+//! ```text
+//! path(k)        = SHA-256(k), read as 256 bits, most significant bit of byte 0 first
+//! leaf(k, a)     = SHA-256( "bftledger/state/leaf/v2" || k (32 bytes)
+//!                           || balance (u64, 8 bytes big-endian) || nonce (u64, 8 bytes big-endian) )
+//! node(l, r)     = SHA-256( "bftledger/state/node/v2" || l || r )
+//! hash(S, d)     = 32 zero bytes                       if S is empty
+//!                = leaf(k, a)                          if S = {(k, a)}
+//!                = node(hash(S0, d+1), hash(S1, d+1))  otherwise, where Sb = the accounts of S
+//!                                                      whose path has bit d equal to b
+//! state_root     = hash(all stored accounts, 0)
+//! ```
+//!
+//! (Tags are ASCII without quotes or terminator; `nonce` is the account's last used nonce; an
+//! account whose record is `(balance 0, nonce 0)` is never stored.) A subtree holding one account
+//! is that account's leaf, wherever it sits: the tree is as deep as the accounts' paths need to
+//! be told apart (about log2 of the account count), not 256 levels. The leaf and node tags keep a
+//! leaf from being read as a node and back; SHA-256's collision resistance makes the root bind
+//! every account, and the empty hash (zero bytes) is no SHA-256 output anyone can find.
+//!
+//! # Why this shape
+//!
+//! Executing a block changes k accounts; the tree re-hashes only their paths, O(k log n) for n
+//! accounts (the 256-bucket hash it replaced re-hashed whole buckets, O(n) per block once every
+//! bucket is touched). Keys are hashed into paths so that nobody can choose where an account sits:
+//! an attacker who grinds public keys to share a prefix buys one level per doubling of work. Nodes
+//! are shared between versions (`Arc`), so keeping the tree of an earlier height (the stable
+//! checkpoint's, for proofs) costs only what changed since. Proofs ([`AccountProof`]) are the
+//! sibling hashes along an account's path: one hash per level, about 20 for a million accounts.
+
+use crate::state::Account;
+use bftledger_crypto::Digest;
+use std::sync::Arc;
+
+const LEAF_TAG: &[u8] = b"bftledger/state/leaf/v2";
+const NODE_TAG: &[u8] = b"bftledger/state/node/v2";
+
+/// Bits in a path, so the most sibling hashes a proof can need.
+pub const PATH_BITS: usize = 256;
+
+/// The path of an account: where it sits in the tree.
+pub fn path_of(key: &[u8; 32]) -> [u8; 32] {
+    Digest::of(key).0
+}
+
+fn bit(path: &[u8; 32], depth: usize) -> bool {
+    path[depth / 8] >> (7 - depth % 8) & 1 == 1
+}
+
+/// Bytes hashed for a leaf: tag, key, balance, nonce (fixed lengths, plain concatenation).
+const LEAF_INPUT_BYTES: usize = LEAF_TAG.len() + 32 + 8 + 8;
+/// Bytes hashed for a node: tag and two hashes.
+const NODE_INPUT_BYTES: usize = NODE_TAG.len() + 32 + 32;
+
+/// The hash of one account's leaf (see the module docs).
+pub fn leaf_hash(key: &[u8; 32], account: &Account) -> Digest {
+    let mut input = [0u8; LEAF_INPUT_BYTES];
+    let (tag, rest) = input.split_at_mut(LEAF_TAG.len());
+    tag.copy_from_slice(LEAF_TAG);
+    rest[..32].copy_from_slice(key);
+    rest[32..40].copy_from_slice(&account.balance.to_be_bytes());
+    rest[40..].copy_from_slice(&account.nonce.to_be_bytes());
+    Digest::of(&input)
+}
+
+fn node_hash(left: &Digest, right: &Digest) -> Digest {
+    let mut input = [0u8; NODE_INPUT_BYTES];
+    let (tag, rest) = input.split_at_mut(NODE_TAG.len());
+    tag.copy_from_slice(NODE_TAG);
+    rest[..32].copy_from_slice(left.as_bytes());
+    rest[32..].copy_from_slice(right.as_bytes());
+    Digest::of(&input)
+}
+
+/// One account in the tree.
+#[derive(Debug, Clone)]
+struct Leaf {
+    path: [u8; 32],
+    key: [u8; 32],
+    account: Account,
+    hash: Digest,
+}
+
+/// Two subtrees that hold at least two accounts between them.
+#[derive(Debug, Clone)]
+struct Inner {
+    left: Tree,
+    right: Tree,
+    hash: Digest,
+}
+
+/// A (sub)tree; cloning it is cheap (nodes are shared, never mutated).
+#[derive(Debug, Clone, Default)]
+enum Tree {
+    #[default]
+    Empty,
+    Leaf(Arc<Leaf>),
+    Inner(Arc<Inner>),
+}
+
+impl Tree {
+    fn hash(&self) -> Digest {
+        match self {
+            Tree::Empty => Digest::ZERO,
+            Tree::Leaf(l) => l.hash,
+            Tree::Inner(n) => n.hash,
+        }
+    }
+
+    fn leaf(path: [u8; 32], key: [u8; 32], account: Account) -> Tree {
+        Tree::Leaf(Arc::new(Leaf {
+            path,
+            key,
+            account,
+            hash: leaf_hash(&key, &account),
+        }))
+    }
+
+    /// The canonical join of two sibling subtrees: an empty side and a single leaf collapse into
+    /// the leaf, so a subtree with one account is always that account's leaf.
+    fn join(left: Tree, right: Tree) -> Tree {
+        match (&left, &right) {
+            (Tree::Empty, Tree::Empty) => Tree::Empty,
+            (Tree::Empty, Tree::Leaf(_)) => right,
+            (Tree::Leaf(_), Tree::Empty) => left,
+            _ => {
+                let hash = node_hash(&left.hash(), &right.hash());
+                Tree::Inner(Arc::new(Inner { left, right, hash }))
+            }
+        }
+    }
+
+    /// The subtree at `depth` of `entries` (sorted by path, distinct, every one stored).
+    fn build(depth: usize, entries: &[Change]) -> Tree {
+        match entries {
+            [] => Tree::Empty,
+            [one] => match one.account {
+                Some(a) => Tree::leaf(one.path, one.key, a),
+                None => Tree::Empty,
+            },
+            _ => {
+                assert!(
+                    depth < PATH_BITS,
+                    "two accounts with one path at depth {depth}"
+                );
+                let split = entries.partition_point(|c| !bit(&c.path, depth));
+                Tree::join(
+                    Tree::build(depth + 1, &entries[..split]),
+                    Tree::build(depth + 1, &entries[split..]),
+                )
+            }
+        }
+    }
+
+    /// Applies `changes` to this subtree (at `depth`); `changes` are sorted by path, distinct,
+    /// and share this subtree's prefix. Only the changed paths are re-hashed; a node no other
+    /// version shares is changed in place (no allocation), a shared one is copied first.
+    fn update(&mut self, depth: usize, changes: &[Change]) {
+        if changes.is_empty() {
+            return;
+        }
+        match self {
+            Tree::Empty => {
+                let stored: Vec<Change> = changes
+                    .iter()
+                    .filter(|c| c.account.is_some())
+                    .cloned()
+                    .collect();
+                *self = Tree::build(depth, &stored);
+            }
+            Tree::Leaf(leaf) => match changes {
+                [only] if only.path == leaf.path => match only.account {
+                    Some(account) => {
+                        let leaf = Arc::make_mut(leaf);
+                        leaf.account = account;
+                        leaf.hash = leaf_hash(&leaf.key, &account);
+                    }
+                    None => *self = Tree::Empty,
+                },
+                _ => {
+                    let mut merged: Vec<Change> = changes
+                        .iter()
+                        .filter(|c| c.account.is_some())
+                        .cloned()
+                        .collect();
+                    if !changes.iter().any(|c| c.path == leaf.path) {
+                        let at = merged.partition_point(|c| c.path < leaf.path);
+                        merged.insert(
+                            at,
+                            Change {
+                                path: leaf.path,
+                                key: leaf.key,
+                                account: Some(leaf.account),
+                            },
+                        );
+                    }
+                    *self = Tree::build(depth, &merged);
+                }
+            },
+            Tree::Inner(node) => {
+                let split = changes.partition_point(|c| !bit(&c.path, depth));
+                let inner = Arc::make_mut(node);
+                inner.left.update(depth + 1, &changes[..split]);
+                inner.right.update(depth + 1, &changes[split..]);
+                match (&inner.left, &inner.right) {
+                    (Tree::Empty, Tree::Empty | Tree::Leaf(_)) | (Tree::Leaf(_), Tree::Empty) => {
+                        let (left, right) = (
+                            std::mem::take(&mut inner.left),
+                            std::mem::take(&mut inner.right),
+                        );
+                        *self = Tree::join(left, right);
+                    }
+                    (left, right) => inner.hash = node_hash(&left.hash(), &right.hash()),
+                }
+            }
+        }
+    }
+}
+
+/// One account's new record for [`StateTree::update`] (`None`: the account is gone).
+#[derive(Debug, Clone)]
+struct Change {
+    path: [u8; 32],
+    key: [u8; 32],
+    account: Option<Account>,
+}
+
+impl Change {
+    fn new(key: [u8; 32], account: Account) -> Change {
+        Change {
+            path: path_of(&key),
+            key,
+            account: (!account.is_empty()).then_some(account),
+        }
+    }
+}
+
+/// The tree of one version of the state. Cloning it is O(1) and shares every node, so a
+/// version can be kept (for proofs at the stable checkpoint) while execution goes on.
+#[derive(Debug, Clone, Default)]
+pub struct StateTree {
+    root: Tree,
+}
+
+impl StateTree {
+    /// The tree of these accounts (any order; default records are skipped; a key given twice
+    /// keeps its last record).
+    pub fn from_accounts(accounts: impl IntoIterator<Item = ([u8; 32], Account)>) -> StateTree {
+        let entries = sorted_changes(accounts);
+        let stored: Vec<Change> = entries
+            .into_iter()
+            .filter(|c| c.account.is_some())
+            .collect();
+        StateTree {
+            root: Tree::build(0, &stored),
+        }
+    }
+
+    /// The state root (see the module docs).
+    pub fn root(&self) -> Digest {
+        self.root.hash()
+    }
+
+    /// This tree with the accounts' new records (a default record removes the account; a key
+    /// given twice keeps its last record). Costs O(k log n) hashes for k changes.
+    pub fn update(&mut self, changes: impl IntoIterator<Item = ([u8; 32], Account)>) {
+        let changes = sorted_changes(changes);
+        self.root.update(0, &changes);
+    }
+
+    /// The account's record in this version (the default record if absent) and the proof of it.
+    pub fn prove(&self, key: &[u8; 32]) -> (Account, AccountProof) {
+        let path = path_of(key);
+        let mut siblings = Vec::new();
+        let mut at = &self.root;
+        loop {
+            match at {
+                Tree::Empty => {
+                    return (
+                        Account::default(),
+                        AccountProof {
+                            siblings,
+                            terminal: Terminal::Empty,
+                        },
+                    )
+                }
+                Tree::Leaf(leaf) if leaf.key == *key => {
+                    return (
+                        leaf.account,
+                        AccountProof {
+                            siblings,
+                            terminal: Terminal::Account,
+                        },
+                    )
+                }
+                Tree::Leaf(leaf) => {
+                    return (
+                        Account::default(),
+                        AccountProof {
+                            siblings,
+                            terminal: Terminal::OtherAccount {
+                                key: leaf.key,
+                                account: leaf.account,
+                            },
+                        },
+                    )
+                }
+                Tree::Inner(node) => {
+                    let depth = siblings.len();
+                    if bit(&path, depth) {
+                        siblings.push(node.left.hash());
+                        at = &node.right;
+                    } else {
+                        siblings.push(node.right.hash());
+                        at = &node.left;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sorted by path, one change per key (the last given), records normalised.
+fn sorted_changes(changes: impl IntoIterator<Item = ([u8; 32], Account)>) -> Vec<Change> {
+    let mut out: Vec<Change> = changes
+        .into_iter()
+        .map(|(k, a)| Change::new(k, a))
+        .collect();
+    // Stable sort keeps the given order among equal paths; keep the last of each.
+    out.sort_by_key(|a| a.path);
+    let mut deduped: Vec<Change> = Vec::with_capacity(out.len());
+    for c in out {
+        match deduped.last_mut() {
+            Some(last) if last.path == c.path => *last = c,
+            _ => deduped.push(c),
+        }
+    }
+    deduped
+}
+
+/// What ends an account's path in the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Terminal {
+    /// The account's own leaf: it exists, with the record the proof is given for.
+    Account,
+    /// An empty subtree: the account does not exist.
+    Empty,
+    /// Another account's leaf, alone in the subtree where the account would be: it does not exist.
+    OtherAccount {
+        /// That account's key.
+        key: [u8; 32],
+        /// That account's record.
+        account: Account,
+    },
+}
+
+/// The proof that an account has a record (or none) under a state root: the sibling hashes from
+/// the root down to where the account's path ends, and what ends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountProof {
+    /// Sibling hashes, the root's children first; at most [`PATH_BITS`].
+    pub siblings: Vec<Digest>,
+    /// What the path ends in.
+    pub terminal: Terminal,
+}
+
+/// Why an account proof does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// More siblings than a path has bits.
+    #[error("the proof has {got} sibling hashes; a path has at most {PATH_BITS}")]
+    TooDeep {
+        /// Siblings in the proof.
+        got: usize,
+    },
+    /// The proof ends in the account's leaf but the claimed record is the default one (such
+    /// accounts are never stored), or it ends elsewhere but the claimed record is not default.
+    #[error("the proof's terminal does not match the claimed record")]
+    TerminalMismatch,
+    /// The other account of a non-inclusion proof is the account itself, is a default record,
+    /// or does not share the path prefix where it is claimed to sit.
+    #[error("the proof's other account cannot sit where the proof puts it")]
+    OtherAccountMisplaced,
+    /// The hashes do not lead to the root.
+    #[error("the proof leads to state root {computed}, not {expected}")]
+    RootMismatch {
+        /// The root the proof computes.
+        computed: Digest,
+        /// The root it was checked against.
+        expected: Digest,
+    },
+}
+
+impl AccountProof {
+    /// Checks that under `root` the account `key` has the record `account` (the default record:
+    /// the account does not exist).
+    pub fn verify(
+        &self,
+        root: &Digest,
+        key: &[u8; 32],
+        account: &Account,
+    ) -> Result<(), ProofError> {
+        let depth = self.siblings.len();
+        if depth > PATH_BITS {
+            return Err(ProofError::TooDeep { got: depth });
+        }
+        let path = path_of(key);
+        let mut hash = match (&self.terminal, account.is_empty()) {
+            (Terminal::Account, false) => leaf_hash(key, account),
+            (Terminal::Empty, true) => Digest::ZERO,
+            (
+                Terminal::OtherAccount {
+                    key: other,
+                    account: other_account,
+                },
+                true,
+            ) => {
+                let other_path = path_of(other);
+                let shares_prefix = (0..depth).all(|d| bit(&other_path, d) == bit(&path, d));
+                if other == key || other_account.is_empty() || !shares_prefix {
+                    return Err(ProofError::OtherAccountMisplaced);
+                }
+                leaf_hash(other, other_account)
+            }
+            _ => return Err(ProofError::TerminalMismatch),
+        };
+        for (d, sibling) in self.siblings.iter().enumerate().rev() {
+            hash = if bit(&path, d) {
+                node_hash(sibling, &hash)
+            } else {
+                node_hash(&hash, sibling)
+            };
+        }
+        if hash != *root {
+            return Err(ProofError::RootMismatch {
+                computed: hash,
+                expected: *root,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The state root of an account list computed from scratch, straight from the module docs'
+/// definition (independent of [`StateTree`]'s incremental updates; used to check them).
+/// Any order; default records are skipped.
+pub fn root_of<'a>(accounts: impl IntoIterator<Item = (&'a [u8; 32], &'a Account)>) -> Digest {
+    let mut leaves: Vec<([u8; 32], Digest)> = accounts
+        .into_iter()
+        .filter(|(_, a)| !a.is_empty())
+        .map(|(k, a)| (path_of(k), leaf_hash(k, a)))
+        .collect();
+    leaves.sort_by_key(|a| a.0);
+    fn hash(depth: usize, set: &[([u8; 32], Digest)]) -> Digest {
+        match set {
+            [] => Digest::ZERO,
+            [(_, leaf)] => *leaf,
+            _ => {
+                let split = set.partition_point(|(p, _)| !bit(p, depth));
+                node_hash(
+                    &hash(depth + 1, &set[..split]),
+                    &hash(depth + 1, &set[split..]),
+                )
+            }
+        }
+    }
+    hash(0, &leaves)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: u32) -> [u8; 32] {
+        let mut k = [0u8; 32];
+        k[..4].copy_from_slice(&i.to_be_bytes());
+        k
+    }
+
+    fn acct(balance: u64, nonce: u64) -> Account {
+        Account { balance, nonce }
+    }
+
+    #[test]
+    fn the_empty_tree_has_the_zero_root_and_one_account_is_its_leaf() {
+        assert_eq!(StateTree::default().root(), Digest::ZERO);
+        let t = StateTree::from_accounts([(key(1), acct(5, 0))]);
+        assert_eq!(t.root(), leaf_hash(&key(1), &acct(5, 0)));
+    }
+
+    #[test]
+    fn removing_accounts_collapses_back_to_the_canonical_tree() {
+        let all: Vec<_> = (0..50)
+            .map(|i| (key(i), acct(u64::from(i) + 1, 0)))
+            .collect();
+        let mut t = StateTree::from_accounts(all.clone());
+        t.update((10..50).map(|i| (key(i), Account::default())));
+        let expected = StateTree::from_accounts(all[..10].to_vec());
+        assert_eq!(t.root(), expected.root());
+        assert_eq!(t.root(), root_of(all[..10].iter().map(|(k, a)| (k, a))));
+    }
+
+    #[test]
+    fn a_key_given_twice_keeps_its_last_record() {
+        let mut t = StateTree::default();
+        t.update([(key(1), acct(1, 0)), (key(1), acct(2, 0))]);
+        assert_eq!(t.root(), leaf_hash(&key(1), &acct(2, 0)));
+    }
+
+    #[test]
+    fn proofs_of_present_and_absent_accounts_verify_and_tampering_fails() {
+        let all: Vec<_> = (0..200)
+            .map(|i| (key(i), acct(u64::from(i) + 1, 3)))
+            .collect();
+        let t = StateTree::from_accounts(all);
+        let root = t.root();
+        for i in [0u32, 7, 199] {
+            let (a, proof) = t.prove(&key(i));
+            assert_eq!(a, acct(u64::from(i) + 1, 3));
+            proof.verify(&root, &key(i), &a).unwrap();
+            // Another balance, the absence, another root: refused.
+            assert!(proof.verify(&root, &key(i), &acct(999, 3)).is_err());
+            assert!(proof.verify(&root, &key(i), &Account::default()).is_err());
+            assert!(proof.verify(&Digest::of(b"x"), &key(i), &a).is_err());
+            let mut bad = proof.clone();
+            bad.siblings[0].0[0] ^= 1;
+            assert!(matches!(
+                bad.verify(&root, &key(i), &a),
+                Err(ProofError::RootMismatch { .. })
+            ));
+            let mut shorter = proof.clone();
+            shorter.siblings.pop();
+            assert!(shorter.verify(&root, &key(i), &a).is_err());
+        }
+        let mut kinds = std::collections::BTreeSet::new();
+        for i in 1000..1100 {
+            let (a, proof) = t.prove(&key(i));
+            assert!(a.is_empty());
+            proof.verify(&root, &key(i), &a).unwrap();
+            assert!(proof.verify(&root, &key(i), &acct(1, 0)).is_err());
+            kinds.insert(matches!(proof.terminal, Terminal::Empty));
+        }
+        assert_eq!(kinds.len(), 2, "both kinds of absence proof were exercised");
+    }
+
+    #[test]
+    fn an_absence_proof_cannot_use_the_account_itself_as_the_other_account() {
+        let t = StateTree::from_accounts((0..20).map(|i| (key(i), acct(1, 0))));
+        let (a, mut proof) = t.prove(&key(3));
+        proof.terminal = Terminal::OtherAccount {
+            key: key(3),
+            account: a,
+        };
+        assert_eq!(
+            proof.verify(&t.root(), &key(3), &Account::default()),
+            Err(ProofError::OtherAccountMisplaced)
+        );
+    }
+
+    #[test]
+    fn a_proof_with_more_siblings_than_path_bits_is_refused() {
+        let proof = AccountProof {
+            siblings: vec![Digest::ZERO; PATH_BITS + 1],
+            terminal: Terminal::Empty,
+        };
+        assert_eq!(
+            proof.verify(&Digest::ZERO, &key(1), &Account::default()),
+            Err(ProofError::TooDeep { got: PATH_BITS + 1 })
+        );
+    }
+
+    #[test]
+    fn a_kept_version_is_unchanged_by_later_updates() {
+        let mut t = StateTree::from_accounts((0..100).map(|i| (key(i), acct(1, 0))));
+        let kept = t.clone();
+        let kept_root = kept.root();
+        t.update((0..100).map(|i| (key(i), acct(2, 0))));
+        assert_ne!(t.root(), kept_root);
+        assert_eq!(kept.root(), kept_root);
+        let (a, proof) = kept.prove(&key(5));
+        assert_eq!(a, acct(1, 0));
+        proof.verify(&kept_root, &key(5), &a).unwrap();
+    }
+}
