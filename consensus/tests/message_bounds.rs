@@ -204,3 +204,25 @@ fn largest_message_of_every_kind_fits_for_the_largest_legal_config() {
         }
     }
 }
+
+/// The stable checkpoint proof the API serves inside account proofs (issue 14), at its largest:
+/// 256 signers (the most validators a genesis may name) and the largest seq, within
+/// `CheckpointProof::MAX_BYTES`, and decoded back under it.
+#[test]
+fn the_largest_checkpoint_proof_fits_its_limit() {
+    use bftledger_consensus::CheckpointProof;
+    use bftledger_crypto::{Digest, Signature};
+    let proof = CheckpointProof {
+        seq: u64::MAX,
+        state_root: Digest([0xff; 32]),
+        signatures: (0..256u32).map(|id| (id, Signature([0xff; 64]))).collect(),
+    };
+    let bytes = proof.to_bytes();
+    assert!(
+        bytes.len() <= CheckpointProof::MAX_BYTES,
+        "{} bytes, limit {}",
+        bytes.len(),
+        CheckpointProof::MAX_BYTES
+    );
+    assert_eq!(CheckpointProof::from_bytes(&bytes).unwrap(), proof);
+}
