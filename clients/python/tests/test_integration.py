@@ -7,6 +7,7 @@ testnet init` wrote: genesis.toml and funded accounts/account-*.key); skipped wi
 from __future__ import annotations
 
 import os
+import time
 import unittest
 from pathlib import Path
 
@@ -49,6 +50,29 @@ class AgainstATestnet(unittest.TestCase):
         )
         with self.assertRaises(ProofError):
             self.client.verify_final(signed.id(), stranger)
+
+    def test_a_balance_verifies_at_the_stable_checkpoint(self):
+        recipient = Key.generate()
+        # Enough blocks for a checkpoint to become stable (one every 16 blocks by default).
+        for _ in range(17):
+            self.client.wait(self.client.transfer(self.sender, recipient.address, 1, self.genesis.chain_id).id())
+        deadline = time.time() + 30
+        while True:
+            try:
+                verified = self.client.verified_account(recipient.address, self.genesis)
+                break
+            except ApiError as e:
+                if e.code != "proof_unavailable" or time.time() > deadline:
+                    raise
+                time.sleep(0.5)
+        self.assertGreaterEqual(verified.height, 16)
+        self.assertLessEqual(verified.balance, 17)  # at the checkpoint, which may trail the transfers
+        stranger = Genesis(
+            self.genesis.chain_id, [Key.generate().public_key for _ in self.genesis.validators],
+            self.genesis.validator_addresses, self.genesis.balances,
+        )
+        with self.assertRaises(ProofError):
+            self.client.verified_account(recipient.address, stranger)
 
     def test_refusals_come_back_as_typed_errors(self):
         recipient = Key.generate()

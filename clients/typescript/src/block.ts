@@ -61,11 +61,17 @@ export interface BlockJson {
   state_root: string;
 }
 
+/** The block hash over a header's fields (§4.2). */
+export function headerHash(
+  height: number, prevHash: Uint8Array, batchDigest: Uint8Array, receiptsDigest: Uint8Array, stateRoot: Uint8Array,
+): Uint8Array {
+  return hparts(HEADER_TAG, u64be(height), prevHash, batchDigest, receiptsDigest, stateRoot);
+}
+
 /** The hash of a block in its JSON form (`block` of GET /v1/blocks/{height}). */
 export function blockHash(block: BlockJson): Uint8Array {
-  return hparts(
-    HEADER_TAG,
-    u64be(block.height),
+  return headerHash(
+    block.height,
     hexToBytes(block.prev_hash),
     hexToBytes(block.batch_digest),
     receiptsDigest(block.receipts),

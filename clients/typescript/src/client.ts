@@ -4,6 +4,7 @@ import { decodeAddress } from "./address.js";
 import { BlockResponse, CommitCertificate, TransferResponse, verifyCommittedTransfer } from "./certificate.js";
 import { Genesis } from "./genesis.js";
 import { Key } from "./keys.js";
+import { verifyAccountProof } from "./state.js";
 import { SignedTransfer, Transfer, binaryBatchBody, parseU64 } from "./transfer.js";
 
 /** An error answer of the node: {"error": {"code", "message"}} with its HTTP status. */
@@ -127,6 +128,13 @@ export class Client {
 
   /** Fetches the transfer and its block and verifies the commit certificate locally against
    * `genesis` (which the caller trusts, e.g. by its hash). */
+  /** Fetches the account's proof at the stable checkpoint and verifies it locally against
+   * `genesis` (PROTOCOL.md §6); returns the proven height, balance, nonce and state root. */
+  async verifiedAccount(address: string, genesis: Genesis): Promise<ReturnType<typeof verifyAccountProof>> {
+    const a = await this.json("GET", `/v1/accounts/${address}?proof=true`);
+    return verifyAccountProof(genesis.validators, decodeAddress(address), a.proof);
+  }
+
   async verifyFinal(id: Uint8Array, genesis: Genesis): Promise<CommitCertificate> {
     const answer = await this.getTransfer(id);
     if (!answer.committed) throw new TransferFailed(answer.status, "not in a block yet");

@@ -37,6 +37,31 @@ describe("against a testnet", { skip: !(NODE && DIR) && "set BFTLEDGER_NODE and 
     await assert.rejects(client.verifyFinal(signed.id(), stranger), ProofError);
   });
 
+  it("a balance verifies at the stable checkpoint", async () => {
+    const recipient = Key.generate();
+    // Enough blocks for a checkpoint to become stable (one every 16 blocks by default).
+    for (let i = 0; i < 17; i++) {
+      const signed = await client.transfer(sender, recipient.address, 1n, genesis.chainId);
+      await client.wait(signed.id());
+    }
+    const deadline = Date.now() + 30_000;
+    let verified;
+    for (;;) {
+      try {
+        verified = await client.verifiedAccount(recipient.address, genesis);
+        break;
+      } catch (e) {
+        if (!(e instanceof ApiError) || e.code !== "proof_unavailable" || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    assert.ok(verified.height >= 16);
+    assert.ok(verified.balance <= 17n); // at the checkpoint, which may trail the transfers
+    const stranger = new Genesis(genesis.chainId, genesis.validators.map(() => Key.generate().publicKey),
+      genesis.validatorAddresses, genesis.balances);
+    await assert.rejects(client.verifiedAccount(recipient.address, stranger), ProofError);
+  });
+
   it("a binary batch commits and each item gets its verdict", async () => {
     const batchSender = parseKeyFile(readFileSync(join(DIR!, "accounts", "account-2.key"), "utf8"));
     const recipient = Key.generate();

@@ -9,6 +9,7 @@ import {
   AddressError, CONSENSUS_TAG, CommitCertificate, DecodeError, Genesis, Key, ProofError, Reader, SignedTransfer,
   TRANSFER_TAG, Transfer, batchDigest, binaryBatchBody, blockHash, commitSignedBytes, decodeAddress, encodeAddress, parseKeyFile,
   quorum, receiptsDigest, renderKeyFile, varint, verifyCertifiedBlock, verifyCommittedTransfer,
+  CheckpointCertificate, checkpointSignedBytes, leafHash, pathOf, stateRoot, verifyAccountProof, verifyMerkleProof,
 } from "../src/index.js";
 
 // dist/test/ -> the repository root is four levels up from the compiled file.
@@ -177,5 +178,67 @@ describe("blocks and certificates", () => {
     const a = answer(0);
     (a.committed as { receipt: unknown }).receipt = { Rejected: { NonceGap: { expected: "1", got: "2" } } };
     refused(clone(b.response), a);
+  });
+});
+
+describe("state root and account proofs", () => {
+  const t = V.state_tree;
+  const b = V.block;
+  const genesis = Genesis.fromToml(b.genesis.toml);
+  it("root and leaves", () => {
+    const records = t.accounts.map((a: { public_key: string; balance: string; nonce: string }) =>
+      [hexToBytes(a.public_key), BigInt(a.balance), BigInt(a.nonce)] as [Uint8Array, bigint, bigint]);
+    records.forEach(([k, bal, n]: [Uint8Array, bigint, bigint], i: number) => {
+      assert.equal(bytesToHex(pathOf(k)), t.accounts[i].path);
+      assert.equal(bytesToHex(leafHash(k, bal, n)), t.accounts[i].leaf_hash);
+    });
+    assert.equal(bytesToHex(stateRoot(records)), t.state_root);
+    assert.equal(bytesToHex(stateRoot([])), t.empty_state_root);
+    assert.equal(bytesToHex(stateRoot([...records, [new Uint8Array(32).fill(7), 0n, 0n]])), t.state_root);
+  });
+  it("every kind of Merkle proof verifies and tampering fails", () => {
+    const root = hexToBytes(t.state_root);
+    const kinds = new Set<string>();
+    for (const p of t.proofs) {
+      const key = hexToBytes(p.public_key);
+      const siblings = p.siblings.map((s: string) => hexToBytes(s));
+      const [bal, n] = [BigInt(p.balance), BigInt(p.nonce)];
+      verifyMerkleProof(root, key, bal, n, siblings, p.terminal);
+      kinds.add(p.terminal.kind);
+      assert.throws(() => verifyMerkleProof(root, key, bal + 1n, n, siblings, p.terminal), ProofError);
+      const bad = siblings.map((s: Uint8Array) => s.slice());
+      bad[0][31] ^= 1;
+      assert.throws(() => verifyMerkleProof(root, key, bal, n, bad, p.terminal), ProofError);
+    }
+    assert.deepEqual([...kinds].sort(), ["account", "empty", "other_account"]);
+  });
+  it("the account proof at a checkpoint verifies and tampering fails", () => {
+    const v = b.account_proof;
+    const key = decodeAddress(v.address);
+    const cert = CheckpointCertificate.decode(hexToBytes(v.proof.checkpoint_certificate));
+    cert.signatures.forEach(([id], i) =>
+      assert.equal(bytesToHex(checkpointSignedBytes(id, cert.seq, cert.digest)), v.checkpoint_signed_bytes[i]));
+    const verified = verifyAccountProof(genesis.validators, key, v.proof);
+    assert.equal(verified.height, 1);
+    assert.equal(verified.balance, BigInt(v.proof.balance));
+    const refused = (p: unknown, validators = genesis.validators) =>
+      assert.throws(() => verifyAccountProof(validators, key, p as typeof v.proof));
+    let p = clone(v.proof);
+    p.balance = (BigInt(p.balance) + 1n).toString();
+    refused(p);
+    p = clone(v.proof);
+    p.header.state_root = "00".repeat(32);
+    refused(p);
+    p = clone(v.proof);
+    p.height = 2;
+    refused(p);
+    refused(clone(v.proof), [...genesis.validators].reverse());
+    const short = concatBytes(
+      Uint8Array.of(1), varint(cert.seq), Uint8Array.of(0x20), cert.digest, varint(2),
+      ...cert.signatures.slice(0, 2).flatMap(([id, s]) => [varint(id), Uint8Array.of(0x40), s]),
+    );
+    p = clone(v.proof);
+    p.checkpoint_certificate = bytesToHex(short);
+    refused(p);
   });
 });

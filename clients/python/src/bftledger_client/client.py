@@ -9,6 +9,7 @@ import urllib.request
 
 from . import address
 from .certificate import verify_committed_transfer
+from .state import verify_account_proof
 from .genesis import Genesis
 from .keys import Key
 from .transfer import SignedTransfer, Transfer, binary_batch_body, parse_u64
@@ -129,6 +130,12 @@ class Client:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"transfer {transfer_id.hex()} still {answer['status']}")
             time.sleep(poll_s)
+
+    def verified_account(self, account: str, genesis: Genesis):
+        """Fetches the account's proof at the stable checkpoint and verifies it locally against
+        `genesis` (PROTOCOL.md §6); returns a VerifiedAccount (height, balance, nonce, root)."""
+        answer = self._json("GET", f"/v1/accounts/{account}?proof=true")
+        return verify_account_proof(genesis.validators, address.decode(account), answer["proof"])
 
     def verify_final(self, transfer_id: bytes, genesis: Genesis):
         """Fetches the transfer and its block and verifies its commit certificate locally against
