@@ -4,7 +4,9 @@
 //! Keys: validator i (1..=4) is `key(i)` and has replica id i - 1; account `key(10)` is funded
 //! and sends to `key(11)`.
 
-use bftledger_consensus::{Commit, CommitCertificate, Message, SignedMessage};
+use bftledger_consensus::{
+    Checkpoint, CheckpointProof, Commit, CommitCertificate, Message, SignedMessage,
+};
 use bftledger_crypto::{Digest, SecretKey};
 use bftledger_ledger::{Genesis, InitialBalance, SignedTransfer, Transfer, Validator};
 
@@ -41,6 +43,27 @@ pub fn transfer(chain: &str, amount: u64, nonce: u64) -> SignedTransfer {
         memo: None,
     }
     .sign(&key(10))
+}
+
+/// A checkpoint proof for (`seq`, `block_hash`) signed by replicas `signers`: what makes the
+/// checkpoint stable, and what account proofs are checked against.
+pub fn checkpoint_proof(signers: &[u32], seq: u64, block_hash: Digest) -> CheckpointProof {
+    let checkpoint = Checkpoint {
+        seq,
+        state_root: block_hash,
+    };
+    CheckpointProof {
+        seq,
+        state_root: block_hash,
+        signatures: signers
+            .iter()
+            .map(|&id| {
+                let m =
+                    SignedMessage::sign(id, Message::Checkpoint(checkpoint), &key(id as u8 + 1));
+                (id, m.signature)
+            })
+            .collect(),
+    }
 }
 
 /// A view-0 commit certificate for (`seq`, `digest`) signed by replicas `signers`.

@@ -164,8 +164,7 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::key;
-    use bftledger_consensus::{Checkpoint, Message, SignedMessage};
+    use crate::test_support::{checkpoint_proof, key};
     use bftledger_ledger::{BlockHeader, StableCheckpoint, StateTree};
 
     /// Replica i is `key(i + 1)`, as in the host's fixtures.
@@ -192,25 +191,7 @@ mod tests {
             receipts_digest: Digest::of(b"receipts"),
             state_root: tree.root(),
         };
-        let checkpoint = Checkpoint {
-            seq: 32,
-            state_root: header.hash(),
-        };
-        let cert = CheckpointProof {
-            seq: 32,
-            state_root: header.hash(),
-            signatures: signers
-                .iter()
-                .map(|&id| {
-                    let m = SignedMessage::sign(
-                        id,
-                        Message::Checkpoint(checkpoint),
-                        &key(id as u8 + 1),
-                    );
-                    (id, m.signature)
-                })
-                .collect(),
-        };
+        let cert = checkpoint_proof(signers, 32, header.hash());
         let account = key(30 + who).public();
         let (record, proof) = tree.prove(account.as_bytes());
         let proven = ProvenAccount {

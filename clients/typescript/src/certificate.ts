@@ -45,19 +45,26 @@ export class CommitCertificate {
   /** Throws ProofError unless a quorum of distinct validators signed and every signature is
    * valid (as the node requires). */
   verify(validators: Uint8Array[]): void {
-    const seen = new Set<number>();
-    for (const [id] of this.commits) {
-      if (id >= validators.length) throw new ProofError(`replica ${id} is not a validator`);
-      if (seen.has(id)) throw new ProofError(`replica ${id} signed twice`);
-      seen.add(id);
-    }
-    const need = quorum(validators.length);
-    if (this.commits.length < need) throw new ProofError(`${this.commits.length} signers, ${need} needed`);
-    for (const [id, signature] of this.commits) {
-      const message = commitSignedBytes(id, this.view, this.seq, this.digest);
-      if (!verify(validators[id], CONSENSUS_TAG, message, signature))
-        throw new ProofError(`signature of replica ${id} does not verify`);
-    }
+    verifyQuorum(validators, this.commits, (id) => commitSignedBytes(id, this.view, this.seq, this.digest));
+  }
+}
+
+/** Throws ProofError unless `signatures` come from a quorum of distinct validators and every one
+ * verifies over `consensus tag || signedBytes(replicaId)` (the rule of every certificate). */
+export function verifyQuorum(
+  validators: Uint8Array[], signatures: [number, Uint8Array][], signedBytes: (replicaId: number) => Uint8Array,
+): void {
+  const seen = new Set<number>();
+  for (const [id] of signatures) {
+    if (id >= validators.length) throw new ProofError(`replica ${id} is not a validator`);
+    if (seen.has(id)) throw new ProofError(`replica ${id} signed twice`);
+    seen.add(id);
+  }
+  const need = quorum(validators.length);
+  if (signatures.length < need) throw new ProofError(`${signatures.length} signers, ${need} needed`);
+  for (const [id, signature] of signatures) {
+    if (!verify(validators[id], CONSENSUS_TAG, signedBytes(id), signature))
+      throw new ProofError(`signature of replica ${id} does not verify`);
   }
 }
 

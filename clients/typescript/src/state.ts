@@ -3,8 +3,7 @@
 import { concatBytes, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
 import { headerHash } from "./block.js";
 import { Reader, equalBytes, sha256, u64be, varint } from "./encoding.js";
-import { ProofError, quorum } from "./certificate.js";
-import { CONSENSUS_TAG, verify } from "./keys.js";
+import { ProofError, verifyQuorum } from "./certificate.js";
 import { parseU64 } from "./transfer.js";
 
 const LEAF_TAG = utf8ToBytes("bftledger/state/leaf/v2");
@@ -105,17 +104,7 @@ export class CheckpointCertificate {
 
   /** Throws ProofError unless a quorum of distinct validators signed and every signature is valid. */
   verify(validators: Uint8Array[]): void {
-    const seen = new Set<number>();
-    for (const [id] of this.signatures) {
-      if (id >= validators.length || seen.has(id)) throw new ProofError(`replica ${id} is not a validator or signed twice`);
-      seen.add(id);
-    }
-    const need = quorum(validators.length);
-    if (this.signatures.length < need) throw new ProofError(`${this.signatures.length} signers, ${need} needed`);
-    for (const [id, signature] of this.signatures) {
-      if (!verify(validators[id], CONSENSUS_TAG, checkpointSignedBytes(id, this.seq, this.digest), signature))
-        throw new ProofError(`signature of replica ${id} does not verify`);
-    }
+    verifyQuorum(validators, this.signatures, (id) => checkpointSignedBytes(id, this.seq, this.digest));
   }
 }
 

@@ -587,7 +587,6 @@ async fn a_binary_batch_is_admitted_like_a_json_one() {
 /// the proof a client asked for.
 #[tokio::test]
 async fn an_account_proof_is_served_once_a_checkpoint_is_stable() {
-    use bftledger_consensus::{Checkpoint, CheckpointProof, Message, SignedMessage};
     use bftledger_crypto::encoding::Versioned;
     let (_dir, shared) = shared(4096);
     let sender = Address::from(key(10).public());
@@ -621,24 +620,7 @@ async fn an_account_proof_is_served_once_a_checkpoint_is_stable() {
         let block = store
             .commit_batch(input, bftledger_ledger::Signatures::Verify)
             .unwrap();
-        let checkpoint = Checkpoint {
-            seq: 1,
-            state_root: block.hash(),
-        };
-        let proof = CheckpointProof {
-            seq: 1,
-            state_root: block.hash(),
-            signatures: (0..3u32)
-                .map(|id| {
-                    let m = SignedMessage::sign(
-                        id,
-                        Message::Checkpoint(checkpoint),
-                        &key(id as u8 + 1),
-                    );
-                    (id, m.signature)
-                })
-                .collect(),
-        };
+        let proof = test_support::checkpoint_proof(&[0, 1, 2], 1, block.hash());
         store.set_stable_checkpoint(1, proof.to_bytes()).unwrap();
         block
     };

@@ -48,20 +48,29 @@ class CommitCertificate:
     def verify(self, validators: list[bytes]) -> None:
         """Raises ProofError unless a quorum of distinct validators signed, and every signature
         is valid (as the node requires)."""
-        seen: set[int] = set()
-        for replica_id, _ in self.commits:
-            if replica_id >= len(validators):
-                raise ProofError(f"replica {replica_id} is not a validator")
-            if replica_id in seen:
-                raise ProofError(f"replica {replica_id} signed twice")
-            seen.add(replica_id)
-        need = quorum(len(validators))
-        if len(self.commits) < need:
-            raise ProofError(f"{len(self.commits)} signers, {need} needed")
-        for replica_id, signature in self.commits:
-            message = commit_signed_bytes(replica_id, self.view, self.seq, self.digest)
-            if not verify(validators[replica_id], CONSENSUS_TAG, message, signature):
-                raise ProofError(f"signature of replica {replica_id} does not verify")
+        verify_quorum(
+            validators,
+            self.commits,
+            lambda replica_id: commit_signed_bytes(replica_id, self.view, self.seq, self.digest),
+        )
+
+
+def verify_quorum(validators: list[bytes], signatures: list[tuple[int, bytes]], signed_bytes) -> None:
+    """Raises ProofError unless `signatures` come from a quorum of distinct validators and every
+    one verifies over `consensus tag || signed_bytes(replica_id)` (the rule of every certificate)."""
+    seen: set[int] = set()
+    for replica_id, _ in signatures:
+        if replica_id >= len(validators):
+            raise ProofError(f"replica {replica_id} is not a validator")
+        if replica_id in seen:
+            raise ProofError(f"replica {replica_id} signed twice")
+        seen.add(replica_id)
+    need = quorum(len(validators))
+    if len(signatures) < need:
+        raise ProofError(f"{len(signatures)} signers, {need} needed")
+    for replica_id, signature in signatures:
+        if not verify(validators[replica_id], CONSENSUS_TAG, signed_bytes(replica_id), signature):
+            raise ProofError(f"signature of replica {replica_id} does not verify")
 
 
 def verify_certified_block(validators: list[bytes], block_response: dict) -> CommitCertificate:

@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .block import header_hash
-from .certificate import ProofError, quorum
+from .certificate import ProofError, verify_quorum
 from .encoding import Reader, sha256, varint
-from .keys import CONSENSUS_TAG, verify
 from .transfer import parse_u64
 
 LEAF_TAG = b"bftledger/state/leaf/v2"
@@ -111,18 +110,11 @@ class CheckpointCertificate:
     def verify(self, validators: list[bytes]) -> None:
         """Raises ProofError unless a quorum of distinct validators signed and every signature
         is valid."""
-        seen: set[int] = set()
-        for replica_id, _ in self.signatures:
-            if replica_id >= len(validators) or replica_id in seen:
-                raise ProofError(f"replica {replica_id} is not a validator or signed twice")
-            seen.add(replica_id)
-        need = quorum(len(validators))
-        if len(self.signatures) < need:
-            raise ProofError(f"{len(self.signatures)} signers, {need} needed")
-        for replica_id, signature in self.signatures:
-            message = checkpoint_signed_bytes(replica_id, self.seq, self.digest)
-            if not verify(validators[replica_id], CONSENSUS_TAG, message, signature):
-                raise ProofError(f"signature of replica {replica_id} does not verify")
+        verify_quorum(
+            validators,
+            self.signatures,
+            lambda replica_id: checkpoint_signed_bytes(replica_id, self.seq, self.digest),
+        )
 
 
 @dataclass(frozen=True)
