@@ -76,24 +76,27 @@ fn node_hash(left: &Digest, right: &Digest) -> Digest {
     Digest::of(&input)
 }
 
-/// One account in the tree.
+/// One account in the tree (its hash is kept by its parent).
 #[derive(Debug, Clone)]
 struct Leaf {
     path: [u8; 32],
     key: [u8; 32],
     account: Account,
-    hash: Digest,
 }
 
-/// Two subtrees that hold at least two accounts between them.
+/// Two subtrees that hold at least two accounts between them, and their hashes. A parent keeps
+/// its children's hashes so that re-hashing a path reads the sibling's hash from the node on the
+/// path instead of from the sibling: one memory access per level instead of two, which is what
+/// a path costs once the tree no longer fits in the caches.
 #[derive(Debug, Clone)]
 struct Inner {
     left: Tree,
     right: Tree,
-    hash: Digest,
+    left_hash: Digest,
+    right_hash: Digest,
 }
 
-/// A (sub)tree; cloning it is cheap (nodes are shared, never mutated).
+/// A (sub)tree; cloning it is cheap (nodes are shared; a shared node is copied before a change).
 #[derive(Debug, Clone, Default)]
 enum Tree {
     #[default]
@@ -102,45 +105,44 @@ enum Tree {
     Inner(Arc<Inner>),
 }
 
-impl Tree {
-    fn hash(&self) -> Digest {
-        match self {
-            Tree::Empty => Digest::ZERO,
-            Tree::Leaf(l) => l.hash,
-            Tree::Inner(n) => n.hash,
-        }
-    }
+/// A subtree and its hash.
+type Hashed = (Tree, Digest);
 
-    fn leaf(path: [u8; 32], key: [u8; 32], account: Account) -> Tree {
-        Tree::Leaf(Arc::new(Leaf {
-            path,
-            key,
-            account,
-            hash: leaf_hash(&key, &account),
-        }))
+const EMPTY: Hashed = (Tree::Empty, Digest::ZERO);
+
+impl Tree {
+    fn leaf(path: [u8; 32], key: [u8; 32], account: Account) -> Hashed {
+        let hash = leaf_hash(&key, &account);
+        (Tree::Leaf(Arc::new(Leaf { path, key, account })), hash)
     }
 
     /// The canonical join of two sibling subtrees: an empty side and a single leaf collapse into
     /// the leaf, so a subtree with one account is always that account's leaf.
-    fn join(left: Tree, right: Tree) -> Tree {
-        match (&left, &right) {
-            (Tree::Empty, Tree::Empty) => Tree::Empty,
+    fn join(left: Hashed, right: Hashed) -> Hashed {
+        match (&left.0, &right.0) {
+            (Tree::Empty, Tree::Empty) => EMPTY,
             (Tree::Empty, Tree::Leaf(_)) => right,
             (Tree::Leaf(_), Tree::Empty) => left,
             _ => {
-                let hash = node_hash(&left.hash(), &right.hash());
-                Tree::Inner(Arc::new(Inner { left, right, hash }))
+                let hash = node_hash(&left.1, &right.1);
+                let inner = Inner {
+                    left: left.0,
+                    right: right.0,
+                    left_hash: left.1,
+                    right_hash: right.1,
+                };
+                (Tree::Inner(Arc::new(inner)), hash)
             }
         }
     }
 
     /// The subtree at `depth` of `entries` (sorted by path, distinct, every one stored).
-    fn build(depth: usize, entries: &[Change]) -> Tree {
+    fn build(depth: usize, entries: &[Change]) -> Hashed {
         match entries {
-            [] => Tree::Empty,
+            [] => EMPTY,
             [one] => match one.account {
                 Some(a) => Tree::leaf(one.path, one.key, a),
-                None => Tree::Empty,
+                None => EMPTY,
             },
             _ => {
                 assert!(
@@ -156,30 +158,28 @@ impl Tree {
         }
     }
 
-    /// Applies `changes` to this subtree (at `depth`); `changes` are sorted by path, distinct,
-    /// and share this subtree's prefix. Only the changed paths are re-hashed; a node no other
-    /// version shares is changed in place (no allocation), a shared one is copied first.
-    fn update(&mut self, depth: usize, changes: &[Change]) {
-        if changes.is_empty() {
-            return;
-        }
-        match self {
+    /// Applies `changes` to this subtree (at `depth`) and returns its new hash; `changes` are
+    /// sorted by path, distinct, not empty, and share this subtree's prefix. Only the changed
+    /// paths are re-hashed; a node no other version shares is changed in place (no allocation),
+    /// a shared one is copied first.
+    fn update(&mut self, depth: usize, changes: &[Change]) -> Digest {
+        let (tree, hash) = match self {
             Tree::Empty => {
                 let stored: Vec<Change> = changes
                     .iter()
                     .filter(|c| c.account.is_some())
                     .cloned()
                     .collect();
-                *self = Tree::build(depth, &stored);
+                Tree::build(depth, &stored)
             }
             Tree::Leaf(leaf) => match changes {
                 [only] if only.path == leaf.path => match only.account {
                     Some(account) => {
                         let leaf = Arc::make_mut(leaf);
                         leaf.account = account;
-                        leaf.hash = leaf_hash(&leaf.key, &account);
+                        return leaf_hash(&leaf.key, &account);
                     }
-                    None => *self = Tree::Empty,
+                    None => EMPTY,
                 },
                 _ => {
                     let mut merged: Vec<Change> = changes
@@ -198,26 +198,31 @@ impl Tree {
                             },
                         );
                     }
-                    *self = Tree::build(depth, &merged);
+                    Tree::build(depth, &merged)
                 }
             },
             Tree::Inner(node) => {
                 let split = changes.partition_point(|c| !bit(&c.path, depth));
                 let inner = Arc::make_mut(node);
-                inner.left.update(depth + 1, &changes[..split]);
-                inner.right.update(depth + 1, &changes[split..]);
+                if split > 0 {
+                    inner.left_hash = inner.left.update(depth + 1, &changes[..split]);
+                }
+                if split < changes.len() {
+                    inner.right_hash = inner.right.update(depth + 1, &changes[split..]);
+                }
                 match (&inner.left, &inner.right) {
                     (Tree::Empty, Tree::Empty | Tree::Leaf(_)) | (Tree::Leaf(_), Tree::Empty) => {
-                        let (left, right) = (
-                            std::mem::take(&mut inner.left),
-                            std::mem::take(&mut inner.right),
-                        );
-                        *self = Tree::join(left, right);
+                        Tree::join(
+                            (std::mem::take(&mut inner.left), inner.left_hash),
+                            (std::mem::take(&mut inner.right), inner.right_hash),
+                        )
                     }
-                    (left, right) => inner.hash = node_hash(&left.hash(), &right.hash()),
+                    _ => return node_hash(&inner.left_hash, &inner.right_hash),
                 }
             }
-        }
+        };
+        *self = tree;
+        hash
     }
 }
 
@@ -241,9 +246,20 @@ impl Change {
 
 /// The tree of one version of the state. Cloning it is O(1) and shares every node, so a
 /// version can be kept (for proofs at the stable checkpoint) while execution goes on.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StateTree {
     root: Tree,
+    root_hash: Digest,
+}
+
+impl Default for StateTree {
+    /// The tree of no accounts.
+    fn default() -> StateTree {
+        StateTree {
+            root: Tree::Empty,
+            root_hash: Digest::ZERO,
+        }
+    }
 }
 
 impl StateTree {
@@ -255,21 +271,22 @@ impl StateTree {
             .into_iter()
             .filter(|c| c.account.is_some())
             .collect();
-        StateTree {
-            root: Tree::build(0, &stored),
-        }
+        let (root, root_hash) = Tree::build(0, &stored);
+        StateTree { root, root_hash }
     }
 
     /// The state root (see the module docs).
     pub fn root(&self) -> Digest {
-        self.root.hash()
+        self.root_hash
     }
 
     /// This tree with the accounts' new records (a default record removes the account; a key
     /// given twice keeps its last record). Costs O(k log n) hashes for k changes.
     pub fn update(&mut self, changes: impl IntoIterator<Item = ([u8; 32], Account)>) {
         let changes = sorted_changes(changes);
-        self.root.update(0, &changes);
+        if !changes.is_empty() {
+            self.root_hash = self.root.update(0, &changes);
+        }
     }
 
     /// The account's record in this version (the default record if absent) and the proof of it.
@@ -312,10 +329,10 @@ impl StateTree {
                 Tree::Inner(node) => {
                     let depth = siblings.len();
                     if bit(&path, depth) {
-                        siblings.push(node.left.hash());
+                        siblings.push(node.left_hash);
                         at = &node.right;
                     } else {
-                        siblings.push(node.right.hash());
+                        siblings.push(node.right_hash);
                         at = &node.left;
                     }
                 }
