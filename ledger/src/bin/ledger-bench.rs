@@ -11,7 +11,9 @@
 //!   transfer ids and index, changed accounts, and one synced RocksDB write batch per block;
 //! * for reference, `State::apply` with batch signature verification (`Signatures::Verify`) on
 //!   the first 10 blocks, and the disk's write+fsync latency for a block-sized file;
-//! * the process's resident memory after building the state and at the end.
+//! * the process's resident memory after building the state and at the end;
+//! * `reopen_seconds`: opening the store again, as a restart does (every account read, the tree
+//!   built from them, the consistency checks).
 //!
 //! `--accounts` goes up to 10,000,000: the first 100,000 (what a genesis may hold) are in the
 //! genesis, the rest are created by funding blocks before the measured ones (not timed), so the
@@ -306,6 +308,12 @@ fn main() {
     let rocksdb_s = started.elapsed().as_secs_f64();
     assert_eq!(store.state_root(), state.state_root());
     drop(store);
+    // What a restart costs: reading every account and building the tree from them.
+    let started = Instant::now();
+    let reopened = Store::open(&dir, &genesis).expect("reopen the bench store");
+    let reopen_s = started.elapsed().as_secs_f64();
+    assert_eq!(reopened.state_root(), state.state_root());
+    drop(reopened);
     let fsync_ms = fsync_probe_ms(&dir, 200 * args.block_transfers);
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -333,6 +341,7 @@ fn main() {
             "mean_block_ms": rocksdb_s * 1e3 / args.blocks as f64,
             "max_block_ms": slowest_ms,
             "synced_write_per_block": true,
+            "reopen_seconds": reopen_s,
         },
         "disk": {
             "mean_ms_to_write_and_fsync_a_block_sized_file": fsync_ms,
