@@ -99,10 +99,10 @@ pub struct State {
     balance_sum: u128,
     /// The authenticated tree of `accounts` as of the last executed block.
     tree: StateTree,
-    /// Accounts changed since the last `take_changed` (for the store).
+    /// Accounts changed since the last `take_changed` (for the store, and for the tree).
     changed: Vec<[u8; 32]>,
-    /// Accounts changed since the tree was last updated.
-    unhashed: Vec<[u8; 32]>,
+    /// How many of `changed` the tree already holds (the rest changed since it was updated).
+    hashed: usize,
 }
 
 impl std::fmt::Debug for State {
@@ -149,7 +149,7 @@ impl State {
             balance_sum: 0,
             tree: StateTree::default(),
             changed: Vec::new(),
-            unhashed: Vec::new(),
+            hashed: 0,
         };
         for (key, account) in accounts {
             if !account.is_empty() {
@@ -312,13 +312,13 @@ impl State {
         self.balance_sum -= u128::from(old.unwrap_or_default().balance);
         self.balance_sum += u128::from(account.balance);
         self.changed.push(key);
-        self.unhashed.push(key);
     }
 
     /// The accounts changed since the last call, in increasing key order, with their new records
     /// (the default record for a removed account). The store writes these with each block.
     pub fn take_changed(&mut self) -> Vec<([u8; 32], Account)> {
         let mut keys = std::mem::take(&mut self.changed);
+        self.hashed = 0;
         keys.sort_unstable();
         keys.dedup();
         keys.into_iter()
@@ -359,19 +359,21 @@ impl State {
             );
         }
         self.height -= 1;
-        self.changed.clear();
         self.recompute_root();
+        self.changed.clear();
+        self.hashed = 0;
         assert_eq!(self.computed_supply(), u128::from(self.supply));
     }
 
     /// Brings the tree up to the accounts changed since it was last updated.
     fn recompute_root(&mut self) {
-        let keys = std::mem::take(&mut self.unhashed);
         let accounts = &self.accounts;
         self.tree.update(
-            keys.into_iter()
-                .map(|k| (k, accounts.get(&k).copied().unwrap_or_default())),
+            self.changed[self.hashed..]
+                .iter()
+                .map(|k| (*k, accounts.get(k).copied().unwrap_or_default())),
         );
+        self.hashed = self.changed.len();
     }
 }
 

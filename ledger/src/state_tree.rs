@@ -79,6 +79,7 @@ fn node_hash(left: &Digest, right: &Digest) -> Digest {
 /// One account in the tree (its hash is kept by its parent).
 #[derive(Debug, Clone)]
 struct Leaf {
+    /// `path_of(key)`, kept so that an update need not hash the key again to find the leaf.
     path: [u8; 32],
     key: [u8; 32],
     account: Account,
