@@ -55,13 +55,18 @@ const SHARED_TARGETS: &[Target] = &[
     },
     Target {
         name: "sync_response",
-        what: "a peer's sync answer: sync::decode_response and sync::check_blocks with p2p.max_sync_response_bytes, snapshots verified",
+        what: "a peer's sync answer: sync::decode_response and sync::check_blocks with p2p.max_sync_response_bytes, snapshot parts verified",
         check: targets::sync_response,
     },
     Target {
         name: "snapshot",
         what: "a state-transfer snapshot: Snapshot::decode, then Snapshot::verify against the genesis",
         check: targets::snapshot,
+    },
+    Target {
+        name: "snapshot_part",
+        what: "a part of a state-transfer snapshot: SnapshotPart::from_bytes, then SnapshotAssembly::add (the region proof) against its own header",
+        check: targets::snapshot_part,
     },
     Target {
         name: "transfer",

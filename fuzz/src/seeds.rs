@@ -12,7 +12,9 @@ use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::{keyfile, Address, SecretKey};
 use bftledger_host::fixtures::{certificate, key};
 use bftledger_host::sync::{answer, SyncRequest};
-use bftledger_ledger::{CertifiedBlock, Genesis, SignedTransfer, Transfer, Validator};
+use bftledger_ledger::{
+    CertifiedBlock, Genesis, Region, SignedTransfer, SnapshotPart, Transfer, Validator,
+};
 #[cfg(feature = "node")]
 use bftledger_node::{
     api::types::BatchSubmitRequest, p2p::codec::LENGTH_PREFIX_BYTES, wire::Frame,
@@ -74,6 +76,29 @@ pub fn all(cx: &Context) -> Vec<Seed> {
             .unwrap_or_else(|e| panic!("the fuzz store exports height {h}: {e}"));
         seeds.push(seed("snapshot", format!("height-{h}"), snapshot.to_bytes()));
     }
+    for h in [1, BLOCKS] {
+        let part = cx
+            .store
+            .export_part(h, &Region::ALL)
+            .unwrap_or_else(|e| panic!("the fuzz store exports a part at height {h}: {e}"));
+        seeds.push(seed(
+            "snapshot_part",
+            format!("height-{h}"),
+            part.to_bytes(),
+        ));
+    }
+    // A split: the tip's tree answered with a limit of one account per part.
+    let split = SnapshotPart {
+        genesis_hash: cx.genesis.hash(),
+        header: cx
+            .store
+            .header_at(BLOCKS)
+            .unwrap()
+            .expect("the tip's header"),
+        region: Region::ALL,
+        content: cx.store.state().tree().region(&Region::ALL, 1),
+    };
+    seeds.push(seed("snapshot_part", "split", split.to_bytes()));
     for n in [1u8, 200] {
         let text = keyfile::render(&key(n));
         seeds.push(seed("key_file", format!("key-{n}"), text.as_bytes()));
@@ -282,7 +307,13 @@ fn sync(cx: &Context) -> Vec<Seed> {
     let requests = [
         ("status", SyncRequest::Status),
         ("blocks", SyncRequest::Blocks { from: 1, max: 2 }),
-        ("snapshot", SyncRequest::Snapshot { height: 2 }),
+        (
+            "snapshot_part",
+            SyncRequest::SnapshotPart {
+                height: 2,
+                region: Region::ALL,
+            },
+        ),
         ("unavailable", SyncRequest::Blocks { from: 99, max: 1 }),
     ];
     let mut seeds = Vec::new();

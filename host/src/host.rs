@@ -31,7 +31,7 @@
 //! the node wraps it in tokio tasks and libp2p, the simulator in a seeded world.
 
 use crate::ledger_app::LedgerApp;
-use crate::state_transfer::{self, FetchTarget, SnapshotRefusal};
+use crate::state_transfer::{self, FetchTarget, PartOutcome, SnapshotRefusal};
 use crate::verified::{SharedVerified, VerifiedTransfers};
 use bftledger_consensus::{
     Actions, CommittedBatch, Event, FetchState, Input, Mutant, Output, PersistOp, Progress,
@@ -41,7 +41,7 @@ use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::Digest;
 use bftledger_ledger::{
     decode_payload, BatchInput, Block, BlockHeader, CertifiedBlock, ConsensusOp, Genesis,
-    Signatures, SignedTransfer, Snapshot, Store, StoreError,
+    Signatures, SignedTransfer, Snapshot, SnapshotAssembly, SnapshotPart, Store, StoreError,
 };
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -123,6 +123,9 @@ pub struct Host {
     queued: VecDeque<Input>,
     /// A state transfer the core asked for that has not completed yet.
     pending_fetch: Option<FetchState>,
+    /// The parts of a state fetched so far (for the transfer under way, or an older one until
+    /// the next part shows the transfer changed).
+    assembly: Option<SnapshotAssembly>,
     group_limit: usize,
     /// Run the core's invariant checks after every step (the simulator; costly).
     check_every_step: bool,
@@ -150,6 +153,7 @@ impl Host {
             verified,
             queued: VecDeque::new(),
             pending_fetch: None,
+            assembly: None,
             group_limit,
             check_every_step: false,
         };
@@ -403,6 +407,7 @@ impl Host {
             return Ok(false);
         }
         self.pending_fetch = None;
+        self.assembly = None;
         io.state_transferred(target);
         self.queued.push_back(Input::StateTransferred {
             seq: target.seq,
@@ -450,26 +455,75 @@ impl Host {
         Ok((applied, refused))
     }
 
-    /// Installs `snapshot`, fetched for `target`, if that is the state transfer under way and it
-    /// verifies ([`state_transfer::install_snapshot`]); then reports the completed transfer and
-    /// steps the core. The inner result is the typed refusal, after which nothing changed.
-    pub fn install_snapshot(
+    /// Takes `part` of the state fetched for `target`, if that is the state transfer under way
+    /// and the part verifies against its checkpoint (`SnapshotAssembly::add`); once the parts
+    /// cover the state, installs it ([`state_transfer::install_snapshot`]), reports the
+    /// completed transfer and steps the core. Parts already verified are kept across refusals
+    /// and donors (an interrupted transfer resumes); they are dropped when the transfer under
+    /// way changes. The inner result is the typed refusal, after which nothing changed.
+    pub fn add_snapshot_part(
+        &mut self,
+        part: &SnapshotPart,
+        target: FetchTarget,
+        io: &mut impl HostIo,
+    ) -> Result<Result<PartOutcome, SnapshotRefusal>, HostError> {
+        let (target, pending) = self.judged_against(target, &part.header);
+        if let Err(refusal) = state_transfer::check_wanted(&self.store(), target, pending) {
+            return Ok(Err(refusal));
+        }
+        let checkpoint = (target.seq, target.block_hash);
+        let assembly = match &mut self.assembly {
+            Some(a) if a.checkpoint() == checkpoint => a,
+            other => other.insert(SnapshotAssembly::new(
+                &self.genesis,
+                target.seq,
+                target.block_hash,
+            )),
+        };
+        if let Err(e) = assembly.add(part) {
+            return Ok(Err(SnapshotRefusal::Invalid(e)));
+        }
+        if !assembly.is_complete() {
+            return Ok(Ok(PartOutcome::Wanted(assembly.wanted().to_vec())));
+        }
+        let snapshot = self
+            .assembly
+            .take()
+            .and_then(SnapshotAssembly::into_snapshot)
+            .expect("a complete assembly makes a snapshot");
+        Ok(self
+            .install_snapshot(&snapshot, target, io)?
+            .map(|()| PartOutcome::Installed))
+    }
+
+    /// The checkpoint fetched state is judged against, and the transfer under way: `target`
+    /// and the core's, except under the `UncheckedSnapshot` mutant (mutation testing only: the
+    /// old behaviour, state judged against what its header claims about itself).
+    fn judged_against(
+        &self,
+        target: FetchTarget,
+        header: &BlockHeader,
+    ) -> (FetchTarget, Option<FetchTarget>) {
+        if self.replica.config().mutant == Some(Mutant::UncheckedSnapshot) {
+            let claimed = FetchTarget {
+                seq: header.height,
+                block_hash: header.hash(),
+            };
+            return (claimed, Some(claimed));
+        }
+        (target, self.pending_fetch())
+    }
+
+    /// Installs `snapshot`, gathered for `target`, if that is the state transfer under way and
+    /// it verifies ([`state_transfer::install_snapshot`]); then reports the completed transfer
+    /// and steps the core.
+    fn install_snapshot(
         &mut self,
         snapshot: &Snapshot,
         target: FetchTarget,
         io: &mut impl HostIo,
     ) -> Result<Result<(), SnapshotRefusal>, HostError> {
-        let mut pending = self.pending_fetch();
-        let mut target = target;
-        if self.replica.config().mutant == Some(Mutant::UncheckedSnapshot) {
-            // The old behaviour, for mutation testing only: the snapshot is judged against what
-            // it claims about itself.
-            target = FetchTarget {
-                seq: snapshot.header.height,
-                block_hash: snapshot.header.hash(),
-            };
-            pending = Some(target);
-        }
+        let (target, pending) = self.judged_against(target, &snapshot.header);
         let verdict = state_transfer::install_snapshot(
             &mut self.store_mut(),
             &self.genesis,

@@ -27,5 +27,5 @@ pub mod verified;
 pub use certified::{verify_certified, CertifiedBlockError};
 pub use host::{batch_input, CrashPoint, Host, HostError, HostIo, MAX_GROUP_INPUTS};
 pub use ledger_app::LedgerApp;
-pub use state_transfer::{FetchTarget, SnapshotRefusal};
+pub use state_transfer::{FetchTarget, PartOutcome, SnapshotRefusal};
 pub use verified::{SharedVerified, VerifiedTransfers};

@@ -5,12 +5,13 @@
 //! `bftledger_ledger::block`): the ledger only ever moves to a state bound to a checkpoint the
 //! core proved with validators' signatures. A snapshot is installed only for the state transfer
 //! under way (the core's [`FetchState`]), at its height, and only if its header hashes to its
-//! digest ([`install_snapshot`]); the transfer is reported complete only once the ledger's block
+//! digest ([`install_snapshot`]; the state arrives in parts, each checked against it first:
+//! `bftledger_ledger::snapshot_part`); the transfer is reported complete only once the ledger's block
 //! hash at that height is the checkpoint digest ([`checkpoint_reached`]).
 
 use bftledger_consensus::FetchState;
 use bftledger_crypto::Digest;
-use bftledger_ledger::{Genesis, Snapshot, SnapshotError, Store, StoreError};
+use bftledger_ledger::{Genesis, Region, Snapshot, SnapshotError, Store, StoreError};
 
 /// A checkpoint to reach (from the core's `FetchState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,23 +67,46 @@ pub fn install_snapshot(
     target: FetchTarget,
     pending: Option<FetchTarget>,
 ) -> Result<Result<(), SnapshotRefusal>, StoreError> {
-    if pending != Some(target) {
-        return Ok(Err(SnapshotRefusal::NotPending {
-            seq: target.seq,
-            pending: pending.map(|p| p.seq),
-        }));
-    }
-    if store.latest_height() >= target.seq {
-        return Ok(Err(SnapshotRefusal::Reached {
-            seq: target.seq,
-            height: store.latest_height(),
-        }));
+    if let Err(refusal) = check_wanted(store, target, pending) {
+        return Ok(Err(refusal));
     }
     match store.import_snapshot(snapshot, genesis, target.seq, target.block_hash) {
         Ok(()) => Ok(Ok(())),
         Err(StoreError::Snapshot(e)) => Ok(Err(SnapshotRefusal::Invalid(e))),
         Err(e) => Err(e),
     }
+}
+
+/// Whether state fetched for `target` is still wanted: `target` is the state transfer under
+/// way (`pending`) and the ledger has not reached it (the one owner of these two checks, for
+/// parts and for the whole snapshot).
+pub fn check_wanted(
+    store: &Store,
+    target: FetchTarget,
+    pending: Option<FetchTarget>,
+) -> Result<(), SnapshotRefusal> {
+    if pending != Some(target) {
+        return Err(SnapshotRefusal::NotPending {
+            seq: target.seq,
+            pending: pending.map(|p| p.seq),
+        });
+    }
+    if store.latest_height() >= target.seq {
+        return Err(SnapshotRefusal::Reached {
+            seq: target.seq,
+            height: store.latest_height(),
+        });
+    }
+    Ok(())
+}
+
+/// What became of a part of a snapshot the host accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartOutcome {
+    /// Kept (or already held); these regions are still wanted, the next first.
+    Wanted(Vec<Region>),
+    /// It completed the state, which is installed: the transfer is done.
+    Installed,
 }
 
 /// Whether the ledger holds the state of checkpoint `target`: it is at or beyond its height,

@@ -34,7 +34,7 @@
 use crate::certified::{verify_certified, CertifiedBlockError};
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::{Digest, PublicKey};
-use bftledger_ledger::{CertifiedBlock, Snapshot, Store};
+use bftledger_ledger::{CertifiedBlock, Region, SnapshotPart, Store};
 use serde::{Deserialize, Serialize};
 
 /// Why a peer's answer to a blocks request was refused (the fetcher then asks another peer).
@@ -108,6 +108,11 @@ pub fn check_blocks(
     Ok(Some(blocks))
 }
 
+/// Largest answer carrying one part of a snapshot: the part's own limit and the response's
+/// envelope. A node's limit on sync answers must be at least this, or state transfer could
+/// never complete.
+pub const MAX_PART_RESPONSE_BYTES: usize = <SnapshotPart as Versioned>::MAX_BYTES + 1024;
+
 /// A sync request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncRequest {
@@ -120,15 +125,18 @@ pub enum SyncRequest {
         /// Most blocks wanted.
         max: u64,
     },
-    /// The accounts at `height`.
-    Snapshot {
+    /// One region of the state at `height` (`bftledger_ledger::snapshot_part`).
+    SnapshotPart {
         /// The height.
         height: u64,
+        /// The region.
+        region: Region,
     },
 }
 
 impl Versioned for SyncRequest {
-    const VERSION: u8 = 1;
+    /// Version 2: the state is fetched in parts (a region each), not as one snapshot.
+    const VERSION: u8 = 2;
     const MAX_BYTES: usize = 64;
 }
 
@@ -144,15 +152,15 @@ pub enum SyncResponse {
     },
     /// Consecutive blocks from the requested height (possibly fewer than asked, never more).
     Blocks(Vec<CertifiedBlock>),
-    /// A snapshot.
-    Snapshot(Snapshot),
+    /// A part of the state at a height.
+    SnapshotPart(Box<SnapshotPart>),
     /// The peer cannot serve this request (e.g. blocks below the snapshot it started from).
     Unavailable,
 }
 
 impl Versioned for SyncResponse {
-    /// Version 2: blocks without a view, snapshots with a block header.
-    const VERSION: u8 = 2;
+    /// Version 3: parts of the state instead of whole snapshots.
+    const VERSION: u8 = 3;
     const MAX_BYTES: usize = 256 << 20;
 }
 
@@ -194,8 +202,8 @@ pub fn answer(
                 SyncResponse::Blocks(blocks)
             }
         }
-        SyncRequest::Snapshot { height } => match store.export_snapshot(height) {
-            Ok(s) => SyncResponse::Snapshot(s),
+        SyncRequest::SnapshotPart { height, region } => match store.export_part(height, &region) {
+            Ok(part) => SyncResponse::SnapshotPart(Box::new(part)),
             Err(_) => SyncResponse::Unavailable,
         },
     };
@@ -215,7 +223,7 @@ mod tests {
     use super::*;
     use crate::fixtures::{certificate, genesis, key, transfer};
     use bftledger_consensus::{batch_digest, Request};
-    use bftledger_ledger::{BatchInput, Genesis, MemoryBackend, Signatures};
+    use bftledger_ledger::{BatchInput, Genesis, MemoryBackend, Signatures, SnapshotAssembly};
 
     /// A store with one committed block (one transfer), its certificate signed by `signers`.
     fn store_with_block(signers: &[u32]) -> (Genesis, Store) {
@@ -307,7 +315,7 @@ mod tests {
     }
 
     #[test]
-    fn status_snapshot_and_unavailable_answers() {
+    fn status_snapshot_part_and_unavailable_answers() {
         let (genesis, store) = store_with_block(&[0, 1, 2]);
         let root = store.state_root();
         let status = answer(&store, &SyncRequest::Status.to_bytes(), 64, 1 << 20);
@@ -318,17 +326,17 @@ mod tests {
                 state_root: root
             })
         );
-        let snap = answer(
-            &store,
-            &SyncRequest::Snapshot { height: 1 }.to_bytes(),
-            64,
-            1 << 20,
-        );
-        let Some(SyncResponse::Snapshot(s)) = decode_response(&snap, 1 << 20) else {
-            panic!("no snapshot");
+        let request = SyncRequest::SnapshotPart {
+            height: 1,
+            region: Region::ALL,
         };
-        let block_hash = store.latest_block_hash();
-        s.verify(&genesis, 1, block_hash).unwrap();
+        let part = answer(&store, &request.to_bytes(), 64, 1 << 20);
+        let Some(SyncResponse::SnapshotPart(part)) = decode_response(&part, 1 << 20) else {
+            panic!("no snapshot part");
+        };
+        let mut assembly = SnapshotAssembly::new(&genesis, 1, store.latest_block_hash());
+        assert!(assembly.add(&part).unwrap());
+        let s = assembly.into_snapshot().expect("one part holds this state");
         assert_eq!(s.header.state_root, root);
         let beyond = answer(
             &store,
@@ -352,7 +360,10 @@ mod tests {
         for r in [
             SyncRequest::Status,
             SyncRequest::Blocks { from: 3, max: 64 },
-            SyncRequest::Snapshot { height: 16 },
+            SyncRequest::SnapshotPart {
+                height: 16,
+                region: Region::ALL.halves().unwrap()[1],
+            },
         ] {
             assert_eq!(SyncRequest::from_bytes(&r.to_bytes()).unwrap(), r);
         }

@@ -421,6 +421,16 @@ pub enum SnapshotError {
         /// The hash of the snapshot's header.
         got: Digest,
     },
+    /// A part's proof does not hold under the state root of its (verified) header.
+    #[error("snapshot part does not verify: {0}")]
+    Proof(crate::state_tree::ProofError),
+    /// A part holds a key that is not a public key (the root binds keys, so only a part that
+    /// also fails its proof can).
+    #[error("snapshot part holds an invalid public key at position {position}")]
+    InvalidKey {
+        /// Position of the key in the part.
+        position: usize,
+    },
     /// The store cannot export a snapshot at this height.
     #[error("cannot export a snapshot at height {height} (latest is {latest})")]
     Unavailable {

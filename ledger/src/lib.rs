@@ -41,6 +41,7 @@ pub mod decimal_u64;
 pub mod error;
 pub mod genesis;
 pub mod snapshot;
+pub mod snapshot_part;
 pub mod state;
 pub mod state_tree;
 pub mod store;
@@ -55,8 +56,9 @@ pub use error::{
 };
 pub use genesis::{Genesis, InitialBalance, Validator};
 pub use snapshot::Snapshot;
+pub use snapshot_part::{SnapshotAssembly, SnapshotPart, MAX_PART_ACCOUNTS};
 pub use state::{state_root_of, Account, Receipt, Signatures, State};
-pub use state_tree::{AccountProof, ProofError, StateTree, Terminal};
+pub use state_tree::{AccountProof, ProofError, Region, RegionContent, StateTree, Terminal};
 pub use store::{
     free_disk_bytes, Backend, BatchInput, ConsensusEntry, ConsensusOp, MemoryBackend,
     ProvenAccount, RocksBackend, StableCheckpoint, Store, TransferRecord, TransferStatus,

@@ -18,8 +18,10 @@ use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::{Digest, PublicKey};
 use serde::{Deserialize, Serialize};
 
-/// Most accounts a snapshot may hold.
-pub const MAX_SNAPSHOT_ACCOUNTS: usize = 1_000_000;
+/// Most accounts a state transfer moves (2^24, about 16.8 million): what a replica gathers
+/// from parts ([`crate::snapshot_part`]) before it installs them. The encoded form of a whole
+/// snapshot is smaller still ([`Snapshot::MAX_BYTES`]); replicas exchange parts, never it.
+pub const MAX_SNAPSHOT_ACCOUNTS: usize = 1 << 24;
 
 /// All accounts after the block at [`Snapshot::height`].
 ///
@@ -39,9 +41,43 @@ pub struct Snapshot {
 impl Versioned for Snapshot {
     /// Version 2: a block header instead of separate height, block hash and state root.
     const VERSION: u8 = 2;
-    /// Header (~ 120 bytes) plus [`MAX_SNAPSHOT_ACCOUNTS`] entries of at most 54 bytes
-    /// (key 33 + two varint u64 of 10 + version slack): 64 MiB.
+    /// A whole snapshot encoded (for tests and tools; replicas exchange
+    /// [`crate::snapshot_part::SnapshotPart`]s): header (~ 120 bytes) plus about 1.2 million
+    /// entries of at most 54 bytes (key 33 + two varint u64 of 10 + version slack): 64 MiB.
     const MAX_BYTES: usize = 64 << 20;
+}
+
+/// Checks what a snapshot or a part of one claims about its block against the checkpoint
+/// validators signed: the chain, the height, and the header's hash (the one owner of these
+/// checks).
+pub(crate) fn check_header(
+    expected_genesis: Digest,
+    genesis_hash: Digest,
+    header: &BlockHeader,
+    expected_height: u64,
+    expected_block_hash: Digest,
+) -> Result<(), SnapshotError> {
+    if genesis_hash != expected_genesis {
+        return Err(SnapshotError::WrongGenesis {
+            expected: expected_genesis,
+            got: genesis_hash,
+        });
+    }
+    if header.height != expected_height {
+        return Err(SnapshotError::WrongHeight {
+            expected: expected_height,
+            got: header.height,
+        });
+    }
+    let got = header.hash();
+    if got != expected_block_hash {
+        return Err(SnapshotError::WrongBlockHash {
+            height: expected_height,
+            expected: expected_block_hash,
+            got,
+        });
+    }
+    Ok(())
 }
 
 impl Snapshot {
@@ -95,26 +131,13 @@ impl Snapshot {
         expected_height: u64,
         expected_block_hash: Digest,
     ) -> Result<State, SnapshotError> {
-        let expected = genesis.hash();
-        if self.genesis_hash != expected {
-            return Err(SnapshotError::WrongGenesis {
-                expected,
-                got: self.genesis_hash,
-            });
-        }
-        if self.height() != expected_height {
-            return Err(SnapshotError::WrongHeight {
-                expected: expected_height,
-                got: self.height(),
-            });
-        }
-        if self.block_hash() != expected_block_hash {
-            return Err(SnapshotError::WrongBlockHash {
-                height: expected_height,
-                expected: expected_block_hash,
-                got: self.block_hash(),
-            });
-        }
+        check_header(
+            genesis.hash(),
+            self.genesis_hash,
+            &self.header,
+            expected_height,
+            expected_block_hash,
+        )?;
         self.check_accounts(genesis.supply())?;
         let computed = state_root_of(self.accounts.iter().map(|(k, a)| (k.as_bytes(), a)));
         if computed != self.header.state_root {

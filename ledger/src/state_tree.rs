@@ -343,6 +343,39 @@ impl StateTree {
     }
 }
 
+impl StateTree {
+    /// The content of `region` in this version: its accounts if they are at most
+    /// `max_accounts`, else its two halves' hashes (see [`RegionContent`]). Costs a walk down
+    /// to the region and at most `max_accounts` + 1 leaves read.
+    pub fn region(&self, region: &Region, max_accounts: usize) -> RegionContent {
+        let mut siblings = Vec::new();
+        let mut at = &self.root;
+        while siblings.len() < usize::from(region.depth) {
+            let Tree::Inner(node) = at else { break };
+            if bit(&region.prefix, siblings.len()) {
+                siblings.push(node.left_hash);
+                at = &node.right;
+            } else {
+                siblings.push(node.right_hash);
+                at = &node.left;
+            }
+        }
+        let mut accounts = Vec::new();
+        // One account always fits: a leaf is never split.
+        if collect(at, max_accounts.max(1), &mut accounts) {
+            return RegionContent::Accounts { siblings, accounts };
+        }
+        let Tree::Inner(node) = at else {
+            unreachable!("only a subtree of two accounts or more can hold more than the limit");
+        };
+        RegionContent::Split {
+            siblings,
+            left: node.left_hash,
+            right: node.right_hash,
+        }
+    }
+}
+
 /// Reads the nodes on the paths of `changes` one level at a time across all of them, so that
 /// the cache misses of different paths overlap. The update that follows walks one path at a
 /// time: each level's node is needed to find the next, so on a tree larger than the caches it
@@ -437,6 +470,9 @@ pub enum ProofError {
     /// or does not share the path prefix where it is claimed to sit.
     #[error("the proof's other account cannot sit where the proof puts it")]
     OtherAccountMisplaced,
+    /// A region's proof does not have the shape its region needs.
+    #[error("the region proof does not fit its region: {0}")]
+    BadRegion(&'static str),
     /// The hashes do not lead to the root.
     #[error("the proof leads to state root {computed}, not {expected}")]
     RootMismatch {
@@ -461,7 +497,7 @@ impl AccountProof {
             return Err(ProofError::TooDeep { got: depth });
         }
         let path = path_of(key);
-        let mut hash = match (&self.terminal, account.is_empty()) {
+        let hash = match (&self.terminal, account.is_empty()) {
             (Terminal::Account, false) => leaf_hash(key, account),
             (Terminal::Empty, true) => Digest::ZERO,
             (
@@ -480,20 +516,190 @@ impl AccountProof {
             }
             _ => return Err(ProofError::TerminalMismatch),
         };
-        for (d, sibling) in self.siblings.iter().enumerate().rev() {
-            hash = if bit(&path, d) {
-                node_hash(sibling, &hash)
-            } else {
-                node_hash(&hash, sibling)
-            };
+        check_root(root, fold(&path, &self.siblings, hash))
+    }
+}
+
+/// The hash at the root of a subtree whose hash is `hash`, at depth `siblings.len()` on `path`,
+/// given the siblings along the way (the root's children first).
+fn fold(path: &[u8; 32], siblings: &[Digest], mut hash: Digest) -> Digest {
+    for (d, sibling) in siblings.iter().enumerate().rev() {
+        hash = if bit(path, d) {
+            node_hash(sibling, &hash)
+        } else {
+            node_hash(&hash, sibling)
+        };
+    }
+    hash
+}
+
+fn check_root(root: &Digest, computed: Digest) -> Result<(), ProofError> {
+    if computed != *root {
+        return Err(ProofError::RootMismatch {
+            computed,
+            expected: *root,
+        });
+    }
+    Ok(())
+}
+
+/// `hash(S, depth)` of the module docs for the leaves `set` (sorted by path, distinct), from
+/// scratch.
+fn subtree_hash(depth: usize, set: &[([u8; 32], Digest)]) -> Digest {
+    match set {
+        [] => Digest::ZERO,
+        [(_, leaf)] => *leaf,
+        _ => {
+            let split = set.partition_point(|(p, _)| !bit(p, depth));
+            node_hash(
+                &subtree_hash(depth + 1, &set[..split]),
+                &subtree_hash(depth + 1, &set[split..]),
+            )
         }
-        if hash != *root {
-            return Err(ProofError::RootMismatch {
-                computed: hash,
-                expected: *root,
-            });
+    }
+}
+
+/// A region of the tree: the accounts whose path begins with the first `depth` bits of
+/// `prefix` (its later bits are zero). State transfer fetches a state region by region: the
+/// whole tree first ([`Region::ALL`]), and a region too large for one message as its two halves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Region {
+    /// The path bits that place the region (bits at `depth` and past it are zero).
+    pub prefix: [u8; 32],
+    /// How many bits of `prefix` count: 0 is the whole tree, at most [`PATH_BITS`].
+    pub depth: u16,
+}
+
+impl Region {
+    /// The whole tree.
+    pub const ALL: Region = Region {
+        prefix: [0; 32],
+        depth: 0,
+    };
+
+    /// Whether this is a region at all: depth at most [`PATH_BITS`], no bit set past it (so
+    /// one region has one encoding).
+    pub fn is_canonical(&self) -> bool {
+        usize::from(self.depth) <= PATH_BITS
+            && (usize::from(self.depth)..PATH_BITS).all(|d| !bit(&self.prefix, d))
+    }
+
+    /// Whether the account with this path lies in the region.
+    pub fn contains(&self, path: &[u8; 32]) -> bool {
+        (0..usize::from(self.depth)).all(|d| bit(path, d) == bit(&self.prefix, d))
+    }
+
+    /// Its two halves (none at full depth: a path is one account).
+    pub fn halves(&self) -> Option<[Region; 2]> {
+        let depth = usize::from(self.depth);
+        if depth >= PATH_BITS {
+            return None;
         }
-        Ok(())
+        let mut right = self.prefix;
+        right[depth / 8] |= 1 << (7 - depth % 8);
+        Some([
+            Region {
+                prefix: self.prefix,
+                depth: self.depth + 1,
+            },
+            Region {
+                prefix: right,
+                depth: self.depth + 1,
+            },
+        ])
+    }
+}
+
+/// What a region holds, with the proof of it under the root ([`StateTree::region`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RegionContent {
+    /// Every account of the subtree where the region's path ends, in path order: the region's
+    /// own accounts, or, where the path ends above the region's depth in a leaf, that one
+    /// account (which may lie outside the region). `siblings` lead from that subtree to the root.
+    Accounts {
+        /// Sibling hashes, the root's children first; at most the region's depth.
+        siblings: Vec<Digest>,
+        /// The accounts.
+        accounts: Vec<([u8; 32], Account)>,
+    },
+    /// The region holds more accounts than asked for at once: the hashes of its two halves
+    /// (fetch them one at a time), and the siblings from the region to the root.
+    Split {
+        /// Sibling hashes, exactly the region's depth of them.
+        siblings: Vec<Digest>,
+        /// Hash of the region's first half.
+        left: Digest,
+        /// Hash of its second half.
+        right: Digest,
+    },
+}
+
+impl RegionContent {
+    /// Checks this content of `region` under `root`: [`RegionContent::Accounts`] are exactly the
+    /// accounts of the subtree they claim, [`RegionContent::Split`] is a node of the tree (so
+    /// splitting ends where the tree does, whoever answers).
+    pub fn verify(&self, root: &Digest, region: &Region) -> Result<(), ProofError> {
+        let depth = usize::from(region.depth);
+        if !region.is_canonical() {
+            return Err(ProofError::BadRegion("not a canonical region"));
+        }
+        match self {
+            RegionContent::Accounts { siblings, accounts } => {
+                let at = siblings.len();
+                if at > depth {
+                    return Err(ProofError::BadRegion(
+                        "more siblings than the region's depth",
+                    ));
+                }
+                if at < depth && accounts.len() > 1 {
+                    return Err(ProofError::BadRegion(
+                        "a path that ends above the region ends in one account at most",
+                    ));
+                }
+                let mut leaves = Vec::with_capacity(accounts.len());
+                for (key, account) in accounts {
+                    let path = path_of(key);
+                    let placed = (0..at).all(|d| bit(&path, d) == bit(&region.prefix, d));
+                    if account.is_empty() || !placed {
+                        return Err(ProofError::OtherAccountMisplaced);
+                    }
+                    leaves.push((path, leaf_hash(key, account)));
+                }
+                leaves.sort_by_key(|l| l.0);
+                if leaves.windows(2).any(|w| w[0].0 == w[1].0) {
+                    return Err(ProofError::BadRegion("an account given twice"));
+                }
+                check_root(
+                    root,
+                    fold(&region.prefix, siblings, subtree_hash(at, &leaves)),
+                )
+            }
+            RegionContent::Split {
+                siblings,
+                left,
+                right,
+            } => {
+                if siblings.len() != depth || depth >= PATH_BITS {
+                    return Err(ProofError::BadRegion(
+                        "a split needs one sibling per level of the region",
+                    ));
+                }
+                check_root(root, fold(&region.prefix, siblings, node_hash(left, right)))
+            }
+        }
+    }
+}
+
+/// Appends the accounts of `tree` to `out` in path order; false (and `out` incomplete) as soon
+/// as they would be more than `max`.
+fn collect(tree: &Tree, max: usize, out: &mut Vec<([u8; 32], Account)>) -> bool {
+    match tree {
+        Tree::Empty => true,
+        Tree::Leaf(leaf) => {
+            out.push((leaf.key, leaf.account));
+            out.len() <= max
+        }
+        Tree::Inner(node) => collect(&node.left, max, out) && collect(&node.right, max, out),
     }
 }
 
@@ -507,20 +713,7 @@ pub fn root_of<'a>(accounts: impl IntoIterator<Item = (&'a [u8; 32], &'a Account
         .map(|(k, a)| (path_of(k), leaf_hash(k, a)))
         .collect();
     leaves.sort_by_key(|a| a.0);
-    fn hash(depth: usize, set: &[([u8; 32], Digest)]) -> Digest {
-        match set {
-            [] => Digest::ZERO,
-            [(_, leaf)] => *leaf,
-            _ => {
-                let split = set.partition_point(|(p, _)| !bit(p, depth));
-                node_hash(
-                    &hash(depth + 1, &set[..split]),
-                    &hash(depth + 1, &set[split..]),
-                )
-            }
-        }
-    }
-    hash(0, &leaves)
+    subtree_hash(0, &leaves)
 }
 
 #[cfg(test)]
@@ -535,6 +728,109 @@ mod tests {
 
     fn acct(balance: u64, nonce: u64) -> Account {
         Account { balance, nonce }
+    }
+
+    /// Fetches every region from the root down as state transfer does, at most `max` accounts
+    /// per answer, checking each answer; returns the accounts found and the number of answers.
+    fn fetch_all(tree: &StateTree, max: usize) -> (Vec<([u8; 32], Account)>, usize) {
+        let mut wanted = vec![Region::ALL];
+        let mut found = Vec::new();
+        let mut answers = 0;
+        while let Some(region) = wanted.pop() {
+            answers += 1;
+            let content = tree.region(&region, max);
+            content.verify(&tree.root(), &region).unwrap();
+            match content {
+                RegionContent::Accounts { accounts, .. } => {
+                    assert!(accounts.len() <= max.max(1));
+                    found.extend(
+                        accounts
+                            .into_iter()
+                            .filter(|(k, _)| region.contains(&path_of(k))),
+                    );
+                }
+                RegionContent::Split { .. } => wanted.extend(region.halves().unwrap()),
+            }
+        }
+        (found, answers)
+    }
+
+    #[test]
+    fn regions_fetched_from_the_root_down_give_every_account_once() {
+        let all: Vec<_> = (0..300)
+            .map(|i| (key(i), acct(u64::from(i) + 1, 0)))
+            .collect();
+        let tree = StateTree::from_accounts(all.clone());
+        for max in [1, 7, 64, 300] {
+            let (mut found, answers) = fetch_all(&tree, max);
+            found.sort_by_key(|a| a.0);
+            assert_eq!(found, all, "max {max}");
+            if max == 300 {
+                assert_eq!(answers, 1, "a state within the limit is one answer");
+            }
+        }
+        let (found, answers) = fetch_all(&StateTree::default(), 8);
+        assert!(found.is_empty());
+        assert_eq!(answers, 1);
+    }
+
+    #[test]
+    fn a_tampered_region_answer_is_refused() {
+        let all: Vec<_> = (0..40)
+            .map(|i| (key(i), acct(u64::from(i) + 1, 0)))
+            .collect();
+        let tree = StateTree::from_accounts(all);
+        let root = tree.root();
+        let [half, _] = Region::ALL.halves().unwrap();
+        let RegionContent::Accounts { siblings, accounts } = tree.region(&half, 100) else {
+            panic!("40 accounts fit");
+        };
+        let good = RegionContent::Accounts {
+            siblings: siblings.clone(),
+            accounts: accounts.clone(),
+        };
+        good.verify(&root, &half).unwrap();
+        let mut richer = accounts.clone();
+        richer[0].1.balance += 1;
+        let mut fewer = accounts.clone();
+        fewer.pop();
+        let mut twice = accounts.clone();
+        twice.push(accounts[0]);
+        for (what, accounts) in [("balance", richer), ("missing", fewer), ("twice", twice)] {
+            let bad = RegionContent::Accounts {
+                siblings: siblings.clone(),
+                accounts,
+            };
+            assert!(bad.verify(&root, &half).is_err(), "{what}");
+        }
+        // The other half's accounts are no proof of this half.
+        let [_, other] = Region::ALL.halves().unwrap();
+        assert!(good.verify(&root, &other).is_err());
+        // A split must be a node of the tree.
+        let RegionContent::Split {
+            siblings,
+            left,
+            right,
+        } = tree.region(&half, 2)
+        else {
+            panic!("more than 2 accounts split");
+        };
+        let split = |left, right| RegionContent::Split {
+            siblings: siblings.clone(),
+            left,
+            right,
+        };
+        split(left, right).verify(&root, &half).unwrap();
+        assert!(split(right, left).verify(&root, &half).is_err());
+        assert!(split(left, Digest::ZERO).verify(&root, &half).is_err());
+        let not_canonical = Region {
+            prefix: [0xff; 32],
+            depth: 1,
+        };
+        assert!(matches!(
+            good.verify(&root, &not_canonical),
+            Err(ProofError::BadRegion(_))
+        ));
     }
 
     #[test]

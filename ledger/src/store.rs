@@ -29,8 +29,9 @@ use crate::block::{
 use crate::error::{RejectReason, SnapshotError, StoreError};
 use crate::genesis::Genesis;
 use crate::snapshot::Snapshot;
+use crate::snapshot_part::{SnapshotPart, MAX_PART_ACCOUNTS};
 use crate::state::{Account, Receipt, Signatures, State};
-use crate::state_tree::AccountProof;
+use crate::state_tree::{AccountProof, Region};
 use crate::transfer::SignedTransfer;
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::{Digest, PublicKey};
@@ -637,6 +638,43 @@ impl Store {
             self.genesis_hash,
             header,
         ))
+    }
+
+    /// The part of the state at `height` (as [`Store::export_snapshot`]) in `region`: its
+    /// accounts, or its two halves if they are more than [`MAX_PART_ACCOUNTS`]. From the tip's
+    /// tree or a kept checkpoint tree (the heights a lagging replica asks for: stable
+    /// checkpoints), else from the state with the later blocks reverted (a cost proportional to
+    /// the state, per part).
+    pub fn export_part(&self, height: u64, region: &Region) -> Result<SnapshotPart, StoreError> {
+        if height == 0
+            || height > self.tip.height
+            || height < self.tip.base_height
+            || !region.is_canonical()
+        {
+            return Err(SnapshotError::Unavailable {
+                height,
+                latest: self.tip.height,
+            }
+            .into());
+        }
+        let header = self
+            .header_at(height)?
+            .ok_or_else(|| corrupt(format!("block {height} is missing")))?;
+        let content = if height == self.tip.height {
+            self.state.tree().region(region, MAX_PART_ACCOUNTS)
+        } else if let Some(tree) = self.kept.tree(height) {
+            tree.region(region, MAX_PART_ACCOUNTS)
+        } else {
+            self.state_at(height)?
+                .tree()
+                .region(region, MAX_PART_ACCOUNTS)
+        };
+        Ok(SnapshotPart {
+            genesis_hash: self.genesis_hash,
+            header,
+            region: *region,
+            content,
+        })
     }
 
     /// The state at `height` (between the base height and the tip): the current state with the

@@ -590,13 +590,16 @@ impl NodeConfig {
                 )
             },
         );
-        // A block carries a batch as large as the largest consensus frame allows.
+        // A block carries a batch as large as the largest consensus frame allows; a part of a
+        // snapshot has its own limit.
+        let part = bftledger_host::sync::MAX_PART_RESPONSE_BYTES;
         p.check(
-            s.max_sync_response_bytes >= s.max_frame_bytes,
+            s.max_sync_response_bytes >= s.max_frame_bytes.max(part),
             "p2p.max_sync_response_bytes",
             || {
                 format!(
-                    "is {} bytes, smaller than p2p.max_frame_bytes ({} bytes): a block could not be served",
+                    "is {} bytes, smaller than p2p.max_frame_bytes ({} bytes) or a part of a \
+                     snapshot ({part} bytes): a block or a part could not be served",
                     s.max_sync_response_bytes, s.max_frame_bytes
                 )
             },

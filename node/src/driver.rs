@@ -20,7 +20,9 @@ use crate::wire::Frame;
 use bftledger_consensus::{Event, Input, Progress, ReplicaId, Request, SignedMessage, Target};
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::PublicKey;
-use bftledger_host::{FetchTarget, Host, HostError, HostIo, SharedVerified, MAX_GROUP_INPUTS};
+use bftledger_host::{
+    FetchTarget, Host, HostError, HostIo, PartOutcome, SharedVerified, MAX_GROUP_INPUTS,
+};
 use bftledger_ledger::{Block, Receipt, SignedTransfer, StoreError};
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -208,25 +210,27 @@ impl Driver {
                 info!(%peer, blocks = n, height = host.height(), "blocks applied from peer");
                 let _ = applied.send(n);
             }
-            Fetched::Snapshot {
-                snapshot,
+            Fetched::SnapshotPart {
+                part,
                 target,
                 peer,
-                applied,
+                outcome,
             } => {
                 let verdict =
-                    tokio::task::block_in_place(|| host.install_snapshot(&snapshot, target, io))?;
-                match verdict {
-                    Ok(()) => {
+                    tokio::task::block_in_place(|| host.add_snapshot_part(&part, target, io))?;
+                match &verdict {
+                    Ok(PartOutcome::Installed) => {
                         info!(%peer, height = target.seq, "snapshot installed");
-                        let _ = applied.send(1);
+                    }
+                    Ok(PartOutcome::Wanted(regions)) => {
+                        debug!(%peer, height = target.seq, wanted = regions.len(), "snapshot part kept");
                     }
                     Err(refusal) => {
                         io.shared.metrics.reject_message("snapshot_refused");
-                        warn!(%peer, %refusal, "snapshot refused");
-                        let _ = applied.send(0);
+                        warn!(%peer, %refusal, "snapshot part refused");
                     }
                 }
+                let _ = outcome.send(verdict);
             }
         }
         self.publish();

@@ -10,7 +10,9 @@
 //! height its peers report (a node restarted after missing blocks catches up without waiting
 //! for the next checkpoint). Peers' claimed heights are only hints: every block is verified
 //! ([`bftledger_host::sync::check_blocks`]) here, then re-executed by the store in the host;
-//! a snapshot is verified by the host against the goal's checkpoint digest. The protocol and
+//! a snapshot, fetched in parts (a region of the account tree each, split while too large), is
+//! verified part by part by the host against the goal's checkpoint digest, which keeps the
+//! verified parts, so a transfer interrupted by a failing peer resumes with the next. The protocol and
 //! its checks are `bftledger_host::sync`, which the simulator runs too. A peer whose
 //! answer is refused ([`FetchError`], or the driver's refusal of a snapshot) is passed over for
 //! the next one.
@@ -20,8 +22,8 @@ use crate::p2p::P2pHandle;
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::PublicKey;
 use bftledger_host::sync::{check_blocks, decode_response, FetchError, SyncRequest, SyncResponse};
-use bftledger_host::FetchTarget;
-use bftledger_ledger::{CertifiedBlock, Snapshot};
+use bftledger_host::{FetchTarget, PartOutcome, SnapshotRefusal};
+use bftledger_ledger::{CertifiedBlock, Region, SnapshotPart};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 /// Verified material for the driver to apply; `applied` answers how many blocks it applied
-/// (0 if it refused them), or for a snapshot 1 if installed.
+/// (0 if it refused them), `outcome` what became of a part of a snapshot.
 #[derive(Debug)]
 pub enum Fetched {
     /// Consecutive blocks, certificates verified.
@@ -41,16 +43,16 @@ pub enum Fetched {
         /// How many were applied.
         applied: oneshot::Sender<u64>,
     },
-    /// A snapshot for a target checkpoint (the driver checks it against `target`).
-    Snapshot {
-        /// The snapshot.
-        snapshot: Box<Snapshot>,
+    /// A part of the state of a target checkpoint (the host checks it against `target`).
+    SnapshotPart {
+        /// The part.
+        part: Box<SnapshotPart>,
         /// The checkpoint it is for.
         target: FetchTarget,
         /// The peer that served it.
         peer: PublicKey,
-        /// 1 if installed.
-        applied: oneshot::Sender<u64>,
+        /// What the host made of it: the regions still wanted, installed, or refused.
+        outcome: oneshot::Sender<Result<PartOutcome, SnapshotRefusal>>,
     },
 }
 
@@ -238,30 +240,71 @@ impl SyncWorker {
         Ok(answer.await.unwrap_or(0))
     }
 
+    /// Gathers the state of `target` part by part: asks one peer for the next wanted region
+    /// while its parts are kept, the next peer when one fails or is refused, and gives up for
+    /// this round once every peer failed in a row (the host keeps the verified parts, so the
+    /// next round resumes where this one stopped).
     async fn fetch_snapshot(&mut self, target: FetchTarget) {
-        let request = SyncRequest::Snapshot { height: target.seq }.to_bytes();
-        for peer in self.p2p.connected_validators() {
-            let Ok(bytes) = self.p2p.request(peer, request.clone()).await else {
-                continue;
-            };
-            let Some(SyncResponse::Snapshot(snapshot)) =
-                decode_response(&bytes, self.limits.max_response_bytes)
-            else {
-                continue;
-            };
-            let (applied, answer) = oneshot::channel();
-            let fetched = Fetched::Snapshot {
-                snapshot: Box::new(snapshot),
-                target,
-                peer,
-                applied,
-            };
-            if self.out.send(fetched).await.is_err() {
+        let peers = self.p2p.connected_validators();
+        // Until the host answers, the whole tree; then the host's list.
+        let mut wanted = vec![Region::ALL];
+        let mut failures = 0;
+        let mut turn = 0;
+        while let Some(&region) = wanted.first() {
+            if peers.is_empty() || failures >= peers.len() {
                 return;
             }
-            if answer.await.unwrap_or(0) > 0 {
-                return;
+            let peer = peers[turn % peers.len()];
+            match self.fetch_part(peer, target, region).await {
+                Some(Ok(PartOutcome::Wanted(next))) => {
+                    wanted = next;
+                    failures = 0;
+                }
+                Some(Ok(PartOutcome::Installed)) => return,
+                Some(Err(SnapshotRefusal::NotPending { .. } | SnapshotRefusal::Reached { .. })) => {
+                    return; // the transfer under way changed or completed
+                }
+                Some(Err(SnapshotRefusal::Invalid(_))) | None => {
+                    failures += 1;
+                    turn += 1;
+                }
             }
         }
+    }
+
+    /// Asks `peer` for `region` of the state at `target` and hands the part to the driver;
+    /// `None` if the peer did not answer with a part (or the driver is gone).
+    async fn fetch_part(
+        &mut self,
+        peer: PublicKey,
+        target: FetchTarget,
+        region: Region,
+    ) -> Option<Result<PartOutcome, SnapshotRefusal>> {
+        let request = SyncRequest::SnapshotPart {
+            height: target.seq,
+            region,
+        };
+        let bytes = match self.p2p.request(peer, request.to_bytes()).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                debug!(%peer, error = %e, "snapshot part request failed");
+                return None;
+            }
+        };
+        let Some(SyncResponse::SnapshotPart(part)) =
+            decode_response(&bytes, self.limits.max_response_bytes)
+        else {
+            debug!(%peer, "peer has no snapshot part to give");
+            return None;
+        };
+        let (outcome, answer) = oneshot::channel();
+        let fetched = Fetched::SnapshotPart {
+            part,
+            target,
+            peer,
+            outcome,
+        };
+        self.out.send(fetched).await.ok()?;
+        answer.await.ok()
     }
 }

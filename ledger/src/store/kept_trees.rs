@@ -60,6 +60,10 @@ impl KeptTrees {
     }
 
     /// Whether the version at `height` is kept.
+    pub(super) fn tree(&self, height: u64) -> Option<&StateTree> {
+        self.trees.get(&height)
+    }
+
     pub(super) fn has(&self, height: u64) -> bool {
         self.trees.contains_key(&height)
     }

@@ -2,17 +2,19 @@
 //! faulty network, with Byzantine donors.
 //!
 //! When a host asks for a checkpoint's state, its slot asks one validator at a time (chosen at
-//! random: the asker cannot know who is up) for the missing blocks or for a snapshot, and asks
+//! random: the asker cannot know who is up) for the missing blocks or for the next part of a
+//! snapshot (a region of the account tree; the host keeps the parts it verified), and asks
 //! again, elsewhere, when no answer came within [`FETCH_RETRY_TICKS`]. A donor answers from its
 //! store with the node's own `sync::answer`; a lying one (`DonorRole::Liar`) tampers with the
 //! answer or serves another height, a silent one never answers. Answers go through the node's
 //! checks: `sync::check_blocks` (heights, commit certificates), then the host
-//! (`Host::apply_blocks` re-executes each block; `Host::install_snapshot` checks a snapshot
-//! against the checkpoint 2f+1 validators signed).
+//! (`Host::apply_blocks` re-executes each block; `Host::add_snapshot_part` checks each part of
+//! a snapshot against the checkpoint 2f+1 validators signed).
 
 use bftledger_crypto::encoding::Versioned;
 use bftledger_host::sync::{self, SyncRequest, SyncResponse};
-use bftledger_host::FetchTarget;
+use bftledger_host::{FetchTarget, PartOutcome};
+use bftledger_ledger::{Region, RegionContent};
 use rand::Rng;
 
 use super::{Cluster, Envelope};
@@ -32,6 +34,8 @@ pub struct Fetch {
     target: FetchTarget,
     /// When the last request left (none yet: ask at once).
     asked_at: Option<u64>,
+    /// The region of the state to ask for next: the whole tree until the host names another.
+    next_region: Region,
 }
 
 impl Cluster {
@@ -46,6 +50,7 @@ impl Cluster {
         self.nodes[r].fetch = Some(Fetch {
             target,
             asked_at: None,
+            next_region: Region::ALL,
         });
     }
 
@@ -85,8 +90,9 @@ impl Cluster {
                     max: (fetch.target.seq - height).min(MAX_BLOCKS_PER_ANSWER),
                 }
             } else {
-                SyncRequest::Snapshot {
+                SyncRequest::SnapshotPart {
                     height: fetch.target.seq,
+                    region: fetch.next_region,
                 }
             };
             if let Some(f) = self.nodes[r].fetch.as_mut() {
@@ -110,9 +116,9 @@ impl Cluster {
         if role == DonorRole::Silent {
             return;
         }
-        // A liar serves its latest state instead of the snapshot asked for, half the time.
+        // A liar serves its latest state instead of the one asked for, half the time.
         let other_height = role == DonorRole::Liar
-            && matches!(request, SyncRequest::Snapshot { .. })
+            && matches!(request, SyncRequest::SnapshotPart { .. })
             && self.rng.random_bool(0.5);
         let Some(store) = self.store(donor) else {
             return;
@@ -123,11 +129,12 @@ impl Cluster {
             MAX_BLOCKS_PER_ANSWER,
             MAX_ANSWER_BYTES,
         );
-        let lie = (role == DonorRole::Liar).then(|| {
-            other_height
-                .then(|| store.export_snapshot(store.latest_height()).ok())
-                .flatten()
-                .map(SyncResponse::Snapshot)
+        let lie = (role == DonorRole::Liar).then(|| match &request {
+            SyncRequest::SnapshotPart { region, .. } if other_height => store
+                .export_part(store.latest_height(), region)
+                .ok()
+                .map(|part| SyncResponse::SnapshotPart(Box::new(part))),
+            _ => None,
         });
         drop(store);
         let bytes = match lie {
@@ -144,7 +151,7 @@ impl Cluster {
     }
 
     /// `honest` with one field changed: a transfer's amount, a block's height or certificate,
-    /// or a snapshot's balance (each must be refused by the asker's checks).
+    /// or a snapshot part's balance or header (each must be refused by the asker's checks).
     fn tampered(&mut self, honest: &[u8]) -> Vec<u8> {
         let Some(response) = sync::decode_response(honest, MAX_ANSWER_BYTES) else {
             return honest.to_vec();
@@ -162,12 +169,16 @@ impl Cluster {
                 }
                 SyncResponse::Blocks(blocks)
             }
-            SyncResponse::Snapshot(mut snapshot) => {
-                match snapshot.accounts.first_mut() {
+            SyncResponse::SnapshotPart(mut part) => {
+                let first = match &mut part.content {
+                    RegionContent::Accounts { accounts, .. } => accounts.first_mut(),
+                    RegionContent::Split { .. } => None,
+                };
+                match first {
                     Some((_, account)) if choice > 0 => account.balance += 1,
-                    _ => snapshot.header.prev_hash = bftledger_crypto::Digest::ZERO,
+                    _ => part.header.prev_hash = bftledger_crypto::Digest::ZERO,
                 }
-                SyncResponse::Snapshot(snapshot)
+                SyncResponse::SnapshotPart(part)
             }
             other => other,
         };
@@ -198,23 +209,29 @@ impl Cluster {
                     }
                 }
             }
-            SyncRequest::Snapshot { .. } => {
-                let Some(SyncResponse::Snapshot(snapshot)) =
+            SyncRequest::SnapshotPart { .. } => {
+                let Some(SyncResponse::SnapshotPart(part)) =
                     sync::decode_response(bytes, MAX_ANSWER_BYTES)
                 else {
                     self.mark("state_transfer.unavailable");
                     return;
                 };
                 let verdict = self.with_host(r, |host, io| {
-                    host.install_snapshot(&snapshot, fetch.target, io)
+                    host.add_snapshot_part(&part, fetch.target, io)
                 });
                 match verdict {
-                    Some(Ok(())) => {}
+                    Some(Ok(PartOutcome::Wanted(regions))) => {
+                        if let (Some(f), Some(next)) =
+                            (self.nodes[r].fetch.as_mut(), regions.first())
+                        {
+                            f.next_region = *next;
+                        }
+                    }
+                    Some(Ok(PartOutcome::Installed)) | None => {}
                     Some(Err(refusal)) => {
                         self.mark("state_transfer.refused_snapshot");
-                        self.trace(|| format!("r{r} refuses a snapshot: {refusal}"));
+                        self.trace(|| format!("r{r} refuses a snapshot part: {refusal}"));
                     }
-                    None => {}
                 }
             }
             SyncRequest::Status => {}
