@@ -640,11 +640,11 @@ impl Store {
         ))
     }
 
-    /// The part of the state at `height` (as [`Store::export_snapshot`]) in `region`: its
-    /// accounts, or its two halves if they are more than [`MAX_PART_ACCOUNTS`]. From the tip's
-    /// tree or a kept checkpoint tree (the heights a lagging replica asks for: stable
-    /// checkpoints), else from the state with the later blocks reverted (a cost proportional to
-    /// the state, per part).
+    /// The part of the state at `height` in `region`: its accounts, or its two halves if they
+    /// are more than [`MAX_PART_ACCOUNTS`]. Only from the tip's tree or a kept checkpoint tree
+    /// (the heights a lagging replica asks for are stable checkpoints, which are kept): a part
+    /// costs a walk and at most [`MAX_PART_ACCOUNTS`] leaves read under the store's read lock,
+    /// never a revert of the state that any peer could ask for over and over.
     pub fn export_part(&self, height: u64, region: &Region) -> Result<SnapshotPart, StoreError> {
         if height == 0
             || height > self.tip.height
@@ -660,15 +660,15 @@ impl Store {
         let header = self
             .header_at(height)?
             .ok_or_else(|| corrupt(format!("block {height} is missing")))?;
-        let content = if height == self.tip.height {
-            self.state.tree().region(region, MAX_PART_ACCOUNTS)
-        } else if let Some(tree) = self.kept.tree(height) {
-            tree.region(region, MAX_PART_ACCOUNTS)
+        let tree = if height == self.tip.height {
+            self.state.tree()
         } else {
-            self.state_at(height)?
-                .tree()
-                .region(region, MAX_PART_ACCOUNTS)
+            self.kept.tree(height).ok_or(SnapshotError::Unavailable {
+                height,
+                latest: self.tip.height,
+            })?
         };
+        let content = tree.region(region, MAX_PART_ACCOUNTS);
         Ok(SnapshotPart {
             genesis_hash: self.genesis_hash,
             header,

@@ -15,6 +15,8 @@ use common::*;
 fn source(blocks: u64) -> (Genesis, Store) {
     let g = genesis(&[1_000; 40]);
     let mut store = Store::in_backend(Box::new(MemoryBackend::new()), &g).unwrap();
+    // As a validator's host does with its checkpoint interval: trees are kept at every height.
+    store.keep_trees_every(1);
     for b in 0..blocks {
         let transfers = (0..8u8)
             .map(|i| transfer(i + 8 * b as u8 % 32, 39 - i, 1 + u64::from(i), 1))
@@ -163,6 +165,25 @@ fn a_donor_refuses_a_region_that_is_not_one() {
         donor.export_part(2, &Region::ALL).is_err(),
         "none above the tip"
     );
+    // Below the tip only a kept tree answers: no revert of the state on a peer's request.
+    let g = genesis(&[1_000; 40]);
+    let mut plain = Store::in_backend(Box::new(MemoryBackend::new()), &g).unwrap();
+    for nonce in 1..=2 {
+        let input = BatchInput {
+            batch_digest: Digest::of(&[nonce as u8]),
+            transfers: vec![transfer(0, 1, 1, nonce)],
+            certificate: vec![],
+        };
+        plain.commit_batch(input, Signatures::Verify).unwrap();
+    }
+    assert!(plain.export_part(2, &Region::ALL).is_ok());
+    assert!(matches!(
+        plain.export_part(1, &Region::ALL),
+        Err(StoreError::Snapshot(SnapshotError::Unavailable {
+            height: 1,
+            latest: 2
+        }))
+    ));
 }
 
 /// The largest legal part: [`MAX_PART_ACCOUNTS`] accounts with the largest records and a full
