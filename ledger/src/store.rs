@@ -31,7 +31,7 @@ use crate::genesis::Genesis;
 use crate::snapshot::Snapshot;
 use crate::snapshot_part::{SnapshotPart, MAX_PART_ACCOUNTS};
 use crate::state::{Account, Receipt, Signatures, State};
-use crate::state_tree::{AccountProof, Region};
+use crate::state_tree::{AccountProof, Region, StateTree};
 use crate::transfer::SignedTransfer;
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::{Digest, PublicKey};
@@ -173,6 +173,13 @@ pub struct Store {
     poisoned: bool,
     /// Tree versions kept for account proofs at the stable checkpoint (memory only).
     kept: KeptTrees,
+    /// The tree of the last height below the tip that parts were served from without a kept
+    /// tree (a state reverted block by block): the parts of one transfer cost one revert, not
+    /// one each. Behind a mutex so that reads share the store (and concurrent reverts queue).
+    reverted: std::sync::Mutex<Option<(u64, StateTree)>>,
+    /// Most accounts in a part of a snapshot this store serves ([`MAX_PART_ACCOUNTS`] unless
+    /// [`Store::limit_part_accounts`] made it smaller).
+    part_accounts: usize,
 }
 
 /// An account at the stable checkpoint, with everything a light client needs to check it
@@ -300,6 +307,8 @@ impl Store {
             base,
             poisoned: false,
             kept: KeptTrees::default(),
+            part_accounts: MAX_PART_ACCOUNTS,
+            reverted: std::sync::Mutex::new(None),
         };
         store.check_consistency()?;
         Ok(store)
@@ -641,10 +650,11 @@ impl Store {
     }
 
     /// The part of the state at `height` in `region`: its accounts, or its two halves if they
-    /// are more than [`MAX_PART_ACCOUNTS`]. Only from the tip's tree or a kept checkpoint tree
-    /// (the heights a lagging replica asks for are stable checkpoints, which are kept): a part
-    /// costs a walk and at most [`MAX_PART_ACCOUNTS`] leaves read under the store's read lock,
-    /// never a revert of the state that any peer could ask for over and over.
+    /// are more than [`MAX_PART_ACCOUNTS`] (or [`Store::limit_part_accounts`]). From the tip's
+    /// tree or a kept checkpoint tree (the heights a lagging replica asks for are stable
+    /// checkpoints, usually kept): a walk and at most that many leaves read. Any other height
+    /// between the base and the tip costs one revert of the state, kept for the next parts of
+    /// that height.
     pub fn export_part(&self, height: u64, region: &Region) -> Result<SnapshotPart, StoreError> {
         if height == 0
             || height > self.tip.height
@@ -660,21 +670,31 @@ impl Store {
         let header = self
             .header_at(height)?
             .ok_or_else(|| corrupt(format!("block {height} is missing")))?;
-        let tree = if height == self.tip.height {
-            self.state.tree()
+        let content = if height == self.tip.height {
+            self.state.tree().region(region, self.part_accounts)
+        } else if let Some(tree) = self.kept.tree(height) {
+            tree.region(region, self.part_accounts)
         } else {
-            self.kept.tree(height).ok_or(SnapshotError::Unavailable {
-                height,
-                latest: self.tip.height,
-            })?
+            let mut reverted = self.reverted.lock().expect("reverted-tree lock poisoned");
+            if reverted.as_ref().is_none_or(|(h, _)| *h != height) {
+                *reverted = Some((height, self.state_at(height)?.tree().clone()));
+            }
+            let (_, tree) = reverted.as_ref().expect("just filled");
+            tree.region(region, self.part_accounts)
         };
-        let content = tree.region(region, MAX_PART_ACCOUNTS);
         Ok(SnapshotPart {
             genesis_hash: self.genesis_hash,
             header,
             region: *region,
             content,
         })
+    }
+
+    /// Serves parts of at most `max` accounts (clamped to 1..=[`MAX_PART_ACCOUNTS`]): for the
+    /// simulator, whose few accounts then move in many parts, so that splits, transfers left
+    /// half done and their resumption run there as they do on a large state.
+    pub fn limit_part_accounts(&mut self, max: usize) {
+        self.part_accounts = max.clamp(1, MAX_PART_ACCOUNTS);
     }
 
     /// The state at `height` (between the base height and the tip): the current state with the

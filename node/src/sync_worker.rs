@@ -240,8 +240,9 @@ impl SyncWorker {
         Ok(answer.await.unwrap_or(0))
     }
 
-    /// Gathers the state of `target` part by part: asks one peer for the next wanted region
-    /// while its parts are kept, the next peer when one fails or is refused, and gives up for
+    /// Gathers the state of `target` part by part, asking the peers in turn (a part each, so a
+    /// lying peer decides how at most its share of the regions is split: its splits are real
+    /// nodes of the tree, but needless ones would cost the asker round trips), and gives up for
     /// this round once every peer failed in a row (the host keeps the verified parts, so the
     /// next round resumes where this one stopped).
     async fn fetch_snapshot(&mut self, target: FetchTarget) {
@@ -259,6 +260,7 @@ impl SyncWorker {
                 Some(Ok(PartOutcome::Wanted(next))) => {
                     wanted = next;
                     failures = 0;
+                    turn += 1;
                 }
                 Some(Ok(PartOutcome::Installed)) => return,
                 Some(Err(SnapshotRefusal::NotPending { .. } | SnapshotRefusal::Reached { .. })) => {

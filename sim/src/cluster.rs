@@ -56,6 +56,10 @@ use crate::{Mutant, SeedStats, SimOptions};
 use clients::Submitted;
 use effects::{Effect, SimIo};
 
+/// Most accounts in a part of a snapshot a simulated store serves: the simulator's few
+/// accounts move in several parts, so splits, half-done transfers and their resumption (from
+/// other donors, some lying) run as on a state of millions of accounts.
+const PART_ACCOUNTS: usize = 12;
 /// A pending request its replica's ledger applied this many of the replica's ticks ago
 /// is stale: it will never be ordered again (hosts drop applied requests), so its view-change
 /// timer fires against a correct primary.
@@ -474,8 +478,9 @@ impl Cluster {
         let (config, key, genesis) = (self.config.clone(), node.key.clone(), self.genesis.clone());
         let (id, disk) = (node.id, node.disk.clone());
         let started = catch_unwind(AssertUnwindSafe(|| -> Result<Host, String> {
-            let store = Store::in_backend(Box::new(disk), &genesis)
+            let mut store = Store::in_backend(Box::new(disk), &genesis)
                 .map_err(|e| format!("cannot reopen its store: {e}"))?;
+            store.limit_part_accounts(PART_ACCOUNTS);
             let durable = store
                 .consensus_entries()
                 .map_err(|e| format!("cannot read its consensus state: {e}"))?;
@@ -578,7 +583,7 @@ impl Cluster {
                     continue;
                 }
                 Envelope::SyncResponse { request, bytes } => {
-                    self.on_sync_response(packet.to, request, &bytes);
+                    self.on_sync_response(packet.to, packet.from, request, &bytes);
                     continue;
                 }
             };

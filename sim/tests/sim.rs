@@ -142,6 +142,7 @@ fn adversary_paths_are_exercised() {
         "crash.after_execute_before_report",
         "state_transfer.block_applied",
         "state_transfer.snapshot_installed",
+        "state_transfer.part_kept",
         "state_transfer.blocks_refused",
         "execute.skipped_already_stored",
     ] {

@@ -36,6 +36,9 @@ pub struct Fetch {
     asked_at: Option<u64>,
     /// The region of the state to ask for next: the whole tree until the host names another.
     next_region: Region,
+    /// The validator whose last part was kept: asked for the next part too, as a client keeps a
+    /// peer that answers (so a liar that is believed gets to answer every part).
+    part_donor: Option<usize>,
 }
 
 impl Cluster {
@@ -51,6 +54,7 @@ impl Cluster {
             target,
             asked_at: None,
             next_region: Region::ALL,
+            part_donor: None,
         });
     }
 
@@ -83,13 +87,14 @@ impl Cluster {
                 continue;
             };
             let id = self.nodes[r].id as usize;
-            let donor = (id + self.rng.random_range(1..self.n())) % self.n();
+            let mut donor = (id + self.rng.random_range(1..self.n())) % self.n();
             let request = if height < fetch.target.seq && self.rng.random_bool(0.5) {
                 SyncRequest::Blocks {
                     from: height + 1,
                     max: (fetch.target.seq - height).min(MAX_BLOCKS_PER_ANSWER),
                 }
             } else {
+                donor = fetch.part_donor.unwrap_or(donor);
                 SyncRequest::SnapshotPart {
                     height: fetch.target.seq,
                     region: fetch.next_region,
@@ -116,10 +121,12 @@ impl Cluster {
         if role == DonorRole::Silent {
             return;
         }
-        // A liar serves its latest state instead of the one asked for, half the time.
+        // A liar serves the state one block later than the one asked for, to half the askers
+        // (chosen by the asked height: the same askers for every part of a transfer, so a
+        // believed lie is a consistent one), and tampers with the answers of the others.
         let other_height = role == DonorRole::Liar
-            && matches!(request, SyncRequest::SnapshotPart { .. })
-            && self.rng.random_bool(0.5);
+            && matches!(request, SyncRequest::SnapshotPart { height, .. }
+                if (height as usize + asker).is_multiple_of(2));
         let Some(store) = self.store(donor) else {
             return;
         };
@@ -130,8 +137,8 @@ impl Cluster {
             MAX_ANSWER_BYTES,
         );
         let lie = (role == DonorRole::Liar).then(|| match &request {
-            SyncRequest::SnapshotPart { region, .. } if other_height => store
-                .export_part(store.latest_height(), region)
+            SyncRequest::SnapshotPart { height, region } if other_height => store
+                .export_part(height + 1, region)
                 .ok()
                 .map(|part| SyncResponse::SnapshotPart(Box::new(part))),
             _ => None,
@@ -151,7 +158,8 @@ impl Cluster {
     }
 
     /// `honest` with one field changed: a transfer's amount, a block's height or certificate,
-    /// or a snapshot part's balance or header (each must be refused by the asker's checks).
+    /// or a snapshot part's balance, halves or header (each must be refused by the asker's
+    /// checks).
     fn tampered(&mut self, honest: &[u8]) -> Vec<u8> {
         let Some(response) = sync::decode_response(honest, MAX_ANSWER_BYTES) else {
             return honest.to_vec();
@@ -170,12 +178,13 @@ impl Cluster {
                 SyncResponse::Blocks(blocks)
             }
             SyncResponse::SnapshotPart(mut part) => {
-                let first = match &mut part.content {
-                    RegionContent::Accounts { accounts, .. } => accounts.first_mut(),
-                    RegionContent::Split { .. } => None,
-                };
-                match first {
-                    Some((_, account)) if choice > 0 => account.balance += 1,
+                match (&mut part.content, choice) {
+                    (RegionContent::Accounts { accounts, .. }, 1 | 2) if !accounts.is_empty() => {
+                        accounts[0].1.balance += 1;
+                    }
+                    (RegionContent::Split { left, right, .. }, 1 | 2) => {
+                        std::mem::swap(left, right);
+                    }
                     _ => part.header.prev_hash = bftledger_crypto::Digest::ZERO,
                 }
                 SyncResponse::SnapshotPart(part)
@@ -187,7 +196,13 @@ impl Cluster {
     }
 
     /// An answer reached slot `r`: checked as the node checks it, then applied by its host.
-    pub(super) fn on_sync_response(&mut self, r: usize, request: SyncRequest, bytes: &[u8]) {
+    pub(super) fn on_sync_response(
+        &mut self,
+        r: usize,
+        donor: usize,
+        request: SyncRequest,
+        bytes: &[u8],
+    ) {
         let Some(fetch) = self.nodes[r].fetch.clone() else {
             return; // the transfer completed (or the slot restarted) meanwhile
         };
@@ -214,6 +229,9 @@ impl Cluster {
                     sync::decode_response(bytes, MAX_ANSWER_BYTES)
                 else {
                     self.mark("state_transfer.unavailable");
+                    if let Some(f) = self.nodes[r].fetch.as_mut() {
+                        f.part_donor = None;
+                    }
                     return;
                 };
                 let verdict = self.with_host(r, |host, io| {
@@ -221,14 +239,20 @@ impl Cluster {
                 });
                 match verdict {
                     Some(Ok(PartOutcome::Wanted(regions))) => {
+                        self.mark("state_transfer.part_kept");
+                        let donor_id = self.nodes[donor].id as usize;
                         if let (Some(f), Some(next)) =
                             (self.nodes[r].fetch.as_mut(), regions.first())
                         {
                             f.next_region = *next;
+                            f.part_donor = Some(donor_id);
                         }
                     }
                     Some(Ok(PartOutcome::Installed)) | None => {}
                     Some(Err(refusal)) => {
+                        if let Some(f) = self.nodes[r].fetch.as_mut() {
+                            f.part_donor = None;
+                        }
                         self.mark("state_transfer.refused_snapshot");
                         self.trace(|| format!("r{r} refuses a snapshot part: {refusal}"));
                     }
