@@ -210,6 +210,17 @@ pub fn answer(
     response.to_bytes()
 }
 
+/// Decodes a peer's answer to a request for `region` of a snapshot: the part, if the answer is
+/// one and is for that region (a part of another region answers no question the asker put, so
+/// it is dropped here, whatever it proves). The host checks everything else the part claims
+/// (`Host::add_snapshot_part`).
+pub fn check_part(region: &Region, bytes: &[u8], max_bytes: usize) -> Option<Box<SnapshotPart>> {
+    match decode_response(bytes, max_bytes)? {
+        SyncResponse::SnapshotPart(part) if part.region == *region => Some(part),
+        _ => None,
+    }
+}
+
 /// Decodes a sync response, bounded by `max_bytes`.
 pub fn decode_response(bytes: &[u8], max_bytes: usize) -> Option<SyncResponse> {
     if bytes.len() > max_bytes {
@@ -330,10 +341,13 @@ mod tests {
             height: 1,
             region: Region::ALL,
         };
-        let part = answer(&store, &request.to_bytes(), 64, 1 << 20);
-        let Some(SyncResponse::SnapshotPart(part)) = decode_response(&part, 1 << 20) else {
-            panic!("no snapshot part");
-        };
+        let answered = answer(&store, &request.to_bytes(), 64, 1 << 20);
+        let half = Region::ALL.halves().unwrap()[0];
+        assert!(
+            check_part(&half, &answered, 1 << 20).is_none(),
+            "a part of another region than asked is no answer"
+        );
+        let part = check_part(&Region::ALL, &answered, 1 << 20).expect("a snapshot part");
         let mut assembly = SnapshotAssembly::new(&genesis, 1, store.latest_block_hash());
         assert!(assembly.add(&part).unwrap());
         let s = assembly.into_snapshot().expect("one part holds this state");

@@ -21,7 +21,9 @@ use crate::node_state::NodeState;
 use crate::p2p::P2pHandle;
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::PublicKey;
-use bftledger_host::sync::{check_blocks, decode_response, FetchError, SyncRequest, SyncResponse};
+use bftledger_host::sync::{
+    check_blocks, check_part, decode_response, FetchError, SyncRequest, SyncResponse,
+};
 use bftledger_host::{FetchTarget, PartOutcome, SnapshotRefusal};
 use bftledger_ledger::{CertifiedBlock, Region, SnapshotPart};
 use std::sync::atomic::Ordering;
@@ -293,10 +295,8 @@ impl SyncWorker {
                 return None;
             }
         };
-        let Some(SyncResponse::SnapshotPart(part)) =
-            decode_response(&bytes, self.limits.max_response_bytes)
-        else {
-            debug!(%peer, "peer has no snapshot part to give");
+        let Some(part) = check_part(&region, &bytes, self.limits.max_response_bytes) else {
+            debug!(%peer, "peer has no snapshot part of the region asked for");
             return None;
         };
         let (outcome, answer) = oneshot::channel();

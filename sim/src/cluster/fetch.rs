@@ -224,10 +224,8 @@ impl Cluster {
                     }
                 }
             }
-            SyncRequest::SnapshotPart { .. } => {
-                let Some(SyncResponse::SnapshotPart(part)) =
-                    sync::decode_response(bytes, MAX_ANSWER_BYTES)
-                else {
+            SyncRequest::SnapshotPart { region, .. } => {
+                let Some(part) = sync::check_part(&region, bytes, MAX_ANSWER_BYTES) else {
                     self.mark("state_transfer.unavailable");
                     if let Some(f) = self.nodes[r].fetch.as_mut() {
                         f.part_donor = None;
