@@ -72,6 +72,8 @@ impl Context {
         let validators = genesis.validator_keys();
         let mut store = Store::in_backend(Box::new(MemoryBackend::new()), &genesis)
             .unwrap_or_else(|e| panic!("the fuzz genesis must open a store: {e}"));
+        // Parts of the state are served only at heights whose tree is kept: keep them all.
+        store.keep_trees_every(1);
         for height in 1..=BLOCKS {
             let transfers: Vec<_> = (1..=TRANSFERS_PER_BLOCK)
                 .map(|i| {

@@ -62,7 +62,7 @@ pub use state_tree::{AccountProof, ProofError, Region, RegionContent, StateTree,
 pub use store::{
     free_disk_bytes, Backend, BatchInput, ConsensusEntry, ConsensusOp, MemoryBackend,
     ProvenAccount, RocksBackend, StableCheckpoint, Store, TransferRecord, TransferStatus,
-    LOW_DISK_BYTES, MAX_KEPT_TREES, MIN_FREE_DISK_BYTES,
+    KEPT_BELOW_STABLE, LOW_DISK_BYTES, MAX_KEPT_TREES, MIN_FREE_DISK_BYTES,
 };
 pub use transfer::{
     decode_and_check_batch, decode_batch, decode_payload, verify_signatures, SignedTransfer,

@@ -31,7 +31,7 @@ use crate::genesis::Genesis;
 use crate::snapshot::Snapshot;
 use crate::snapshot_part::{SnapshotPart, MAX_PART_ACCOUNTS};
 use crate::state::{Account, Receipt, Signatures, State};
-use crate::state_tree::{AccountProof, Region, StateTree};
+use crate::state_tree::{AccountProof, Region};
 use crate::transfer::SignedTransfer;
 use bftledger_crypto::encoding::Versioned;
 use bftledger_crypto::{Digest, PublicKey};
@@ -45,7 +45,7 @@ mod records;
 mod rocks;
 pub use backend::{Backend, Column, MemoryBackend, WriteSet};
 use kept_trees::KeptTrees;
-pub use kept_trees::{StableCheckpoint, MAX_KEPT_TREES};
+pub use kept_trees::{StableCheckpoint, KEPT_BELOW_STABLE, MAX_KEPT_TREES};
 use records::{corrupt, decode_stored, load_state, KEY_BASE, KEY_GENESIS, KEY_TIP};
 use rocks::staging_path;
 pub use rocks::{free_disk_bytes, RocksBackend, LOW_DISK_BYTES, MIN_FREE_DISK_BYTES};
@@ -173,10 +173,6 @@ pub struct Store {
     poisoned: bool,
     /// Tree versions kept for account proofs at the stable checkpoint (memory only).
     kept: KeptTrees,
-    /// The tree of the last height below the tip that parts were served from without a kept
-    /// tree (a state reverted block by block): the parts of one transfer cost one revert, not
-    /// one each. Behind a mutex so that reads share the store (and concurrent reverts queue).
-    reverted: std::sync::Mutex<Option<(u64, StateTree)>>,
     /// Most accounts in a part of a snapshot this store serves ([`MAX_PART_ACCOUNTS`] unless
     /// [`Store::limit_part_accounts`] made it smaller).
     part_accounts: usize,
@@ -308,7 +304,6 @@ impl Store {
             poisoned: false,
             kept: KeptTrees::default(),
             part_accounts: MAX_PART_ACCOUNTS,
-            reverted: std::sync::Mutex::new(None),
         };
         store.check_consistency()?;
         Ok(store)
@@ -650,38 +645,30 @@ impl Store {
     }
 
     /// The part of the state at `height` in `region`: its accounts, or its two halves if they
-    /// are more than [`MAX_PART_ACCOUNTS`] (or [`Store::limit_part_accounts`]). From the tip's
-    /// tree or a kept checkpoint tree (the heights a lagging replica asks for are stable
-    /// checkpoints, usually kept): a walk and at most that many leaves read. Any other height
-    /// between the base and the tip costs one revert of the state, kept for the next parts of
-    /// that height.
+    /// are more than [`MAX_PART_ACCOUNTS`] (or [`Store::limit_part_accounts`]). Served only from
+    /// a tree this store holds, the tip's or a kept checkpoint's (the heights a lagging replica
+    /// asks for are certified checkpoints, kept from just below the stable one up, see
+    /// [`KEPT_BELOW_STABLE`]): a walk and at most that many leaves read, whatever
+    /// the asker asks. Any other height is `Unavailable`: reverting the state there would cost
+    /// as many blocks as the asker chose, redone for every other height it names, under the
+    /// store's read lock that the replica's own commits wait for.
     pub fn export_part(&self, height: u64, region: &Region) -> Result<SnapshotPart, StoreError> {
-        if height == 0
-            || height > self.tip.height
-            || height < self.tip.base_height
-            || !region.is_canonical()
-        {
-            return Err(SnapshotError::Unavailable {
-                height,
-                latest: self.tip.height,
-            }
-            .into());
+        let unavailable = SnapshotError::Unavailable {
+            height,
+            latest: self.tip.height,
+        };
+        if height == 0 || height > self.tip.height || !region.is_canonical() {
+            return Err(unavailable.into());
         }
+        let tree = if height == self.tip.height {
+            self.state.tree()
+        } else {
+            self.kept.tree(height).ok_or(unavailable)?
+        };
         let header = self
             .header_at(height)?
             .ok_or_else(|| corrupt(format!("block {height} is missing")))?;
-        let content = if height == self.tip.height {
-            self.state.tree().region(region, self.part_accounts)
-        } else if let Some(tree) = self.kept.tree(height) {
-            tree.region(region, self.part_accounts)
-        } else {
-            let mut reverted = self.reverted.lock().expect("reverted-tree lock poisoned");
-            if reverted.as_ref().is_none_or(|(h, _)| *h != height) {
-                *reverted = Some((height, self.state_at(height)?.tree().clone()));
-            }
-            let (_, tree) = reverted.as_ref().expect("just filled");
-            tree.region(region, self.part_accounts)
-        };
+        let content = tree.region(region, self.part_accounts);
         Ok(SnapshotPart {
             genesis_hash: self.genesis_hash,
             header,

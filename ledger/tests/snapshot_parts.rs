@@ -147,7 +147,7 @@ fn parts_from_a_liar_are_refused_and_the_transfer_resumes_with_another_donor() {
 }
 
 #[test]
-fn a_donor_refuses_what_is_no_part_and_serves_an_old_height_from_one_revert() {
+fn a_donor_refuses_what_is_no_part_and_reverts_nothing_on_request() {
     let (_, donor) = source(1);
     let bad = Region {
         prefix: [0x80; 32],
@@ -165,25 +165,48 @@ fn a_donor_refuses_what_is_no_part_and_serves_an_old_height_from_one_revert() {
         donor.export_part(2, &Region::ALL).is_err(),
         "none above the tip"
     );
-    // Below the tip without a kept tree: the state reverted once, and every part of that
-    // height served from it.
+    // Below the tip, parts come only from the trees the store keeps: the checkpoints from one
+    // below the stable checkpoint up. An asker naming any other height gets `Unavailable`,
+    // never a revert of the state (whose cost the asker would choose).
     let g = genesis(&[1_000; 40]);
-    let mut plain = Store::in_backend(Box::new(MemoryBackend::new()), &g).unwrap();
-    plain.limit_part_accounts(5);
-    for nonce in 1..=2 {
+    let mut store = Store::in_backend(Box::new(MemoryBackend::new()), &g).unwrap();
+    store.keep_trees_every(2);
+    store.limit_part_accounts(5);
+    for nonce in 1..=7 {
         let input = BatchInput {
             batch_digest: Digest::of(&[nonce as u8]),
             transfers: vec![transfer(0, 1, 1, nonce)],
             certificate: vec![],
         };
-        plain.commit_batch(input, Signatures::Verify).unwrap();
+        store.commit_batch(input, Signatures::Verify).unwrap();
     }
-    let (assembly, parts) = gather(&g, &plain, 1);
-    assert!(parts > 40 / 5, "{parts} parts of at most 5 accounts");
-    assert_eq!(
-        assembly.into_snapshot().unwrap(),
-        plain.export_snapshot(1).unwrap()
+    let unavailable = |store: &Store, h: u64| {
+        matches!(
+            store.export_part(h, &Region::ALL),
+            Err(StoreError::Snapshot(SnapshotError::Unavailable { .. }))
+        )
+    };
+    for h in [1, 3, 5] {
+        assert!(
+            unavailable(&store, h),
+            "height {h} is no checkpoint: not kept"
+        );
+    }
+    store.set_stable_checkpoint(4, vec![1]).unwrap();
+    store.set_stable_checkpoint(6, vec![2]).unwrap();
+    assert!(
+        unavailable(&store, 2),
+        "two checkpoints below the stable one"
     );
+    for h in [4, 6, 7] {
+        let (assembly, parts) = gather(&g, &store, h);
+        assert!(parts > 40 / 5, "{parts} parts of at most 5 accounts");
+        assert_eq!(
+            assembly.into_snapshot().unwrap(),
+            store.export_snapshot(h).unwrap(),
+            "height {h}"
+        );
+    }
 }
 
 /// The largest legal part: [`MAX_PART_ACCOUNTS`] accounts with the largest records and a full

@@ -797,6 +797,7 @@ mod tests {
                 "command_queue_capacity",
                 "event_channel_capacity",
                 "max_concurrent_sync_requests",
+                "max_sync_requests_per_peer",
                 "max_streams_per_connection",
                 "idle_connection_timeout_ms",
                 "max_non_validator_peers",

@@ -254,7 +254,7 @@ impl Metrics {
 
     /// Copies the p2p layer's counters.
     pub fn set_p2p(&self, stats: &crate::p2p::P2pStats) {
-        let kinds: [(&str, u64); 18] = [
+        let kinds: [(&str, u64); 19] = [
             ("frames_in", stats.frames_in),
             ("frames_out", stats.frames_out),
             ("frames_acked", stats.frames_acked),
@@ -277,6 +277,10 @@ impl Metrics {
             ("bad_frames", stats.bad_frames),
             ("sync_requests_in", stats.sync_requests_in),
             ("sync_requests_refused", stats.sync_requests_refused),
+            (
+                "sync_requests_refused_peer_limit",
+                stats.sync_requests_refused_peer_limit,
+            ),
             ("sync_requests_out", stats.sync_requests_out),
             ("sync_requests_failed", stats.sync_requests_failed),
             ("redials", stats.redials),

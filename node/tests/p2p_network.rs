@@ -209,6 +209,77 @@ async fn sync_request_round_trip_with_size_limits() {
     responder.abort();
 }
 
+/// A validator asking for sync answers as fast as it can holds at most
+/// `max_sync_requests_per_peer` of the responder's slots; its other requests are refused (and
+/// counted) at once, and another validator's request is still answered meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_validator_cannot_take_every_sync_slot() {
+    let keys = keys(3);
+    let vals = publics(&keys);
+    let mut cfg_b = config(vals.clone(), vec![]);
+    // Three slots: without the per-peer bound the flooder alone would take all of them.
+    cfg_b.settings.max_concurrent_sync_requests = 3;
+    cfg_b.settings.max_sync_requests_per_peer = 2;
+    let mut b = start(&keys[1], cfg_b);
+    let b_addr = dial_addr(&b.handle).await;
+    let flooder = start(&keys[0], config(vals.clone(), vec![b_addr.clone()]));
+    let lagging = start(&keys[2], config(vals.clone(), vec![b_addr]));
+    wait_connected(&b.handle, 2).await;
+    wait_connected(&flooder.handle, 1).await;
+    wait_connected(&lagging.handle, 1).await;
+
+    // B holds the flooder's requests (first byte 1) unanswered for 2 s; others at once.
+    let b_handle = b.handle.clone();
+    let responder = tokio::spawn(async move {
+        while let Some(event) = b.events.recv().await {
+            if let P2pEvent::SyncRequest { bytes, reply, .. } = event {
+                tokio::spawn(async move {
+                    if bytes[0] == 1 {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    let _ = reply.send(bytes);
+                });
+            }
+        }
+        b.handle
+    });
+    let floods: Vec<_> = (0..6u8)
+        .map(|i| {
+            let h = flooder.handle.clone();
+            let peer = vals[1];
+            tokio::spawn(async move { h.request(peer, vec![1, i]).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let answer = tokio::time::timeout(
+        Duration::from_secs(1),
+        lagging.handle.request(vals[1], vec![2, 9]),
+    )
+    .await
+    .expect("the lagging validator is answered while the flooder waits")
+    .unwrap();
+    assert_eq!(answer, vec![2, 9]);
+    let mut answered = 0;
+    for flood in floods {
+        if tokio::time::timeout(WAIT, flood)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_ok()
+        {
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, 2, "two of the flooder's six requests held a slot");
+    let stats = b_handle.stats();
+    assert_eq!(stats.sync_requests_refused_peer_limit, 4, "{stats:?}");
+    assert_eq!(stats.sync_requests_in, 3, "{stats:?}");
+    b_handle.shutdown().await;
+    responder.abort();
+    flooder.handle.shutdown().await;
+    lagging.handle.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validator_that_restarts_is_redialed_and_frames_flow_again() {
     let keys = keys(2);

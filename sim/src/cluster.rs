@@ -59,7 +59,7 @@ use effects::{Effect, SimIo};
 /// Most accounts in a part of a snapshot a simulated store serves: the simulator's few
 /// accounts move in several parts, so splits, half-done transfers and their resumption (from
 /// other donors, some lying) run as on a state of millions of accounts.
-const PART_ACCOUNTS: usize = 12;
+pub(crate) const PART_ACCOUNTS: usize = 12;
 /// A pending request its replica's ledger applied this many of the replica's ticks ago
 /// is stale: it will never be ordered again (hosts drop applied requests), so its view-change
 /// timer fires against a correct primary.

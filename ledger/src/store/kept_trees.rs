@@ -14,10 +14,18 @@ use std::collections::BTreeMap;
 
 /// Most tree versions kept at once. Checkpoint heights between the stable checkpoint and the
 /// executed height are at most the consensus watermark window divided by the checkpoint
-/// interval (plus the stable one); a replica never executes past its high watermark, so this
+/// interval (plus the stable one and [`KEPT_BELOW_STABLE`]); a replica never executes past its high watermark, so this
 /// cap is only reached by a configuration far outside the validated one, and then the oldest
 /// unstable version is the one dropped (it could no longer be proven at, nothing more).
 pub const MAX_KEPT_TREES: usize = 64;
+
+/// Checkpoint versions kept below the stable checkpoint: a replica serves state-transfer parts
+/// only from versions it holds (never by reverting its state on a peer's request, which would
+/// let one peer make it redo any number of blocks), and a lagging replica asks for the newest
+/// checkpoint it has seen certified, which its donors may have made stable and moved past
+/// while its transfer runs. One version more covers that race; an older target is answered
+/// `Unavailable` and the asker moves to a newer checkpoint.
+pub const KEPT_BELOW_STABLE: usize = 1;
 
 /// The stable checkpoint proofs are given against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,9 +77,13 @@ impl KeptTrees {
     }
 
     /// The checkpoint at `height` is stable: proofs are given at it from now on, and the
-    /// versions below it are dropped.
+    /// versions below it are dropped, except the [`KEPT_BELOW_STABLE`] highest (for a lagging
+    /// replica whose state transfer started before this checkpoint became stable).
     pub(super) fn stable(&mut self, checkpoint: StableCheckpoint) {
-        self.trees = self.trees.split_off(&checkpoint.height);
+        let above = self.trees.split_off(&checkpoint.height);
+        let below = std::mem::replace(&mut self.trees, above);
+        self.trees
+            .extend(below.into_iter().rev().take(KEPT_BELOW_STABLE));
         self.stable = Some(checkpoint);
     }
 
@@ -110,10 +122,18 @@ mod tests {
             height: 8,
             certificate: vec![7],
         });
+        assert!(
+            kept.has(4) && kept.has(8) && kept.has(12),
+            "one below the stable"
+        );
+        kept.stable(StableCheckpoint {
+            height: 12,
+            certificate: vec![8],
+        });
         assert!(!kept.has(4) && kept.has(8) && kept.has(12));
         let (stable, t) = kept.provable().unwrap();
-        assert_eq!(stable.height, 8);
-        assert_eq!(t.root(), tree(8).root());
+        assert_eq!(stable.height, 12);
+        assert_eq!(t.root(), tree(12).root());
     }
 
     #[test]

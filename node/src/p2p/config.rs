@@ -63,6 +63,12 @@ pub struct P2pSettings {
     /// waiting for the node's reply).
     #[serde(default = "defaults::max_concurrent_sync_requests")]
     pub max_concurrent_sync_requests: usize,
+    /// Inbound sync requests of one validator waiting for our reply (beyond: refused and
+    /// counted), so that one validator asking as fast as it can never takes every one of
+    /// `max_concurrent_sync_requests` (the lower of the two bounds a peer). A replica's own
+    /// sync worker has one request in flight per peer.
+    #[serde(default = "defaults::max_sync_requests_per_peer")]
+    pub max_sync_requests_per_peer: usize,
     /// Concurrent substreams per connection and protocol (consensus, sync), both directions
     /// together; must leave room for `max_outbound_in_flight_frames` in each direction. Frames
     /// being read are buffered as their bytes arrive (not as announced), so a connection holds at
@@ -109,6 +115,9 @@ mod defaults {
     pub fn max_concurrent_sync_requests() -> usize {
         16
     }
+    pub fn max_sync_requests_per_peer() -> usize {
+        4
+    }
     pub fn max_streams_per_connection() -> usize {
         128
     }
@@ -141,6 +150,7 @@ impl Default for P2pSettings {
             command_queue_capacity: defaults::command_queue_capacity(),
             event_channel_capacity: defaults::event_channel_capacity(),
             max_concurrent_sync_requests: defaults::max_concurrent_sync_requests(),
+            max_sync_requests_per_peer: defaults::max_sync_requests_per_peer(),
             max_streams_per_connection: defaults::max_streams_per_connection(),
             request_timeout_ms: 10_000,
             redial_backoff_initial_ms: 200,
@@ -229,6 +239,14 @@ impl P2pSettings {
         p.range(
             "max_concurrent_sync_requests",
             sync_requests,
+            1,
+            1 << 16,
+            "requests",
+        );
+        let per_peer = self.max_sync_requests_per_peer as u64;
+        p.range(
+            "max_sync_requests_per_peer",
+            per_peer,
             1,
             1 << 16,
             "requests",

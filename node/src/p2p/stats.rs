@@ -54,6 +54,9 @@ counters! {
     sync_requests_in,
     /// Inbound sync requests refused (too many pending, or the reply was too large / missing).
     sync_requests_refused,
+    /// Inbound sync requests refused because that peer already had
+    /// `max_sync_requests_per_peer` waiting for our reply.
+    sync_requests_refused_peer_limit,
     /// Outbound sync requests sent.
     sync_requests_out,
     /// Outbound sync requests that failed.

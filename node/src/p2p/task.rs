@@ -69,7 +69,7 @@ impl PendingRequest {
     }
 }
 
-type SyncReply = BoxFuture<'static, (InboundRequestId, Option<Vec<u8>>)>;
+type SyncReply = BoxFuture<'static, (InboundRequestId, PeerId, Option<Vec<u8>>)>;
 
 pub(super) struct Task {
     swarm: Swarm<Behaviour>,
@@ -87,6 +87,9 @@ pub(super) struct Task {
     outbound_sync: HashMap<OutboundRequestId, PendingRequest>,
     inbound_sync: HashMap<InboundRequestId, ResponseChannel<Vec<u8>>>,
     sync_replies: FuturesUnordered<SyncReply>,
+    /// Inbound sync requests of each peer waiting for our reply (in `sync_replies`), bounded by
+    /// `max_sync_requests_per_peer`.
+    sync_replies_by_peer: HashMap<PeerId, usize>,
     non_validator_peers: HashSet<PeerId>,
 }
 
@@ -142,6 +145,7 @@ impl Task {
             outbound_sync: HashMap::new(),
             inbound_sync: HashMap::new(),
             sync_replies: FuturesUnordered::new(),
+            sync_replies_by_peer: HashMap::new(),
             non_validator_peers: HashSet::new(),
             cfg,
         };
@@ -192,8 +196,8 @@ impl Task {
                     None => break,
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
-                Some((id, reply)) = self.sync_replies.next(), if !self.sync_replies.is_empty() => {
-                    self.on_sync_reply(id, reply);
+                Some((id, peer, reply)) = self.sync_replies.next(), if !self.sync_replies.is_empty() => {
+                    self.on_sync_reply(id, peer, reply);
                 }
                 permit = events.reserve(), if self.inbound.has_pending() => match permit {
                     Ok(permit) => permit.send(self.inbound.pop().expect("has_pending")),
@@ -558,6 +562,13 @@ impl Task {
             Counters::add(&self.counters.sync_requests_refused, 1);
             return;
         }
+        // One validator's requests never take every slot: the others' (a lagging replica's)
+        // still get answers while a faulty one asks as fast as it can.
+        let of_peer = self.sync_replies_by_peer.get(&peer).copied().unwrap_or(0);
+        if of_peer >= self.cfg.settings.max_sync_requests_per_peer {
+            Counters::add(&self.counters.sync_requests_refused_peer_limit, 1);
+            return;
+        }
         let (reply, response) = oneshot::channel();
         let len = request.len();
         let event = P2pEvent::SyncRequest {
@@ -569,19 +580,26 @@ impl Task {
             Counters::add(&self.counters.dropped_inbound_queue_full, 1);
             return;
         }
+        *self.sync_replies_by_peer.entry(peer).or_default() += 1;
         Counters::add(&self.counters.sync_requests_in, 1);
         self.inbound_sync.insert(id, channel);
         let timeout = self.cfg.settings.request_timeout();
         self.sync_replies.push(
             async move {
                 let reply = tokio::time::timeout(timeout, response).await;
-                (id, reply.ok().and_then(Result::ok))
+                (id, peer, reply.ok().and_then(Result::ok))
             }
             .boxed(),
         );
     }
 
-    fn on_sync_reply(&mut self, id: InboundRequestId, reply: Option<Vec<u8>>) {
+    fn on_sync_reply(&mut self, id: InboundRequestId, peer: PeerId, reply: Option<Vec<u8>>) {
+        if let Some(count) = self.sync_replies_by_peer.get_mut(&peer) {
+            *count -= 1;
+            if *count == 0 {
+                self.sync_replies_by_peer.remove(&peer);
+            }
+        }
         let Some(channel) = self.inbound_sync.remove(&id) else {
             return; // the request already failed (timeout, connection closed)
         };

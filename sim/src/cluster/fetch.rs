@@ -14,10 +14,10 @@
 use bftledger_crypto::encoding::Versioned;
 use bftledger_host::sync::{self, SyncRequest, SyncResponse};
 use bftledger_host::{FetchTarget, PartOutcome};
-use bftledger_ledger::{Region, RegionContent};
+use bftledger_ledger::{Region, RegionContent, SnapshotPart, StateTree, Store};
 use rand::Rng;
 
-use super::{Cluster, Envelope};
+use super::{Cluster, Envelope, PART_ACCOUNTS};
 use crate::byzantine::{Byzantine, DonorRole};
 
 /// A slot asks another validator when no answer came within this many ticks.
@@ -137,10 +137,9 @@ impl Cluster {
             MAX_ANSWER_BYTES,
         );
         let lie = (role == DonorRole::Liar).then(|| match &request {
-            SyncRequest::SnapshotPart { height, region } if other_height => store
-                .export_part(height + 1, region)
-                .ok()
-                .map(|part| SyncResponse::SnapshotPart(Box::new(part))),
+            SyncRequest::SnapshotPart { height, region } if other_height => {
+                other_height_part(&store, height + 1, region)
+            }
             _ => None,
         });
         drop(store);
@@ -263,4 +262,23 @@ impl Cluster {
             f.asked_at = None;
         }
     }
+}
+
+/// A liar's part of the state at `height`, which it serves as if asked for it: a store serves
+/// parts only at heights whose tree it keeps, so the liar rebuilds that height's tree from the
+/// whole state there (a Byzantine donor may spend whatever it likes on a lie).
+fn other_height_part(store: &Store, height: u64, region: &Region) -> Option<SyncResponse> {
+    let snapshot = store.export_snapshot(height).ok()?;
+    let tree = StateTree::from_accounts(
+        snapshot
+            .accounts
+            .iter()
+            .map(|(key, account)| (*key.as_bytes(), *account)),
+    );
+    Some(SyncResponse::SnapshotPart(Box::new(SnapshotPart {
+        genesis_hash: snapshot.genesis_hash,
+        header: snapshot.header,
+        region: *region,
+        content: tree.region(region, PART_ACCOUNTS),
+    })))
 }
