@@ -14,9 +14,10 @@ use std::collections::BTreeMap;
 
 /// Most tree versions kept at once. Checkpoint heights between the stable checkpoint and the
 /// executed height are at most the consensus watermark window divided by the checkpoint
-/// interval (plus the stable one and [`KEPT_BELOW_STABLE`]); a replica never executes past its high watermark, so this
-/// cap is only reached by a configuration far outside the validated one, and then the oldest
-/// unstable version is the one dropped (it could no longer be proven at, nothing more).
+/// interval (plus the stable one and [`KEPT_BELOW_STABLE`]); a replica never executes past its
+/// high watermark, so this cap is only reached by a configuration far outside the validated
+/// one, and then the oldest unstable version is the one dropped (it could no longer be proven
+/// at, nothing more).
 pub const MAX_KEPT_TREES: usize = 64;
 
 /// Checkpoint versions kept below the stable checkpoint: a replica serves state-transfer parts
